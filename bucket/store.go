@@ -1,0 +1,298 @@
+package bucket
+
+import (
+	"fmt"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// StoreConfig configures a Store. The zero value of every field means its
+// default.
+type StoreConfig struct {
+	// Clock supplies "now" for every decision. Default: SystemClock().
+	Clock Clock
+	// Hasher maps (user, action) to a Key. Default: NewKeyHasher(), which
+	// is private to the process; a cluster that moves keys between nodes
+	// sets one that all nodes share.
+	Hasher KeyHasher
+	// MinWindow and MaxWindow bound Request.Window. Default 1 s and 1 h;
+	// MaxWindow may be at most HardMaxWindow.
+	MinWindow, MaxWindow time.Duration
+	// Shards is the number of independently locked parts of the table, a
+	// power of two. Default 256: enough that checks on different keys
+	// rarely wait for each other on any machine we run on.
+	Shards int
+	// MaxEntries caps the keys held. When a new key arrives at a full
+	// shard, the entry closest to fresh among a small random sample is
+	// dropped (see DESIGN.md). Default 10,000,000 (about 800 MB).
+	MaxEntries int
+	// SweepInterval is how often the background sweeper samples each shard
+	// for entries that are fresh again. Default 250 ms; negative disables
+	// the sweeper (entries are then dropped only lazily and by Sweep).
+	SweepInterval time.Duration
+}
+
+// Default configuration values.
+const (
+	DefaultMinWindow     = time.Second
+	DefaultMaxWindow     = time.Hour
+	DefaultShards        = 256
+	DefaultMaxEntries    = 10_000_000
+	DefaultSweepInterval = 250 * time.Millisecond
+)
+
+func (c StoreConfig) withDefaults() StoreConfig {
+	if c.Clock == nil {
+		c.Clock = SystemClock()
+	}
+	if c.Hasher == nil {
+		c.Hasher = NewKeyHasher()
+	}
+	if c.MinWindow == 0 {
+		c.MinWindow = DefaultMinWindow
+	}
+	if c.MaxWindow == 0 {
+		c.MaxWindow = DefaultMaxWindow
+	}
+	if c.Shards == 0 {
+		c.Shards = DefaultShards
+	}
+	if c.MaxEntries == 0 {
+		c.MaxEntries = DefaultMaxEntries
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = DefaultSweepInterval
+	}
+	return c
+}
+
+// Validate reports the first invalid field of c, after defaults.
+func (c StoreConfig) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.MinWindow <= 0:
+		return fmt.Errorf("bucket: MinWindow %v must be positive", c.MinWindow)
+	case c.MaxWindow < c.MinWindow || c.MaxWindow > HardMaxWindow:
+		return fmt.Errorf("bucket: MaxWindow %v must be within MinWindow %v and %v", c.MaxWindow, c.MinWindow, HardMaxWindow)
+	case c.Shards < 1 || c.Shards > 1<<16 || c.Shards&(c.Shards-1) != 0:
+		return fmt.Errorf("bucket: Shards %d must be a power of two from 1 to 65536", c.Shards)
+	case c.MaxEntries < 0:
+		return fmt.Errorf("bucket: MaxEntries %d must not be negative", c.MaxEntries)
+	}
+	return nil
+}
+
+// Store holds one bucket per key in memory and answers checks against
+// them. Checks on one key are serialized; checks on keys in different
+// shards run in parallel. A Store is safe for concurrent use; its zero
+// value is not usable: call NewStore.
+type Store struct {
+	clock      Clock
+	hash       KeyHasher
+	minW, maxW time.Duration
+	shift      uint // Key.Hi >> shift picks the shard
+	shards     []shard
+	closed     atomic.Bool
+
+	sweep sweepStats
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// shard is one independently locked part of the table.
+type shard struct {
+	// mu guards everything below it.
+	mu      sync.Mutex
+	entries map[Key]entry
+	logs    map[Key]*Log // SlidingLog's events, beside their entries
+	limit   int          // most entries held
+	expired uint64       // fresh entries dropped on access or when full
+	evicted uint64       // live entries dropped because the shard was full
+
+	_ [64]byte // keep neighbouring shards' locks off one cache line
+}
+
+// entry is a key's stored state: the State's numbers and when the bucket
+// will be fresh again if left alone.
+type entry struct {
+	a, b, c int64
+	freshAt time.Duration
+}
+
+// NewStore returns a Store, with its sweeper running unless disabled.
+// Call Close to stop the sweeper.
+func NewStore(cfg StoreConfig) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	s := &Store{
+		clock:  cfg.Clock,
+		hash:   cfg.Hasher,
+		minW:   cfg.MinWindow,
+		maxW:   cfg.MaxWindow,
+		shift:  uint(64 - bits.TrailingZeros(uint(cfg.Shards))),
+		shards: make([]shard, cfg.Shards),
+		stop:   make(chan struct{}),
+	}
+	perShard := max((cfg.MaxEntries+cfg.Shards-1)/cfg.Shards, 1)
+	for i := range s.shards {
+		s.shards[i].entries = make(map[Key]entry)
+		s.shards[i].logs = make(map[Key]*Log)
+		s.shards[i].limit = perShard
+	}
+	if cfg.SweepInterval > 0 {
+		s.wg.Go(func() { s.sweepLoop(cfg.SweepInterval) })
+	}
+	return s, nil
+}
+
+// Validate checks req against this store's bounds without touching any
+// state. Errors match ErrInvalidArgument.
+func (s *Store) Validate(req Request) error {
+	_, err := req.validate(s.minW, s.maxW)
+	return err
+}
+
+// Check spends req.Hits from the bucket of (req.UserID, req.Action) and
+// returns the decision. The error is non-nil only when there is no
+// decision: bad input (ErrInvalidArgument, and no state changes) or a
+// closed store (ErrClosed).
+func (s *Store) Check(req Request) (Decision, error) {
+	lim, err := req.validate(s.minW, s.maxW)
+	if err != nil {
+		return Decision{}, err
+	}
+	if s.closed.Load() {
+		return Decision{}, ErrClosed
+	}
+	k := s.hash(req.UserID, req.Action).withAlgorithm(req.Algorithm)
+	return s.check(k, req.Algorithm, lim, req.Hits), nil
+}
+
+// check decides on key k, which already holds the algorithm.
+func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64) Decision {
+	sh := &s.shards[k.Hi>>s.shift]
+	now := s.clock.Now()
+	eng := engines[alg]
+
+	sh.mu.Lock()
+	e, held := sh.entries[k]
+	var st State
+	if held && e.freshAt > now {
+		st = State{A: e.a, B: e.b, C: e.c}
+		if alg == SlidingLog {
+			st.Log = sh.logs[k]
+		}
+	} else if held {
+		sh.expired++ // lazily: the state is as good as fresh
+	}
+	d := eng.Decide(&st, lim, now, hits)
+	switch {
+	case st.fresh():
+		if held {
+			sh.drop(k)
+		}
+	default:
+		if !held && len(sh.entries) >= sh.limit {
+			sh.evictOne(now)
+		}
+		sh.entries[k] = entry{a: st.A, b: st.B, c: st.C, freshAt: now + d.ResetAfter}
+		if st.Log != nil {
+			sh.logs[k] = st.Log
+		}
+	}
+	sh.mu.Unlock()
+	return d
+}
+
+// drop removes k. Requires sh.mu held.
+func (sh *shard) drop(k Key) {
+	delete(sh.entries, k)
+	if len(sh.logs) > 0 {
+		delete(sh.logs, k)
+	}
+}
+
+// evictSample is how many entries a full shard looks at to pick a victim.
+const evictSample = 8
+
+// evictOne makes room for one entry: among a random sample, it drops the
+// entry that will be fresh soonest. An entry that is already fresh costs
+// nothing to drop; any other loses the least state. Either way the key
+// then starts from a fresh bucket, which never grants more than a fresh
+// bucket would. Requires sh.mu held.
+func (sh *shard) evictOne(now time.Duration) {
+	var victim Key
+	var soonest time.Duration
+	n := 0
+	for k, e := range sh.entries { // map iteration starts at a random place
+		if n == 0 || e.freshAt < soonest {
+			victim, soonest = k, e.freshAt
+		}
+		if n++; n == evictSample || soonest <= now {
+			break
+		}
+	}
+	if n == 0 {
+		return
+	}
+	if soonest <= now {
+		sh.expired++
+	} else {
+		sh.evicted++
+	}
+	sh.drop(victim)
+}
+
+// Close stops the sweeper and makes later checks fail with ErrClosed. It
+// is idempotent.
+func (s *Store) Close() {
+	if s.closed.CompareAndSwap(false, true) {
+		close(s.stop)
+	}
+	s.wg.Wait()
+}
+
+// Len returns the number of keys held.
+func (s *Store) Len() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n += len(sh.entries)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// Stats is a snapshot of a Store's counters.
+type Stats struct {
+	Keys    int    // keys held now
+	Expired uint64 // entries dropped because they were fresh again
+	Evicted uint64 // live entries dropped to respect MaxEntries
+	// SweepVisited counts entries the sweeper looked at; SweepTime is the
+	// time it spent, so SweepTime/SweepVisited is its cost per entry.
+	SweepVisited uint64
+	SweepTime    time.Duration
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	st := Stats{
+		SweepVisited: s.sweep.visited.Load(),
+		SweepTime:    time.Duration(s.sweep.nanos.Load()),
+	}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		st.Keys += len(sh.entries)
+		st.Expired += sh.expired
+		st.Evicted += sh.evicted
+		sh.mu.Unlock()
+	}
+	return st
+}

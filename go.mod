@@ -1,0 +1,3 @@
+module github.com/drlimit/drl
+
+go 1.26
