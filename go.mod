@@ -1,3 +1,8 @@
 module github.com/drlimit/drl
 
-go 1.26
+go 1.26.0
+
+require (
+	go.uber.org/goleak v1.3.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
+)
