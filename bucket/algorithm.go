@@ -73,6 +73,22 @@ func ParseAlgorithm(name string) (Algorithm, error) {
 // first (Request.Validate does).
 func (a Algorithm) Engine() Engine { return engines[a] }
 
+// decide runs a's engine through a direct call, which lets st stay on the
+// caller's stack (an interface call would move it to the heap).
+func decide(a Algorithm, st *State, lim Limit, now time.Duration, hits int64) Decision {
+	switch a {
+	case GCRA:
+		return gcra{}.Decide(st, lim, now, hits)
+	case SlidingWindow:
+		return slidingWindow{}.Decide(st, lim, now, hits)
+	case FixedWindow:
+		return fixedWindow{}.Decide(st, lim, now, hits)
+	case SlidingLog:
+		return slidingLog{}.Decide(st, lim, now, hits)
+	}
+	return tokenBucket{}.Decide(st, lim, now, hits)
+}
+
 var engines = [numAlgorithms]Engine{
 	TokenBucket:   tokenBucket{},
 	GCRA:          gcra{},

@@ -1,8 +1,8 @@
 package bucket
 
 import (
-	"encoding/binary"
 	"hash/maphash"
+	"math/bits"
 )
 
 // Key identifies a bucket by a 128-bit hash of (userID, action). The store
@@ -19,24 +19,20 @@ type Key struct{ Hi, Lo uint64 }
 // ("a_b", "c") and ("a", "b_c") differ.
 type KeyHasher func(userID, action string) Key
 
-// NewKeyHasher returns a KeyHasher built on hash/maphash with two random
-// seeds: fast, and private to this process.
+// NewKeyHasher returns a KeyHasher built on hash/maphash with random
+// seeds: fast, and private to this process. It hashes the two ids as
+// separate fields, so no separator is needed and ("a_b", "c") and
+// ("a", "b_c") differ, then spreads the two 64-bit hashes over 128 bits by
+// two different invertible mixes, so that two keys agree on both halves
+// only if both of their field hashes agree.
 func NewKeyHasher() KeyHasher {
-	s1, s2 := maphash.MakeSeed(), maphash.MakeSeed()
+	su, sa := maphash.MakeSeed(), maphash.MakeSeed()
 	return func(userID, action string) Key {
-		var n [4]byte
-		binary.LittleEndian.PutUint32(n[:], uint32(len(userID)))
-		var h maphash.Hash
-		h.SetSeed(s1)
-		h.Write(n[:])
-		h.WriteString(userID)
-		h.WriteString(action)
-		hi := h.Sum64()
-		h.SetSeed(s2)
-		h.Write(n[:])
-		h.WriteString(userID)
-		h.WriteString(action)
-		return Key{Hi: hi, Lo: h.Sum64()}
+		hu, ha := maphash.String(su, userID), maphash.String(sa, action)
+		return Key{
+			Hi: hu ^ bits.RotateLeft64(ha, 29),
+			Lo: hu + ha*0xff51afd7ed558ccd,
+		}
 	}
 }
 

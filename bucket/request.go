@@ -82,8 +82,18 @@ func validateName(field, s string) error {
 		return invalid(field, "empty")
 	case len(s) > MaxKeyLen:
 		return invalid(field, "%d bytes, more than %d", len(s), MaxKeyLen)
-	case !utf8.ValidString(s):
+	case !isASCII(s) && !utf8.ValidString(s):
 		return invalid(field, "not valid UTF-8")
 	}
 	return nil
+}
+
+// isASCII is the common case of validation, cheaper than utf8.ValidString
+// for the short strings ids usually are.
+func isASCII(s string) bool {
+	var or byte
+	for i := 0; i < len(s); i++ {
+		or |= s[i]
+	}
+	return or < utf8.RuneSelf
 }

@@ -106,11 +106,13 @@ type Store struct {
 type shard struct {
 	// mu guards everything below it.
 	mu      sync.Mutex
-	entries map[Key]entry
+	tab     table
 	logs    map[Key]*Log // SlidingLog's events, beside their entries
 	limit   int          // most entries held
-	expired uint64       // fresh entries dropped on access or when full
+	expired uint64       // fresh entries dropped on access, by the sweeper or when full
 	evicted uint64       // live entries dropped because the shard was full
+	cursor  int          // where the sweeper goes on
+	rand    uint64       // xorshift state for picking eviction samples
 
 	_ [64]byte // keep neighbouring shards' locks off one cache line
 }
@@ -140,9 +142,9 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	}
 	perShard := max((cfg.MaxEntries+cfg.Shards-1)/cfg.Shards, 1)
 	for i := range s.shards {
-		s.shards[i].entries = make(map[Key]entry)
 		s.shards[i].logs = make(map[Key]*Log)
 		s.shards[i].limit = perShard
+		s.shards[i].rand = uint64(i)*0x9e3779b97f4a7c15 | 1
 	}
 	if cfg.SweepInterval > 0 {
 		s.wg.Go(func() { s.sweepLoop(cfg.SweepInterval) })
@@ -177,30 +179,34 @@ func (s *Store) Check(req Request) (Decision, error) {
 func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64) Decision {
 	sh := &s.shards[k.Hi>>s.shift]
 	now := s.clock.Now()
-	eng := engines[alg]
 
 	sh.mu.Lock()
-	e, held := sh.entries[k]
+	i := sh.tab.find(k)
 	var st State
-	if held && e.freshAt > now {
-		st = State{A: e.a, B: e.b, C: e.c}
-		if alg == SlidingLog {
-			st.Log = sh.logs[k]
+	if i >= 0 {
+		if e := &sh.tab.slots[i].entry; e.freshAt > now {
+			st = State{A: e.a, B: e.b, C: e.c}
+			if alg == SlidingLog {
+				st.Log = sh.logs[k]
+			}
+		} else {
+			sh.expired++ // lazily: the stored state is as good as fresh
 		}
-	} else if held {
-		sh.expired++ // lazily: the state is as good as fresh
 	}
-	d := eng.Decide(&st, lim, now, hits)
+	d := decide(alg, &st, lim, now, hits)
 	switch {
 	case st.fresh():
-		if held {
-			sh.drop(k)
+		if i >= 0 {
+			sh.removeAt(i)
 		}
 	default:
-		if !held && len(sh.entries) >= sh.limit {
-			sh.evictOne(now)
+		if i < 0 {
+			if sh.tab.used >= sh.limit {
+				sh.evictOne(now)
+			}
+			i = sh.tab.insert(k)
 		}
-		sh.entries[k] = entry{a: st.A, b: st.B, c: st.C, freshAt: now + d.ResetAfter}
+		sh.tab.slots[i].entry = entry{a: st.A, b: st.B, c: st.C, freshAt: now + d.ResetAfter}
 		if st.Log != nil {
 			sh.logs[k] = st.Log
 		}
@@ -209,9 +215,10 @@ func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64) Decision {
 	return d
 }
 
-// drop removes k. Requires sh.mu held.
-func (sh *shard) drop(k Key) {
-	delete(sh.entries, k)
+// removeAt drops the entry in slot i. Requires sh.mu held.
+func (sh *shard) removeAt(i int) {
+	k := sh.tab.slots[i].key
+	sh.tab.removeAt(i)
 	if len(sh.logs) > 0 {
 		delete(sh.logs, k)
 	}
@@ -220,32 +227,29 @@ func (sh *shard) drop(k Key) {
 // evictSample is how many entries a full shard looks at to pick a victim.
 const evictSample = 8
 
-// evictOne makes room for one entry: among a random sample, it drops the
-// entry that will be fresh soonest. An entry that is already fresh costs
-// nothing to drop; any other loses the least state. Either way the key
-// then starts from a fresh bucket, which never grants more than a fresh
-// bucket would. Requires sh.mu held.
+// evictOne makes room for one entry: among a few entries from a random
+// place, it drops the one that will be fresh soonest. One that is already
+// fresh costs nothing to drop; any other loses the least state. Either way
+// that key starts again from a fresh bucket, which never grants more than
+// a fresh bucket would. Requires sh.mu held.
 func (sh *shard) evictOne(now time.Duration) {
-	var victim Key
-	var soonest time.Duration
-	n := 0
-	for k, e := range sh.entries { // map iteration starts at a random place
-		if n == 0 || e.freshAt < soonest {
-			victim, soonest = k, e.freshAt
-		}
-		if n++; n == evictSample || soonest <= now {
-			break
-		}
-	}
+	sh.rand ^= sh.rand << 13
+	sh.rand ^= sh.rand >> 7
+	sh.rand ^= sh.rand << 17
+	n := len(sh.tab.slots)
 	if n == 0 {
 		return
 	}
-	if soonest <= now {
+	i := sh.tab.sample(int(sh.rand%uint64(n)), evictSample, now)
+	if i < 0 {
+		return
+	}
+	if sh.tab.slots[i].freshAt <= now {
 		sh.expired++
 	} else {
 		sh.evicted++
 	}
-	sh.drop(victim)
+	sh.removeAt(i)
 }
 
 // Close stops the sweeper and makes later checks fail with ErrClosed. It
@@ -263,7 +267,7 @@ func (s *Store) Len() int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		n += len(sh.entries)
+		n += sh.tab.used
 		sh.mu.Unlock()
 	}
 	return n
@@ -289,7 +293,7 @@ func (s *Store) Stats() Stats {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		st.Keys += len(sh.entries)
+		st.Keys += sh.tab.used
 		st.Expired += sh.expired
 		st.Evicted += sh.evicted
 		sh.mu.Unlock()

@@ -201,7 +201,7 @@ func TestSweeperBoundedPasses(t *testing.T) {
 	passes := 0
 	for store.Len() > 0 && passes < 100 {
 		visited, _ := store.Sweep()
-		if bound := 16 * sweepSample * sweepRounds; visited > bound {
+		if bound := 16 * sweepBatch * sweepRounds; visited > bound {
 			t.Fatalf("one pass visited %d entries, bound %d", visited, bound)
 		}
 		passes++

@@ -6,16 +6,16 @@ import (
 )
 
 // The sweeper drops entries that are fresh again, without ever walking a
-// whole shard under its lock. Like Redis's active expiry, it samples: per
-// shard it looks at sweepSample entries (map iteration starts at a random
-// place), drops the fresh ones, and samples again while more than a
-// quarter of a sample was fresh, at most sweepRounds times per pass. So
-// one pass looks at no more than shards*sweepSample*sweepRounds entries,
-// holds a lock for at most sweepSample of them, and, in the steady state,
-// leaves no more than about a quarter of a shard's entries stale.
+// whole shard under its lock. Each shard keeps a cursor; a pass looks at up
+// to sweepBatch slots of each shard from its cursor, drops the fresh
+// entries, and goes on for another batch (at most sweepRounds) only while
+// more than a quarter of the entries it saw were fresh. So one pass looks
+// at no more than shards*sweepBatch*sweepRounds slots and holds a lock for
+// at most sweepBatch of them, and every slot is visited once per
+// len(slots)/sweepBatch passes when nothing is expiring.
 const (
-	sweepSample = 32
-	sweepRounds = 16
+	sweepBatch  = 256
+	sweepRounds = 8
 )
 
 type sweepStats struct {
@@ -55,23 +55,35 @@ func (s *Store) Sweep() (visited, dropped int) {
 
 func (sh *shard) sweep(now time.Duration) (visited, dropped int) {
 	for range sweepRounds {
-		n, d := 0, 0
 		sh.mu.Lock()
-		for k, e := range sh.entries {
-			if n == sweepSample {
-				break
+		n := len(sh.tab.slots)
+		v, d, live, advanced := 0, 0, 0, 0
+		for v < sweepBatch && advanced < n {
+			if sh.cursor >= n {
+				sh.cursor = 0
 			}
-			n++
-			if e.freshAt <= now {
-				sh.drop(k)
-				d++
+			v++
+			if sh.tab.tags[sh.cursor] != 0 {
+				live++
+				if sh.tab.slots[sh.cursor].freshAt <= now {
+					// The next entry of the run may shift into this slot:
+					// look at it again rather than moving on.
+					sh.removeAt(sh.cursor)
+					d++
+					continue
+				}
 			}
+			sh.cursor++
+			advanced++
+		}
+		if d > 0 {
+			sh.tab.maybeShrink()
 		}
 		sh.expired += uint64(d)
 		sh.mu.Unlock()
-		visited += n
+		visited += v
 		dropped += d
-		if d*4 <= n || n < sweepSample {
+		if d*4 <= live || advanced >= n {
 			break
 		}
 	}

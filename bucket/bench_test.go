@@ -1,0 +1,143 @@
+package bucket
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// The single-key numbers are meant to be read next to each other: run
+//
+//	go test ./bucket -run ^$ -bench 'ExistingKey|XTimeRate' -benchmem
+//
+// and compare; both measure one check of one key that already exists.
+
+func BenchmarkCheckExistingKey(b *testing.B) {
+	for _, alg := range Algorithms() {
+		b.Run(alg.String(), func(b *testing.B) {
+			store := newTestStore(b, StoreConfig{}) // the system clock, as x/time/rate reads
+			// A huge limit so every check is admitted and spends.
+			req := Request{UserID: "user-42", Action: "login", Limit: MaxLimit, Window: time.Hour, Hits: 1, Algorithm: alg}
+			if alg == SlidingLog {
+				req.Limit = 1 << 20 // its log grows with admitted calls
+			}
+			if _, err := store.Check(req); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				store.Check(req)
+			}
+		})
+	}
+}
+
+// BenchmarkXTimeRateAllow is the baseline: golang.org/x/time/rate's
+// Limiter.Allow, one process-local limiter that has no key lookup at all.
+func BenchmarkXTimeRateAllow(b *testing.B) {
+	lim := rate.NewLimiter(rate.Limit(1e12), 1e12)
+	b.ReportAllocs()
+	for b.Loop() {
+		lim.Allow()
+	}
+}
+
+// BenchmarkDecide measures each engine alone, without the store.
+func BenchmarkDecide(b *testing.B) {
+	for _, alg := range Algorithms() {
+		b.Run(alg.String(), func(b *testing.B) {
+			lim := Limit{Limit: MaxLimit, Window: time.Hour, Burst: MaxLimit}
+			var st State
+			now := time.Duration(0)
+			b.ReportAllocs()
+			for b.Loop() {
+				now += time.Hour / (1 << 18)
+				alg.Engine().Decide(&st, lim, now, 1)
+			}
+		})
+	}
+}
+
+func keyNames(n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = "user-" + strconv.Itoa(i)
+	}
+	return names
+}
+
+// BenchmarkMillionKeys fills a store with 1,000,000 distinct keys, reports
+// the heap it takes per key, then checks keys drawn uniformly.
+func BenchmarkMillionKeys(b *testing.B) {
+	const n = 1_000_000
+	names := keyNames(n)
+	clock := &ManualClock{}
+	req := Request{Action: "api", Limit: 1_000_000, Window: time.Hour, Hits: 1}
+
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	store := newTestStore(b, StoreConfig{Clock: clock})
+	for _, u := range names {
+		req.UserID = u
+		if _, err := store.Check(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perKey := float64(after.HeapAlloc-before.HeapAlloc) / n
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		req.UserID = names[rng.IntN(n)]
+		store.Check(req)
+	}
+	b.ReportMetric(perKey, "B/key") // after the loop: ResetTimer clears metrics
+	runtime.KeepAlive(names)
+}
+
+// BenchmarkParallel checks 100,000 keys from every P; run with -cpu 1,2 to
+// see throughput grow with GOMAXPROCS.
+func BenchmarkParallel(b *testing.B) {
+	const n = 100_000
+	names := keyNames(n)
+	clock := &ManualClock{}
+	store := newTestStore(b, StoreConfig{Clock: clock})
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		rng := rand.New(rand.NewPCG(rand.Uint64(), 0))
+		req := Request{Action: "api", Limit: MaxLimit, Window: time.Hour, Hits: 1}
+		for pb.Next() {
+			req.UserID = names[rng.IntN(n)]
+			store.Check(req)
+		}
+	})
+}
+
+// BenchmarkSweep measures the sweeper's cost per entry it looks at, on a
+// store of 1,000,000 live keys (nothing to drop: the worst case per drop).
+func BenchmarkSweep(b *testing.B) {
+	names := keyNames(1_000_000)
+	clock := &ManualClock{}
+	store := newTestStore(b, StoreConfig{Clock: clock})
+	req := Request{Action: "api", Limit: 10, Window: time.Hour, Hits: 1}
+	for _, u := range names {
+		req.UserID = u
+		store.Check(req)
+	}
+	visited := 0
+	b.ResetTimer()
+	for b.Loop() {
+		v, _ := store.Sweep()
+		visited += v
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(visited), "ns/entry")
+	b.ReportMetric(float64(visited)/float64(b.N), "entries/pass")
+}
