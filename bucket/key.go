@@ -23,15 +23,17 @@ type KeyHasher func(userID, action string) Key
 // seeds: fast, and private to this process. It hashes the two ids as
 // separate fields, so no separator is needed and ("a_b", "c") and
 // ("a", "b_c") differ, then spreads the two 64-bit hashes over 128 bits by
-// two different invertible mixes, so that two keys agree on both halves
-// only if both of their field hashes agree.
+// two different mixes. Lo goes through a full avalanche: the store picks a
+// shard by Hi's top bits and a slot by Lo's top bits, so within one shard
+// those must not be correlated (with Lo a plain sum, they were, and one
+// shard's keys crowded into a 256th of its table).
 func NewKeyHasher() KeyHasher {
 	su, sa := maphash.MakeSeed(), maphash.MakeSeed()
 	return func(userID, action string) Key {
 		hu, ha := maphash.String(su, userID), maphash.String(sa, action)
 		return Key{
 			Hi: hu ^ bits.RotateLeft64(ha, 29),
-			Lo: hu + ha*0xff51afd7ed558ccd,
+			Lo: avalanche(hu + ha*0x9e3779b97f4a7c15),
 		}
 	}
 }
@@ -42,4 +44,15 @@ func NewKeyHasher() KeyHasher {
 func (k Key) withAlgorithm(a Algorithm) Key {
 	k.Lo ^= uint64(a) * 0x9e3779b97f4a7c15
 	return k
+}
+
+// avalanche is MurmurHash3's 64-bit finalizer: a bijection in which every
+// input bit flips each output bit with probability about one half.
+func avalanche(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
 }

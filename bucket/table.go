@@ -30,8 +30,8 @@ type slot struct {
 }
 
 const (
-	maxLoadPercent = 90
-	growPercent    = 125
+	maxLoadPercent = 92
+	growPercent    = 120
 	minSlots       = 8
 )
 

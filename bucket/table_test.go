@@ -2,6 +2,7 @@ package bucket
 
 import (
 	"math/rand/v2"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -80,5 +81,28 @@ func TestTableSampleFindsSoonestFresh(t *testing.T) {
 	var empty table
 	if i := empty.sample(0, 8, 0); i != -1 {
 		t.Fatalf("sample on an empty table = %d, want -1", i)
+	}
+}
+
+// Keys of one shard (equal top bits of Hi) must still spread over the
+// whole table: a hasher whose Lo followed Hi once crowded them together.
+func TestHasherKeysSpreadWithinAShard(t *testing.T) {
+	hash := NewKeyHasher()
+	var tab table
+	for i := 0; tab.used < 20_000; i++ {
+		k := hash("user-"+strconv.Itoa(i), "api")
+		if k.Hi>>56 != 7 { // keep one shard's worth, as with 256 shards
+			continue
+		}
+		tab.insert(k)
+	}
+	total := 0
+	for i, tag := range tab.tags {
+		if tag != 0 {
+			total += (i - tab.home(tab.slots[i].key) + len(tab.slots)) % len(tab.slots)
+		}
+	}
+	if mean := float64(total) / float64(tab.used); mean > 8 {
+		t.Fatalf("mean displacement %.1f slots at load %.2f, want <= 8", mean, float64(tab.used)/float64(len(tab.slots)))
 	}
 }
