@@ -30,11 +30,16 @@ type KeyHasher func(userID, action string) Key
 func NewKeyHasher() KeyHasher {
 	su, sa := maphash.MakeSeed(), maphash.MakeSeed()
 	return func(userID, action string) Key {
-		hu, ha := maphash.String(su, userID), maphash.String(sa, action)
-		return Key{
-			Hi: hu ^ bits.RotateLeft64(ha, 29),
-			Lo: avalanche(hu + ha*0x9e3779b97f4a7c15),
-		}
+		return KeyOf(maphash.String(su, userID), maphash.String(sa, action))
+	}
+}
+
+// KeyOf builds a Key from independent 64-bit hashes of the user id and of
+// the action, for hashers built on other hash functions.
+func KeyOf(userHash, actionHash uint64) Key {
+	return Key{
+		Hi: userHash ^ bits.RotateLeft64(actionHash, 29),
+		Lo: avalanche(userHash + actionHash*0x9e3779b97f4a7c15),
 	}
 }
 

@@ -49,6 +49,11 @@ func (r *Request) validate(minW, maxW time.Duration) (Limit, error) {
 	if err := validateName("action", r.Action); err != nil {
 		return Limit{}, err
 	}
+	return r.shape(minW, maxW)
+}
+
+// shape validates everything but the ids and returns the bucket's shape.
+func (r *Request) shape(minW, maxW time.Duration) (Limit, error) {
 	if r.Algorithm >= numAlgorithms {
 		return Limit{}, invalid("algorithm", "unknown algorithm %d", r.Algorithm)
 	}

@@ -172,11 +172,48 @@ func (s *Store) Check(req Request) (Decision, error) {
 		return Decision{}, ErrClosed
 	}
 	k := s.hash(req.UserID, req.Action).withAlgorithm(req.Algorithm)
-	return s.check(k, req.Algorithm, lim, req.Hits), nil
+	return s.check(k, req.Algorithm, lim, req.Hits, 1, nil), nil
 }
 
-// check decides on key k, which already holds the algorithm.
-func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64) Decision {
+// Key returns the Key of (userID, action) under this store's hasher.
+func (s *Store) Key(userID, action string) Key { return s.hash(userID, action) }
+
+// Repeated is the answer to n identical checks applied in order at one
+// instant. Because a denied check changes nothing and time does not move
+// between them, the admitted checks are always the first ones.
+type Repeated struct {
+	// Admitted is how many of the checks passed.
+	Admitted int
+	// LastAdmitted is the decision of the last admitted check; the k-th
+	// from the end of the admitted ones had k*hits more Remaining.
+	LastAdmitted Decision
+	// Denied is the decision of every check after the admitted ones.
+	Denied Decision
+}
+
+// CheckKey applies n identical checks of req, in order at one instant, to
+// the bucket named by k (from Key), as a node does for checks forwarded to
+// it. req.UserID and req.Action are not used; everything else is
+// validated as in Check. n must be at least 1.
+func (s *Store) CheckKey(k Key, req Request, n int) (Repeated, error) {
+	lim, err := req.shape(s.minW, s.maxW)
+	if err != nil {
+		return Repeated{}, err
+	}
+	if n < 1 {
+		return Repeated{}, invalid("count", "%d checks; want at least 1", n)
+	}
+	if s.closed.Load() {
+		return Repeated{}, ErrClosed
+	}
+	var rep Repeated
+	s.check(k.withAlgorithm(req.Algorithm), req.Algorithm, lim, req.Hits, n, &rep)
+	return rep, nil
+}
+
+// check decides n checks on key k, which already holds the algorithm, and
+// returns the last decision. rep, when not nil, receives the details.
+func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64, n int, rep *Repeated) Decision {
 	sh := &s.shards[k.Hi>>s.shift]
 	now := s.clock.Now()
 
@@ -194,6 +231,13 @@ func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64) Decision {
 		}
 	}
 	d := decide(alg, &st, lim, now, hits)
+	if rep != nil {
+		rep.record(d, n, hits)
+		for i := 1; i < n && d.Allowed && hits > 0; i++ {
+			d = decide(alg, &st, lim, now, hits)
+			rep.record(d, n, hits)
+		}
+	}
 	switch {
 	case st.fresh():
 		if i >= 0 {
@@ -213,6 +257,19 @@ func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64) Decision {
 	}
 	sh.mu.Unlock()
 	return d
+}
+
+// record adds one decision of n repeated checks.
+func (r *Repeated) record(d Decision, n int, hits int64) {
+	switch {
+	case !d.Allowed:
+		r.Denied = d
+	case hits == 0: // a peek changes nothing: every repeat answers alike
+		r.Admitted, r.LastAdmitted = n, d
+	default:
+		r.Admitted++
+		r.LastAdmitted = d
+	}
 }
 
 // removeAt drops the entry in slot i. Requires sh.mu held.

@@ -1,0 +1,66 @@
+package bucket
+
+import (
+	"errors"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// CheckKey with n repeats answers exactly as n separate checks at the same
+// instant would: the same number admitted, the same last admitted decision
+// and the same denial.
+func TestCheckKeyRepeatedEqualsSeparateChecks(t *testing.T) {
+	for _, alg := range Algorithms() {
+		t.Run(alg.String(), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(9, uint64(alg)))
+			clock := &ManualClock{}
+			batched := newTestStore(t, StoreConfig{Clock: clock})
+			separate := newTestStore(t, StoreConfig{Clock: clock, Hasher: batched.hash})
+			for seed := range 50 {
+				lim := randomLimit(rng, alg)
+				req := Request{UserID: "u" + string(rune('a'+seed%26)), Action: "x", Limit: lim.Limit,
+					Window: lim.Window, Burst: lim.Burst, Algorithm: alg}
+				if lim.Window > time.Hour {
+					continue
+				}
+				for range 20 {
+					dt, hits := randomStep(rng, lim)
+					clock.Advance(dt)
+					req.Hits = hits
+					n := 1 + rng.IntN(8)
+					got, err := batched.CheckKey(batched.Key(req.UserID, req.Action), req, n)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var want Repeated
+					for range n {
+						d, err := separate.Check(req)
+						if err != nil {
+							t.Fatal(err)
+						}
+						want.record(d, n, hits)
+						if !d.Allowed || hits == 0 {
+							break
+						}
+					}
+					if got != want {
+						t.Fatalf("%d × %+v: CheckKey = %+v, separate checks %+v", n, req, got, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestCheckKeyRejectsBadCount(t *testing.T) {
+	store := newTestStore(t, StoreConfig{Clock: &ManualClock{}})
+	if _, err := store.CheckKey(Key{1, 2}, validRequest(), 0); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("CheckKey(n=0) error = %v, want ErrInvalidArgument", err)
+	}
+	bad := validRequest()
+	bad.Limit = 0
+	if _, err := store.CheckKey(Key{1, 2}, bad, 1); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("CheckKey(limit=0) error = %v, want ErrInvalidArgument", err)
+	}
+}
