@@ -1,0 +1,92 @@
+package transport
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/drlimit/drl/api/drlv1"
+	"github.com/drlimit/drl/bucket"
+)
+
+// RequestFromProto converts a public CheckRequest. Absent hits mean 1.
+func RequestFromProto(m *drlv1.CheckRequest) (bucket.Request, error) {
+	alg, err := bucket.ParseAlgorithm(m.GetAlgorithm())
+	if err != nil {
+		return bucket.Request{}, err
+	}
+	req := bucket.Request{
+		UserID:    m.GetUserId(),
+		Action:    m.GetAction(),
+		Limit:     m.GetLimit(),
+		Burst:     m.GetBurst(),
+		Hits:      1,
+		Algorithm: alg,
+	}
+	if m.Hits != nil {
+		req.Hits = m.GetHits()
+	}
+	if w := m.GetWindow(); w != nil {
+		if err := w.CheckValid(); err != nil {
+			return bucket.Request{}, &bucket.ArgumentError{Field: "window", Reason: err.Error()}
+		}
+		req.Window = w.AsDuration()
+	}
+	return req, nil
+}
+
+// RequestToProto is the inverse of RequestFromProto.
+func RequestToProto(r bucket.Request) *drlv1.CheckRequest {
+	hits := r.Hits
+	return &drlv1.CheckRequest{
+		UserId:    r.UserID,
+		Action:    r.Action,
+		Limit:     r.Limit,
+		Window:    durationpb.New(r.Window),
+		Hits:      &hits,
+		Algorithm: r.Algorithm.String(),
+		Burst:     r.Burst,
+	}
+}
+
+// DecisionToProto converts a decision for the public API.
+func DecisionToProto(d bucket.Decision) *drlv1.CheckResponse {
+	return &drlv1.CheckResponse{
+		Allowed:    d.Allowed,
+		Limit:      d.Limit,
+		Remaining:  d.Remaining,
+		ResetAfter: durationpb.New(d.ResetAfter),
+		RetryAfter: durationpb.New(d.RetryAfter),
+	}
+}
+
+// DecisionFromProto is the inverse of DecisionToProto.
+func DecisionFromProto(m *drlv1.CheckResponse) bucket.Decision {
+	return bucket.Decision{
+		Allowed:    m.GetAllowed(),
+		Limit:      m.GetLimit(),
+		Remaining:  m.GetRemaining(),
+		ResetAfter: m.GetResetAfter().AsDuration(),
+		RetryAfter: m.GetRetryAfter().AsDuration(),
+	}
+}
+
+func decisionToPeer(d bucket.Decision) *drlv1.Decision {
+	return &drlv1.Decision{
+		Allowed:      d.Allowed,
+		Limit:        d.Limit,
+		Remaining:    d.Remaining,
+		ResetAfterNs: int64(d.ResetAfter),
+		RetryAfterNs: int64(d.RetryAfter),
+	}
+}
+
+func decisionFromPeer(m *drlv1.Decision) bucket.Decision {
+	return bucket.Decision{
+		Allowed:    m.GetAllowed(),
+		Limit:      m.GetLimit(),
+		Remaining:  m.GetRemaining(),
+		ResetAfter: time.Duration(m.GetResetAfterNs()),
+		RetryAfter: time.Duration(m.GetRetryAfterNs()),
+	}
+}

@@ -1,0 +1,134 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/drlimit/drl/api/drlv1"
+	"github.com/drlimit/drl/bucket"
+)
+
+var (
+	// ErrUnavailable means a peer could not be reached or failed to answer.
+	ErrUnavailable = errors.New("transport: peer unavailable")
+	// ErrNotOwner means the receiver of a forwarded check does not own its
+	// key in its current ring.
+	ErrNotOwner = errors.New("transport: receiver is not the key's owner")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("transport: closed")
+)
+
+// codeOf maps an error to the wire's Code.
+func codeOf(err error) drlv1.Code {
+	switch {
+	case err == nil:
+		return drlv1.Code_CODE_OK
+	case errors.Is(err, bucket.ErrInvalidArgument):
+		return drlv1.Code_CODE_INVALID_ARGUMENT
+	case errors.Is(err, ErrNotOwner):
+		return drlv1.Code_CODE_NOT_OWNER
+	case errors.Is(err, context.DeadlineExceeded):
+		return drlv1.Code_CODE_DEADLINE_EXCEEDED
+	case errors.Is(err, ErrUnavailable), errors.Is(err, bucket.ErrClosed), errors.Is(err, ErrClosed):
+		return drlv1.Code_CODE_UNAVAILABLE
+	}
+	return drlv1.Code_CODE_INTERNAL
+}
+
+// errorOf turns a wire Code back into one of our sentinels.
+func errorOf(c drlv1.Code, msg string) error {
+	switch c {
+	case drlv1.Code_CODE_OK:
+		return nil
+	case drlv1.Code_CODE_INVALID_ARGUMENT:
+		return &bucket.ArgumentError{Field: "request", Reason: msg}
+	case drlv1.Code_CODE_NOT_OWNER:
+		return ErrNotOwner
+	case drlv1.Code_CODE_DEADLINE_EXCEEDED:
+		return context.DeadlineExceeded
+	case drlv1.Code_CODE_UNAVAILABLE:
+		return ErrUnavailable
+	}
+	return errors.New("transport: internal error: " + msg)
+}
+
+// grpcCode maps an error to a gRPC status code.
+func grpcCode(err error) codes.Code {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return codes.Canceled
+	}
+	switch codeOf(err) {
+	case drlv1.Code_CODE_INVALID_ARGUMENT:
+		return codes.InvalidArgument
+	case drlv1.Code_CODE_DEADLINE_EXCEEDED:
+		return codes.DeadlineExceeded
+	case drlv1.Code_CODE_UNAVAILABLE, drlv1.Code_CODE_NOT_OWNER:
+		return codes.Unavailable
+	}
+	return codes.Internal
+}
+
+// grpcError returns err as a gRPC status error; an invalid argument carries
+// the field at fault as a BadRequest detail.
+func grpcError(err error) error {
+	st := status.New(grpcCode(err), err.Error())
+	if ae, ok := asArgumentError(err); ok {
+		if withField, e := st.WithDetails(&errdetails.BadRequest{
+			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: ae.Field, Description: ae.Reason}},
+		}); e == nil {
+			st = withField
+		}
+	}
+	return st.Err()
+}
+
+// errorFromGRPC maps a gRPC error from a peer back to our sentinels, so that
+// callers can use errors.Is whatever the hop.
+func errorFromGRPC(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	switch st.Code() {
+	case codes.InvalidArgument:
+		ae := &bucket.ArgumentError{Field: "request", Reason: st.Message()}
+		for _, d := range st.Details() {
+			if br, ok := d.(*errdetails.BadRequest); ok && len(br.FieldViolations) > 0 {
+				ae = &bucket.ArgumentError{Field: br.FieldViolations[0].Field, Reason: br.FieldViolations[0].Description}
+			}
+		}
+		return ae
+	case codes.DeadlineExceeded:
+		return errors.Join(ErrUnavailable, context.DeadlineExceeded)
+	case codes.Canceled:
+		return context.Canceled
+	}
+	return errors.Join(ErrUnavailable, err)
+}
+
+// httpStatus maps an error to an HTTP status code.
+func httpStatus(err error) int {
+	switch grpcCode(err) {
+	case codes.InvalidArgument:
+		return http.StatusBadRequest
+	case codes.DeadlineExceeded:
+		return http.StatusGatewayTimeout
+	case codes.Unavailable:
+		return http.StatusServiceUnavailable
+	case codes.Canceled:
+		return 499 // the client went away; nobody reads this
+	}
+	return http.StatusInternalServerError
+}
+
+func asArgumentError(err error) (*bucket.ArgumentError, bool) {
+	var ae *bucket.ArgumentError
+	ok := errors.As(err, &ae)
+	return ae, ok
+}

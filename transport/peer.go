@@ -1,0 +1,383 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/drlimit/drl/api/drlv1"
+	"github.com/drlimit/drl/bucket"
+)
+
+// PeerConfig tunes the client that forwards checks to one owner. The zero
+// value of each field means its default; DESIGN.md has the measurements
+// behind them.
+type PeerConfig struct {
+	// Self is this node's name, sent along for the receiver's logs.
+	Self string
+	// BatchSize is the most distinct keys in one Forward call. Default 256.
+	// 1 turns batching (and coalescing) off: one RPC per check.
+	BatchSize int
+	// BatchDelay is the longest a check waits for more checks to join its
+	// batch. The batcher waits only while another RPC to the same peer is
+	// in flight; an idle peer gets each check at once. Default 200 µs.
+	BatchDelay time.Duration
+	// MaxInFlight bounds the concurrent Forward calls to this peer; checks
+	// queue up (and batch up) behind them. Default 4.
+	MaxInFlight int
+	// RPCTimeout bounds one Forward call. Default 1 s.
+	RPCTimeout time.Duration
+	// QueueLen is the number of checks that may wait for the batcher.
+	// Default 4096.
+	QueueLen int
+	// DialOptions are added to the gRPC client's; default is plaintext.
+	DialOptions []grpc.DialOption
+}
+
+// Defaults for PeerConfig.
+const (
+	DefaultBatchSize   = 256
+	DefaultBatchDelay  = 200 * time.Microsecond
+	DefaultMaxInFlight = 4
+	DefaultRPCTimeout  = time.Second
+	DefaultQueueLen    = 4096
+)
+
+func (c PeerConfig) withDefaults() PeerConfig {
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.BatchDelay == 0 {
+		c.BatchDelay = DefaultBatchDelay
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.RPCTimeout == 0 {
+		c.RPCTimeout = DefaultRPCTimeout
+	}
+	if c.QueueLen == 0 {
+		c.QueueLen = DefaultQueueLen
+	}
+	return c
+}
+
+// Validate reports the first invalid field of c, after defaults.
+func (c PeerConfig) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.BatchSize < 1 || c.BatchSize > DefaultMaxBatch:
+		return fmt.Errorf("transport: BatchSize %d must be 1 to %d", c.BatchSize, DefaultMaxBatch)
+	case c.BatchDelay < 0:
+		return fmt.Errorf("transport: BatchDelay %v must not be negative", c.BatchDelay)
+	case c.MaxInFlight < 1:
+		return fmt.Errorf("transport: MaxInFlight %d must be at least 1", c.MaxInFlight)
+	case c.RPCTimeout <= 0:
+		return fmt.Errorf("transport: RPCTimeout %v must be positive", c.RPCTimeout)
+	case c.QueueLen < 1:
+		return fmt.Errorf("transport: QueueLen %d must be at least 1", c.QueueLen)
+	}
+	return nil
+}
+
+// Peer forwards checks to one remote owner. Concurrent checks on their way
+// to the same peer are batched into one Forward call, and identical checks
+// on one key inside a batch are coalesced into one entry; every caller
+// still gets the answer it would have had from its own call, in arrival
+// order. A Peer is safe for concurrent use.
+type Peer struct {
+	name   string
+	cfg    PeerConfig
+	conn   *grpc.ClientConn
+	client drlv1.PeerClient
+
+	queue    chan *call
+	inFlight chan struct{} // a semaphore: one token per Forward in flight
+	stop     chan struct{} // closed by Close: accept no more checks
+	done     chan struct{} // closed when the batcher has answered everything
+	ctx      context.Context
+	cancel   context.CancelFunc
+	sends    sync.WaitGroup // Forward calls in flight
+	runner   sync.WaitGroup // the batcher
+	closing  sync.Once
+
+	stats PeerStats
+}
+
+// PeerStats counts a peer's traffic.
+type PeerStats struct {
+	RPCs    atomic.Uint64 // Forward calls made
+	Entries atomic.Uint64 // distinct keys sent
+	Checks  atomic.Uint64 // checks answered through them
+	Errors  atomic.Uint64 // Forward calls that failed
+}
+
+type call struct {
+	key  bucket.Key
+	req  bucket.Request
+	done chan callResult // buffered: the batcher never waits for a caller
+}
+
+type callResult struct {
+	d   bucket.Decision
+	err error
+}
+
+var callPool = sync.Pool{New: func() any { return &call{done: make(chan callResult, 1)} }}
+
+// NewPeer returns a client for the owner called name at the gRPC address
+// addr. It connects lazily; call Close to stop it.
+func NewPeer(name, addr string, cfg PeerConfig) (*Peer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, cfg.DialOptions...)
+	conn, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("transport: client for peer %s at %s: %w", name, addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Peer{
+		name:     name,
+		cfg:      cfg,
+		conn:     conn,
+		client:   drlv1.NewPeerClient(conn),
+		queue:    make(chan *call, cfg.QueueLen),
+		inFlight: make(chan struct{}, cfg.MaxInFlight),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		ctx:      ctx,
+		cancel:   cancel,
+	}
+	p.runner.Go(p.run)
+	return p, nil
+}
+
+// Name returns the peer's member name.
+func (p *Peer) Name() string { return p.name }
+
+// Stats returns the peer's counters.
+func (p *Peer) Stats() *PeerStats { return &p.stats }
+
+// Check forwards one check on key (from the cluster's shared hasher) to the
+// peer and waits for its decision. Errors: ctx's, ErrClosed, ErrNotOwner
+// (the peer's ring no longer gives it the key), ErrUnavailable (wrapped,
+// with the cause), or an invalid argument the peer found.
+func (p *Peer) Check(ctx context.Context, key bucket.Key, req bucket.Request) (bucket.Decision, error) {
+	c := callPool.Get().(*call)
+	c.key, c.req = key, req
+	select {
+	case p.queue <- c:
+	case <-ctx.Done():
+		callPool.Put(c)
+		return bucket.Decision{}, ctx.Err()
+	case <-p.stop:
+		callPool.Put(c)
+		return bucket.Decision{}, ErrClosed
+	}
+	select {
+	case r := <-c.done:
+		callPool.Put(c)
+		return r.d, r.err
+	case <-ctx.Done():
+		// c stays with the batcher, which will answer into its buffer; it
+		// is not returned to the pool.
+		return bucket.Decision{}, ctx.Err()
+	case <-p.done:
+		select {
+		case r := <-c.done:
+			return r.d, r.err
+		default:
+			return bucket.Decision{}, ErrClosed
+		}
+	}
+}
+
+// Close stops accepting checks, sends what is queued, waits for the calls
+// in flight (as long as ctx allows), then closes the connection. It is
+// idempotent.
+func (p *Peer) Close(ctx context.Context) error {
+	p.closing.Do(func() { close(p.stop) })
+	waited := make(chan struct{})
+	go func() { p.runner.Wait(); close(waited) }()
+	var err error
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		err = fmt.Errorf("transport: closing peer %s: %w", p.name, ctx.Err())
+		p.cancel() // abort the calls in flight; the batcher then ends
+		<-waited
+	}
+	p.cancel()
+	if cerr := p.conn.Close(); cerr != nil && err == nil && !errors.Is(cerr, context.Canceled) {
+		err = fmt.Errorf("transport: closing connection to %s: %w", p.name, cerr)
+	}
+	return err
+}
+
+// run is the batcher. Owned by p.runner; it ends after Close once every
+// queued check has been answered.
+func (p *Peer) run() {
+	defer close(p.done)
+	defer p.sends.Wait()
+	for {
+		select {
+		case c := <-p.queue:
+			p.inFlight <- struct{}{} // wait for a free slot; meanwhile checks pile up
+			b := newBatch(p.cfg.BatchSize)
+			b.add(c)
+			p.fill(b)
+			p.sends.Go(func() { p.send(b) })
+		case <-p.stop:
+			// Send what callers already queued; new callers see stop.
+			for {
+				select {
+				case c := <-p.queue:
+					p.inFlight <- struct{}{}
+					b := newBatch(p.cfg.BatchSize)
+					b.add(c)
+					p.fill(b)
+					p.sends.Go(func() { p.send(b) })
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// fill adds queued checks to b until it is full. It waits up to BatchDelay
+// for more only while other Forward calls are in flight: an idle peer gets
+// a lone check at once.
+func (p *Peer) fill(b *batch) {
+	var timer <-chan time.Time
+	for !b.full() {
+		select {
+		case c := <-p.queue:
+			b.add(c)
+			continue
+		default:
+		}
+		if len(p.inFlight) <= 1 || p.cfg.BatchDelay <= 0 {
+			return
+		}
+		if timer == nil {
+			t := time.NewTimer(p.cfg.BatchDelay)
+			defer t.Stop()
+			timer = t.C
+		}
+		select {
+		case c := <-p.queue:
+			b.add(c)
+		case <-timer:
+			return
+		case <-p.stop:
+			return
+		}
+	}
+}
+
+// send makes one Forward call for b and answers its callers.
+func (p *Peer) send(b *batch) {
+	defer func() { <-p.inFlight }()
+	msg := &drlv1.ForwardRequest{From: p.cfg.Self, Checks: make([]*drlv1.OwnedCheck, len(b.entries))}
+	for i, e := range b.entries {
+		msg.Checks[i] = &drlv1.OwnedCheck{
+			KeyHi: e.key.Hi, KeyLo: e.key.Lo,
+			Algorithm: uint32(e.req.Algorithm),
+			Limit:     e.req.Limit, WindowNs: int64(e.req.Window), Burst: e.req.Burst, Hits: e.req.Hits,
+			Count: uint32(len(e.waiters)),
+		}
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.RPCTimeout)
+	resp, err := p.client.Forward(ctx, msg)
+	cancel()
+	p.stats.RPCs.Add(1)
+	p.stats.Entries.Add(uint64(len(b.entries)))
+	p.stats.Checks.Add(uint64(b.calls))
+	if err == nil && len(resp.GetResults()) != len(b.entries) {
+		err = fmt.Errorf("%d results for %d checks", len(resp.GetResults()), len(b.entries))
+	}
+	if err != nil {
+		p.stats.Errors.Add(1)
+		err = fmt.Errorf("transport: forward %d checks to %s: %w", b.calls, p.name, errorFromGRPC(err))
+		for _, e := range b.entries {
+			for _, c := range e.waiters {
+				c.done <- callResult{err: err}
+			}
+		}
+		return
+	}
+	for i, e := range b.entries {
+		r := resp.Results[i]
+		if r.GetCode() != drlv1.Code_CODE_OK {
+			err := errorOf(r.GetCode(), "from "+p.name)
+			for _, c := range e.waiters {
+				c.done <- callResult{err: err}
+			}
+			continue
+		}
+		admitted := int(r.GetAdmitted())
+		last, denied := decisionFromPeer(r.GetLastAdmitted()), decisionFromPeer(r.GetDenied())
+		for j, c := range e.waiters {
+			if j < admitted {
+				// The j-th admitted check saw the hits of those after it
+				// still unspent.
+				d := last
+				d.Remaining += int64(admitted-1-j) * e.req.Hits
+				c.done <- callResult{d: d}
+			} else {
+				c.done <- callResult{d: denied}
+			}
+		}
+	}
+}
+
+// batch is the checks bound for one Forward call.
+type batch struct {
+	entries []batchEntry
+	index   map[coalesceKey]int // entry of each distinct check
+	calls   int
+	size    int
+}
+
+type batchEntry struct {
+	key     bucket.Key
+	req     bucket.Request
+	waiters []*call // in arrival order
+}
+
+// coalesceKey identifies checks that may share an entry: same bucket, same
+// shape, same hits.
+type coalesceKey struct {
+	key       bucket.Key
+	algorithm bucket.Algorithm
+	limit     int64
+	window    time.Duration
+	burst     int64
+	hits      int64
+}
+
+func newBatch(size int) *batch {
+	return &batch{size: size, index: make(map[coalesceKey]int, min(size, 64))}
+}
+
+func (b *batch) full() bool { return len(b.entries) >= b.size }
+
+func (b *batch) add(c *call) {
+	b.calls++
+	k := coalesceKey{c.key, c.req.Algorithm, c.req.Limit, c.req.Window, c.req.Burst, c.req.Hits}
+	if i, ok := b.index[k]; ok && len(b.entries[i].waiters) < DefaultMaxBatch {
+		b.entries[i].waiters = append(b.entries[i].waiters, c)
+		return
+	}
+	b.index[k] = len(b.entries)
+	b.entries = append(b.entries, batchEntry{key: c.key, req: c.req, waiters: []*call{c}})
+}

@@ -1,0 +1,165 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/drlimit/drl/bucket"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// storeOwner is a hand-written Owner over a real store; notOwned names keys
+// it refuses, as a node whose ring moved would.
+type storeOwner struct {
+	store    *bucket.Store
+	mu       sync.Mutex
+	notOwned map[bucket.Key]bool
+}
+
+func (o *storeOwner) CheckOwned(_ context.Context, checks []OwnedCheck, results []OwnedResult) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i, c := range checks {
+		if o.notOwned[c.Key] {
+			results[i].Err = ErrNotOwner
+			continue
+		}
+		results[i].Repeated, results[i].Err = o.store.CheckKey(c.Key, c.Request, c.Count)
+	}
+}
+
+// serve starts a gRPC server for owner on an in-memory listener and
+// returns a dial option that reaches it.
+func serve(t *testing.T, owner Owner) grpc.DialOption {
+	t.Helper()
+	lis := bufconn.Listen(1 << 20)
+	gs := grpc.NewServer()
+	RegisterServices(gs, ServerConfig{Owner: owner, Limiter: nil, Directory: nil})
+	var wg sync.WaitGroup
+	wg.Go(func() { gs.Serve(lis) })
+	t.Cleanup(func() { gs.Stop(); wg.Wait() })
+	return grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })
+}
+
+func newStoreOwner(t *testing.T) *storeOwner {
+	t.Helper()
+	s, err := bucket.NewStore(bucket.StoreConfig{Clock: &bucket.ManualClock{}, SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return &storeOwner{store: s, notOwned: map[bucket.Key]bool{}}
+}
+
+func newPeer(t *testing.T, dial grpc.DialOption, cfg PeerConfig) *Peer {
+	t.Helper()
+	cfg.DialOptions = append(cfg.DialOptions, dial)
+	p, err := NewPeer("owner", "passthrough:///bufnet", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close(context.Background()) })
+	return p
+}
+
+// 64 callers hammer one key through one peer, with batching and
+// coalescing on: exactly the limit is admitted, and the Remaining values
+// the callers see are exactly those of 1000 checks made one by one.
+func TestPeerBatchedChecksAnswerLikeSeparateChecks(t *testing.T) {
+	for _, size := range []int{1, 256} {
+		owner := newStoreOwner(t)
+		p := newPeer(t, serve(t, owner), PeerConfig{BatchSize: size, BatchDelay: time.Millisecond})
+		req := bucket.Request{Limit: 1000, Window: time.Minute, Hits: 1}
+		key := bucket.Key{Hi: 1, Lo: 2}
+		var mu sync.Mutex
+		seen := map[int64]int{}
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Go(func() {
+				for range 20 {
+					d, err := p.Check(context.Background(), key, req)
+					if err != nil {
+						t.Errorf("Check: %v", err)
+						return
+					}
+					if d.Allowed {
+						mu.Lock()
+						seen[d.Remaining]++
+						mu.Unlock()
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if len(seen) != 1000 {
+			t.Fatalf("batch size %d: %d admitted with distinct Remaining values, want 1000", size, len(seen))
+		}
+		for r, n := range seen {
+			if r < 0 || r >= 1000 || n != 1 {
+				t.Fatalf("batch size %d: Remaining %d seen %d times", size, r, n)
+			}
+		}
+		st := p.Stats()
+		t.Logf("batch size %d: %d checks in %d RPCs, %d entries", size, st.Checks.Load(), st.RPCs.Load(), st.Entries.Load())
+		if size == 1 && st.RPCs.Load() != 1280 {
+			t.Fatalf("batching off made %d RPCs for 1280 checks", st.RPCs.Load())
+		}
+	}
+}
+
+func TestPeerErrors(t *testing.T) {
+	owner := newStoreOwner(t)
+	p := newPeer(t, serve(t, owner), PeerConfig{})
+	ctx := context.Background()
+	req := bucket.Request{Limit: 10, Window: time.Minute, Hits: 1}
+
+	owner.notOwned[bucket.Key{Hi: 9}] = true
+	if _, err := p.Check(ctx, bucket.Key{Hi: 9}, req); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("Check on a key the peer does not own: %v, want ErrNotOwner", err)
+	}
+	bad := req
+	bad.Window = time.Millisecond
+	if _, err := p.Check(ctx, bucket.Key{Hi: 1}, bad); !errors.Is(err, bucket.ErrInvalidArgument) {
+		t.Fatalf("Check with a bad window: %v, want ErrInvalidArgument", err)
+	}
+
+	// Nobody listens: unavailable, quickly.
+	down, err := NewPeer("gone", "127.0.0.1:1", PeerConfig{RPCTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close(ctx)
+	if _, err := down.Check(ctx, bucket.Key{Hi: 1}, req); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Check against a dead address: %v, want ErrUnavailable", err)
+	}
+
+	// A caller's deadline is honoured.
+	short, cancel := context.WithTimeout(ctx, time.Nanosecond)
+	defer cancel()
+	<-short.Done()
+	if _, err := p.Check(short, bucket.Key{Hi: 1}, req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Check with an expired context: %v", err)
+	}
+
+	p.Close(ctx)
+	if _, err := p.Check(ctx, bucket.Key{Hi: 1}, req); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Check after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestPeerConfigValidate(t *testing.T) {
+	for _, c := range []PeerConfig{{BatchSize: -1}, {BatchSize: DefaultMaxBatch + 1}, {BatchDelay: -1}, {MaxInFlight: -1}, {RPCTimeout: -1}, {QueueLen: -1}} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("Validate(%+v) = nil, want an error", c)
+		}
+	}
+}
