@@ -81,6 +81,15 @@ func (r *Request) shape(minW, maxW time.Duration) (Limit, error) {
 	return lim, nil
 }
 
+// ValidateIDs checks a user id and an action as Check does, for callers
+// that need a key's place before they have a whole request.
+func ValidateIDs(userID, action string) error {
+	if err := validateName("user_id", userID); err != nil {
+		return err
+	}
+	return validateName("action", action)
+}
+
 func validateName(field, s string) error {
 	switch {
 	case s == "":

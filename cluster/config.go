@@ -1,0 +1,169 @@
+package cluster
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/ring"
+	"github.com/drlimit/drl/transport"
+)
+
+// Config configures a Node. The zero value of every field means its
+// default, so Config{} runs a single node on the default loopback ports.
+type Config struct {
+	// Name is the member's unique name. Default: the host name and a random
+	// suffix.
+	Name string
+
+	// GossipAddr is where memberlist listens (TCP and UDP), host:port. Port
+	// 0 picks a free port. Default "127.0.0.1:7946".
+	GossipAddr string
+	// GossipAdvertise is the address other members reach GossipAddr at.
+	// Default: the bound address.
+	GossipAdvertise string
+	// GRPCAddr is where the gRPC API (public and node-to-node) listens.
+	// Default "127.0.0.1:7947".
+	GRPCAddr string
+	// GRPCAdvertise is the address other members reach GRPCAddr at.
+	// Default: the bound address.
+	GRPCAdvertise string
+	// HTTPAddr is where the HTTP/JSON API listens; empty means no HTTP
+	// server.
+	HTTPAddr string
+
+	// Join lists gossip addresses of members to join. The node keeps trying
+	// them, and every member it has seen, in the background until Close:
+	// start-up and checks never wait for a join.
+	Join []string
+	// RejoinInterval is how often the node re-joins seeds and known members
+	// that it does not currently see alive, which heals a split after a
+	// partition ends. Default 2 s.
+	RejoinInterval time.Duration
+	// Gossip picks memberlist's timings: GossipLAN (default) or
+	// GossipLocal (fast, for tests on one machine).
+	Gossip GossipProfile
+
+	// CheckTimeout bounds every check that has no earlier deadline in its
+	// context. Default 50 ms.
+	CheckTimeout time.Duration
+
+	// Store configures the local bucket store. Clock and Hasher are set by
+	// the node (Clock from the field below; Hasher shared by all nodes).
+	Store bucket.StoreConfig
+	// Ring configures ownership; every member must use the same values.
+	Ring ring.Config
+	// Peer configures forwarding (batching) to other members.
+	Peer transport.PeerConfig
+	// Clock is the node's monotonic clock. Default bucket.SystemClock().
+	Clock bucket.Clock
+	// Logger receives the node's logs, with node=<Name> added. Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// GossipProfile names a set of memberlist timings.
+type GossipProfile int
+
+const (
+	// GossipLAN suits nodes on one network: failures are suspected within
+	// about 1 s and declared within about 4 s more.
+	GossipLAN GossipProfile = iota
+	// GossipLocal suits nodes on one machine, such as tests: failures are
+	// declared within about 1 s.
+	GossipLocal
+)
+
+// Defaults for Config.
+const (
+	DefaultGossipAddr     = "127.0.0.1:7946"
+	DefaultGRPCAddr       = "127.0.0.1:7947"
+	DefaultRejoinInterval = 2 * time.Second
+	DefaultCheckTimeout   = 50 * time.Millisecond
+)
+
+// TestConfig returns a Config for tests: loopback addresses on free ports,
+// fast gossip, fast rejoins, and no HTTP server.
+func TestConfig(name string) Config {
+	return Config{
+		Name:           name,
+		GossipAddr:     "127.0.0.1:0",
+		GRPCAddr:       "127.0.0.1:0",
+		Gossip:         GossipLocal,
+		RejoinInterval: 200 * time.Millisecond,
+		CheckTimeout:   2 * time.Second, // the race detector is slow; tests that time out set their own
+		Store:          bucket.StoreConfig{SweepInterval: 50 * time.Millisecond},
+	}
+}
+
+func (c Config) withDefaults() Config {
+	if c.Name == "" {
+		host, _ := os.Hostname()
+		var b [3]byte
+		rand.Read(b[:])
+		c.Name = host + "-" + hex.EncodeToString(b[:])
+	}
+	if c.GossipAddr == "" {
+		c.GossipAddr = DefaultGossipAddr
+	}
+	if c.GRPCAddr == "" {
+		c.GRPCAddr = DefaultGRPCAddr
+	}
+	if c.RejoinInterval == 0 {
+		c.RejoinInterval = DefaultRejoinInterval
+	}
+	if c.CheckTimeout == 0 {
+		c.CheckTimeout = DefaultCheckTimeout
+	}
+	if c.Clock == nil {
+		c.Clock = bucket.SystemClock()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports every invalid field of c, after defaults.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if len(c.Name) > 128 {
+		errs = append(errs, fmt.Errorf("cluster: Name is %d bytes, more than 128", len(c.Name)))
+	}
+	for field, addr := range map[string]string{"GossipAddr": c.GossipAddr, "GRPCAddr": c.GRPCAddr,
+		"GossipAdvertise": c.GossipAdvertise, "GRPCAdvertise": c.GRPCAdvertise, "HTTPAddr": c.HTTPAddr} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("cluster: %s %q: %w", field, addr, err))
+		}
+	}
+	for _, j := range c.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			errs = append(errs, fmt.Errorf("cluster: Join address %q: %w", j, err))
+		}
+	}
+	if c.RejoinInterval < 0 {
+		errs = append(errs, fmt.Errorf("cluster: RejoinInterval %v must not be negative", c.RejoinInterval))
+	}
+	if c.CheckTimeout < 0 {
+		errs = append(errs, fmt.Errorf("cluster: CheckTimeout %v must not be negative", c.CheckTimeout))
+	}
+	if c.Gossip != GossipLAN && c.Gossip != GossipLocal {
+		errs = append(errs, fmt.Errorf("cluster: unknown Gossip profile %d", c.Gossip))
+	}
+	for _, err := range []error{c.Store.Validate(), c.Ring.Validate(), c.Peer.Validate()} {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

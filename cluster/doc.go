@@ -1,0 +1,19 @@
+// Package cluster runs a drl node: gossip membership (hashicorp/memberlist),
+// key ownership on a consistent-hash ring, and forwarding of checks to
+// their owners over gRPC. It is the only package that imports memberlist,
+// and it is the embeddable API:
+//
+//	n, err := cluster.New(cluster.Config{
+//		Name:       "web-1",
+//		GossipAddr: "10.0.0.1:7946",
+//		GRPCAddr:   "10.0.0.1:7947",
+//		Join:       []string{"10.0.0.2:7946"},
+//	})
+//	defer n.Close(ctx)
+//	ok, err := n.RateLimit(ctx, "user-42", "login", 5, time.Minute)
+//
+// Every key (user, action) has exactly one owner among the live members;
+// the owner keeps its bucket in memory and decides every check on it, so
+// checks on one key are serialized in one place. A node that does not own
+// a key forwards the check, batched with others bound for the same owner.
+package cluster

@@ -1,0 +1,324 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/drlimit/drl/ring"
+	"github.com/drlimit/drl/transport"
+)
+
+// protocolVersion is carried in every member's metadata; members with a
+// different version are kept out of the ring.
+const protocolVersion = 1
+
+// meta is what a member tells the others about itself through gossip.
+type meta struct {
+	Version int    `json:"v"`
+	GRPC    string `json:"grpc"`
+	HTTP    string `json:"http,omitempty"`
+}
+
+// maxMetaBytes is memberlist's limit on a node's metadata.
+const maxMetaBytes = memberlist.MetaMaxSize
+
+func (m meta) encode() ([]byte, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxMetaBytes {
+		return nil, fmt.Errorf("cluster: metadata is %d bytes, more than %d", len(b), maxMetaBytes)
+	}
+	return b, nil
+}
+
+// decodeMeta parses and checks a member's metadata, which arrives from the
+// network.
+func decodeMeta(b []byte) (meta, error) {
+	var m meta
+	if len(b) > maxMetaBytes {
+		return m, fmt.Errorf("metadata is %d bytes", len(b))
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return m, fmt.Errorf("metadata: %w", err)
+	}
+	if m.Version != protocolVersion {
+		return m, fmt.Errorf("protocol version %d, want %d", m.Version, protocolVersion)
+	}
+	if _, _, err := net.SplitHostPort(m.GRPC); err != nil {
+		return m, fmt.Errorf("metadata grpc address %q: %w", m.GRPC, err)
+	}
+	return m, nil
+}
+
+// memberlistConfig builds memberlist's configuration for the node.
+func (n *Node) memberlistConfig(host string, port int, advHost string, advPort int) *memberlist.Config {
+	var mc *memberlist.Config
+	switch n.cfg.Gossip {
+	case GossipLocal:
+		mc = memberlist.DefaultLocalConfig()
+		mc.ProbeInterval = 100 * time.Millisecond
+		mc.ProbeTimeout = 50 * time.Millisecond
+		mc.GossipInterval = 20 * time.Millisecond
+		mc.PushPullInterval = 2 * time.Second
+		mc.SuspicionMult = 2
+		mc.SuspicionMaxTimeoutMult = 2
+		mc.TCPTimeout = 500 * time.Millisecond
+	default:
+		mc = memberlist.DefaultLANConfig()
+		mc.ProbeInterval = 500 * time.Millisecond
+		mc.ProbeTimeout = 250 * time.Millisecond
+		mc.GossipInterval = 100 * time.Millisecond
+		mc.SuspicionMult = 3
+		mc.SuspicionMaxTimeoutMult = 2
+		mc.TCPTimeout = 2 * time.Second
+	}
+	// A node that restarts with the same name on a new port may take its
+	// name back once it has been dead this long.
+	mc.DeadNodeReclaimTime = time.Second
+	mc.Name = n.cfg.Name
+	mc.BindAddr, mc.BindPort = host, port
+	if advHost != "" {
+		mc.AdvertiseAddr, mc.AdvertisePort = advHost, advPort
+	}
+	mc.Delegate = delegate{n}
+	mc.Events = events{n}
+	mc.Logger = log.New(slogWriter{n.log.With("component", "memberlist")}, "", 0)
+	return mc
+}
+
+// delegate hands memberlist our metadata; it carries no other messages.
+type delegate struct{ n *Node }
+
+func (d delegate) NodeMeta(limit int) []byte {
+	if len(d.n.metaBytes) > limit {
+		return nil
+	}
+	return d.n.metaBytes
+}
+func (delegate) NotifyMsg([]byte)                           {}
+func (delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (delegate) LocalState(join bool) []byte                { return nil }
+func (delegate) MergeRemoteState(buf []byte, join bool)     {}
+
+// events turns membership changes into a ring rebuild. memberlist calls it
+// from its own goroutines, so it only records and signals.
+type events struct{ n *Node }
+
+func (e events) NotifyJoin(m *memberlist.Node)   { e.n.noteMember(m); e.n.signalRebuild() }
+func (e events) NotifyLeave(m *memberlist.Node)  { e.n.noteMember(m); e.n.signalRebuild() }
+func (e events) NotifyUpdate(m *memberlist.Node) { e.n.noteMember(m); e.n.signalRebuild() }
+
+var (
+	_ memberlist.Delegate      = delegate{}
+	_ memberlist.EventDelegate = events{}
+)
+
+// noteMember remembers a member's gossip address and state, for rejoins
+// and for the member list.
+func (n *Node) noteMember(m *memberlist.Node) {
+	n.knownMu.Lock()
+	defer n.knownMu.Unlock()
+	n.known[m.Name] = knownMember{
+		gossip: net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))),
+		state:  stateName(m.State),
+		meta:   string(m.Meta),
+	}
+}
+
+type knownMember struct {
+	gossip string
+	state  string
+	meta   string
+}
+
+func stateName(s memberlist.NodeStateType) string {
+	switch s {
+	case memberlist.StateAlive:
+		return "alive"
+	case memberlist.StateSuspect:
+		return "suspect"
+	case memberlist.StateDead:
+		return "dead"
+	case memberlist.StateLeft:
+		return "left"
+	}
+	return "unknown"
+}
+
+func (n *Node) signalRebuild() {
+	select {
+	case n.rebuild <- struct{}{}:
+	default: // a rebuild is already due; it will read the latest members
+	}
+}
+
+// ringLoop rebuilds the ring whenever membership changes. Owned by n.wg.
+func (n *Node) ringLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.rebuild:
+			n.rebuildRing()
+		}
+	}
+}
+
+// rebuildRing builds a ring from the members memberlist sees alive or
+// suspect, off to the side, then swaps it in with its peer clients.
+func (n *Node) rebuildRing() {
+	old := n.view.Load()
+	members := map[string]meta{}
+	for _, m := range n.ml.Members() {
+		md, err := decodeMeta(m.Meta)
+		if err != nil {
+			n.log.Warn("member kept out of the ring", "peer", m.Name, "err", err)
+			continue
+		}
+		members[m.Name] = md
+	}
+	names := make([]string, 0, len(members))
+	for name := range members {
+		names = append(names, name)
+	}
+	r, err := ring.New(n.cfg.Ring, names)
+	if err != nil {
+		n.log.Error("ring not rebuilt", "members", len(names), "err", err)
+		return
+	}
+	v := &view{ring: r, members: members, peers: map[string]*transport.Peer{}, version: old.version + 1}
+	var stale []*transport.Peer
+	for name, md := range members {
+		if name == n.cfg.Name {
+			continue
+		}
+		if p, ok := old.peers[name]; ok && old.members[name].GRPC == md.GRPC {
+			v.peers[name] = p
+			continue
+		}
+		p, err := transport.NewPeer(name, md.GRPC, n.peerConfig())
+		if err != nil {
+			n.log.Warn("no client for member", "peer", name, "err", err)
+			continue
+		}
+		v.peers[name] = p
+	}
+	for name, p := range old.peers {
+		if v.peers[name] != p {
+			stale = append(stale, p)
+		}
+	}
+	n.view.Store(v)
+	n.ringChanges.Add(1)
+	n.log.Info("ring changed", "members", r.Len(), "version", v.version)
+	// Checks that still hold a stale peer finish or get ErrClosed and retry
+	// on the new view.
+	for _, p := range stale {
+		n.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			p.Close(ctx)
+		})
+	}
+}
+
+// rejoinLoop joins the seeds and every known member that memberlist does
+// not currently see alive, now and then every RejoinInterval. memberlist
+// alone stays split after a partition heals, because it does not retry
+// members it has declared dead. Owned by n.wg.
+func (n *Node) rejoinLoop(ctx context.Context) {
+	n.tryJoin()
+	if n.cfg.RejoinInterval <= 0 {
+		return
+	}
+	t := time.NewTicker(n.cfg.RejoinInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n.tryJoin()
+		}
+	}
+}
+
+func (n *Node) tryJoin() {
+	alive := map[string]bool{}
+	for _, m := range n.ml.Members() {
+		alive[net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port)))] = true
+	}
+	var candidates []string
+	seen := map[string]bool{n.gossipAddr: true}
+	add := func(addr string) {
+		if !seen[addr] && !alive[addr] {
+			seen[addr] = true
+			candidates = append(candidates, addr)
+		}
+	}
+	for _, s := range n.cfg.Join {
+		add(s)
+	}
+	n.knownMu.Lock()
+	for _, k := range n.known {
+		add(k.gossip)
+	}
+	n.knownMu.Unlock()
+	if len(candidates) == 0 {
+		n.markJoined()
+		return
+	}
+	contacted, err := n.ml.Join(candidates)
+	switch {
+	case contacted > 0:
+		if n.markJoined() {
+			n.log.Info("joined the cluster", "contacted", contacted, "members", n.ml.NumMembers())
+		}
+	case err != nil && !n.joined.Load():
+		n.log.Warn("join failed; retrying", "seeds", candidates, "err", err)
+	case err != nil:
+		n.log.Debug("rejoin found nobody", "candidates", candidates, "err", err)
+	}
+}
+
+// markJoined records that the node has joined (or has nobody to join) and
+// reports whether this call was the first.
+func (n *Node) markJoined() bool {
+	return n.joined.CompareAndSwap(false, true)
+}
+
+// slogWriter adapts memberlist's log.Logger lines ("[WARN] memberlist: ...")
+// to slog levels.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	msg := string(bytes.TrimSpace(p))
+	level := slog.LevelInfo
+	for _, l := range memberlistLevels {
+		if rest, ok := strings.CutPrefix(msg, l.prefix); ok {
+			level, msg = l.level, strings.TrimSpace(rest)
+			break
+		}
+	}
+	w.log.Log(context.Background(), level, msg)
+	return len(p), nil
+}
+
+var memberlistLevels = []struct {
+	prefix string
+	level  slog.Level
+}{{"[DEBUG]", slog.LevelDebug}, {"[INFO]", slog.LevelInfo}, {"[WARN]", slog.LevelWarn}, {"[ERR]", slog.LevelError}}
