@@ -6,11 +6,15 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/drlimit/drl/api/drlv1"
+	"github.com/drlimit/drl/bucket"
 )
 
 // The HTTP/JSON API speaks the protojson form of the gRPC messages, with
@@ -47,7 +51,7 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 			writeError(w, httpStatus(err), wireError(err))
 			return
 		}
-		writeJSON(w, http.StatusOK, DecisionToProto(d))
+		writeValue(w, http.StatusOK, decisionJSON(d))
 	})
 	mux.HandleFunc("POST /v1/ratelimit:batch", func(w http.ResponseWriter, r *http.Request) {
 		var m drlv1.CheckBatchRequest
@@ -59,7 +63,7 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 			writeError(w, http.StatusBadRequest, &drlv1.Error{Code: drlv1.Code_CODE_INVALID_ARGUMENT, Message: err.Error(), Field: "checks"})
 			return
 		}
-		writeJSON(w, http.StatusOK, out)
+		writeValue(w, http.StatusOK, batchJSON(out))
 	})
 	mux.HandleFunc("GET /v1/members", func(w http.ResponseWriter, r *http.Request) {
 		out, _ := g.Members(r.Context(), nil)
@@ -72,7 +76,7 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 			writeError(w, httpStatus(err), wireError(err))
 			return
 		}
-		writeJSON(w, http.StatusOK, &drlv1.OwnerResponse{Owner: memberToProto(owner), Partition: int64(partition)})
+		writeJSON(w, http.StatusOK, &drlv1.OwnerResponse{Owner: memberToProto(owner), Partition: int32(partition)})
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writePlain(w, http.StatusOK, "ok\n")
@@ -114,6 +118,71 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, m proto.Messa
 	return true
 }
 
+// The check answers are written by hand rather than by protojson, which
+// would quote every int64 ("limit":"5"); callers expect numbers, and
+// protojson still reads these bodies back.
+type checkResponseJSON struct {
+	Allowed    bool            `json:"allowed"`
+	Limit      int64           `json:"limit"`
+	Remaining  int64           `json:"remaining"`
+	ResetAfter json.RawMessage `json:"reset_after"`
+	RetryAfter json.RawMessage `json:"retry_after"`
+}
+
+type checkResultJSON struct {
+	Decision *checkResponseJSON `json:"decision,omitempty"`
+	Error    *errorJSON         `json:"error,omitempty"`
+}
+
+type errorJSON struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func decisionJSON(d bucket.Decision) *checkResponseJSON {
+	return &checkResponseJSON{
+		Allowed:    d.Allowed,
+		Limit:      d.Limit,
+		Remaining:  d.Remaining,
+		ResetAfter: durationJSON(d.ResetAfter),
+		RetryAfter: durationJSON(d.RetryAfter),
+	}
+}
+
+// durationJSON writes a duration as protojson does: "1.500s".
+func durationJSON(d time.Duration) json.RawMessage {
+	b, _ := protojson.Marshal(durationpb.New(d))
+	return b
+}
+
+func batchJSON(m *drlv1.CheckBatchResponse) any {
+	results := make([]checkResultJSON, len(m.GetResults()))
+	for i, r := range m.GetResults() {
+		if e := r.GetError(); e != nil {
+			results[i].Error = toErrorJSON(e)
+			continue
+		}
+		results[i].Decision = decisionJSON(DecisionFromProto(r.GetDecision()))
+	}
+	return map[string]any{"results": results}
+}
+
+func toErrorJSON(e *drlv1.Error) *errorJSON {
+	return &errorJSON{Code: strings.TrimPrefix(e.GetCode().String(), "CODE_"), Message: e.GetMessage(), Field: e.GetField()}
+}
+
+func writeValue(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, &drlv1.Error{Code: drlv1.Code_CODE_INTERNAL, Message: err.Error()})
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}
+
 func writeJSON(w http.ResponseWriter, code int, m proto.Message) {
 	b, err := jsonOut.Marshal(m)
 	if err != nil {
@@ -125,24 +194,8 @@ func writeJSON(w http.ResponseWriter, code int, m proto.Message) {
 	w.Write(append(b, '\n'))
 }
 
-// httpError is the JSON body of an error answer.
-type httpError struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Field   string `json:"field,omitempty"`
-	} `json:"error"`
-}
-
 func writeError(w http.ResponseWriter, code int, e *drlv1.Error) {
-	var body httpError
-	body.Error.Code = e.GetCode().String()[len("CODE_"):]
-	body.Error.Message = e.GetMessage()
-	body.Error.Field = e.GetField()
-	b, _ := json.Marshal(body)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	w.Write(append(b, '\n'))
+	writeValue(w, code, map[string]*errorJSON{"error": toErrorJSON(e)})
 }
 
 func writePlain(w http.ResponseWriter, code int, s string) {

@@ -175,7 +175,7 @@ func (s *grpcServer) Owner(ctx context.Context, m *drlv1.OwnerRequest) (*drlv1.O
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	return &drlv1.OwnerResponse{Owner: memberToProto(owner), Partition: int64(partition)}, nil
+	return &drlv1.OwnerResponse{Owner: memberToProto(owner), Partition: int32(partition)}, nil
 }
 
 func memberToProto(m Member) *drlv1.Member {

@@ -724,7 +724,7 @@ type OwnerResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Owner *Member                `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
 	// The key's ring partition.
-	Partition     int64 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Partition     int32 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -766,7 +766,7 @@ func (x *OwnerResponse) GetOwner() *Member {
 	return nil
 }
 
-func (x *OwnerResponse) GetPartition() int64 {
+func (x *OwnerResponse) GetPartition() int32 {
 	if x != nil {
 		return x.Partition
 	}
@@ -1174,7 +1174,7 @@ const file_drl_proto_rawDesc = "" +
 	"\x06action\x18\x02 \x01(\tR\x06action\"S\n" +
 	"\rOwnerResponse\x12$\n" +
 	"\x05owner\x18\x01 \x01(\v2\x0e.drl.v1.MemberR\x05owner\x12\x1c\n" +
-	"\tpartition\x18\x02 \x01(\x03R\tpartition\"P\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\"P\n" +
 	"\x0eForwardRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12*\n" +
 	"\x06checks\x18\x02 \x03(\v2\x12.drl.v1.OwnedCheckR\x06checks\"\xcb\x01\n" +
