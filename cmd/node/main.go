@@ -36,9 +36,9 @@ func main() {
 // options are the command line, before it becomes a cluster.Config.
 type options struct {
 	name, gossipAddr, gossipAdvertise, grpcAddr, grpcAdvertise, httpAddr, join string
-	minWindow, maxWindow, batchDelay, checkTimeout, rejoin                   time.Duration
-	batchSize, maxEntries                                                    int
-	gossip, logLevel, logFormat                                              string
+	minWindow, maxWindow, batchDelay, checkTimeout, rejoin                     time.Duration
+	batchSize, maxEntries                                                      int
+	gossip, logLevel, logFormat                                                string
 }
 
 func parse(args []string, getenv func(string) string) (options, error) {
