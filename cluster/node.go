@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,8 @@ type Node struct {
 	// knownMu guards known: every member gossip has told us about.
 	knownMu sync.Mutex
 	known   map[string]knownMember
+
+	local atomic.Uint64 // checks decided here as the owner
 
 	joined  atomic.Bool
 	closed  atomic.Bool
@@ -117,7 +120,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.grpcAddr = advertised(cfg.GRPCAdvertise, n.grpcLis.Addr())
 	serverCfg := transport.ServerConfig{Limiter: n, Owner: n, Directory: n, Ready: n.Ready, Logger: n.log}
-	n.grpcSrv = grpc.NewServer()
+	// Stream workers reuse goroutines across RPCs instead of starting one
+	// per call.
+	n.grpcSrv = grpc.NewServer(grpc.NumStreamWorkers(uint32(max(runtime.GOMAXPROCS(0), 4))))
 	transport.RegisterServices(n.grpcSrv, serverCfg)
 
 	httpAdv := ""
@@ -226,14 +231,8 @@ func (n *Node) Check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 	if err := n.store.Validate(req); err != nil {
 		return bucket.Decision{}, err
 	}
-	if deadline, ok := ctx.Deadline(); !ok || time.Until(deadline) > n.cfg.CheckTimeout {
-		if n.cfg.CheckTimeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, n.cfg.CheckTimeout)
-			defer cancel()
-		}
-	}
 	key := n.hash(req.UserID, req.Action)
+	timed := false // the deadline is set only when a check has to wait on a peer
 	var lastErr error
 	// A receiver whose ring has moved answers ErrNotOwner; re-read our own
 	// ring and try once more, never more, so that differing views cannot
@@ -245,6 +244,7 @@ func (n *Node) Check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		case owner == "":
 			return bucket.Decision{}, fmt.Errorf("%w: the ring is empty", ErrNoOwner)
 		case owner == n.cfg.Name:
+			n.local.Add(1)
 			rep, err := n.store.CheckKey(key, req, 1)
 			if err != nil {
 				return bucket.Decision{}, fmt.Errorf("cluster: %w", err)
@@ -257,6 +257,14 @@ func (n *Node) Check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		p, ok := v.peers[owner]
 		if !ok {
 			return bucket.Decision{}, fmt.Errorf("%w: no client for owner %s", ErrNoOwner, owner)
+		}
+		if !timed && n.cfg.CheckTimeout > 0 {
+			timed = true
+			if deadline, ok := ctx.Deadline(); !ok || time.Until(deadline) > n.cfg.CheckTimeout {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, n.cfg.CheckTimeout)
+				defer cancel()
+			}
 		}
 		d, err := p.Check(ctx, key, req)
 		switch {
@@ -349,6 +357,7 @@ type Stats struct {
 	Store       bucket.Stats
 	Members     int    // in the ring
 	RingChanges uint64 // ring rebuilds since start
+	Local       uint64 // checks entering through this node that it decided as their owner
 	Forwarded   uint64 // checks sent to other owners
 	ForwardRPCs uint64 // Forward calls made for them
 }
@@ -356,7 +365,7 @@ type Stats struct {
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
 	v := n.view.Load()
-	st := Stats{Store: n.store.Stats(), Members: v.ring.Len(), RingChanges: n.ringChanges.Load()}
+	st := Stats{Store: n.store.Stats(), Members: v.ring.Len(), RingChanges: n.ringChanges.Load(), Local: n.local.Load()}
 	for _, p := range v.peers {
 		st.Forwarded += p.Stats().Checks.Load()
 		st.ForwardRPCs += p.Stats().RPCs.Load()

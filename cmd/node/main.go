@@ -38,7 +38,7 @@ type options struct {
 	name, gossipAddr, gossipAdvertise, grpcAddr, grpcAdvertise, httpAddr, join string
 	minWindow, maxWindow, batchDelay, checkTimeout, rejoin                     time.Duration
 	batchSize, maxEntries                                                      int
-	gossip, logLevel, logFormat                                                string
+	gossip, logLevel, logFormat, pprofAddr                                     string
 }
 
 func parse(args []string, getenv func(string) string) (options, error) {
@@ -61,6 +61,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.gossip, "gossip-profile", "lan", "gossip timings: lan or local")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this address (off when empty)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -143,6 +144,14 @@ func run(args []string, getenv func(string) string) error {
 	n, err := cluster.New(cfg)
 	if err != nil {
 		return err
+	}
+	if o.pprofAddr != "" {
+		stopPprof, err := servePprof(o.pprofAddr, logger)
+		if err != nil {
+			n.Close(context.Background())
+			return err
+		}
+		defer stopPprof()
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTick is the kernel's USER_HZ, the unit of /proc/<pid>/stat times;
+// it is 100 on every Linux we run on.
+const clockTick = 10 * time.Millisecond
+
+func parsePIDs(s string) ([]int, error) {
+	var pids []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid <= 0 {
+			return nil, fmt.Errorf("-pids: %q is not a process id", f)
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
+}
+
+// cpuTime sums the user and system CPU time of the processes.
+func cpuTime(pids []int) (time.Duration, error) {
+	var total time.Duration
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return 0, fmt.Errorf("CPU time of %d: %w", pid, err)
+		}
+		// The command name (field 2) may hold spaces; count from its ")".
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			return 0, fmt.Errorf("CPU time of %d: malformed stat", pid)
+		}
+		fields := strings.Fields(s[i+1:])
+		if len(fields) < 13 {
+			return 0, fmt.Errorf("CPU time of %d: malformed stat", pid)
+		}
+		// fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+		for _, f := range fields[11:13] {
+			ticks, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("CPU time of %d: %w", pid, err)
+			}
+			total += time.Duration(ticks) * clockTick
+		}
+	}
+	return total, nil
+}

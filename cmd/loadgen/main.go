@@ -1,0 +1,456 @@
+// Command loadgen drives a drl cluster and reports throughput and latency.
+//
+//	loadgen -mode client -targets 127.0.0.1:7947,127.0.0.1:7957 -duration 10s
+//	loadgen -mode embedded -join 127.0.0.1:7946 -expect-members 4 -duration 10s
+//
+// client sends one gRPC Check per call, spread round-robin over the
+// targets, as a service in another language would. embedded starts a node
+// inside this process, joins the cluster and calls Node.Check directly, as
+// a Go service that embeds drl would. Given -pids, it also reports the CPU
+// time those processes spent per check (from /proc/<pid>/stat).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/drlimit/drl/api/drlv1"
+	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/cluster"
+)
+
+type options struct {
+	mode          string
+	targets, join string
+	expect        int
+	concurrency   int
+	keys          int
+	dist          string
+	zipfS         float64
+	duration      time.Duration
+	limit         int64
+	window        time.Duration
+	hits          int64
+	algorithm     string
+	batchSize     int
+	batchDelay    time.Duration
+	pids          string
+	jsonOut       bool
+	quiet         bool
+	cpuProfile    string
+	perCall       int
+	maxInFlight   int
+}
+
+func main() {
+	o, err := parse(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(2)
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	rep, err := run(ctx, o, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+	if o.jsonOut {
+		json.NewEncoder(os.Stdout).Encode(rep)
+	} else {
+		rep.print(os.Stdout)
+	}
+}
+
+func parse(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.StringVar(&o.mode, "mode", "client", "client (gRPC calls to -targets) or embedded (a node in this process)")
+	fs.StringVar(&o.targets, "targets", cluster.DefaultGRPCAddr, "client mode: comma-separated gRPC addresses")
+	fs.StringVar(&o.join, "join", cluster.DefaultGossipAddr, "embedded mode: comma-separated gossip addresses to join")
+	fs.IntVar(&o.expect, "expect-members", 0, "embedded mode: wait until the ring has this many members (0: just joined)")
+	fs.IntVar(&o.concurrency, "concurrency", 64, "concurrent callers")
+	fs.IntVar(&o.keys, "keys", 10_000, "distinct users")
+	fs.StringVar(&o.dist, "dist", "uniform", "key distribution: uniform or zipf")
+	fs.Float64Var(&o.zipfS, "zipf-s", 1.1, "zipf exponent (> 1)")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
+	fs.Int64Var(&o.limit, "limit", 100, "limit per window of every key")
+	fs.DurationVar(&o.window, "window", time.Minute, "window of every key")
+	fs.Int64Var(&o.hits, "hits", 1, "hits per check")
+	fs.StringVar(&o.algorithm, "algorithm", "token_bucket", "algorithm")
+	fs.IntVar(&o.batchSize, "batch-size", 0, "embedded mode: forwarding batch size; 1 turns batching off")
+	fs.DurationVar(&o.batchDelay, "batch-delay", 0, "embedded mode: forwarding batch delay")
+	fs.IntVar(&o.maxInFlight, "max-in-flight", 0, "embedded mode: concurrent forwarding calls per owner")
+	fs.StringVar(&o.pids, "pids", "", "comma-separated node PIDs whose CPU time per check to report")
+	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress line")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile to the file")
+	fs.IntVar(&o.perCall, "per-call", 1, "client mode: checks per gRPC call (more than 1 uses CheckBatch)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case o.mode != "client" && o.mode != "embedded":
+		return o, fmt.Errorf("-mode %q: want client or embedded", o.mode)
+	case o.dist != "uniform" && o.dist != "zipf":
+		return o, fmt.Errorf("-dist %q: want uniform or zipf", o.dist)
+	case o.dist == "zipf" && !(o.zipfS > 1):
+		return o, fmt.Errorf("-zipf-s %v: must be above 1", o.zipfS)
+	case o.concurrency < 1 || o.keys < 1 || o.duration <= 0 || o.perCall < 1:
+		return o, errors.New("-concurrency, -keys, -duration and -per-call must be positive")
+	}
+	if _, err := bucket.ParseAlgorithm(o.algorithm); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// checker makes checks for users (indices into the key set): one, or
+// several in one call. It returns how many were admitted and how many got
+// no decision.
+type checker interface {
+	check(ctx context.Context, worker int, users []int) (admitted, failed int)
+	forwardedShare() float64 // -1 when unknown
+	checksPerRPC() float64   // forwarded checks per Forward call; 0 when unknown
+	close()
+}
+
+func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
+	var c checker
+	var err error
+	switch o.mode {
+	case "client":
+		c, err = newClient(o)
+	default:
+		c, err = newEmbedded(ctx, o)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+
+	pids, err := parsePIDs(o.pids)
+	if err != nil {
+		return nil, err
+	}
+	cpuBefore, err := cpuTime(pids)
+	if err != nil {
+		return nil, err
+	}
+
+	runCtx, cancel := context.WithTimeout(ctx, o.duration)
+	defer cancel()
+	var checks, admitted, failed atomic.Int64
+	lat := make([][]time.Duration, o.concurrency)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range o.concurrency {
+		wg.Go(func() {
+			pick := picker(o, uint64(w))
+			samples := make([]time.Duration, 0, 1<<16)
+			users := make([]int, o.perCall)
+			for runCtx.Err() == nil {
+				for i := range users {
+					users[i] = pick()
+				}
+				t0 := time.Now()
+				ok, bad := c.check(ctx, w, users)
+				samples = append(samples, time.Since(t0))
+				checks.Add(int64(len(users)))
+				admitted.Add(int64(ok))
+				failed.Add(int64(bad))
+			}
+			lat[w] = samples
+		})
+	}
+	if !o.quiet {
+		wg.Go(func() {
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			last := int64(0)
+			for {
+				select {
+				case <-runCtx.Done():
+					fmt.Fprintln(progress)
+					return
+				case <-t.C:
+					n := checks.Load()
+					fmt.Fprintf(progress, "\r%5.1fs  %8d checks/s  %d errors", time.Since(start).Seconds(), n-last, failed.Load())
+					last = n
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cpuAfter, err := cpuTime(pids)
+	if err != nil {
+		return nil, err
+	}
+
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	q := func(p float64) time.Duration {
+		if len(all) == 0 {
+			return 0
+		}
+		return all[min(len(all)-1, int(p*float64(len(all))))]
+	}
+	r := &report{
+		Mode: o.mode, Concurrency: o.concurrency, Keys: o.keys, Dist: o.dist, Seconds: elapsed.Seconds(),
+		Checks: checks.Load(), Errors: failed.Load(),
+		ChecksPerSec: float64(checks.Load()) / elapsed.Seconds(),
+		P50us:        us(q(0.50)), P90us: us(q(0.90)), P99us: us(q(0.99)), MaxUs: us(q(1)),
+		AdmittedShare:   float64(admitted.Load()) / float64(max(checks.Load(), 1)),
+		ForwardedShare:  c.forwardedShare(),
+		ChecksPerRPC:    c.checksPerRPC(),
+		NodeCPUPerCheck: -1,
+	}
+	if len(pids) > 0 && r.Checks > 0 {
+		r.NodeCPUPerCheck = us(cpuAfter-cpuBefore) / float64(r.Checks)
+	}
+	return r, nil
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// picker returns a function that draws user indices for one worker.
+func picker(o options, seed uint64) func() int {
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	if o.dist == "zipf" {
+		z := rand.NewZipf(rng, o.zipfS, 1, uint64(o.keys-1))
+		return func() int { return int(z.Uint64()) }
+	}
+	return func() int { return rng.IntN(o.keys) }
+}
+
+type report struct {
+	Mode            string  `json:"mode"`
+	Concurrency     int     `json:"concurrency"`
+	Keys            int     `json:"keys"`
+	Dist            string  `json:"dist"`
+	Seconds         float64 `json:"seconds"`
+	Checks          int64   `json:"checks"`
+	Errors          int64   `json:"errors"`
+	ChecksPerSec    float64 `json:"checks_per_sec"`
+	P50us           float64 `json:"p50_us"`
+	P90us           float64 `json:"p90_us"`
+	P99us           float64 `json:"p99_us"`
+	MaxUs           float64 `json:"max_us"`
+	AdmittedShare   float64 `json:"admitted_share"`
+	ForwardedShare  float64 `json:"forwarded_share"`
+	ChecksPerRPC    float64 `json:"checks_per_forward_rpc,omitempty"` // -1: unknown
+	NodeCPUPerCheck float64 `json:"node_cpu_us_per_check"`            // -1: no -pids
+}
+
+func (r *report) print(w io.Writer) {
+	fmt.Fprintf(w, "mode %s, %d callers, %d %s keys, %.1fs\n", r.Mode, r.Concurrency, r.Keys, r.Dist, r.Seconds)
+	fmt.Fprintf(w, "checks      %d (%.0f/s), %d errors\n", r.Checks, r.ChecksPerSec, r.Errors)
+	fmt.Fprintf(w, "latency     p50 %.0fµs  p90 %.0fµs  p99 %.0fµs  max %.0fµs\n", r.P50us, r.P90us, r.P99us, r.MaxUs)
+	fmt.Fprintf(w, "admitted    %.1f%%\n", 100*r.AdmittedShare)
+	if r.ForwardedShare >= 0 {
+		fmt.Fprintf(w, "forwarded   %.1f%%", 100*r.ForwardedShare)
+		if r.ChecksPerRPC > 0 {
+			fmt.Fprintf(w, ", %.1f checks per Forward call", r.ChecksPerRPC)
+		}
+		fmt.Fprintln(w)
+	}
+	if r.NodeCPUPerCheck >= 0 {
+		fmt.Fprintf(w, "node CPU    %.1fµs per check\n", r.NodeCPUPerCheck)
+	}
+}
+
+// client drives the cluster over gRPC.
+type client struct {
+	conns     []*grpc.ClientConn
+	clients   []drlv1.RateLimiterClient
+	users     []string
+	o         options
+	owners    []string // owner of each user, as the first target sees it
+	targets   []string // member name of each target
+	forwarded atomic.Int64
+	total     atomic.Int64
+}
+
+func newClient(o options) (*client, error) {
+	c := &client{o: o, users: userNames(o.keys)}
+	for _, addr := range strings.Split(o.targets, ",") {
+		conn, err := grpc.NewClient(strings.TrimSpace(addr), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("client for %s: %w", addr, err)
+		}
+		c.conns = append(c.conns, conn)
+		c.clients = append(c.clients, drlv1.NewRateLimiterClient(conn))
+	}
+	// Learn each target's name and each key's owner, to count forwarding.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, cl := range c.clients {
+		m, err := cl.Members(ctx, &drlv1.MembersRequest{})
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("asking a target who it is: %w", err)
+		}
+		c.targets = append(c.targets, m.GetSelf())
+	}
+	c.owners = make([]string, o.keys)
+	for i, u := range c.users {
+		resp, err := c.clients[0].Owner(ctx, &drlv1.OwnerRequest{UserId: u, Action: "loadgen"})
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("owner of %s: %w", u, err)
+		}
+		c.owners[i] = resp.GetOwner().GetName()
+	}
+	return c, nil
+}
+
+func (c *client) check(ctx context.Context, worker int, users []int) (admitted, failed int) {
+	t := (worker + int(c.total.Add(int64(len(users))))) % len(c.clients)
+	hits := c.o.hits
+	reqs := make([]*drlv1.CheckRequest, len(users))
+	for i, u := range users {
+		if c.owners[u] != c.targets[t] {
+			c.forwarded.Add(1)
+		}
+		reqs[i] = &drlv1.CheckRequest{UserId: c.users[u], Action: "loadgen",
+			Limit: c.o.limit, Window: durationpb.New(c.o.window), Hits: &hits, Algorithm: c.o.algorithm}
+	}
+	if len(reqs) == 1 {
+		resp, err := c.clients[t].Check(ctx, reqs[0])
+		switch {
+		case err != nil:
+			return 0, 1
+		case resp.GetAllowed():
+			return 1, 0
+		}
+		return 0, 0
+	}
+	resp, err := c.clients[t].CheckBatch(ctx, &drlv1.CheckBatchRequest{Checks: reqs})
+	if err != nil {
+		return 0, len(reqs)
+	}
+	for _, r := range resp.GetResults() {
+		if r.GetError() != nil {
+			failed++
+		} else if r.GetDecision().GetAllowed() {
+			admitted++
+		}
+	}
+	return admitted, failed
+}
+
+func (c *client) forwardedShare() float64 {
+	return float64(c.forwarded.Load()) / float64(max(c.total.Load(), 1))
+}
+
+func (c *client) checksPerRPC() float64 { return 0 }
+
+func (c *client) close() {
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+}
+
+// embedded runs a node in this process.
+type embedded struct {
+	node  *cluster.Node
+	users []string
+	req   bucket.Request
+}
+
+func newEmbedded(ctx context.Context, o options) (*embedded, error) {
+	cfg := cluster.Config{
+		Name:       "loadgen-" + strconv.Itoa(os.Getpid()),
+		GossipAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0",
+		Join:   strings.Split(o.join, ","),
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	cfg.Peer.BatchSize, cfg.Peer.BatchDelay, cfg.Peer.MaxInFlight = o.batchSize, o.batchDelay, o.maxInFlight
+	n, err := cluster.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !n.Ready() || (o.expect > 0 && n.Stats().Members < o.expect) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			n.Close(context.Background())
+			return nil, fmt.Errorf("the embedded node did not join (%d members in its ring)", n.Stats().Members)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	alg, _ := bucket.ParseAlgorithm(o.algorithm)
+	return &embedded{node: n, users: userNames(o.keys),
+		req: bucket.Request{Action: "loadgen", Limit: o.limit, Window: o.window, Hits: o.hits, Algorithm: alg}}, nil
+}
+
+func (e *embedded) check(ctx context.Context, _ int, users []int) (admitted, failed int) {
+	for _, u := range users {
+		req := e.req
+		req.UserID = e.users[u]
+		d, err := e.node.Check(ctx, req)
+		switch {
+		case err != nil:
+			failed++
+		case d.Allowed:
+			admitted++
+		}
+	}
+	return admitted, failed
+}
+
+func (e *embedded) forwardedShare() float64 {
+	st := e.node.Stats()
+	// Forwarded counts checks sent to peers; the rest were answered here.
+	total := st.Forwarded + st.Local
+	return float64(st.Forwarded) / float64(max(total, 1))
+}
+
+func (e *embedded) checksPerRPC() float64 {
+	st := e.node.Stats()
+	return float64(st.Forwarded) / float64(max(st.ForwardRPCs, 1))
+}
+
+func (e *embedded) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e.node.Close(ctx)
+}
+
+func userNames(n int) []string {
+	users := make([]string, n)
+	for i := range users {
+		users[i] = "user-" + strconv.Itoa(i)
+	}
+	return users
+}

@@ -1,0 +1,152 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/drlimit/drl/bucket"
+)
+
+// storeLimiter answers public checks from one store, as a one-node cluster
+// would.
+type storeLimiter struct{ store *bucket.Store }
+
+func (l storeLimiter) Check(_ context.Context, req bucket.Request) (bucket.Decision, error) {
+	return l.store.Check(req)
+}
+
+type oneMember struct{}
+
+func (oneMember) Members() (string, []Member) {
+	return "a", []Member{{Name: "a", GRPCAddr: "127.0.0.1:1", State: "alive", InRing: true}}
+}
+
+func (oneMember) OwnerOf(userID, action string) (Member, int, error) {
+	if err := bucket.ValidateIDs(userID, action); err != nil {
+		return Member{}, 0, err
+	}
+	return Member{Name: "a", State: "alive", InRing: true}, 7, nil
+}
+
+func newTestHTTP(t *testing.T, ready bool) *httptest.Server {
+	t.Helper()
+	owner := newStoreOwner(t)
+	h := NewHTTPHandler(ServerConfig{Limiter: storeLimiter{owner.store}, Owner: owner, Directory: oneMember{},
+		Ready: func() bool { return ready }, MaxBodyBytes: 1024})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func do(t *testing.T, method, url, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatalf("%s %s: body %q is not JSON: %v", method, url, b, err)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+func TestHTTPCheck(t *testing.T) {
+	srv := newTestHTTP(t, true)
+	code, out := do(t, "POST", srv.URL+"/v1/ratelimit", `{"user_id":"u1","action":"login","limit":5,"window":"60s"}`)
+	want := map[string]any{"allowed": true, "limit": 5.0, "remaining": 4.0, "reset_after": "12s", "retry_after": "0s"}
+	if code != 200 || !equalJSON(out, want) {
+		t.Fatalf("POST /v1/ratelimit = %d %v, want 200 %v", code, out, want)
+	}
+	// hits 0 peeks; hits 4 spends the rest; then a denial with a retry.
+	if _, out := do(t, "POST", srv.URL+"/v1/ratelimit", `{"user_id":"u1","action":"login","limit":5,"window":"60s","hits":0}`); out["remaining"] != 4.0 {
+		t.Fatalf("peek: %v", out)
+	}
+	do(t, "POST", srv.URL+"/v1/ratelimit", `{"user_id":"u1","action":"login","limit":5,"window":"60s","hits":4}`)
+	code, out = do(t, "POST", srv.URL+"/v1/ratelimit", `{"user_id":"u1","action":"login","limit":5,"window":"60s","algorithm":"token_bucket"}`)
+	if code != 200 || out["allowed"] != false || out["retry_after"] == "0s" {
+		t.Fatalf("over the limit: %d %v, want 200, denied, a retry", code, out)
+	}
+	code, out = do(t, "POST", srv.URL+"/v1/ratelimit:batch", `{"checks":[{"user_id":"u2","action":"a","limit":1,"window":"1s"},{"user_id":"","action":"a","limit":1,"window":"1s"}]}`)
+	results, _ := out["results"].([]any)
+	if code != 200 || len(results) != 2 {
+		t.Fatalf("batch: %d %v", code, out)
+	}
+	if e, _ := results[1].(map[string]any)["error"].(map[string]any); e["field"] != "user_id" {
+		t.Fatalf("batch error for an empty user: %v", results[1])
+	}
+}
+
+func equalJSON(a, b map[string]any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+// Bad input answers 4xx with a JSON error that names the field.
+func TestHTTPBadInput(t *testing.T) {
+	srv := newTestHTTP(t, true)
+	cases := []struct {
+		name, method, path, body string
+		code                     int
+		field                    string
+	}{
+		{"malformed JSON", "POST", "/v1/ratelimit", `{"user_id":`, 400, "body"},
+		{"unknown field", "POST", "/v1/ratelimit", `{"user":"u"}`, 400, "body"},
+		{"empty user", "POST", "/v1/ratelimit", `{"user_id":"","action":"a","limit":1,"window":"1s"}`, 400, "user_id"},
+		{"zero limit", "POST", "/v1/ratelimit", `{"user_id":"u","action":"a","limit":0,"window":"1s"}`, 400, "limit"},
+		{"window too long", "POST", "/v1/ratelimit", `{"user_id":"u","action":"a","limit":1,"window":"7200s"}`, 400, "window"},
+		{"missing window", "POST", "/v1/ratelimit", `{"user_id":"u","action":"a","limit":1}`, 400, "window"},
+		{"negative hits", "POST", "/v1/ratelimit", `{"user_id":"u","action":"a","limit":1,"window":"1s","hits":-1}`, 400, "hits"},
+		{"unknown algorithm", "POST", "/v1/ratelimit", `{"user_id":"u","action":"a","limit":1,"window":"1s","algorithm":"leaky"}`, 400, "algorithm"},
+		{"oversized body", "POST", "/v1/ratelimit", `{"user_id":"` + strings.Repeat("u", 2000) + `"}`, 413, "body"},
+		{"wrong method", "GET", "/v1/ratelimit", ``, 405, ""},
+		{"unknown path", "GET", "/v2/nothing", ``, 404, ""},
+		{"owner without action", "GET", "/v1/owner?user_id=u", ``, 400, "action"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out := do(t, c.method, srv.URL+c.path, c.body)
+			e, _ := out["error"].(map[string]any)
+			if code != c.code || e == nil || e["message"] == "" {
+				t.Fatalf("%s %s = %d %v, want %d with an error message", c.method, c.path, code, out, c.code)
+			}
+			if c.field != "" && e["field"] != c.field {
+				t.Fatalf("%s %s: error field %v, want %q", c.method, c.path, e["field"], c.field)
+			}
+		})
+	}
+}
+
+func TestHTTPMembersOwnerHealth(t *testing.T) {
+	srv := newTestHTTP(t, false)
+	if code, out := do(t, "GET", srv.URL+"/v1/members", ""); code != 200 || out["self"] != "a" {
+		t.Fatalf("members: %d %v", code, out)
+	}
+	if code, out := do(t, "GET", srv.URL+"/v1/owner?user_id=u&action=a", ""); code != 200 || out["partition"] != 7.0 {
+		t.Fatalf("owner: %d %v", code, out)
+	}
+	if code, _ := do(t, "GET", srv.URL+"/healthz", ""); code != 200 {
+		t.Fatalf("healthz: %d", code)
+	}
+	if code, _ := do(t, "GET", srv.URL+"/readyz", ""); code != 503 {
+		t.Fatalf("readyz on a node that is not ready: %d, want 503", code)
+	}
+	ready := newTestHTTP(t, true)
+	if code, _ := do(t, "GET", ready.URL+"/readyz", ""); code != 200 {
+		t.Fatalf("readyz on a ready node: %d, want 200", code)
+	}
+}
