@@ -10,6 +10,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/hashicorp/memberlist"
+
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/ring"
 	"github.com/drlimit/drl/transport"
@@ -49,6 +51,10 @@ type Config struct {
 	// Gossip picks memberlist's timings: GossipLAN (default) or
 	// GossipLocal (fast, for tests on one machine).
 	Gossip GossipProfile
+	// GossipTransport, when set, carries gossip instead of memberlist's own
+	// UDP/TCP transport on GossipAddr; fault-injection tests wrap one to cut
+	// links. The node shuts it down on Close.
+	GossipTransport memberlist.NodeAwareTransport
 
 	// CheckTimeout bounds every check that has no earlier deadline in its
 	// context. Default 50 ms.

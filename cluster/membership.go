@@ -94,6 +94,9 @@ func (n *Node) memberlistConfig(host string, port int, advHost string, advPort i
 	if advHost != "" {
 		mc.AdvertiseAddr, mc.AdvertisePort = advHost, advPort
 	}
+	if n.cfg.GossipTransport != nil {
+		mc.Transport = n.cfg.GossipTransport
+	}
 	mc.Delegate = delegate{n}
 	mc.Events = events{n}
 	mc.Logger = log.New(slogWriter{n.log.With("component", "memberlist")}, "", 0)
@@ -118,23 +121,29 @@ func (delegate) MergeRemoteState(buf []byte, join bool)     {}
 // from its own goroutines, so it only records and signals.
 type events struct{ n *Node }
 
-func (e events) NotifyJoin(m *memberlist.Node)   { e.n.noteMember(m); e.n.signalRebuild() }
-func (e events) NotifyLeave(m *memberlist.Node)  { e.n.noteMember(m); e.n.signalRebuild() }
-func (e events) NotifyUpdate(m *memberlist.Node) { e.n.noteMember(m); e.n.signalRebuild() }
+// memberlist's Node.State in these calls is stale (nodeState shadows it),
+// so the state comes from which callback fired. A member that left
+// gracefully and one that died are both "dead" here.
+func (e events) NotifyJoin(m *memberlist.Node)   { e.n.noteMember(m, "alive"); e.n.signalRebuild() }
+func (e events) NotifyLeave(m *memberlist.Node)  { e.n.noteMember(m, "dead"); e.n.signalRebuild() }
+func (e events) NotifyUpdate(m *memberlist.Node) { e.n.noteMember(m, "alive"); e.n.signalRebuild() }
 
 var (
 	_ memberlist.Delegate      = delegate{}
 	_ memberlist.EventDelegate = events{}
 )
 
-// noteMember remembers a member's gossip address and state, for rejoins
-// and for the member list.
-func (n *Node) noteMember(m *memberlist.Node) {
+// noteMember remembers a member's gossip address, state and metadata, for
+// the ring, rejoins and the member list. It copies what it needs while
+// memberlist holds its lock: the *Node it hands out (and the ones
+// Members() returns) may change under a reader afterwards, which the race
+// detector reports.
+func (n *Node) noteMember(m *memberlist.Node, state string) {
 	n.knownMu.Lock()
 	defer n.knownMu.Unlock()
 	n.known[m.Name] = knownMember{
 		gossip: net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))),
-		state:  stateName(m.State),
+		state:  state,
 		meta:   string(m.Meta),
 	}
 }
@@ -143,20 +152,6 @@ type knownMember struct {
 	gossip string
 	state  string
 	meta   string
-}
-
-func stateName(s memberlist.NodeStateType) string {
-	switch s {
-	case memberlist.StateAlive:
-		return "alive"
-	case memberlist.StateSuspect:
-		return "suspect"
-	case memberlist.StateDead:
-		return "dead"
-	case memberlist.StateLeft:
-		return "left"
-	}
-	return "unknown"
 }
 
 func (n *Node) signalRebuild() {
@@ -178,18 +173,33 @@ func (n *Node) ringLoop(ctx context.Context) {
 	}
 }
 
-// rebuildRing builds a ring from the members memberlist sees alive or
-// suspect, off to the side, then swaps it in with its peer clients.
+// snapshot copies what gossip has told us about every member.
+func (n *Node) snapshot() map[string]knownMember {
+	n.knownMu.Lock()
+	defer n.knownMu.Unlock()
+	out := make(map[string]knownMember, len(n.known))
+	for name, k := range n.known {
+		out[name] = k
+	}
+	return out
+}
+
+// rebuildRing builds a ring from the members gossip last called alive
+// (suspects stay in until they are declared dead), off to the side, then
+// swaps it in with its peer clients.
 func (n *Node) rebuildRing() {
 	old := n.view.Load()
 	members := map[string]meta{}
-	for _, m := range n.ml.Members() {
-		md, err := decodeMeta(m.Meta)
-		if err != nil {
-			n.log.Warn("member kept out of the ring", "peer", m.Name, "err", err)
+	for name, k := range n.snapshot() {
+		if k.state != "alive" {
 			continue
 		}
-		members[m.Name] = md
+		md, err := decodeMeta([]byte(k.meta))
+		if err != nil {
+			n.log.Warn("member kept out of the ring", "peer", name, "err", err)
+			continue
+		}
+		members[name] = md
 	}
 	names := make([]string, 0, len(members))
 	for name := range members {
@@ -258,9 +268,12 @@ func (n *Node) rejoinLoop(ctx context.Context) {
 }
 
 func (n *Node) tryJoin() {
+	known := n.snapshot()
 	alive := map[string]bool{}
-	for _, m := range n.ml.Members() {
-		alive[net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port)))] = true
+	for _, k := range known {
+		if k.state == "alive" {
+			alive[k.gossip] = true
+		}
 	}
 	var candidates []string
 	seen := map[string]bool{n.gossipAddr: true}
@@ -273,11 +286,9 @@ func (n *Node) tryJoin() {
 	for _, s := range n.cfg.Join {
 		add(s)
 	}
-	n.knownMu.Lock()
-	for _, k := range n.known {
+	for _, k := range known {
 		add(k.gossip)
 	}
-	n.knownMu.Unlock()
 	if len(candidates) == 0 {
 		n.markJoined()
 		return
@@ -286,7 +297,7 @@ func (n *Node) tryJoin() {
 	switch {
 	case contacted > 0:
 		if n.markJoined() {
-			n.log.Info("joined the cluster", "contacted", contacted, "members", n.ml.NumMembers())
+			n.log.Info("joined the cluster", "contacted", contacted)
 		}
 	case err != nil && !n.joined.Load():
 		n.log.Warn("join failed; retrying", "seeds", candidates, "err", err)

@@ -152,7 +152,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	self := n.ml.LocalNode()
 	n.gossipAddr = net.JoinHostPort(self.Addr.String(), strconv.Itoa(int(self.Port)))
-	n.rebuildRing() // a ring of one until others join
+	// memberlist announced this node to itself (NotifyJoin) inside Create,
+	// so the first ring, of one, is due; build it before serving.
+	n.rebuildRing()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stop = cancel
@@ -311,12 +313,7 @@ var (
 // its state. It implements transport.Directory.
 func (n *Node) Members() (string, []transport.Member) {
 	v := n.view.Load()
-	n.knownMu.Lock()
-	known := make(map[string]knownMember, len(n.known))
-	for name, k := range n.known {
-		known[name] = k
-	}
-	n.knownMu.Unlock()
+	known := n.snapshot()
 	out := make([]transport.Member, 0, len(known))
 	for name, k := range known {
 		m := transport.Member{Name: name, GossipAddr: k.gossip, State: k.state, InRing: v.ring.Has(name)}

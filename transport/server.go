@@ -58,7 +58,7 @@ type Member struct {
 	GossipAddr string
 	GRPCAddr   string
 	HTTPAddr   string
-	State      string // alive, suspect, dead or left
+	State      string // alive or dead (failed or left)
 	InRing     bool
 }
 

@@ -535,7 +535,7 @@ type Member struct {
 	GossipAddr string                 `protobuf:"bytes,2,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
 	GrpcAddr   string                 `protobuf:"bytes,3,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
 	HttpAddr   string                 `protobuf:"bytes,4,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
-	// alive, suspect, dead or left, as gossip last said.
+	// alive or dead (failed or left), as gossip last said.
 	State string `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
 	// Whether the member owns part of the ring now.
 	InRing        bool `protobuf:"varint,6,opt,name=in_ring,json=inRing,proto3" json:"in_ring,omitempty"`
