@@ -233,6 +233,7 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 		AdmittedShare:   float64(admitted.Load()) / float64(max(checks.Load(), 1)),
 		ForwardedShare:  c.forwardedShare(),
 		ChecksPerRPC:    c.checksPerRPC(),
+		ErrorSamples:    errorSamples.seen,
 		NodeCPUPerCheck: -1,
 	}
 	if len(pids) > 0 && r.Checks > 0 {
@@ -242,6 +243,21 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// errorSamples keeps the first few distinct error messages for the report.
+var errorSamples struct {
+	sync.Mutex
+	seen []string
+}
+
+func noteError(err error) {
+	errorSamples.Lock()
+	defer errorSamples.Unlock()
+	msg := err.Error()
+	if len(errorSamples.seen) < 5 && !slices.Contains(errorSamples.seen, msg) {
+		errorSamples.seen = append(errorSamples.seen, msg)
+	}
+}
 
 // sequence hands out key indices in turn across all workers.
 var sequence atomic.Int64
@@ -260,27 +276,31 @@ func picker(o options, seed uint64) func() int {
 }
 
 type report struct {
-	Mode            string  `json:"mode"`
-	Concurrency     int     `json:"concurrency"`
-	Keys            int     `json:"keys"`
-	Dist            string  `json:"dist"`
-	Seconds         float64 `json:"seconds"`
-	Checks          int64   `json:"checks"`
-	Errors          int64   `json:"errors"`
-	ChecksPerSec    float64 `json:"checks_per_sec"`
-	P50us           float64 `json:"p50_us"`
-	P90us           float64 `json:"p90_us"`
-	P99us           float64 `json:"p99_us"`
-	MaxUs           float64 `json:"max_us"`
-	AdmittedShare   float64 `json:"admitted_share"`
-	ForwardedShare  float64 `json:"forwarded_share"`
-	ChecksPerRPC    float64 `json:"checks_per_forward_rpc,omitempty"` // -1: unknown
-	NodeCPUPerCheck float64 `json:"node_cpu_us_per_check"`            // -1: no -pids
+	Mode            string   `json:"mode"`
+	Concurrency     int      `json:"concurrency"`
+	Keys            int      `json:"keys"`
+	Dist            string   `json:"dist"`
+	Seconds         float64  `json:"seconds"`
+	Checks          int64    `json:"checks"`
+	Errors          int64    `json:"errors"`
+	ChecksPerSec    float64  `json:"checks_per_sec"`
+	P50us           float64  `json:"p50_us"`
+	P90us           float64  `json:"p90_us"`
+	P99us           float64  `json:"p99_us"`
+	MaxUs           float64  `json:"max_us"`
+	AdmittedShare   float64  `json:"admitted_share"`
+	ForwardedShare  float64  `json:"forwarded_share"`
+	ChecksPerRPC    float64  `json:"checks_per_forward_rpc,omitempty"`
+	ErrorSamples    []string `json:"error_samples,omitempty"` // -1: unknown
+	NodeCPUPerCheck float64  `json:"node_cpu_us_per_check"`   // -1: no -pids
 }
 
 func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "mode %s, %d callers, %d %s keys, %.1fs\n", r.Mode, r.Concurrency, r.Keys, r.Dist, r.Seconds)
 	fmt.Fprintf(w, "checks      %d (%.0f/s), %d errors\n", r.Checks, r.ChecksPerSec, r.Errors)
+	for _, e := range r.ErrorSamples {
+		fmt.Fprintf(w, "  error: %s\n", e)
+	}
 	fmt.Fprintf(w, "latency     p50 %.0fµs  p90 %.0fµs  p99 %.0fµs  max %.0fµs\n", r.P50us, r.P90us, r.P99us, r.MaxUs)
 	fmt.Fprintf(w, "admitted    %.1f%%\n", 100*r.AdmittedShare)
 	if r.ForwardedShare >= 0 {
@@ -363,6 +383,7 @@ func (c *client) check(ctx context.Context, worker int, users []int) (admitted, 
 		resp, err := c.clients[t].Check(ctx, reqs[0])
 		switch {
 		case err != nil:
+			noteError(err)
 			return 0, 1
 		case resp.GetAllowed():
 			return 1, 0
@@ -371,10 +392,12 @@ func (c *client) check(ctx context.Context, worker int, users []int) (admitted, 
 	}
 	resp, err := c.clients[t].CheckBatch(ctx, &drlv1.CheckBatchRequest{Checks: reqs})
 	if err != nil {
+		noteError(err)
 		return 0, len(reqs)
 	}
 	for _, r := range resp.GetResults() {
-		if r.GetError() != nil {
+		if e := r.GetError(); e != nil {
+			noteError(errors.New(e.GetMessage()))
 			failed++
 		} else if r.GetDecision().GetAllowed() {
 			admitted++
@@ -437,6 +460,7 @@ func (e *embedded) check(ctx context.Context, _ int, users []int) (admitted, fai
 		d, err := e.node.Check(ctx, req)
 		switch {
 		case err != nil:
+			noteError(err)
 			failed++
 		case d.Allowed:
 			admitted++

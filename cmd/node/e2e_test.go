@@ -16,12 +16,15 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/drlimit/drl/api/drlv1"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // proc is one cmd/node process started by a test.
 type proc struct {

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/drlimit/drl/cluster"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/hashicorp/go-metrics.(*InmemSink).run"),
+		goleak.IgnoreTopFunction("github.com/armon/go-metrics.(*InmemSink).run"))
+}
+
+// Both modes drive a real one-node cluster and report what happened.
+func TestLoadgenAgainstANode(t *testing.T) {
+	cfg := cluster.TestConfig("target")
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := cluster.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close(context.Background())
+
+	for _, mode := range []string{"client", "embedded"} {
+		o, err := parse([]string{"-mode", mode, "-targets", n.GRPCAddr(), "-join", n.GossipAddr(), "-expect-members", "0",
+			"-duration", "300ms", "-concurrency", "4", "-keys", "50", "-limit", "5", "-quiet",
+			"-pids", strconv.Itoa(os.Getpid())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := run(context.Background(), o, io.Discard)
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if rep.Checks == 0 || rep.Errors != 0 || rep.ChecksPerSec <= 0 || rep.P99us < rep.P50us {
+			t.Fatalf("%s: report %+v", mode, rep)
+		}
+		// 50 keys, 5 each per minute: most checks are denied.
+		if rep.AdmittedShare <= 0 || rep.AdmittedShare >= 1 {
+			t.Fatalf("%s: admitted share %v, want between 0 and 1", mode, rep.AdmittedShare)
+		}
+		if rep.NodeCPUPerCheck < 0 {
+			t.Fatalf("%s: no CPU figure for -pids", mode)
+		}
+	}
+}
+
+func TestParseRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"-mode", "x"}, {"-dist", "x"}, {"-dist", "zipf", "-zipf-s", "1"},
+		{"-concurrency", "0"}, {"-algorithm", "x"}, {"-per-call", "0"}} {
+		if _, err := parse(args); err == nil {
+			t.Errorf("parse(%q) accepted", args)
+		}
+	}
+	if _, err := parsePIDs("12,x"); err == nil {
+		t.Error("parsePIDs accepted a non-number")
+	}
+	if _, err := cpuTime([]int{os.Getpid()}); err != nil {
+		t.Errorf("cpuTime(self): %v", err)
+	}
+}
