@@ -174,20 +174,19 @@ func toErrorJSON(e *drlv1.Error) *errorJSON {
 
 func writeValue(w http.ResponseWriter, code int, v any) {
 	b, err := json.Marshal(v)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, &drlv1.Error{Code: drlv1.Code_CODE_INTERNAL, Message: err.Error()})
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	w.Write(append(b, '\n'))
+	writeBody(w, code, b, err)
 }
 
 func writeJSON(w http.ResponseWriter, code int, m proto.Message) {
 	b, err := jsonOut.Marshal(m)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, &drlv1.Error{Code: drlv1.Code_CODE_INTERNAL, Message: err.Error()})
-		return
+	writeBody(w, code, b, err)
+}
+
+// writeBody sends an encoded JSON body, or a 500 if encoding failed.
+func writeBody(w http.ResponseWriter, code int, b []byte, encodeErr error) {
+	if encodeErr != nil {
+		code = http.StatusInternalServerError
+		b, _ = json.Marshal(map[string]*errorJSON{"error": {Code: "INTERNAL", Message: encodeErr.Error()}})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
