@@ -8,8 +8,8 @@ import (
 // Key identifies a bucket by a 128-bit hash of (userID, action). The store
 // keeps only the hash, never the strings: 16 bytes per key whatever the ids'
 // length. Two different (userID, action) pairs share a bucket only if all
-// 128 bits collide; for a million keys on one node the chance of any
-// collision is about 1.5e-27, and a collision would make the two share one
+// 125 bits collide (three bits name the algorithm); for a million keys on
+// one node the chance of any collision is about 1.2e-26, and a collision would make the two share one
 // limit (fewer admissions in total, never more than either limit allows).
 type Key struct{ Hi, Lo uint64 }
 
@@ -43,13 +43,20 @@ func KeyOf(userHash, actionHash uint64) Key {
 	}
 }
 
-// withAlgorithm separates a key's buckets under different algorithms. Hi is
-// left alone so that placement by Hi (shards, ring partitions) does not
-// depend on the algorithm.
+// withAlgorithm separates a key's buckets under different algorithms by
+// writing the algorithm into Lo's low three bits, where the store can read
+// it back when it moves the key to another node (Extract). That leaves
+// 125 bits of hash. Hi is left alone so that placement by Hi (shards, ring
+// partitions) does not depend on the algorithm.
 func (k Key) withAlgorithm(a Algorithm) Key {
-	k.Lo ^= uint64(a) * 0x9e3779b97f4a7c15
+	k.Lo = k.Lo&^algorithmBits | uint64(a)
 	return k
 }
+
+const algorithmBits = 7 // numAlgorithms must stay at most 8
+
+// algorithm returns the algorithm written by withAlgorithm.
+func (k Key) algorithm() Algorithm { return Algorithm(k.Lo & algorithmBits) }
 
 // avalanche is MurmurHash3's 64-bit finalizer: a bijection in which every
 // input bit flips each output bit with probability about one half.

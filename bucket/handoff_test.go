@@ -1,0 +1,120 @@
+package bucket
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// A bucket moved between two stores whose clocks have unrelated origins
+// (and a gap in time on the receiver) answers exactly as if it had stayed.
+func TestExtractAbsorbKeepsDecisions(t *testing.T) {
+	for _, alg := range Algorithms() {
+		t.Run(alg.String(), func(t *testing.T) {
+			for seed := range 40 {
+				rng := rand.New(rand.NewPCG(uint64(seed), 77))
+				lim := randomLimit(rng, alg)
+				req := Request{UserID: "u", Action: "a", Limit: lim.Limit, Window: lim.Window, Burst: lim.Burst, Algorithm: alg}
+				hasher := NewKeyHasher()
+				stay, from, to := &ManualClock{}, &ManualClock{}, &ManualClock{}
+				stay.Set(10 * time.Hour)
+				from.Set(10 * time.Hour)
+				to.Set(time.Minute) // another origin altogether
+				kept := newTestStore(t, StoreConfig{Clock: stay, Hasher: hasher})
+				sender := newTestStore(t, StoreConfig{Clock: from, Hasher: hasher})
+				receiver := newTestStore(t, StoreConfig{Clock: to, Hasher: hasher})
+
+				step := func(s *Store, hits int64) Decision {
+					r := req
+					r.Hits = hits
+					d, err := s.Check(r)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return d
+				}
+				advance := func(dt time.Duration) {
+					stay.Advance(dt)
+					from.Advance(dt)
+					to.Advance(dt)
+				}
+				for range 30 {
+					dt, hits := randomStep(rng, lim)
+					advance(dt)
+					if a, b := step(kept, hits), step(sender, hits); a != b {
+						t.Fatalf("before the move: %+v vs %+v", a, b)
+					}
+				}
+				moved := sender.Extract(func(Key) bool { return true })
+				if sender.Len() != 0 {
+					t.Fatalf("Extract left %d keys", sender.Len())
+				}
+				receiver.Absorb(moved)
+				for i := range 30 {
+					dt, hits := randomStep(rng, lim)
+					advance(dt)
+					if a, b := step(kept, hits), step(receiver, hits); a != b {
+						t.Fatalf("seed %d, step %d after the move: stayed %+v, moved %+v", seed, i, a, b)
+					}
+				}
+			}
+		})
+	}
+}
+
+// When the new owner already answered checks before the old owner's state
+// arrived, the combined bucket offers no more than both histories left.
+func TestAbsorbCombinesConservatively(t *testing.T) {
+	for _, alg := range Algorithms() {
+		t.Run(alg.String(), func(t *testing.T) {
+			for seed := range 200 {
+				rng := rand.New(rand.NewPCG(uint64(seed), 78))
+				lim := randomLimit(rng, alg)
+				req := Request{UserID: "u", Action: "a", Limit: lim.Limit, Window: lim.Window, Burst: lim.Burst, Algorithm: alg}
+				hasher := NewKeyHasher()
+				ca, cb := &ManualClock{}, &ManualClock{}
+				ca.Set(5 * time.Hour)
+				cb.Set(2 * time.Hour)
+				a := newTestStore(t, StoreConfig{Clock: ca, Hasher: hasher})
+				b := newTestStore(t, StoreConfig{Clock: cb, Hasher: hasher})
+				for _, s := range []*Store{a, b} {
+					for range 1 + rng.IntN(10) {
+						dt, hits := randomStep(rng, lim)
+						ca.Advance(dt / 4)
+						cb.Advance(dt / 4)
+						r := req
+						r.Hits = hits
+						s.Check(r)
+					}
+				}
+				peek := req
+				peek.Hits = 0
+				da, _ := a.Check(peek)
+				db, _ := b.Check(peek)
+				b.Absorb(a.Extract(func(Key) bool { return true }))
+				merged, _ := b.Check(peek)
+				// Remaining is a floor; with fractional state the two floors
+				// can together lose up to one.
+				slack := int64(1)
+				if alg == FixedWindow || alg == SlidingLog {
+					slack = 0
+				}
+				if bound := max(da.Remaining+db.Remaining-da.Limit+slack, 0); merged.Remaining > bound {
+					t.Fatalf("seed %d: remaining %d here and %d there of %d, %d after combining; want at most %d",
+						seed, db.Remaining, da.Remaining, da.Limit, merged.Remaining, bound)
+				}
+			}
+		})
+	}
+}
+
+func TestAbsorbSkipsFreshAndUnknown(t *testing.T) {
+	s := newTestStore(t, StoreConfig{Clock: &ManualClock{}})
+	n := s.Absorb([]Moved{
+		{Key: Key{Hi: 1, Lo: 7}, A: 1, FreshIn: time.Second}, // algorithm 7 does not exist
+		{Key: Key{Hi: 2, Lo: 0}, A: 1, FreshIn: 0},           // already fresh
+	})
+	if n != 0 || s.Len() != 0 {
+		t.Fatalf("Absorb kept %d, store holds %d; want 0, 0", n, s.Len())
+	}
+}
