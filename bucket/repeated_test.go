@@ -64,3 +64,17 @@ func TestCheckKeyRejectsBadCount(t *testing.T) {
 		t.Fatalf("CheckKey(limit=0) error = %v, want ErrInvalidArgument", err)
 	}
 }
+
+func TestCheckKeyIfHeld(t *testing.T) {
+	store := newTestStore(t, StoreConfig{Clock: &ManualClock{}})
+	req := validRequest()
+	k := store.Key(req.UserID, req.Action)
+	if _, held, err := store.CheckKeyIfHeld(k, req, 1); held || err != nil || store.Len() != 0 {
+		t.Fatalf("on an empty store: held %v, err %v, %d keys; want nothing", held, err, store.Len())
+	}
+	store.CheckKey(k, req, 2)
+	rep, held, err := store.CheckKeyIfHeld(k, req, 1)
+	if !held || err != nil || rep.Admitted != 1 || rep.LastAdmitted.Remaining != 2 {
+		t.Fatalf("on a held key: %+v, held %v, err %v; want one admitted with 2 remaining", rep, held, err)
+	}
+}

@@ -172,7 +172,8 @@ func (s *Store) Check(req Request) (Decision, error) {
 		return Decision{}, ErrClosed
 	}
 	k := s.hash(req.UserID, req.Action).withAlgorithm(req.Algorithm)
-	return s.check(k, req.Algorithm, lim, req.Hits, 1, nil), nil
+	d, _ := s.check(k, req.Algorithm, lim, req.Hits, 1, nil, false)
+	return d, nil
 }
 
 // Key returns the Key of (userID, action) under this store's hasher.
@@ -207,13 +208,34 @@ func (s *Store) CheckKey(k Key, req Request, n int) (Repeated, error) {
 		return Repeated{}, ErrClosed
 	}
 	var rep Repeated
-	s.check(k.withAlgorithm(req.Algorithm), req.Algorithm, lim, req.Hits, n, &rep)
+	s.check(k.withAlgorithm(req.Algorithm), req.Algorithm, lim, req.Hits, n, &rep, false)
 	return rep, nil
 }
 
+// CheckKeyIfHeld is CheckKey for a store that may no longer be the key's
+// authority: it decides only if it holds a bucket for k that is not fresh,
+// and otherwise changes nothing and reports held false. A node that has
+// lost ownership of a key answers for it this way until it has handed the
+// bucket over.
+func (s *Store) CheckKeyIfHeld(k Key, req Request, n int) (rep Repeated, held bool, err error) {
+	lim, err := req.shape(s.minW, s.maxW)
+	if err != nil {
+		return Repeated{}, false, err
+	}
+	if n < 1 {
+		return Repeated{}, false, invalid("count", "%d checks; want at least 1", n)
+	}
+	if s.closed.Load() {
+		return Repeated{}, false, ErrClosed
+	}
+	_, held = s.check(k.withAlgorithm(req.Algorithm), req.Algorithm, lim, req.Hits, n, &rep, true)
+	return rep, held, nil
+}
+
 // check decides n checks on key k, which already holds the algorithm, and
-// returns the last decision. rep, when not nil, receives the details.
-func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64, n int, rep *Repeated) Decision {
+// returns the last decision. rep, when not nil, receives the details. With
+// onlyHeld, a key without a live bucket is left alone and held is false.
+func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64, n int, rep *Repeated, onlyHeld bool) (d Decision, held bool) {
 	sh := &s.shards[k.Hi>>s.shift]
 	now := s.clock.Now()
 
@@ -226,11 +248,16 @@ func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64, n int, rep *R
 			if alg == SlidingLog {
 				st.Log = sh.logs[k]
 			}
+			held = true
 		} else {
 			sh.expired++ // lazily: the stored state is as good as fresh
 		}
 	}
-	d := decide(alg, &st, lim, now, hits)
+	if onlyHeld && !held {
+		sh.mu.Unlock()
+		return Decision{}, false
+	}
+	d = decide(alg, &st, lim, now, hits)
 	if rep != nil {
 		rep.record(d, n, hits)
 		for i := 1; i < n && d.Allowed && hits > 0; i++ {
@@ -256,7 +283,7 @@ func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64, n int, rep *R
 		}
 	}
 	sh.mu.Unlock()
-	return d
+	return d, true
 }
 
 // record adds one decision of n repeated checks.

@@ -59,6 +59,16 @@ type Config struct {
 	// CheckTimeout bounds every check that has no earlier deadline in its
 	// context. Default 50 ms.
 	CheckTimeout time.Duration
+	// HandoffTimeout bounds one handoff of buckets to new owners after a
+	// ring change or before leaving. Default 5 s.
+	HandoffTimeout time.Duration
+	// HandoffWait is how long after a ring change an owner asks a key's
+	// previous owner about keys it holds nothing for, unless that member
+	// says sooner that its handoff is done. Default 2 s.
+	HandoffWait time.Duration
+	// LeaveDrain is how long a leaving node keeps passing checks on to the
+	// new owners after it has told gossip it is leaving. Default 300 ms.
+	LeaveDrain time.Duration
 
 	// Store configures the local bucket store. Clock and Hasher are set by
 	// the node (Clock from the field below; Hasher shared by all nodes).
@@ -92,6 +102,9 @@ const (
 	DefaultGRPCAddr       = "127.0.0.1:7947"
 	DefaultRejoinInterval = 2 * time.Second
 	DefaultCheckTimeout   = 50 * time.Millisecond
+	DefaultHandoffTimeout = 5 * time.Second
+	DefaultHandoffWait    = 2 * time.Second
+	DefaultLeaveDrain     = 300 * time.Millisecond
 )
 
 // TestConfig returns a Config for tests: loopback addresses on free ports,
@@ -126,6 +139,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CheckTimeout == 0 {
 		c.CheckTimeout = DefaultCheckTimeout
+	}
+	if c.HandoffTimeout == 0 {
+		c.HandoffTimeout = DefaultHandoffTimeout
+	}
+	if c.HandoffWait == 0 {
+		c.HandoffWait = DefaultHandoffWait
+	}
+	if c.LeaveDrain == 0 {
+		c.LeaveDrain = DefaultLeaveDrain
 	}
 	if c.Clock == nil {
 		c.Clock = bucket.SystemClock()
@@ -162,6 +184,10 @@ func (c Config) Validate() error {
 	}
 	if c.CheckTimeout < 0 {
 		errs = append(errs, fmt.Errorf("cluster: CheckTimeout %v must not be negative", c.CheckTimeout))
+	}
+	if c.HandoffTimeout < 0 || c.HandoffWait < 0 || c.LeaveDrain < 0 {
+		errs = append(errs, fmt.Errorf("cluster: HandoffTimeout %v, HandoffWait %v and LeaveDrain %v must not be negative",
+			c.HandoffTimeout, c.HandoffWait, c.LeaveDrain))
 	}
 	if c.Gossip != GossipLAN && c.Gossip != GossipLocal {
 		errs = append(errs, fmt.Errorf("cluster: unknown Gossip profile %d", c.Gossip))

@@ -210,7 +210,16 @@ func (n *Node) rebuildRing() {
 		n.log.Error("ring not rebuilt", "members", len(names), "err", err)
 		return
 	}
-	v := &view{ring: r, members: members, peers: map[string]*transport.Peer{}, version: old.version + 1}
+	v := &view{ring: r, members: members, peers: map[string]*transport.Peer{}, version: old.version + 1,
+		prev: old.ring, changed: time.Now()}
+	if old.ring.Len() <= 1 && r.Len() > 1 {
+		// This node has just joined: the keys it now owns were owned under
+		// the ring of the others.
+		v.prev = nil
+		if others := n.ringWithout(v); others.Len() > 0 {
+			v.prev = others
+		}
+	}
 	var stale []*transport.Peer
 	for name, md := range members {
 		if name == n.cfg.Name {
@@ -235,6 +244,13 @@ func (n *Node) rebuildRing() {
 	n.view.Store(v)
 	n.ringChanges.Add(1)
 	n.log.Info("ring changed", "members", r.Len(), "version", v.version)
+	if old.version > 0 && n.stopCtx != nil {
+		n.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(n.stopCtx, n.cfg.HandoffTimeout)
+			defer cancel()
+			n.handOffMoved(ctx)
+		})
+	}
 	// Checks that still hold a stale peer finish or get ErrClosed and retry
 	// on the new view.
 	for _, p := range stale {

@@ -61,9 +61,29 @@ type Node struct {
 
 	local atomic.Uint64 // checks decided here as the owner
 
+	// handoffMu serializes handoffs so that two ring changes in a row do not
+	// extract and send the same keys twice.
+	handoffMu        sync.Mutex
+	handoffsSent     atomic.Uint64
+	handoffsReceived atomic.Uint64
+	handoffsLost     atomic.Uint64
+	askedPrevious    atomic.Uint64 // checks answered by a key's previous owner
+	proxied          atomic.Uint64 // checks passed on to the owner this node knows
+
+	// moving is the handoff in flight, if any; leaving is the ring without
+	// this node while it leaves.
+	moving  atomic.Pointer[moveState]
+	leaving atomic.Pointer[ring.Ring]
+
+	// doneMu guards doneFrom: when each member last said its handoff to us
+	// was done.
+	doneMu   sync.Mutex
+	doneFrom map[string]time.Time
+
 	joined  atomic.Bool
 	closed  atomic.Bool
 	closing sync.Once
+	stopCtx context.Context // ends when Close begins stopping goroutines
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -74,6 +94,11 @@ type view struct {
 	members map[string]meta
 	peers   map[string]*transport.Peer
 	version uint64
+	// prev is the ring before this one (for a node that has just joined,
+	// the ring of the others), and changed is when this view began; for
+	// HandoffWait after that, an owner asks a key's previous owner.
+	prev    *ring.Ring
+	changed time.Time
 }
 
 // KeyHasher returns the hasher every node of a cluster uses to turn
@@ -98,12 +123,15 @@ func New(cfg Config) (*Node, error) {
 		log:     cfg.Logger.With("node", cfg.Name),
 		hash:    KeyHasher(),
 		rebuild: make(chan struct{}, 1),
-		known:   map[string]knownMember{},
+		known:    map[string]knownMember{},
+		doneFrom: map[string]time.Time{},
 	}
 	n.view.Store(&view{ring: &ring.Ring{}, peers: map[string]*transport.Peer{}})
+	n.stopCtx, n.stop = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
 		if !ok {
+			n.stop()
 			n.shutdownListeners()
 		}
 	}()
@@ -119,7 +147,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: listen for gRPC on %s: %w", cfg.GRPCAddr, err)
 	}
 	n.grpcAddr = advertised(cfg.GRPCAdvertise, n.grpcLis.Addr())
-	serverCfg := transport.ServerConfig{Limiter: n, Owner: n, Directory: n, Ready: n.Ready, Logger: n.log}
+	serverCfg := transport.ServerConfig{Limiter: n, Owner: n, Directory: n, Receiver: n, Ready: n.Ready, Logger: n.log}
 	// Stream workers reuse goroutines across RPCs instead of starting one
 	// per call.
 	n.grpcSrv = grpc.NewServer(grpc.NumStreamWorkers(uint32(max(runtime.GOMAXPROCS(0), 4))))
@@ -156,8 +184,7 @@ func New(cfg Config) (*Node, error) {
 	// so the first ring, of one, is due; build it before serving.
 	n.rebuildRing()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	n.stop = cancel
+	ctx := n.stopCtx
 	n.wg.Go(func() { n.grpcSrv.Serve(n.grpcLis) })
 	if n.httpSrv != nil {
 		n.wg.Go(func() { n.httpSrv.Serve(n.httpLis) })
@@ -221,88 +248,6 @@ func (n *Node) RateLimit(ctx context.Context, userID, action string, limit int64
 	return d.Allowed, err
 }
 
-// Check spends req.Hits from the bucket of (req.UserID, req.Action) at the
-// key's owner, which may be this node, and returns the decision. Errors:
-// bucket.ErrInvalidArgument (bad input; nothing is spent), ErrClosed,
-// ErrNoOwner (wrapping the cause), or ctx's error. A check waits at most
-// CheckTimeout unless ctx has an earlier deadline.
-func (n *Node) Check(ctx context.Context, req bucket.Request) (bucket.Decision, error) {
-	if n.closed.Load() {
-		return bucket.Decision{}, ErrClosed
-	}
-	if err := n.store.Validate(req); err != nil {
-		return bucket.Decision{}, err
-	}
-	key := n.hash(req.UserID, req.Action)
-	timed := false // the deadline is set only when a check has to wait on a peer
-	var lastErr error
-	// A receiver whose ring has moved answers ErrNotOwner; re-read our own
-	// ring and try once more, never more, so that differing views cannot
-	// bounce a check around.
-	for range 2 {
-		v := n.view.Load()
-		owner := v.ring.Owner(key.Hi)
-		switch {
-		case owner == "":
-			return bucket.Decision{}, fmt.Errorf("%w: the ring is empty", ErrNoOwner)
-		case owner == n.cfg.Name:
-			n.local.Add(1)
-			rep, err := n.store.CheckKey(key, req, 1)
-			if err != nil {
-				return bucket.Decision{}, fmt.Errorf("cluster: %w", err)
-			}
-			if rep.Admitted > 0 {
-				return rep.LastAdmitted, nil
-			}
-			return rep.Denied, nil
-		}
-		p, ok := v.peers[owner]
-		if !ok {
-			return bucket.Decision{}, fmt.Errorf("%w: no client for owner %s", ErrNoOwner, owner)
-		}
-		if !timed && n.cfg.CheckTimeout > 0 {
-			timed = true
-			if deadline, ok := ctx.Deadline(); !ok || time.Until(deadline) > n.cfg.CheckTimeout {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, n.cfg.CheckTimeout)
-				defer cancel()
-			}
-		}
-		d, err := p.Check(ctx, key, req)
-		switch {
-		case err == nil:
-			return d, nil
-		case errors.Is(err, transport.ErrNotOwner), errors.Is(err, transport.ErrClosed):
-			lastErr = err
-			continue
-		case errors.Is(err, bucket.ErrInvalidArgument):
-			return bucket.Decision{}, err
-		case ctx.Err() != nil:
-			return bucket.Decision{}, fmt.Errorf("cluster: check forwarded to %s: %w", owner, ctx.Err())
-		default:
-			return bucket.Decision{}, fmt.Errorf("%w: check forwarded to %s: %w", ErrNoOwner, owner, err)
-		}
-	}
-	return bucket.Decision{}, fmt.Errorf("%w: ownership kept moving: %w", ErrNoOwner, lastErr)
-}
-
-// CheckOwned applies checks other nodes forwarded here. It implements
-// transport.Owner.
-func (n *Node) CheckOwned(ctx context.Context, checks []transport.OwnedCheck, results []transport.OwnedResult) {
-	v := n.view.Load()
-	for i, c := range checks {
-		if n.closed.Load() {
-			results[i].Err = transport.ErrClosed
-			continue
-		}
-		if v.ring.Owner(c.Key.Hi) != n.cfg.Name {
-			results[i].Err = transport.ErrNotOwner
-			continue
-		}
-		results[i].Repeated, results[i].Err = n.store.CheckKey(c.Key, c.Request, c.Count)
-	}
-}
-
 var (
 	_ transport.Limiter   = (*Node)(nil)
 	_ transport.Owner     = (*Node)(nil)
@@ -357,12 +302,22 @@ type Stats struct {
 	Local       uint64 // checks entering through this node that it decided as their owner
 	Forwarded   uint64 // checks sent to other owners
 	ForwardRPCs uint64 // Forward calls made for them
+	// Buckets moved on ring changes: sent to new owners, received from old
+	// ones, and lost (their new owner could not be reached; they start
+	// fresh there).
+	HandoffsSent, HandoffsReceived, HandoffsLost uint64
+	// AskedPrevious counts checks a key's previous owner answered after a
+	// ring change; Proxied counts checks passed on to the owner this node
+	// knows.
+	AskedPrevious, Proxied uint64
 }
 
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
 	v := n.view.Load()
-	st := Stats{Store: n.store.Stats(), Members: v.ring.Len(), RingChanges: n.ringChanges.Load(), Local: n.local.Load()}
+	st := Stats{Store: n.store.Stats(), Members: v.ring.Len(), RingChanges: n.ringChanges.Load(), Local: n.local.Load(),
+		HandoffsSent: n.handoffsSent.Load(), HandoffsReceived: n.handoffsReceived.Load(), HandoffsLost: n.handoffsLost.Load(),
+		AskedPrevious: n.askedPrevious.Load(), Proxied: n.proxied.Load()}
 	for _, p := range v.peers {
 		st.Forwarded += p.Stats().Checks.Load()
 		st.ForwardRPCs += p.Stats().RPCs.Load()
@@ -379,12 +334,25 @@ func (n *Node) Close(ctx context.Context) error {
 	n.closing.Do(func() {
 		n.closed.Store(true)
 		n.log.Info("leaving the cluster")
+		// Hand every bucket to its owner in the ring without this node while
+		// still a member: checks that keep arriving are answered from what
+		// is held, or passed on to the new owner (answerNotOwned).
+		n.leaving.Store(n.ringWithout(n.view.Load()))
+		handoffCtx, cancel := context.WithTimeout(ctx, n.cfg.HandoffTimeout)
+		n.handOffAll(handoffCtx)
+		cancel()
 		leaveTimeout := time.Second
 		if d, ok := ctx.Deadline(); ok {
 			leaveTimeout = min(leaveTimeout, time.Until(d)/2)
 		}
 		if err := n.ml.Leave(leaveTimeout); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: leave: %w", err))
+		}
+		// Keep passing on checks from members that have not yet heard of
+		// the leave.
+		select {
+		case <-time.After(n.cfg.LeaveDrain):
+		case <-ctx.Done():
 		}
 		if err := n.ml.Shutdown(); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: stop gossip: %w", err))

@@ -23,12 +23,24 @@ type storeOwner struct {
 	store    *bucket.Store
 	mu       sync.Mutex
 	notOwned map[bucket.Key]bool
+	modes    []Mode   // of every check received
+	done     []string // senders that marked a handoff done
+}
+
+func (o *storeOwner) Absorb(_ context.Context, from string, moved []bucket.Moved, done bool) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if done {
+		o.done = append(o.done, from)
+	}
+	return o.store.Absorb(moved)
 }
 
 func (o *storeOwner) CheckOwned(_ context.Context, checks []OwnedCheck, results []OwnedResult) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for i, c := range checks {
+		o.modes = append(o.modes, c.Mode)
 		if o.notOwned[c.Key] {
 			results[i].Err = ErrNotOwner
 			continue
@@ -43,7 +55,11 @@ func serve(t *testing.T, owner Owner) grpc.DialOption {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	gs := grpc.NewServer()
-	RegisterServices(gs, ServerConfig{Owner: owner, Limiter: nil, Directory: nil})
+	var receiver Receiver
+	if r, ok := owner.(Receiver); ok {
+		receiver = r
+	}
+	RegisterServices(gs, ServerConfig{Owner: owner, Receiver: receiver})
 	var wg sync.WaitGroup
 	wg.Go(func() { gs.Serve(lis) })
 	t.Cleanup(func() { gs.Stop(); wg.Wait() })
@@ -161,5 +177,43 @@ func TestPeerConfigValidate(t *testing.T) {
 		if err := c.Validate(); err == nil {
 			t.Errorf("Validate(%+v) = nil, want an error", c)
 		}
+	}
+}
+
+// Buckets handed off over gRPC arrive whole, with the done mark on the
+// last batch, and Send carries its mode and count.
+func TestHandoffAndSend(t *testing.T) {
+	owner := newStoreOwner(t)
+	p := newPeer(t, serve(t, owner), PeerConfig{Self: "leaver"})
+	clock := &bucket.ManualClock{}
+	from, err := bucket.NewStore(bucket.StoreConfig{Clock: clock, SweepInterval: -1, Hasher: func(u, a string) bucket.Key {
+		return bucket.KeyOf(uint64(len(u))*7919, uint64(len(a)))
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer from.Close()
+	req := bucket.Request{Limit: 10, Window: time.Minute, Hits: 1}
+	for i := range HandoffBatch + 5 { // two batches
+		k := bucket.Key{Hi: uint64(i), Lo: uint64(i) << 8}
+		from.CheckKey(k, req, 3)
+	}
+	moved := from.Extract(func(bucket.Key) bool { return true })
+	kept, err := p.Handoff(context.Background(), moved)
+	if err != nil || kept != HandoffBatch+5 || owner.store.Len() != HandoffBatch+5 {
+		t.Fatalf("Handoff: kept %d, err %v, receiver holds %d; want %d", kept, err, owner.store.Len(), HandoffBatch+5)
+	}
+	if len(owner.done) != 1 || owner.done[0] != "leaver" {
+		t.Fatalf("done marks %v, want one from leaver", owner.done)
+	}
+	if _, err := p.Handoff(context.Background(), nil); err != nil || len(owner.done) != 2 {
+		t.Fatalf("an empty handoff must still mark done: %v, %v", err, owner.done)
+	}
+	rep, err := p.Send(context.Background(), bucket.Key{Hi: 3, Lo: 3 << 8}, req, ModePrevious, 9)
+	if err != nil || rep.Admitted != 7 || rep.Denied.Allowed {
+		t.Fatalf("Send 9 checks on a key with 7 left: %+v, %v", rep, err)
+	}
+	if got := owner.modes[len(owner.modes)-1]; got != ModePrevious {
+		t.Fatalf("mode %v arrived, want ModePrevious", got)
 	}
 }

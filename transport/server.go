@@ -43,7 +43,22 @@ type OwnedCheck struct {
 	Key     bucket.Key
 	Request bucket.Request
 	Count   int
+	Mode    Mode
 }
+
+// Mode tells the receiver of a forwarded check how much authority the
+// sender gives it while ownership moves (api/drl.proto, Mode).
+type Mode uint8
+
+const (
+	// ModeDirect: the sender thinks the receiver owns the key.
+	ModeDirect Mode = iota
+	// ModeProxied: answer it, never forward it again.
+	ModeProxied
+	// ModePrevious: answer only if you still hold the key's bucket;
+	// otherwise ErrNotOwner.
+	ModePrevious
+)
 
 // OwnedResult answers one OwnedCheck: a decision for all Count checks, or
 // an error.
@@ -68,6 +83,8 @@ type ServerConfig struct {
 	Limiter   Limiter
 	Owner     Owner
 	Directory Directory
+	// Receiver takes handed-off buckets; nil refuses them.
+	Receiver Receiver
 	// Ready reports whether the node has joined and built its ring; it backs
 	// /readyz. Nil means always ready.
 	Ready func() bool
@@ -192,8 +209,9 @@ func (s *grpcServer) Forward(ctx context.Context, m *drlv1.ForwardRequest) (*drl
 	checks := make([]OwnedCheck, n)
 	results := make([]OwnedResult, n)
 	for i, c := range m.GetChecks() {
-		if c.GetAlgorithm() > 255 || c.GetCount() < 1 || int(c.GetCount()) > s.cfg.MaxBatch {
-			return nil, status.Errorf(codes.InvalidArgument, "transport: check %d: algorithm %d, count %d", i, c.GetAlgorithm(), c.GetCount())
+		if c.GetAlgorithm() > 255 || c.GetCount() < 1 || int(c.GetCount()) > s.cfg.MaxBatch || c.GetMode() > drlv1.Mode_MODE_PREVIOUS_OWNER {
+			return nil, status.Errorf(codes.InvalidArgument, "transport: check %d: algorithm %d, count %d, mode %d",
+				i, c.GetAlgorithm(), c.GetCount(), c.GetMode())
 		}
 		checks[i] = OwnedCheck{
 			Key: bucket.Key{Hi: c.GetKeyHi(), Lo: c.GetKeyLo()},
@@ -205,6 +223,7 @@ func (s *grpcServer) Forward(ctx context.Context, m *drlv1.ForwardRequest) (*drl
 				Algorithm: bucket.Algorithm(c.GetAlgorithm()),
 			},
 			Count: int(c.GetCount()),
+			Mode:  Mode(c.GetMode()),
 		}
 	}
 	s.cfg.Owner.CheckOwned(ctx, checks, results)

@@ -85,6 +85,64 @@ func (Code) EnumDescriptor() ([]byte, []int) {
 	return file_drl_proto_rawDescGZIP(), []int{0}
 }
 
+// Mode tells the receiver of a forwarded check how much authority the
+// sender gives it.
+type Mode int32
+
+const (
+	// The sender thinks the receiver owns the key. A receiver that neither
+	// owns nor holds it forwards it once, as PROXIED, to the owner in its own
+	// ring.
+	Mode_MODE_DIRECT Mode = 0
+	// A member that no longer owns the key (it is leaving, or its ring is
+	// newer) passes the check on: answer it, never forward it again.
+	Mode_MODE_PROXIED Mode = 1
+	// The new owner asks the previous one: answer only if you still hold the
+	// key's bucket (its handoff has not happened yet); otherwise NOT_OWNER.
+	Mode_MODE_PREVIOUS_OWNER Mode = 2
+)
+
+// Enum value maps for Mode.
+var (
+	Mode_name = map[int32]string{
+		0: "MODE_DIRECT",
+		1: "MODE_PROXIED",
+		2: "MODE_PREVIOUS_OWNER",
+	}
+	Mode_value = map[string]int32{
+		"MODE_DIRECT":         0,
+		"MODE_PROXIED":        1,
+		"MODE_PREVIOUS_OWNER": 2,
+	}
+)
+
+func (x Mode) Enum() *Mode {
+	p := new(Mode)
+	*p = x
+	return p
+}
+
+func (x Mode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Mode) Descriptor() protoreflect.EnumDescriptor {
+	return file_drl_proto_enumTypes[1].Descriptor()
+}
+
+func (Mode) Type() protoreflect.EnumType {
+	return &file_drl_proto_enumTypes[1]
+}
+
+func (x Mode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Mode.Descriptor instead.
+func (Mode) EnumDescriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{1}
+}
+
 type CheckRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
@@ -773,6 +831,261 @@ func (x *OwnerResponse) GetPartition() int32 {
 	return 0
 }
 
+type HandoffRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	From    string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	Buckets []*MovedBucket         `protobuf:"bytes,2,rep,name=buckets,proto3" json:"buckets,omitempty"`
+	// The sender has handed the receiver everything it had to move for its
+	// latest ring change.
+	Done          bool `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandoffRequest) Reset() {
+	*x = HandoffRequest{}
+	mi := &file_drl_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoffRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoffRequest) ProtoMessage() {}
+
+func (x *HandoffRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoffRequest.ProtoReflect.Descriptor instead.
+func (*HandoffRequest) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *HandoffRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *HandoffRequest) GetBuckets() []*MovedBucket {
+	if x != nil {
+		return x.Buckets
+	}
+	return nil
+}
+
+func (x *HandoffRequest) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+// MovedBucket is one bucket in relative form: every time in it is an
+// offset in nanoseconds from the sender's clock at the moment it was sent,
+// so the receiver's clock origin does not matter.
+type MovedBucket struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key, with the algorithm in key_lo's low three bits.
+	KeyHi         uint64           `protobuf:"fixed64,1,opt,name=key_hi,json=keyHi,proto3" json:"key_hi,omitempty"`
+	KeyLo         uint64           `protobuf:"fixed64,2,opt,name=key_lo,json=keyLo,proto3" json:"key_lo,omitempty"`
+	A             int64            `protobuf:"varint,3,opt,name=a,proto3" json:"a,omitempty"`
+	B             int64            `protobuf:"varint,4,opt,name=b,proto3" json:"b,omitempty"`
+	C             int64            `protobuf:"varint,5,opt,name=c,proto3" json:"c,omitempty"`
+	FreshInNs     int64            `protobuf:"varint,6,opt,name=fresh_in_ns,json=freshInNs,proto3" json:"fresh_in_ns,omitempty"`
+	Log           []*MovedLogEntry `protobuf:"bytes,7,rep,name=log,proto3" json:"log,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MovedBucket) Reset() {
+	*x = MovedBucket{}
+	mi := &file_drl_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MovedBucket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MovedBucket) ProtoMessage() {}
+
+func (x *MovedBucket) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MovedBucket.ProtoReflect.Descriptor instead.
+func (*MovedBucket) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *MovedBucket) GetKeyHi() uint64 {
+	if x != nil {
+		return x.KeyHi
+	}
+	return 0
+}
+
+func (x *MovedBucket) GetKeyLo() uint64 {
+	if x != nil {
+		return x.KeyLo
+	}
+	return 0
+}
+
+func (x *MovedBucket) GetA() int64 {
+	if x != nil {
+		return x.A
+	}
+	return 0
+}
+
+func (x *MovedBucket) GetB() int64 {
+	if x != nil {
+		return x.B
+	}
+	return 0
+}
+
+func (x *MovedBucket) GetC() int64 {
+	if x != nil {
+		return x.C
+	}
+	return 0
+}
+
+func (x *MovedBucket) GetFreshInNs() int64 {
+	if x != nil {
+		return x.FreshInNs
+	}
+	return 0
+}
+
+func (x *MovedBucket) GetLog() []*MovedLogEntry {
+	if x != nil {
+		return x.Log
+	}
+	return nil
+}
+
+type MovedLogEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AtNs          int64                  `protobuf:"varint,1,opt,name=at_ns,json=atNs,proto3" json:"at_ns,omitempty"`
+	N             int64                  `protobuf:"varint,2,opt,name=n,proto3" json:"n,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MovedLogEntry) Reset() {
+	*x = MovedLogEntry{}
+	mi := &file_drl_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MovedLogEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MovedLogEntry) ProtoMessage() {}
+
+func (x *MovedLogEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MovedLogEntry.ProtoReflect.Descriptor instead.
+func (*MovedLogEntry) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *MovedLogEntry) GetAtNs() int64 {
+	if x != nil {
+		return x.AtNs
+	}
+	return 0
+}
+
+func (x *MovedLogEntry) GetN() int64 {
+	if x != nil {
+		return x.N
+	}
+	return 0
+}
+
+type HandoffResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many buckets the receiver kept.
+	Accepted      uint32 `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandoffResponse) Reset() {
+	*x = HandoffResponse{}
+	mi := &file_drl_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoffResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoffResponse) ProtoMessage() {}
+
+func (x *HandoffResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoffResponse.ProtoReflect.Descriptor instead.
+func (*HandoffResponse) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *HandoffResponse) GetAccepted() uint32 {
+	if x != nil {
+		return x.Accepted
+	}
+	return 0
+}
+
 type ForwardRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The sending node's name, for logs.
@@ -784,7 +1097,7 @@ type ForwardRequest struct {
 
 func (x *ForwardRequest) Reset() {
 	*x = ForwardRequest{}
-	mi := &file_drl_proto_msgTypes[11]
+	mi := &file_drl_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -796,7 +1109,7 @@ func (x *ForwardRequest) String() string {
 func (*ForwardRequest) ProtoMessage() {}
 
 func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[11]
+	mi := &file_drl_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -809,7 +1122,7 @@ func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
 func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{11}
+	return file_drl_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ForwardRequest) GetFrom() string {
@@ -830,22 +1143,25 @@ func (x *ForwardRequest) GetChecks() []*OwnedCheck {
 // named by its 128-bit key hash; the receiver applies them in order at one
 // instant.
 type OwnedCheck struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	KeyHi         uint64                 `protobuf:"fixed64,1,opt,name=key_hi,json=keyHi,proto3" json:"key_hi,omitempty"`
-	KeyLo         uint64                 `protobuf:"fixed64,2,opt,name=key_lo,json=keyLo,proto3" json:"key_lo,omitempty"`
-	Algorithm     uint32                 `protobuf:"varint,3,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
-	Limit         int64                  `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
-	WindowNs      int64                  `protobuf:"varint,5,opt,name=window_ns,json=windowNs,proto3" json:"window_ns,omitempty"`
-	Burst         int64                  `protobuf:"varint,6,opt,name=burst,proto3" json:"burst,omitempty"`
-	Hits          int64                  `protobuf:"varint,7,opt,name=hits,proto3" json:"hits,omitempty"`
-	Count         uint32                 `protobuf:"varint,8,opt,name=count,proto3" json:"count,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	KeyHi     uint64                 `protobuf:"fixed64,1,opt,name=key_hi,json=keyHi,proto3" json:"key_hi,omitempty"`
+	KeyLo     uint64                 `protobuf:"fixed64,2,opt,name=key_lo,json=keyLo,proto3" json:"key_lo,omitempty"`
+	Algorithm uint32                 `protobuf:"varint,3,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	Limit     int64                  `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	WindowNs  int64                  `protobuf:"varint,5,opt,name=window_ns,json=windowNs,proto3" json:"window_ns,omitempty"`
+	Burst     int64                  `protobuf:"varint,6,opt,name=burst,proto3" json:"burst,omitempty"`
+	Hits      int64                  `protobuf:"varint,7,opt,name=hits,proto3" json:"hits,omitempty"`
+	Count     uint32                 `protobuf:"varint,8,opt,name=count,proto3" json:"count,omitempty"`
+	// How the receiver should treat the check while ownership moves; see
+	// Mode.
+	Mode          Mode `protobuf:"varint,9,opt,name=mode,proto3,enum=drl.v1.Mode" json:"mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OwnedCheck) Reset() {
 	*x = OwnedCheck{}
-	mi := &file_drl_proto_msgTypes[12]
+	mi := &file_drl_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +1173,7 @@ func (x *OwnedCheck) String() string {
 func (*OwnedCheck) ProtoMessage() {}
 
 func (x *OwnedCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[12]
+	mi := &file_drl_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -870,7 +1186,7 @@ func (x *OwnedCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedCheck.ProtoReflect.Descriptor instead.
 func (*OwnedCheck) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{12}
+	return file_drl_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *OwnedCheck) GetKeyHi() uint64 {
@@ -929,6 +1245,13 @@ func (x *OwnedCheck) GetCount() uint32 {
 	return 0
 }
 
+func (x *OwnedCheck) GetMode() Mode {
+	if x != nil {
+		return x.Mode
+	}
+	return Mode_MODE_DIRECT
+}
+
 type ForwardResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One per OwnedCheck, in order.
@@ -939,7 +1262,7 @@ type ForwardResponse struct {
 
 func (x *ForwardResponse) Reset() {
 	*x = ForwardResponse{}
-	mi := &file_drl_proto_msgTypes[13]
+	mi := &file_drl_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -951,7 +1274,7 @@ func (x *ForwardResponse) String() string {
 func (*ForwardResponse) ProtoMessage() {}
 
 func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[13]
+	mi := &file_drl_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -964,7 +1287,7 @@ func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardResponse.ProtoReflect.Descriptor instead.
 func (*ForwardResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{13}
+	return file_drl_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ForwardResponse) GetResults() []*OwnedResult {
@@ -991,7 +1314,7 @@ type OwnedResult struct {
 
 func (x *OwnedResult) Reset() {
 	*x = OwnedResult{}
-	mi := &file_drl_proto_msgTypes[14]
+	mi := &file_drl_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1003,7 +1326,7 @@ func (x *OwnedResult) String() string {
 func (*OwnedResult) ProtoMessage() {}
 
 func (x *OwnedResult) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[14]
+	mi := &file_drl_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1016,7 +1339,7 @@ func (x *OwnedResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedResult.ProtoReflect.Descriptor instead.
 func (*OwnedResult) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{14}
+	return file_drl_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *OwnedResult) GetCode() Code {
@@ -1060,7 +1383,7 @@ type Decision struct {
 
 func (x *Decision) Reset() {
 	*x = Decision{}
-	mi := &file_drl_proto_msgTypes[15]
+	mi := &file_drl_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1395,7 @@ func (x *Decision) String() string {
 func (*Decision) ProtoMessage() {}
 
 func (x *Decision) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[15]
+	mi := &file_drl_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1408,7 @@ func (x *Decision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Decision.ProtoReflect.Descriptor instead.
 func (*Decision) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{15}
+	return file_drl_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Decision) GetAllowed() bool {
@@ -1174,10 +1497,27 @@ const file_drl_proto_rawDesc = "" +
 	"\x06action\x18\x02 \x01(\tR\x06action\"S\n" +
 	"\rOwnerResponse\x12$\n" +
 	"\x05owner\x18\x01 \x01(\v2\x0e.drl.v1.MemberR\x05owner\x12\x1c\n" +
-	"\tpartition\x18\x02 \x01(\x05R\tpartition\"P\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\"g\n" +
+	"\x0eHandoffRequest\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12-\n" +
+	"\abuckets\x18\x02 \x03(\v2\x13.drl.v1.MovedBucketR\abuckets\x12\x12\n" +
+	"\x04done\x18\x03 \x01(\bR\x04done\"\xae\x01\n" +
+	"\vMovedBucket\x12\x15\n" +
+	"\x06key_hi\x18\x01 \x01(\x06R\x05keyHi\x12\x15\n" +
+	"\x06key_lo\x18\x02 \x01(\x06R\x05keyLo\x12\f\n" +
+	"\x01a\x18\x03 \x01(\x03R\x01a\x12\f\n" +
+	"\x01b\x18\x04 \x01(\x03R\x01b\x12\f\n" +
+	"\x01c\x18\x05 \x01(\x03R\x01c\x12\x1e\n" +
+	"\vfresh_in_ns\x18\x06 \x01(\x03R\tfreshInNs\x12'\n" +
+	"\x03log\x18\a \x03(\v2\x15.drl.v1.MovedLogEntryR\x03log\"2\n" +
+	"\rMovedLogEntry\x12\x13\n" +
+	"\x05at_ns\x18\x01 \x01(\x03R\x04atNs\x12\f\n" +
+	"\x01n\x18\x02 \x01(\x03R\x01n\"-\n" +
+	"\x0fHandoffResponse\x12\x1a\n" +
+	"\baccepted\x18\x01 \x01(\rR\baccepted\"P\n" +
 	"\x0eForwardRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12*\n" +
-	"\x06checks\x18\x02 \x03(\v2\x12.drl.v1.OwnedCheckR\x06checks\"\xcb\x01\n" +
+	"\x06checks\x18\x02 \x03(\v2\x12.drl.v1.OwnedCheckR\x06checks\"\xed\x01\n" +
 	"\n" +
 	"OwnedCheck\x12\x15\n" +
 	"\x06key_hi\x18\x01 \x01(\x06R\x05keyHi\x12\x15\n" +
@@ -1187,7 +1527,8 @@ const file_drl_proto_rawDesc = "" +
 	"\twindow_ns\x18\x05 \x01(\x03R\bwindowNs\x12\x14\n" +
 	"\x05burst\x18\x06 \x01(\x03R\x05burst\x12\x12\n" +
 	"\x04hits\x18\a \x01(\x03R\x04hits\x12\x14\n" +
-	"\x05count\x18\b \x01(\rR\x05count\"@\n" +
+	"\x05count\x18\b \x01(\rR\x05count\x12 \n" +
+	"\x04mode\x18\t \x01(\x0e2\f.drl.v1.ModeR\x04mode\"@\n" +
 	"\x0fForwardResponse\x12-\n" +
 	"\aresults\x18\x01 \x03(\v2\x13.drl.v1.OwnedResultR\aresults\"\xac\x01\n" +
 	"\vOwnedResult\x12 \n" +
@@ -1207,15 +1548,20 @@ const file_drl_proto_rawDesc = "" +
 	"\x10CODE_UNAVAILABLE\x10\x02\x12\x12\n" +
 	"\x0eCODE_NOT_OWNER\x10\x03\x12\x1a\n" +
 	"\x16CODE_DEADLINE_EXCEEDED\x10\x04\x12\x11\n" +
-	"\rCODE_INTERNAL\x10\x052\xfa\x01\n" +
+	"\rCODE_INTERNAL\x10\x05*B\n" +
+	"\x04Mode\x12\x0f\n" +
+	"\vMODE_DIRECT\x10\x00\x12\x10\n" +
+	"\fMODE_PROXIED\x10\x01\x12\x17\n" +
+	"\x13MODE_PREVIOUS_OWNER\x10\x022\xfa\x01\n" +
 	"\vRateLimiter\x124\n" +
 	"\x05Check\x12\x14.drl.v1.CheckRequest\x1a\x15.drl.v1.CheckResponse\x12C\n" +
 	"\n" +
 	"CheckBatch\x12\x19.drl.v1.CheckBatchRequest\x1a\x1a.drl.v1.CheckBatchResponse\x12:\n" +
 	"\aMembers\x12\x16.drl.v1.MembersRequest\x1a\x17.drl.v1.MembersResponse\x124\n" +
-	"\x05Owner\x12\x14.drl.v1.OwnerRequest\x1a\x15.drl.v1.OwnerResponse2B\n" +
+	"\x05Owner\x12\x14.drl.v1.OwnerRequest\x1a\x15.drl.v1.OwnerResponse2~\n" +
 	"\x04Peer\x12:\n" +
-	"\aForward\x12\x16.drl.v1.ForwardRequest\x1a\x17.drl.v1.ForwardResponseB(Z&github.com/drlimit/drl/api/drlv1;drlv1b\x06proto3"
+	"\aForward\x12\x16.drl.v1.ForwardRequest\x1a\x17.drl.v1.ForwardResponse\x12:\n" +
+	"\aHandoff\x12\x16.drl.v1.HandoffRequest\x1a\x17.drl.v1.HandoffResponseB(Z&github.com/drlimit/drl/api/drlv1;drlv1b\x06proto3"
 
 var (
 	file_drl_proto_rawDescOnce sync.Once
@@ -1229,59 +1575,69 @@ func file_drl_proto_rawDescGZIP() []byte {
 	return file_drl_proto_rawDescData
 }
 
-var file_drl_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_drl_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_drl_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_drl_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_drl_proto_goTypes = []any{
 	(Code)(0),                   // 0: drl.v1.Code
-	(*CheckRequest)(nil),        // 1: drl.v1.CheckRequest
-	(*CheckResponse)(nil),       // 2: drl.v1.CheckResponse
-	(*CheckBatchRequest)(nil),   // 3: drl.v1.CheckBatchRequest
-	(*CheckBatchResponse)(nil),  // 4: drl.v1.CheckBatchResponse
-	(*CheckResult)(nil),         // 5: drl.v1.CheckResult
-	(*Error)(nil),               // 6: drl.v1.Error
-	(*MembersRequest)(nil),      // 7: drl.v1.MembersRequest
-	(*Member)(nil),              // 8: drl.v1.Member
-	(*MembersResponse)(nil),     // 9: drl.v1.MembersResponse
-	(*OwnerRequest)(nil),        // 10: drl.v1.OwnerRequest
-	(*OwnerResponse)(nil),       // 11: drl.v1.OwnerResponse
-	(*ForwardRequest)(nil),      // 12: drl.v1.ForwardRequest
-	(*OwnedCheck)(nil),          // 13: drl.v1.OwnedCheck
-	(*ForwardResponse)(nil),     // 14: drl.v1.ForwardResponse
-	(*OwnedResult)(nil),         // 15: drl.v1.OwnedResult
-	(*Decision)(nil),            // 16: drl.v1.Decision
-	(*durationpb.Duration)(nil), // 17: google.protobuf.Duration
+	(Mode)(0),                   // 1: drl.v1.Mode
+	(*CheckRequest)(nil),        // 2: drl.v1.CheckRequest
+	(*CheckResponse)(nil),       // 3: drl.v1.CheckResponse
+	(*CheckBatchRequest)(nil),   // 4: drl.v1.CheckBatchRequest
+	(*CheckBatchResponse)(nil),  // 5: drl.v1.CheckBatchResponse
+	(*CheckResult)(nil),         // 6: drl.v1.CheckResult
+	(*Error)(nil),               // 7: drl.v1.Error
+	(*MembersRequest)(nil),      // 8: drl.v1.MembersRequest
+	(*Member)(nil),              // 9: drl.v1.Member
+	(*MembersResponse)(nil),     // 10: drl.v1.MembersResponse
+	(*OwnerRequest)(nil),        // 11: drl.v1.OwnerRequest
+	(*OwnerResponse)(nil),       // 12: drl.v1.OwnerResponse
+	(*HandoffRequest)(nil),      // 13: drl.v1.HandoffRequest
+	(*MovedBucket)(nil),         // 14: drl.v1.MovedBucket
+	(*MovedLogEntry)(nil),       // 15: drl.v1.MovedLogEntry
+	(*HandoffResponse)(nil),     // 16: drl.v1.HandoffResponse
+	(*ForwardRequest)(nil),      // 17: drl.v1.ForwardRequest
+	(*OwnedCheck)(nil),          // 18: drl.v1.OwnedCheck
+	(*ForwardResponse)(nil),     // 19: drl.v1.ForwardResponse
+	(*OwnedResult)(nil),         // 20: drl.v1.OwnedResult
+	(*Decision)(nil),            // 21: drl.v1.Decision
+	(*durationpb.Duration)(nil), // 22: google.protobuf.Duration
 }
 var file_drl_proto_depIdxs = []int32{
-	17, // 0: drl.v1.CheckRequest.window:type_name -> google.protobuf.Duration
-	17, // 1: drl.v1.CheckResponse.reset_after:type_name -> google.protobuf.Duration
-	17, // 2: drl.v1.CheckResponse.retry_after:type_name -> google.protobuf.Duration
-	1,  // 3: drl.v1.CheckBatchRequest.checks:type_name -> drl.v1.CheckRequest
-	5,  // 4: drl.v1.CheckBatchResponse.results:type_name -> drl.v1.CheckResult
-	2,  // 5: drl.v1.CheckResult.decision:type_name -> drl.v1.CheckResponse
-	6,  // 6: drl.v1.CheckResult.error:type_name -> drl.v1.Error
+	22, // 0: drl.v1.CheckRequest.window:type_name -> google.protobuf.Duration
+	22, // 1: drl.v1.CheckResponse.reset_after:type_name -> google.protobuf.Duration
+	22, // 2: drl.v1.CheckResponse.retry_after:type_name -> google.protobuf.Duration
+	2,  // 3: drl.v1.CheckBatchRequest.checks:type_name -> drl.v1.CheckRequest
+	6,  // 4: drl.v1.CheckBatchResponse.results:type_name -> drl.v1.CheckResult
+	3,  // 5: drl.v1.CheckResult.decision:type_name -> drl.v1.CheckResponse
+	7,  // 6: drl.v1.CheckResult.error:type_name -> drl.v1.Error
 	0,  // 7: drl.v1.Error.code:type_name -> drl.v1.Code
-	8,  // 8: drl.v1.MembersResponse.members:type_name -> drl.v1.Member
-	8,  // 9: drl.v1.OwnerResponse.owner:type_name -> drl.v1.Member
-	13, // 10: drl.v1.ForwardRequest.checks:type_name -> drl.v1.OwnedCheck
-	15, // 11: drl.v1.ForwardResponse.results:type_name -> drl.v1.OwnedResult
-	0,  // 12: drl.v1.OwnedResult.code:type_name -> drl.v1.Code
-	16, // 13: drl.v1.OwnedResult.last_admitted:type_name -> drl.v1.Decision
-	16, // 14: drl.v1.OwnedResult.denied:type_name -> drl.v1.Decision
-	1,  // 15: drl.v1.RateLimiter.Check:input_type -> drl.v1.CheckRequest
-	3,  // 16: drl.v1.RateLimiter.CheckBatch:input_type -> drl.v1.CheckBatchRequest
-	7,  // 17: drl.v1.RateLimiter.Members:input_type -> drl.v1.MembersRequest
-	10, // 18: drl.v1.RateLimiter.Owner:input_type -> drl.v1.OwnerRequest
-	12, // 19: drl.v1.Peer.Forward:input_type -> drl.v1.ForwardRequest
-	2,  // 20: drl.v1.RateLimiter.Check:output_type -> drl.v1.CheckResponse
-	4,  // 21: drl.v1.RateLimiter.CheckBatch:output_type -> drl.v1.CheckBatchResponse
-	9,  // 22: drl.v1.RateLimiter.Members:output_type -> drl.v1.MembersResponse
-	11, // 23: drl.v1.RateLimiter.Owner:output_type -> drl.v1.OwnerResponse
-	14, // 24: drl.v1.Peer.Forward:output_type -> drl.v1.ForwardResponse
-	20, // [20:25] is the sub-list for method output_type
-	15, // [15:20] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	9,  // 8: drl.v1.MembersResponse.members:type_name -> drl.v1.Member
+	9,  // 9: drl.v1.OwnerResponse.owner:type_name -> drl.v1.Member
+	14, // 10: drl.v1.HandoffRequest.buckets:type_name -> drl.v1.MovedBucket
+	15, // 11: drl.v1.MovedBucket.log:type_name -> drl.v1.MovedLogEntry
+	18, // 12: drl.v1.ForwardRequest.checks:type_name -> drl.v1.OwnedCheck
+	1,  // 13: drl.v1.OwnedCheck.mode:type_name -> drl.v1.Mode
+	20, // 14: drl.v1.ForwardResponse.results:type_name -> drl.v1.OwnedResult
+	0,  // 15: drl.v1.OwnedResult.code:type_name -> drl.v1.Code
+	21, // 16: drl.v1.OwnedResult.last_admitted:type_name -> drl.v1.Decision
+	21, // 17: drl.v1.OwnedResult.denied:type_name -> drl.v1.Decision
+	2,  // 18: drl.v1.RateLimiter.Check:input_type -> drl.v1.CheckRequest
+	4,  // 19: drl.v1.RateLimiter.CheckBatch:input_type -> drl.v1.CheckBatchRequest
+	8,  // 20: drl.v1.RateLimiter.Members:input_type -> drl.v1.MembersRequest
+	11, // 21: drl.v1.RateLimiter.Owner:input_type -> drl.v1.OwnerRequest
+	17, // 22: drl.v1.Peer.Forward:input_type -> drl.v1.ForwardRequest
+	13, // 23: drl.v1.Peer.Handoff:input_type -> drl.v1.HandoffRequest
+	3,  // 24: drl.v1.RateLimiter.Check:output_type -> drl.v1.CheckResponse
+	5,  // 25: drl.v1.RateLimiter.CheckBatch:output_type -> drl.v1.CheckBatchResponse
+	10, // 26: drl.v1.RateLimiter.Members:output_type -> drl.v1.MembersResponse
+	12, // 27: drl.v1.RateLimiter.Owner:output_type -> drl.v1.OwnerResponse
+	19, // 28: drl.v1.Peer.Forward:output_type -> drl.v1.ForwardResponse
+	16, // 29: drl.v1.Peer.Handoff:output_type -> drl.v1.HandoffResponse
+	24, // [24:30] is the sub-list for method output_type
+	18, // [18:24] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_drl_proto_init() }
@@ -1299,8 +1655,8 @@ func file_drl_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_drl_proto_rawDesc), len(file_drl_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   16,
+			NumEnums:      2,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

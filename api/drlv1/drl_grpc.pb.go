@@ -258,6 +258,7 @@ var RateLimiter_ServiceDesc = grpc.ServiceDesc{
 
 const (
 	Peer_Forward_FullMethodName = "/drl.v1.Peer/Forward"
+	Peer_Handoff_FullMethodName = "/drl.v1.Peer/Handoff"
 )
 
 // PeerClient is the client API for Peer service.
@@ -268,6 +269,9 @@ const (
 // owner into one Forward call.
 type PeerClient interface {
 	Forward(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error)
+	// Handoff moves buckets to their new owner after the ring changed. The
+	// receiver combines each with any bucket it already holds for the key.
+	Handoff(ctx context.Context, in *HandoffRequest, opts ...grpc.CallOption) (*HandoffResponse, error)
 }
 
 type peerClient struct {
@@ -288,6 +292,16 @@ func (c *peerClient) Forward(ctx context.Context, in *ForwardRequest, opts ...gr
 	return out, nil
 }
 
+func (c *peerClient) Handoff(ctx context.Context, in *HandoffRequest, opts ...grpc.CallOption) (*HandoffResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HandoffResponse)
+	err := c.cc.Invoke(ctx, Peer_Handoff_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServer is the server API for Peer service.
 // All implementations must embed UnimplementedPeerServer
 // for forward compatibility.
@@ -296,6 +310,9 @@ func (c *peerClient) Forward(ctx context.Context, in *ForwardRequest, opts ...gr
 // owner into one Forward call.
 type PeerServer interface {
 	Forward(context.Context, *ForwardRequest) (*ForwardResponse, error)
+	// Handoff moves buckets to their new owner after the ring changed. The
+	// receiver combines each with any bucket it already holds for the key.
+	Handoff(context.Context, *HandoffRequest) (*HandoffResponse, error)
 	mustEmbedUnimplementedPeerServer()
 }
 
@@ -308,6 +325,9 @@ type UnimplementedPeerServer struct{}
 
 func (UnimplementedPeerServer) Forward(context.Context, *ForwardRequest) (*ForwardResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Forward not implemented")
+}
+func (UnimplementedPeerServer) Handoff(context.Context, *HandoffRequest) (*HandoffResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Handoff not implemented")
 }
 func (UnimplementedPeerServer) mustEmbedUnimplementedPeerServer() {}
 func (UnimplementedPeerServer) testEmbeddedByValue()              {}
@@ -348,6 +368,24 @@ func _Peer_Forward_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Peer_Handoff_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HandoffRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).Handoff(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_Handoff_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).Handoff(ctx, req.(*HandoffRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Peer_ServiceDesc is the grpc.ServiceDesc for Peer service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -358,6 +396,10 @@ var Peer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Forward",
 			Handler:    _Peer_Forward_Handler,
+		},
+		{
+			MethodName: "Handoff",
+			Handler:    _Peer_Handoff_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,106 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/drlimit/drl/api/drlv1"
+	"github.com/drlimit/drl/bucket"
+)
+
+// Receiver takes buckets handed off by a member that no longer owns them.
+// It is called concurrently and returns how many it kept; done says the
+// sender has now handed over everything it had to move to the receiver.
+type Receiver interface {
+	Absorb(ctx context.Context, from string, moved []bucket.Moved, done bool) int
+}
+
+// HandoffBatch is the most buckets in one Handoff call: a few hundred
+// kilobytes, so that no call holds much memory or runs long.
+const HandoffBatch = 2000
+
+// maxLogEntries bounds one moved bucket's sliding log on the wire.
+const maxLogEntries = 1 << 20
+
+func (s *grpcServer) Handoff(ctx context.Context, m *drlv1.HandoffRequest) (*drlv1.HandoffResponse, error) {
+	if s.cfg.Receiver == nil {
+		return nil, status.Error(codes.Unimplemented, "transport: this node takes no handoffs")
+	}
+	if n := len(m.GetBuckets()); n > HandoffBatch {
+		return nil, status.Errorf(codes.InvalidArgument, "transport: %d buckets in one handoff, more than %d", n, HandoffBatch)
+	}
+	moved := make([]bucket.Moved, len(m.GetBuckets()))
+	for i, b := range m.GetBuckets() {
+		if len(b.GetLog()) > maxLogEntries {
+			return nil, status.Errorf(codes.InvalidArgument, "transport: bucket %d has %d log entries", i, len(b.GetLog()))
+		}
+		moved[i] = bucket.Moved{
+			Key:     bucket.Key{Hi: b.GetKeyHi(), Lo: b.GetKeyLo()},
+			A:       b.GetA(),
+			B:       b.GetB(),
+			C:       b.GetC(),
+			FreshIn: time.Duration(b.GetFreshInNs()),
+		}
+		for _, e := range b.GetLog() {
+			moved[i].Log = append(moved[i].Log, bucket.LogEntry{At: time.Duration(e.GetAtNs()), N: e.GetN()})
+		}
+	}
+	kept := s.cfg.Receiver.Absorb(ctx, m.GetFrom(), moved, m.GetDone())
+	return &drlv1.HandoffResponse{Accepted: uint32(kept)}, nil
+}
+
+// Handoff sends buckets to the peer in batches of HandoffBatch, the last
+// one marked done, and returns how many it kept. With no buckets it sends
+// just the done mark. It stops at the first failed call.
+func (p *Peer) Handoff(ctx context.Context, moved []bucket.Moved) (int, error) {
+	kept := 0
+	for start := 0; start == 0 || start < len(moved); start += HandoffBatch {
+		part := moved[start:min(start+HandoffBatch, len(moved))]
+		msg := &drlv1.HandoffRequest{From: p.cfg.Self, Buckets: make([]*drlv1.MovedBucket, len(part)),
+			Done: start+HandoffBatch >= len(moved)}
+		for i, m := range part {
+			b := &drlv1.MovedBucket{KeyHi: m.Key.Hi, KeyLo: m.Key.Lo, A: m.A, B: m.B, C: m.C, FreshInNs: int64(m.FreshIn)}
+			for _, e := range m.Log {
+				b.Log = append(b.Log, &drlv1.MovedLogEntry{AtNs: int64(e.At), N: e.N})
+			}
+			msg.Buckets[i] = b
+		}
+		resp, err := p.client.Handoff(ctx, msg)
+		if err != nil {
+			return kept, fmt.Errorf("transport: hand %d buckets to %s: %w", len(part), p.name, errorFromGRPC(err))
+		}
+		kept += int(resp.GetAccepted())
+	}
+	return kept, nil
+}
+
+// Send makes one unbatched Forward call for count identical checks with the
+// given mode, for the rare checks that cross an ownership change. Errors
+// are as for Check.
+func (p *Peer) Send(ctx context.Context, key bucket.Key, req bucket.Request, mode Mode, count int) (bucket.Repeated, error) {
+	msg := &drlv1.ForwardRequest{From: p.cfg.Self, Checks: []*drlv1.OwnedCheck{{
+		KeyHi: key.Hi, KeyLo: key.Lo, Algorithm: uint32(req.Algorithm),
+		Limit: req.Limit, WindowNs: int64(req.Window), Burst: req.Burst, Hits: req.Hits,
+		Count: uint32(count), Mode: drlv1.Mode(mode),
+	}}}
+	resp, err := p.client.Forward(ctx, msg)
+	if err == nil && len(resp.GetResults()) != 1 {
+		err = fmt.Errorf("%d results for 1 check", len(resp.GetResults()))
+	}
+	if err != nil {
+		return bucket.Repeated{}, fmt.Errorf("transport: forward to %s: %w", p.name, errorFromGRPC(err))
+	}
+	r := resp.GetResults()[0]
+	if r.GetCode() != drlv1.Code_CODE_OK {
+		return bucket.Repeated{}, errorOf(r.GetCode(), "from "+p.name)
+	}
+	return bucket.Repeated{
+		Admitted:     int(r.GetAdmitted()),
+		LastAdmitted: decisionFromPeer(r.GetLastAdmitted()),
+		Denied:       decisionFromPeer(r.GetDenied()),
+	}, nil
+}
