@@ -119,10 +119,10 @@ func New(cfg Config) (*Node, error) {
 	}
 	cfg = cfg.withDefaults()
 	n := &Node{
-		cfg:     cfg,
-		log:     cfg.Logger.With("node", cfg.Name),
-		hash:    KeyHasher(),
-		rebuild: make(chan struct{}, 1),
+		cfg:      cfg,
+		log:      cfg.Logger.With("node", cfg.Name),
+		hash:     KeyHasher(),
+		rebuild:  make(chan struct{}, 1),
 		known:    map[string]knownMember{},
 		doneFrom: map[string]time.Time{},
 	}
