@@ -12,6 +12,10 @@ var ErrInvalidArgument = errors.New("bucket: invalid argument")
 // ErrClosed is returned by a Store's methods after Close.
 var ErrClosed = errors.New("bucket: store closed")
 
+// ErrFenced is returned for a key the store's fence refuses (see SetFence):
+// this store is no longer the key's authority.
+var ErrFenced = errors.New("bucket: key fenced off")
+
 // ArgumentError names the request field that failed validation and why.
 // It matches ErrInvalidArgument.
 type ArgumentError struct {

@@ -118,3 +118,49 @@ func TestAbsorbSkipsFreshAndUnknown(t *testing.T) {
 		t.Fatalf("Absorb kept %d, store holds %d; want 0, 0", n, s.Len())
 	}
 }
+
+// A bucket moved many times between stores whose clocks start anywhere
+// (readings near zero make moved times negative) keeps every decision.
+func TestBucketMovingManyTimes(t *testing.T) {
+	for _, alg := range Algorithms() {
+		for seed := range 100 {
+			rng := rand.New(rand.NewPCG(uint64(seed), 99))
+			lim := randomLimit(rng, alg)
+			req := Request{UserID: "u", Action: "a", Limit: lim.Limit, Window: lim.Window, Burst: lim.Burst, Algorithm: alg}
+			hasher := NewKeyHasher()
+			stay := &ManualClock{}
+			stay.Set(10 * time.Hour)
+			kept := newTestStore(t, StoreConfig{Clock: stay, Hasher: hasher})
+			clocks := make([]*ManualClock, 3)
+			stores := make([]*Store, 3)
+			for i := range clocks {
+				clocks[i] = &ManualClock{}
+				clocks[i].Set(time.Duration(rng.Int64N(int64(time.Second))))
+				stores[i] = newTestStore(t, StoreConfig{Clock: clocks[i], Hasher: hasher})
+			}
+			cur := 0
+			for step := range 60 {
+				dt, hits := randomStep(rng, lim)
+				dt /= 100
+				stay.Advance(dt)
+				for _, c := range clocks {
+					c.Advance(dt)
+				}
+				r := req
+				r.Hits = hits
+				a, _ := kept.Check(r)
+				b, _ := stores[cur].Check(r)
+				if a != b {
+					t.Fatalf("%v seed %d step %d on store %d: kept %+v, moved %+v", alg, seed, step, cur, a, b)
+				}
+				if rng.IntN(5) == 0 {
+					next := rng.IntN(3)
+					if next != cur {
+						stores[next].Absorb(stores[cur].Extract(func(Key) bool { return true }))
+						cur = next
+					}
+				}
+			}
+		}
+	}
+}

@@ -78,3 +78,27 @@ func TestCheckKeyIfHeld(t *testing.T) {
 		t.Fatalf("on a held key: %+v, held %v, err %v; want one admitted with 2 remaining", rep, held, err)
 	}
 }
+
+func TestFence(t *testing.T) {
+	store := newTestStore(t, StoreConfig{Clock: &ManualClock{}})
+	req := validRequest()
+	k := store.Key(req.UserID, req.Action)
+	store.CheckKey(k, req, 1)
+	store.SetFence(func(Key) bool { return true })
+	if _, err := store.CheckKey(k, req, 1); !errors.Is(err, ErrFenced) {
+		t.Fatalf("CheckKey behind the fence: %v, want ErrFenced", err)
+	}
+	if _, err := store.Check(req); !errors.Is(err, ErrFenced) {
+		t.Fatalf("Check behind the fence: %v, want ErrFenced", err)
+	}
+	if _, held, err := store.CheckKeyIfHeld(k, req, 1); held || err != nil {
+		t.Fatalf("CheckKeyIfHeld behind the fence: held %v, %v", held, err)
+	}
+	if moved := store.Extract(func(Key) bool { return true }); len(moved) != 1 {
+		t.Fatalf("Extract is not fenced: got %d buckets, want 1", len(moved))
+	}
+	store.SetFence(nil)
+	if rep, err := store.CheckKey(k, req, 1); err != nil || rep.LastAdmitted.Remaining != 4 {
+		t.Fatalf("after the fence lifts: %+v, %v; want a fresh bucket", rep, err)
+	}
+}

@@ -95,6 +95,7 @@ type Store struct {
 	shift      uint // Key.Hi >> shift picks the shard
 	shards     []shard
 	closed     atomic.Bool
+	fence      atomic.Pointer[func(Key) bool]
 
 	sweep sweepStats
 
@@ -172,7 +173,10 @@ func (s *Store) Check(req Request) (Decision, error) {
 		return Decision{}, ErrClosed
 	}
 	k := s.hash(req.UserID, req.Action).withAlgorithm(req.Algorithm)
-	d, _ := s.check(k, req.Algorithm, lim, req.Hits, 1, nil, false)
+	d, ok := s.check(k, req.Algorithm, lim, req.Hits, 1, nil, false)
+	if !ok {
+		return Decision{}, ErrFenced
+	}
 	return d, nil
 }
 
@@ -208,8 +212,24 @@ func (s *Store) CheckKey(k Key, req Request, n int) (Repeated, error) {
 		return Repeated{}, ErrClosed
 	}
 	var rep Repeated
-	s.check(k.withAlgorithm(req.Algorithm), req.Algorithm, lim, req.Hits, n, &rep, false)
+	if _, ok := s.check(k.withAlgorithm(req.Algorithm), req.Algorithm, lim, req.Hits, n, &rep, false); !ok {
+		return Repeated{}, ErrFenced
+	}
 	return rep, nil
+}
+
+// SetFence makes the store refuse checks (ErrFenced) on every key for which
+// refuse reports true, until the next SetFence; nil lifts the fence. A node
+// fences off the keys it no longer owns at the moment its ring changes, so
+// that no check racing the change can start a bucket behind the back of
+// the handoff. refuse is called with a shard locked; it must be quick and
+// must not call the store. Extract and Absorb are not fenced.
+func (s *Store) SetFence(refuse func(Key) bool) {
+	if refuse == nil {
+		s.fence.Store(nil)
+		return
+	}
+	s.fence.Store(&refuse)
 }
 
 // CheckKeyIfHeld is CheckKey for a store that may no longer be the key's
@@ -228,20 +248,27 @@ func (s *Store) CheckKeyIfHeld(k Key, req Request, n int) (rep Repeated, held bo
 	if s.closed.Load() {
 		return Repeated{}, false, ErrClosed
 	}
-	_, held = s.check(k.withAlgorithm(req.Algorithm), req.Algorithm, lim, req.Hits, n, &rep, true)
-	return rep, held, nil
+	var ok bool
+	_, ok = s.check(k.withAlgorithm(req.Algorithm), req.Algorithm, lim, req.Hits, n, &rep, true)
+	if !ok {
+		// Not held, or fenced: either way this store does not answer.
+		return Repeated{}, false, nil
+	}
+	return rep, true, nil
 }
 
 // check decides n checks on key k, which already holds the algorithm, and
-// returns the last decision. rep, when not nil, receives the details. With
-// onlyHeld, a key without a live bucket is left alone and held is false.
-func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64, n int, rep *Repeated, onlyHeld bool) (d Decision, held bool) {
+// returns the last decision. rep, when not nil, receives the details. It
+// decides nothing and returns ok false for a fenced key, and, with
+// onlyHeld, for a key without a live bucket.
+func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64, n int, rep *Repeated, onlyHeld bool) (d Decision, ok bool) {
 	sh := &s.shards[k.Hi>>s.shift]
 	now := s.clock.Now()
 
 	sh.mu.Lock()
 	i := sh.tab.find(k)
 	var st State
+	held := false
 	if i >= 0 {
 		if e := &sh.tab.slots[i].entry; e.freshAt > now {
 			st = State{A: e.a, B: e.b, C: e.c}
@@ -254,6 +281,12 @@ func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64, n int, rep *R
 		}
 	}
 	if onlyHeld && !held {
+		sh.mu.Unlock()
+		return Decision{}, false
+	}
+	if f := s.fence.Load(); f != nil && (*f)(k) {
+		// Checked under the shard lock, so that a decision either lands
+		// before Extract takes this shard or does not happen at all.
 		sh.mu.Unlock()
 		return Decision{}, false
 	}

@@ -13,13 +13,14 @@ import (
 
 // How a check finds its answer while ownership moves (DESIGN.md §3):
 //
-//   - A node that holds a live bucket for the key answers from it, owner or
-//     not: until it has handed the bucket over, it is the only one with the
-//     key's history.
-//   - An owner that holds nothing for a key asks the key's previous owner
-//     (MODE_PREVIOUS_OWNER) for a short while after a ring change, until
-//     that member says its handoff is done. The previous owner answers
-//     only if it still holds the bucket, waiting for a handoff in flight.
+//   - A node that holds a live bucket for a key it owns answers from it.
+//   - At a ring change every member fences off the keys it lost (the store
+//     refuses them), hands their buckets to their new owners, and then
+//     tells every member it is done for that ring. A new owner that holds
+//     nothing for a key it gained waits, for at most HandoffWait, until
+//     every member has said so: only then can it know no bucket for the key
+//     is still on its way, or still being spent by a member whose view is
+//     behind.
 //   - A node that neither owns nor holds the key forwards it once, as
 //     MODE_PROXIED, to the owner in its own ring (or, while it leaves, in
 //     the ring without itself). A proxied check is never forwarded again.
@@ -62,12 +63,16 @@ func (n *Node) Check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		switch {
 		case owner == "":
 			return bucket.Decision{}, fmt.Errorf("%w: the ring is empty", ErrNoOwner)
-		case owner == n.cfg.Name:
+		case owner == n.id:
 			n.local.Add(1)
-			if n.previousOwner(v, key) != nil {
+			if v.mustWait(key, n.id) {
 				arm()
 			}
 			rep, err := n.decideOwned(ctx, v, key, req, 1)
+			if errors.Is(err, bucket.ErrFenced) {
+				lastErr = err // the ring changed under this check; route it again
+				continue
+			}
 			if err != nil {
 				return bucket.Decision{}, fmt.Errorf("cluster: %w", err)
 			}
@@ -102,44 +107,50 @@ func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req buc
 	if err != nil || held {
 		return repeated(rep), err
 	}
-	if prev := n.previousOwner(v, key); prev != nil {
-		rep, err := prev.Send(ctx, key, req, transport.ModePrevious, count)
-		if err == nil {
-			n.askedPrevious.Add(1)
-			return repeated(rep), nil
-		}
-		if !errors.Is(err, transport.ErrNotOwner) {
-			// Unreachable: its history of the key is lost to us for now, and
-			// the key starts fresh here (the crash bound of DESIGN.md §6).
-			n.log.Debug("previous owner did not answer", "peer", prev.Name(), "err", err)
+	if v.mustWait(key, n.id) {
+		if err := n.awaitSettled(ctx, v); err != nil {
+			return repeated{}, err
 		}
 	}
 	rep, err = n.store.CheckKey(key, req, count)
 	return repeated(rep), err
 }
 
-// previousOwner returns the client of the member that owned key before the
-// last ring change, if it may still hold the key's bucket: it is still a
-// member, it has not said its handoff is done, and the change is recent.
-func (n *Node) previousOwner(v *view, key bucket.Key) *transport.Peer {
-	if v.prev == nil || time.Since(v.changed) > n.cfg.HandoffWait {
+// mustWait reports whether a check on key, which this node owns in v but
+// holds nothing for, must wait for v's handoffs: the key was gained in
+// v's ring change, and not every member has finished handing off yet.
+func (v *view) mustWait(key bucket.Key, self string) bool {
+	if v.prev == nil || v.prev.Owner(key.Hi) == self {
+		return false
+	}
+	select {
+	case <-v.settled:
+		return false
+	default:
+		return true
+	}
+}
+
+// awaitSettled waits until v's handoffs are done, HandoffWait after the
+// change at most. After that the key starts fresh here: a member that has
+// not reported is unreachable or has not seen the change, and its history
+// of the key is lost (the crash bound of DESIGN.md §6).
+func (n *Node) awaitSettled(ctx context.Context, v *view) error {
+	n.waitedHandoff.Add(1)
+	left := time.Until(v.changed.Add(n.cfg.HandoffWait))
+	if left <= 0 {
 		return nil
 	}
-	prev := v.prev.Owner(key.Hi)
-	if prev == "" || prev == n.cfg.Name {
-		return nil
+	t := time.NewTimer(left)
+	defer t.Stop()
+	select {
+	case <-v.settled:
+	case <-t.C:
+		n.log.Warn("handoffs of a ring change did not settle in time; new keys start fresh", "ring", v.version, "waiting_for", n.unsettled(v))
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the handoffs of a ring change: %w", ctx.Err())
 	}
-	p := v.peers[prev]
-	if p == nil {
-		return nil
-	}
-	n.doneMu.Lock()
-	done := n.doneFrom[prev].After(v.changed)
-	n.doneMu.Unlock()
-	if done {
-		return nil
-	}
-	return p
+	return nil
 }
 
 // CheckOwned applies checks other nodes forwarded here. It implements
@@ -151,26 +162,16 @@ func (n *Node) CheckOwned(ctx context.Context, checks []transport.OwnedCheck, re
 		var rep repeated
 		var err error
 		switch {
-		case c.Mode == transport.ModePrevious:
-			rep, err = n.answerAsPrevious(ctx, c)
-		case c.Mode == transport.ModeProxied || (leaving == nil && v.ring.Owner(c.Key.Hi) == n.cfg.Name):
+		case c.Mode == transport.ModeProxied || (leaving == nil && v.ring.Owner(c.Key.Hi) == n.id):
 			rep, err = n.decideOwned(ctx, v, c.Key, c.Request, c.Count)
 		default:
 			rep, err = n.answerNotOwned(ctx, v, leaving, c)
 		}
+		if errors.Is(err, bucket.ErrFenced) {
+			err = transport.ErrNotOwner
+		}
 		results[i] = transport.OwnedResult{Repeated: bucket.Repeated(rep), Err: err}
 	}
-}
-
-// answerAsPrevious answers the new owner's question: do you still hold this
-// key? A bucket that is being handed over right now is waited for.
-func (n *Node) answerAsPrevious(ctx context.Context, c transport.OwnedCheck) (repeated, error) {
-	rep, held, err := n.store.CheckKeyIfHeld(c.Key, c.Request, c.Count)
-	if err != nil || held {
-		return repeated(rep), err
-	}
-	n.waitForMove(ctx, c.Key)
-	return repeated{}, transport.ErrNotOwner
 }
 
 // answerNotOwned handles a direct check on a key this node does not own in
@@ -188,7 +189,7 @@ func (n *Node) answerNotOwned(ctx context.Context, v *view, leaving *ring.Ring, 
 	}
 	owner := r.Owner(c.Key.Hi)
 	p := v.peers[owner]
-	if owner == n.cfg.Name || p == nil {
+	if owner == n.id || p == nil {
 		return repeated{}, transport.ErrNotOwner
 	}
 	n.proxied.Add(1)
@@ -199,7 +200,7 @@ func (n *Node) answerNotOwned(ctx context.Context, v *view, leaving *ring.Ring, 
 // waitForMove waits, within ctx, for a handoff in flight that carries key.
 func (n *Node) waitForMove(ctx context.Context, key bucket.Key) {
 	ms := n.moving.Load()
-	if ms == nil || ms.ring.Owner(key.Hi) == n.cfg.Name {
+	if ms == nil || ms.ring.Owner(key.Hi) == n.id {
 		return
 	}
 	select {
@@ -217,4 +218,17 @@ func (r repeated) decision() bucket.Decision {
 		return r.LastAdmitted
 	}
 	return r.Denied
+}
+
+// unsettled names the peers that have not reported done for v's ring.
+func (n *Node) unsettled(v *view) []string {
+	n.doneMu.Lock()
+	defer n.doneMu.Unlock()
+	var out []string
+	for name := range v.peers {
+		if n.doneFrom[name] != v.id {
+			out = append(out, name)
+		}
+	}
+	return out
 }

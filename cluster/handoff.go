@@ -13,64 +13,75 @@ import (
 // When the ring changes, every bucket whose owner changed moves from the
 // old owner to the new one (Extract on the sender, Absorb on the receiver),
 // in relative form, in batches, within HandoffTimeout; each sender then
-// tells every member its handoff is done. Until then the new owner asks the
-// old one about keys it holds nothing for (check.go), so no check is
-// decided on a fresh bucket while the real one is on its way. Whatever
-// still reaches the new owner first (a previous owner that did not answer)
-// is combined with the moved bucket so that the result has spent what both
+// tells every member it is done for that ring. Until every member has,
+// a new owner does not start a bucket for a key it gained (check.go), so
+// no check is decided on a fresh bucket while the real one is on its way.
+// A bucket that still arrives after one was started (a member that missed
+// HandoffWait) is combined with it so that the result has spent what both
 // spent. A crashed owner hands nothing over: its keys start fresh.
 
 // moveState is a handoff in flight: the ring it moves keys to, and a
 // channel closed when every bucket has been received.
 type moveState struct {
 	ring *ring.Ring
+	id   uint64 // the ring's id, for the done marks
 	done chan struct{}
 }
 
 // Absorb takes buckets handed off by another member. It implements
 // transport.Receiver.
-func (n *Node) Absorb(_ context.Context, from string, moved []bucket.Moved, done bool) int {
+func (n *Node) Absorb(_ context.Context, from string, moved []bucket.Moved, doneRing uint64) int {
 	kept := n.store.Absorb(moved)
 	n.handoffsReceived.Add(uint64(kept))
-	if done {
+	if doneRing != 0 {
 		n.doneMu.Lock()
-		n.doneFrom[from] = time.Now()
+		n.doneFrom[from] = doneRing
 		n.doneMu.Unlock()
+		n.checkSettled(n.view.Load())
 	}
 	return kept
 }
 
+// checkSettled closes v.settled once every peer of v has said it finished
+// handing off for v's ring.
+func (n *Node) checkSettled(v *view) {
+	n.doneMu.Lock()
+	for name := range v.peers {
+		if n.doneFrom[name] != v.id {
+			n.doneMu.Unlock()
+			return
+		}
+	}
+	n.doneMu.Unlock()
+	v.settleOnce.Do(func() { close(v.settled) })
+}
+
 var _ transport.Receiver = (*Node)(nil)
 
-// handOffMoved sends every bucket this node holds but does not own in the
-// current view to its owner. Owned by n.wg; serialized by handoffMu.
-func (n *Node) handOffMoved(ctx context.Context) {
+// handOffMoved sends every bucket this node holds but does not own in
+// ms.ring to its owner. Owned by n.wg; serialized by handoffMu.
+func (n *Node) handOffMoved(ctx context.Context, ms *moveState) {
 	n.handoffMu.Lock()
 	defer n.handoffMu.Unlock()
-	v := n.view.Load()
-	if !v.ring.Has(n.cfg.Name) || n.leaving.Load() != nil {
-		return // leaving: Close hands everything off itself
-	}
-	n.handOff(ctx, v.ring, v.peers)
+	n.handOff(ctx, ms, n.view.Load().peers)
 }
 
 // handOffAll hands every bucket to its owner in the ring without this
 // node, before it leaves.
-func (n *Node) handOffAll(ctx context.Context) {
+func (n *Node) handOffAll(ctx context.Context, leaving *ring.Ring, id uint64) {
+	ms := &moveState{ring: leaving, id: id, done: make(chan struct{})}
+	n.moving.Store(ms)
+	n.store.SetFence(func(bucket.Key) bool { return true })
 	n.handoffMu.Lock()
 	defer n.handoffMu.Unlock()
-	r := n.leaving.Load()
-	if r == nil || r.Len() == 0 {
-		return
-	}
-	n.handOff(ctx, r, n.view.Load().peers)
+	n.handOff(ctx, ms, n.view.Load().peers)
 }
 
 // ringWithout returns v's ring less this node (empty if none is left).
 func (n *Node) ringWithout(v *view) *ring.Ring {
 	var others []string
 	for _, m := range v.ring.Members() {
-		if m != n.cfg.Name {
+		if m != n.id {
 			others = append(others, m)
 		}
 	}
@@ -82,17 +93,17 @@ func (n *Node) ringWithout(v *view) *ring.Ring {
 	return r
 }
 
-// handOff moves the buckets that r gives to another member with a client in
-// peers, then tells every peer this handoff is done. Keys whose owner has no
-// client stay here. Requires handoffMu held.
-func (n *Node) handOff(ctx context.Context, r *ring.Ring, peers map[string]*transport.Peer) {
-	ms := &moveState{ring: r, done: make(chan struct{})}
-	n.moving.Store(ms)
+// handOff moves the buckets that ms.ring gives to another member with a
+// client in peers, then tells every peer this handoff is done, then closes
+// ms.done. Keys whose owner has no client stay here. Requires handoffMu
+// held.
+func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*transport.Peer) {
 	defer func() {
-		n.moving.Store(nil)
+		n.moving.CompareAndSwap(ms, nil)
 		close(ms.done)
 	}()
-	self := n.cfg.Name
+	r := ms.ring
+	self := n.id
 	moved := n.store.Extract(func(k bucket.Key) bool {
 		owner := r.Owner(k.Hi)
 		return owner != self && peers[owner] != nil
@@ -107,15 +118,15 @@ func (n *Node) handOff(ctx context.Context, r *ring.Ring, peers map[string]*tran
 	var sent, lost int
 	var wg sync.WaitGroup
 	for name, p := range peers {
-		ms := byOwner[name] // nil sends just the done mark
+		buckets := byOwner[name] // nil sends just the done mark
 		wg.Go(func() {
-			kept, err := p.Handoff(ctx, ms)
+			kept, err := p.Handoff(ctx, buckets, ms.id)
 			mu.Lock()
 			defer mu.Unlock()
 			sent += kept
 			if err != nil {
-				lost += len(ms) - kept
-				n.log.Warn("handoff incomplete; those keys start fresh at their owner", "peer", name, "lost", len(ms)-kept, "err", err)
+				lost += len(buckets) - kept
+				n.log.Warn("handoff incomplete; those keys start fresh at their owner", "peer", name, "lost", len(buckets)-kept, "err", err)
 			}
 		})
 	}

@@ -8,12 +8,15 @@ import (
 	"log"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/hashicorp/memberlist"
 
+	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/ring"
 	"github.com/drlimit/drl/transport"
 )
@@ -25,8 +28,14 @@ const protocolVersion = 1
 // meta is what a member tells the others about itself through gossip.
 type meta struct {
 	Version int    `json:"v"`
+	Name    string `json:"name"` // the member's configured name, without the instance suffix
 	GRPC    string `json:"grpc"`
 	HTTP    string `json:"http,omitempty"`
+	// Ready turns true once the member has joined (or has no one to join)
+	// and so knows every member. Until then nobody, itself included, puts
+	// it in the ring: a half-joined node would compute ownership from half
+	// a membership and could not know whom to ask for a key's history.
+	Ready bool `json:"ready,omitempty"`
 }
 
 // maxMetaBytes is memberlist's limit on a node's metadata.
@@ -69,13 +78,16 @@ func (n *Node) memberlistConfig(host string, port int, advHost string, advPort i
 	var mc *memberlist.Config
 	switch n.cfg.Gossip {
 	case GossipLocal:
+		// Probe timeouts much under 100 ms made nodes in race-detector
+		// tests on two cores suspect each other under load, and a member
+		// falsely declared dead splits a key's authority.
 		mc = memberlist.DefaultLocalConfig()
-		mc.ProbeInterval = 100 * time.Millisecond
-		mc.ProbeTimeout = 50 * time.Millisecond
-		mc.GossipInterval = 20 * time.Millisecond
+		mc.ProbeInterval = 200 * time.Millisecond
+		mc.ProbeTimeout = 150 * time.Millisecond
+		mc.GossipInterval = 30 * time.Millisecond
 		mc.PushPullInterval = 2 * time.Second
-		mc.SuspicionMult = 2
-		mc.SuspicionMaxTimeoutMult = 2
+		mc.SuspicionMult = 3
+		mc.SuspicionMaxTimeoutMult = 3
 		mc.TCPTimeout = 500 * time.Millisecond
 	default:
 		mc = memberlist.DefaultLANConfig()
@@ -89,7 +101,7 @@ func (n *Node) memberlistConfig(host string, port int, advHost string, advPort i
 	// A node that restarts with the same name on a new port may take its
 	// name back once it has been dead this long.
 	mc.DeadNodeReclaimTime = time.Second
-	mc.Name = n.cfg.Name
+	mc.Name = n.id
 	mc.BindAddr, mc.BindPort = host, port
 	if advHost != "" {
 		mc.AdvertiseAddr, mc.AdvertisePort = advHost, advPort
@@ -107,10 +119,21 @@ func (n *Node) memberlistConfig(host string, port int, advHost string, advPort i
 type delegate struct{ n *Node }
 
 func (d delegate) NodeMeta(limit int) []byte {
-	if len(d.n.metaBytes) > limit {
+	b := d.n.metaBytes.Load()
+	if b == nil || len(*b) > limit {
 		return nil
 	}
-	return d.n.metaBytes
+	return *b
+}
+
+// publishMeta encodes selfMeta for gossip.
+func (n *Node) publishMeta() error {
+	b, err := n.selfMeta.encode()
+	if err != nil {
+		return err
+	}
+	n.metaBytes.Store(&b)
+	return nil
 }
 func (delegate) NotifyMsg([]byte)                           {}
 func (delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
@@ -199,7 +222,12 @@ func (n *Node) rebuildRing() {
 			n.log.Warn("member kept out of the ring", "peer", name, "err", err)
 			continue
 		}
-		members[name] = md
+		if name == n.id {
+			md.Ready = n.joined.Load() // gossip's copy of our own meta may lag
+		}
+		if md.Ready {
+			members[name] = md
+		}
 	}
 	names := make([]string, 0, len(members))
 	for name := range members {
@@ -210,19 +238,14 @@ func (n *Node) rebuildRing() {
 		n.log.Error("ring not rebuilt", "members", len(names), "err", err)
 		return
 	}
+	// A node that is not yet ready is in no ring, its own included, so a
+	// joiner's previous ring is the ring of the others: every key it owns
+	// now counts as gained.
 	v := &view{ring: r, members: members, peers: map[string]*transport.Peer{}, version: old.version + 1,
-		prev: old.ring, changed: time.Now()}
-	if old.ring.Len() <= 1 && r.Len() > 1 {
-		// This node has just joined: the keys it now owns were owned under
-		// the ring of the others.
-		v.prev = nil
-		if others := n.ringWithout(v); others.Len() > 0 {
-			v.prev = others
-		}
-	}
+		id: ringID(members), prev: old.ring, changed: time.Now(), settled: make(chan struct{})}
 	var stale []*transport.Peer
 	for name, md := range members {
-		if name == n.cfg.Name {
+		if name == n.id {
 			continue
 		}
 		if p, ok := old.peers[name]; ok && old.members[name].GRPC == md.GRPC {
@@ -241,14 +264,26 @@ func (n *Node) rebuildRing() {
 			stale = append(stale, p)
 		}
 	}
+	// Fence off the keys this node no longer owns before anyone can see the
+	// new view: a check racing the change either lands before the handoff
+	// takes its bucket or is refused and re-routed, and a question about a
+	// key on its way out waits for the handoff (moving).
+	var ms *moveState
+	if r.Has(n.id) && n.leaving.Load() == nil {
+		ms = &moveState{ring: r, id: v.id, done: make(chan struct{})}
+		n.moving.Store(ms)
+		self := n.id
+		n.store.SetFence(func(k bucket.Key) bool { return r.Owner(k.Hi) != self })
+	}
 	n.view.Store(v)
+	n.checkSettled(v)
 	n.ringChanges.Add(1)
 	n.log.Info("ring changed", "members", r.Len(), "version", v.version)
-	if old.version > 0 && n.stopCtx != nil {
+	if ms != nil {
 		n.wg.Go(func() {
 			ctx, cancel := context.WithTimeout(n.stopCtx, n.cfg.HandoffTimeout)
 			defer cancel()
-			n.handOffMoved(ctx)
+			n.handOffMoved(ctx, ms)
 		})
 	}
 	// Checks that still hold a stale peer finish or get ErrClosed and retry
@@ -323,9 +358,36 @@ func (n *Node) tryJoin() {
 }
 
 // markJoined records that the node has joined (or has nobody to join) and
-// reports whether this call was the first.
+// reports whether this call was the first. The first call tells the others
+// the node is ready, which puts it in every ring.
 func (n *Node) markJoined() bool {
-	return n.joined.CompareAndSwap(false, true)
+	if !n.joined.CompareAndSwap(false, true) {
+		return false
+	}
+	n.selfMeta.Ready = true
+	if err := n.publishMeta(); err != nil {
+		n.log.Error("metadata not published", "err", err)
+	}
+	if err := n.ml.UpdateNode(n.cfg.HandoffTimeout); err != nil {
+		n.log.Warn("readiness not yet gossiped", "err", err)
+	}
+	// Gossip may take seconds to carry the change to everyone (it was seen
+	// to wait for a push-pull), and a member that does not know this node is
+	// ready computes other owners than everyone else. Exchange state with
+	// every member directly instead.
+	var others []string
+	for id, k := range n.snapshot() {
+		if id != n.id && k.state == "alive" {
+			others = append(others, k.gossip)
+		}
+	}
+	if len(others) > 0 {
+		if _, err := n.ml.Join(others); err != nil {
+			n.log.Debug("announcing readiness", "err", err)
+		}
+	}
+	n.signalRebuild()
+	return true
 }
 
 // slogWriter adapts memberlist's log.Logger lines ("[WARN] memberlist: ...")
@@ -349,3 +411,21 @@ var memberlistLevels = []struct {
 	prefix string
 	level  slog.Level
 }{{"[DEBUG]", slog.LevelDebug}, {"[INFO]", slog.LevelInfo}, {"[WARN]", slog.LevelWarn}, {"[ERR]", slog.LevelError}}
+
+// ringID names a ring by its members and their gRPC addresses, so that a
+// member that restarts under the same name makes a different ring. Never 0.
+func ringID(members map[string]meta) uint64 {
+	names := make([]string, 0, len(members))
+	for name := range members {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	h := xxhash.New()
+	for _, name := range names {
+		h.WriteString(name)
+		h.WriteString("=")
+		h.WriteString(members[name].GRPC)
+		h.WriteString(";")
+	}
+	return h.Sum64() | 1
+}

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,8 +28,9 @@ var (
 	// ErrClosed is returned by a Node's methods after Close.
 	ErrClosed = errors.New("cluster: node closed")
 	// ErrNoOwner means no member could answer for the key in time: the ring
-	// is empty, or the owner stayed unreachable or kept moving.
-	ErrNoOwner = errors.New("cluster: no owner reachable")
+	// is empty (the node has not joined yet), or the owner stayed
+	// unreachable or kept moving. It wraps transport.ErrUnavailable.
+	ErrNoOwner = fmt.Errorf("cluster: no owner reachable: %w", transport.ErrUnavailable)
 )
 
 // Node is one member of a drl cluster: it holds the buckets of the keys it
@@ -35,12 +38,18 @@ var (
 // (and optionally HTTP) API. Embed it in an application, or run it with
 // cmd/node. A Node is safe for concurrent use.
 type Node struct {
-	cfg        Config
+	cfg Config
+	// id names this instance in gossip and in the ring: Name and a random
+	// suffix. A member that restarts under the same name is a new instance,
+	// so gossip about the old one (its leave, or its death) can never be
+	// taken for news about the new one.
+	id         string
 	log        *slog.Logger
 	store      *bucket.Store
 	hash       bucket.KeyHasher
-	metaBytes  []byte
-	gossipAddr string // advertised
+	selfMeta   meta
+	metaBytes  atomic.Pointer[[]byte] // selfMeta encoded; Ready changes once
+	gossipAddr string                 // advertised
 
 	ml       *memberlist.Memberlist
 	grpcLis  net.Listener
@@ -67,7 +76,7 @@ type Node struct {
 	handoffsSent     atomic.Uint64
 	handoffsReceived atomic.Uint64
 	handoffsLost     atomic.Uint64
-	askedPrevious    atomic.Uint64 // checks answered by a key's previous owner
+	waitedHandoff    atomic.Uint64 // checks that waited for a handoff to settle
 	proxied          atomic.Uint64 // checks passed on to the owner this node knows
 
 	// moving is the handoff in flight, if any; leaving is the ring without
@@ -75,10 +84,10 @@ type Node struct {
 	moving  atomic.Pointer[moveState]
 	leaving atomic.Pointer[ring.Ring]
 
-	// doneMu guards doneFrom: when each member last said its handoff to us
-	// was done.
+	// doneMu guards doneFrom: the id of the ring each member last said it
+	// had finished handing off for.
 	doneMu   sync.Mutex
-	doneFrom map[string]time.Time
+	doneFrom map[string]uint64
 
 	joined  atomic.Bool
 	closed  atomic.Bool
@@ -94,11 +103,16 @@ type view struct {
 	members map[string]meta
 	peers   map[string]*transport.Peer
 	version uint64
-	// prev is the ring before this one (for a node that has just joined,
-	// the ring of the others), and changed is when this view began; for
-	// HandoffWait after that, an owner asks a key's previous owner.
-	prev    *ring.Ring
-	changed time.Time
+	// id names the ring (its members and their addresses) in handoff done
+	// marks. prev is the ring before this one and changed when this view
+	// began. settled is closed once every peer has said it finished
+	// handing off for this ring; until then, or HandoffWait, a check on a
+	// key this node gained waits (check.go).
+	id         uint64
+	prev       *ring.Ring
+	changed    time.Time
+	settled    chan struct{}
+	settleOnce sync.Once
 }
 
 // KeyHasher returns the hasher every node of a cluster uses to turn
@@ -120,13 +134,14 @@ func New(cfg Config) (*Node, error) {
 	cfg = cfg.withDefaults()
 	n := &Node{
 		cfg:      cfg,
+		id:       cfg.Name + "/" + instanceSuffix(),
 		log:      cfg.Logger.With("node", cfg.Name),
 		hash:     KeyHasher(),
 		rebuild:  make(chan struct{}, 1),
 		known:    map[string]knownMember{},
-		doneFrom: map[string]time.Time{},
+		doneFrom: map[string]uint64{},
 	}
-	n.view.Store(&view{ring: &ring.Ring{}, peers: map[string]*transport.Peer{}})
+	n.view.Store(&view{ring: &ring.Ring{}, peers: map[string]*transport.Peer{}, settled: make(chan struct{})})
 	n.stopCtx, n.stop = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
@@ -161,7 +176,8 @@ func New(cfg Config) (*Node, error) {
 		httpAdv = n.httpLis.Addr().String()
 		n.httpSrv = &http.Server{Handler: transport.NewHTTPHandler(serverCfg), ReadHeaderTimeout: 5 * time.Second}
 	}
-	if n.metaBytes, err = (meta{Version: protocolVersion, GRPC: n.grpcAddr, HTTP: httpAdv}).encode(); err != nil {
+	n.selfMeta = meta{Version: protocolVersion, Name: cfg.Name, GRPC: n.grpcAddr, HTTP: httpAdv}
+	if err := n.publishMeta(); err != nil {
 		return nil, err
 	}
 
@@ -180,8 +196,12 @@ func New(cfg Config) (*Node, error) {
 	}
 	self := n.ml.LocalNode()
 	n.gossipAddr = net.JoinHostPort(self.Addr.String(), strconv.Itoa(int(self.Port)))
-	// memberlist announced this node to itself (NotifyJoin) inside Create,
-	// so the first ring, of one, is due; build it before serving.
+	// A node with nobody to join is a cluster of one, ready at once; a node
+	// with seeds joins in the background (rejoinLoop) and is in no ring,
+	// its own included, until then.
+	if len(cfg.Join) == 0 {
+		n.markJoined()
+	}
 	n.rebuildRing()
 
 	ctx := n.stopCtx
@@ -236,7 +256,7 @@ func (n *Node) HTTPAddr() string {
 // Ready reports whether the node has joined (or has no one to join) and
 // has a ring that includes itself.
 func (n *Node) Ready() bool {
-	return n.joined.Load() && n.view.Load().ring.Has(n.cfg.Name) && !n.closed.Load()
+	return n.joined.Load() && n.view.Load().ring.Has(n.id) && !n.closed.Load()
 }
 
 // RateLimit reports whether userID may do action once more, with at most
@@ -255,20 +275,36 @@ var (
 )
 
 // Members returns this node's name and every member it has heard of, with
-// its state. It implements transport.Directory.
+// its state. A member that restarted under the same name shows once, as
+// its newest instance. It implements transport.Directory.
 func (n *Node) Members() (string, []transport.Member) {
 	v := n.view.Load()
-	known := n.snapshot()
-	out := make([]transport.Member, 0, len(known))
-	for name, k := range known {
-		m := transport.Member{Name: name, GossipAddr: k.gossip, State: k.state, InRing: v.ring.Has(name)}
-		if md, err := decodeMeta([]byte(k.meta)); err == nil {
-			m.GRPCAddr, m.HTTPAddr = md.GRPC, md.HTTP
+	byName := map[string]transport.Member{}
+	for id, k := range n.snapshot() {
+		m := n.member(v, id, k)
+		if old, ok := byName[m.Name]; ok && (old.State == "alive" || m.State != "alive") {
+			continue
 		}
+		byName[m.Name] = m
+	}
+	out := make([]transport.Member, 0, len(byName))
+	for _, m := range byName {
 		out = append(out, m)
 	}
 	sortMembers(out)
 	return n.cfg.Name, out
+}
+
+// member describes the member instance id as gossip last told us.
+func (n *Node) member(v *view, id string, k knownMember) transport.Member {
+	m := transport.Member{Name: id, GossipAddr: k.gossip, State: k.state, InRing: v.ring.Has(id)}
+	if md, err := decodeMeta([]byte(k.meta)); err == nil {
+		m.GRPCAddr, m.HTTPAddr = md.GRPC, md.HTTP
+		if md.Name != "" {
+			m.Name = md.Name
+		}
+	}
+	return m
 }
 
 // OwnerOf returns the member that owns (userID, action) in this node's
@@ -284,14 +320,11 @@ func (n *Node) OwnerOf(userID, action string) (transport.Member, int, error) {
 	if owner == "" {
 		return transport.Member{}, 0, fmt.Errorf("%w: the ring is empty", ErrNoOwner)
 	}
-	_, members := n.Members()
-	for _, m := range members {
-		if m.Name == owner {
-			return m, v.ring.Partition(key.Hi), nil
-		}
+	k, ok := n.snapshot()[owner]
+	if !ok {
+		k = knownMember{state: "alive"}
 	}
-	md := v.members[owner]
-	return transport.Member{Name: owner, GRPCAddr: md.GRPC, HTTPAddr: md.HTTP, State: "alive", InRing: true}, v.ring.Partition(key.Hi), nil
+	return n.member(v, owner, k), v.ring.Partition(key.Hi), nil
 }
 
 // Stats is a snapshot of a node's counters.
@@ -306,10 +339,10 @@ type Stats struct {
 	// ones, and lost (their new owner could not be reached; they start
 	// fresh there).
 	HandoffsSent, HandoffsReceived, HandoffsLost uint64
-	// AskedPrevious counts checks a key's previous owner answered after a
-	// ring change; Proxied counts checks passed on to the owner this node
-	// knows.
-	AskedPrevious, Proxied uint64
+	// WaitedHandoff counts checks on newly owned keys that waited for the
+	// handoffs of a ring change; Proxied counts checks passed on to the
+	// owner this node knows.
+	WaitedHandoff, Proxied uint64
 }
 
 // Stats returns the node's counters.
@@ -317,7 +350,7 @@ func (n *Node) Stats() Stats {
 	v := n.view.Load()
 	st := Stats{Store: n.store.Stats(), Members: v.ring.Len(), RingChanges: n.ringChanges.Load(), Local: n.local.Load(),
 		HandoffsSent: n.handoffsSent.Load(), HandoffsReceived: n.handoffsReceived.Load(), HandoffsLost: n.handoffsLost.Load(),
-		AskedPrevious: n.askedPrevious.Load(), Proxied: n.proxied.Load()}
+		WaitedHandoff: n.waitedHandoff.Load(), Proxied: n.proxied.Load()}
 	for _, p := range v.peers {
 		st.Forwarded += p.Stats().Checks.Load()
 		st.ForwardRPCs += p.Stats().RPCs.Load()
@@ -337,10 +370,20 @@ func (n *Node) Close(ctx context.Context) error {
 		// Hand every bucket to its owner in the ring without this node while
 		// still a member: checks that keep arriving are answered from what
 		// is held, or passed on to the new owner (answerNotOwned).
-		n.leaving.Store(n.ringWithout(n.view.Load()))
-		handoffCtx, cancel := context.WithTimeout(ctx, n.cfg.HandoffTimeout)
-		n.handOffAll(handoffCtx)
-		cancel()
+		v := n.view.Load()
+		leaving := n.ringWithout(v)
+		n.leaving.Store(leaving)
+		if leaving.Len() > 0 {
+			others := make(map[string]meta, len(v.members))
+			for name, md := range v.members {
+				if name != n.id {
+					others[name] = md
+				}
+			}
+			handoffCtx, cancel := context.WithTimeout(ctx, n.cfg.HandoffTimeout)
+			n.handOffAll(handoffCtx, leaving, ringID(others))
+			cancel()
+		}
 		leaveTimeout := time.Second
 		if d, ok := ctx.Deadline(); ok {
 			leaveTimeout = min(leaveTimeout, time.Until(d)/2)
@@ -408,6 +451,13 @@ func (n *Node) shutdownListeners() {
 
 func (n *Node) peerConfig() transport.PeerConfig {
 	pc := n.cfg.Peer
-	pc.Self = n.cfg.Name
+	pc.Self = n.id
 	return pc
+}
+
+// instanceSuffix returns 6 random hex digits.
+func instanceSuffix() string {
+	var b [3]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

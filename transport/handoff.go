@@ -13,10 +13,11 @@ import (
 )
 
 // Receiver takes buckets handed off by a member that no longer owns them.
-// It is called concurrently and returns how many it kept; done says the
-// sender has now handed over everything it had to move to the receiver.
+// It is called concurrently and returns how many it kept. A nonzero
+// doneRing says the sender has handed over everything it had to move on
+// reaching the ring with that id.
 type Receiver interface {
-	Absorb(ctx context.Context, from string, moved []bucket.Moved, done bool) int
+	Absorb(ctx context.Context, from string, moved []bucket.Moved, doneRing uint64) int
 }
 
 // HandoffBatch is the most buckets in one Handoff call: a few hundred
@@ -49,19 +50,21 @@ func (s *grpcServer) Handoff(ctx context.Context, m *drlv1.HandoffRequest) (*drl
 			moved[i].Log = append(moved[i].Log, bucket.LogEntry{At: time.Duration(e.GetAtNs()), N: e.GetN()})
 		}
 	}
-	kept := s.cfg.Receiver.Absorb(ctx, m.GetFrom(), moved, m.GetDone())
+	kept := s.cfg.Receiver.Absorb(ctx, m.GetFrom(), moved, m.GetDoneRing())
 	return &drlv1.HandoffResponse{Accepted: uint32(kept)}, nil
 }
 
 // Handoff sends buckets to the peer in batches of HandoffBatch, the last
-// one marked done, and returns how many it kept. With no buckets it sends
-// just the done mark. It stops at the first failed call.
-func (p *Peer) Handoff(ctx context.Context, moved []bucket.Moved) (int, error) {
+// one marked done for ringID, and returns how many it kept. With no
+// buckets it sends just the done mark. It stops at the first failed call.
+func (p *Peer) Handoff(ctx context.Context, moved []bucket.Moved, ringID uint64) (int, error) {
 	kept := 0
 	for start := 0; start == 0 || start < len(moved); start += HandoffBatch {
 		part := moved[start:min(start+HandoffBatch, len(moved))]
-		msg := &drlv1.HandoffRequest{From: p.cfg.Self, Buckets: make([]*drlv1.MovedBucket, len(part)),
-			Done: start+HandoffBatch >= len(moved)}
+		msg := &drlv1.HandoffRequest{From: p.cfg.Self, Buckets: make([]*drlv1.MovedBucket, len(part))}
+		if start+HandoffBatch >= len(moved) {
+			msg.DoneRing = ringID
+		}
 		for i, m := range part {
 			b := &drlv1.MovedBucket{KeyHi: m.Key.Hi, KeyLo: m.Key.Lo, A: m.A, B: m.B, C: m.C, FreshInNs: int64(m.FreshIn)}
 			for _, e := range m.Log {

@@ -27,10 +27,10 @@ type storeOwner struct {
 	done     []string // senders that marked a handoff done
 }
 
-func (o *storeOwner) Absorb(_ context.Context, from string, moved []bucket.Moved, done bool) int {
+func (o *storeOwner) Absorb(_ context.Context, from string, moved []bucket.Moved, doneRing uint64) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if done {
+	if doneRing == 42 {
 		o.done = append(o.done, from)
 	}
 	return o.store.Absorb(moved)
@@ -199,21 +199,21 @@ func TestHandoffAndSend(t *testing.T) {
 		from.CheckKey(k, req, 3)
 	}
 	moved := from.Extract(func(bucket.Key) bool { return true })
-	kept, err := p.Handoff(context.Background(), moved)
+	kept, err := p.Handoff(context.Background(), moved, 42)
 	if err != nil || kept != HandoffBatch+5 || owner.store.Len() != HandoffBatch+5 {
 		t.Fatalf("Handoff: kept %d, err %v, receiver holds %d; want %d", kept, err, owner.store.Len(), HandoffBatch+5)
 	}
 	if len(owner.done) != 1 || owner.done[0] != "leaver" {
 		t.Fatalf("done marks %v, want one from leaver", owner.done)
 	}
-	if _, err := p.Handoff(context.Background(), nil); err != nil || len(owner.done) != 2 {
+	if _, err := p.Handoff(context.Background(), nil, 42); err != nil || len(owner.done) != 2 {
 		t.Fatalf("an empty handoff must still mark done: %v, %v", err, owner.done)
 	}
-	rep, err := p.Send(context.Background(), bucket.Key{Hi: 3, Lo: 3 << 8}, req, ModePrevious, 9)
+	rep, err := p.Send(context.Background(), bucket.Key{Hi: 3, Lo: 3 << 8}, req, ModeProxied, 9)
 	if err != nil || rep.Admitted != 7 || rep.Denied.Allowed {
 		t.Fatalf("Send 9 checks on a key with 7 left: %+v, %v", rep, err)
 	}
-	if got := owner.modes[len(owner.modes)-1]; got != ModePrevious {
-		t.Fatalf("mode %v arrived, want ModePrevious", got)
+	if got := owner.modes[len(owner.modes)-1]; got != ModeProxied {
+		t.Fatalf("mode %v arrived, want ModeProxied", got)
 	}
 }

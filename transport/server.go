@@ -55,9 +55,6 @@ const (
 	ModeDirect Mode = iota
 	// ModeProxied: answer it, never forward it again.
 	ModeProxied
-	// ModePrevious: answer only if you still hold the key's bucket;
-	// otherwise ErrNotOwner.
-	ModePrevious
 )
 
 // OwnedResult answers one OwnedCheck: a decision for all Count checks, or
@@ -209,7 +206,7 @@ func (s *grpcServer) Forward(ctx context.Context, m *drlv1.ForwardRequest) (*drl
 	checks := make([]OwnedCheck, n)
 	results := make([]OwnedResult, n)
 	for i, c := range m.GetChecks() {
-		if c.GetAlgorithm() > 255 || c.GetCount() < 1 || int(c.GetCount()) > s.cfg.MaxBatch || c.GetMode() > drlv1.Mode_MODE_PREVIOUS_OWNER {
+		if c.GetAlgorithm() > 255 || c.GetCount() < 1 || int(c.GetCount()) > s.cfg.MaxBatch || c.GetMode() > drlv1.Mode_MODE_PROXIED {
 			return nil, status.Errorf(codes.InvalidArgument, "transport: check %d: algorithm %d, count %d, mode %d",
 				i, c.GetAlgorithm(), c.GetCount(), c.GetMode())
 		}

@@ -97,9 +97,6 @@ const (
 	// A member that no longer owns the key (it is leaving, or its ring is
 	// newer) passes the check on: answer it, never forward it again.
 	Mode_MODE_PROXIED Mode = 1
-	// The new owner asks the previous one: answer only if you still hold the
-	// key's bucket (its handoff has not happened yet); otherwise NOT_OWNER.
-	Mode_MODE_PREVIOUS_OWNER Mode = 2
 )
 
 // Enum value maps for Mode.
@@ -107,12 +104,10 @@ var (
 	Mode_name = map[int32]string{
 		0: "MODE_DIRECT",
 		1: "MODE_PROXIED",
-		2: "MODE_PREVIOUS_OWNER",
 	}
 	Mode_value = map[string]int32{
-		"MODE_DIRECT":         0,
-		"MODE_PROXIED":        1,
-		"MODE_PREVIOUS_OWNER": 2,
+		"MODE_DIRECT":  0,
+		"MODE_PROXIED": 1,
 	}
 )
 
@@ -835,9 +830,10 @@ type HandoffRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	From    string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
 	Buckets []*MovedBucket         `protobuf:"bytes,2,rep,name=buckets,proto3" json:"buckets,omitempty"`
-	// The sender has handed the receiver everything it had to move for its
-	// latest ring change.
-	Done          bool `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
+	// Nonzero: the sender has handed every member everything it had to move
+	// on reaching the ring with this id (a hash of the members and their
+	// addresses).
+	DoneRing      uint64 `protobuf:"fixed64,3,opt,name=done_ring,json=doneRing,proto3" json:"done_ring,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -886,11 +882,11 @@ func (x *HandoffRequest) GetBuckets() []*MovedBucket {
 	return nil
 }
 
-func (x *HandoffRequest) GetDone() bool {
+func (x *HandoffRequest) GetDoneRing() uint64 {
 	if x != nil {
-		return x.Done
+		return x.DoneRing
 	}
-	return false
+	return 0
 }
 
 // MovedBucket is one bucket in relative form: every time in it is an
@@ -1497,11 +1493,11 @@ const file_drl_proto_rawDesc = "" +
 	"\x06action\x18\x02 \x01(\tR\x06action\"S\n" +
 	"\rOwnerResponse\x12$\n" +
 	"\x05owner\x18\x01 \x01(\v2\x0e.drl.v1.MemberR\x05owner\x12\x1c\n" +
-	"\tpartition\x18\x02 \x01(\x05R\tpartition\"g\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\"p\n" +
 	"\x0eHandoffRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12-\n" +
-	"\abuckets\x18\x02 \x03(\v2\x13.drl.v1.MovedBucketR\abuckets\x12\x12\n" +
-	"\x04done\x18\x03 \x01(\bR\x04done\"\xae\x01\n" +
+	"\abuckets\x18\x02 \x03(\v2\x13.drl.v1.MovedBucketR\abuckets\x12\x1b\n" +
+	"\tdone_ring\x18\x03 \x01(\x06R\bdoneRing\"\xae\x01\n" +
 	"\vMovedBucket\x12\x15\n" +
 	"\x06key_hi\x18\x01 \x01(\x06R\x05keyHi\x12\x15\n" +
 	"\x06key_lo\x18\x02 \x01(\x06R\x05keyLo\x12\f\n" +
@@ -1548,11 +1544,10 @@ const file_drl_proto_rawDesc = "" +
 	"\x10CODE_UNAVAILABLE\x10\x02\x12\x12\n" +
 	"\x0eCODE_NOT_OWNER\x10\x03\x12\x1a\n" +
 	"\x16CODE_DEADLINE_EXCEEDED\x10\x04\x12\x11\n" +
-	"\rCODE_INTERNAL\x10\x05*B\n" +
+	"\rCODE_INTERNAL\x10\x05*)\n" +
 	"\x04Mode\x12\x0f\n" +
 	"\vMODE_DIRECT\x10\x00\x12\x10\n" +
-	"\fMODE_PROXIED\x10\x01\x12\x17\n" +
-	"\x13MODE_PREVIOUS_OWNER\x10\x022\xfa\x01\n" +
+	"\fMODE_PROXIED\x10\x012\xfa\x01\n" +
 	"\vRateLimiter\x124\n" +
 	"\x05Check\x12\x14.drl.v1.CheckRequest\x1a\x15.drl.v1.CheckResponse\x12C\n" +
 	"\n" +
