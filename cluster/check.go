@@ -26,11 +26,32 @@ import (
 //     the ring without itself). A proxied check is never forwarded again.
 
 // Check spends req.Hits from the bucket of (req.UserID, req.Action) at the
-// key's owner, which may be this node, and returns the decision. Errors:
-// bucket.ErrInvalidArgument (bad input; nothing is spent), ErrClosed,
-// ErrNoOwner (wrapping the cause), or ctx's error. A check waits at most
-// CheckTimeout unless ctx has an earlier deadline.
+// key's owner, which may be this node, and returns the decision. It is
+// CheckPolicy with the node's configured FailPolicy.
 func (n *Node) Check(ctx context.Context, req bucket.Request) (bucket.Decision, error) {
+	return n.CheckPolicy(ctx, req, FailDefault)
+}
+
+// CheckPolicy is Check with a FailPolicy for this check: what to answer if
+// the owner cannot be reached within the check's deadline (CheckTimeout,
+// or ctx's if earlier). FailDefault means Config.FailPolicy. Errors:
+// bucket.ErrInvalidArgument (bad input; nothing is spent), ErrClosed, ctx's
+// cancellation, or ErrNoOwner only when the fallback itself cannot decide.
+// It implements transport.Limiter.
+func (n *Node) CheckPolicy(ctx context.Context, req bucket.Request, policy FailPolicy) (bucket.Decision, error) {
+	d, err := n.check(ctx, req)
+	if err == nil || !errors.Is(err, ErrNoOwner) && !errors.Is(err, context.DeadlineExceeded) {
+		return d, err
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return d, err // the caller left: nobody needs an answer
+	}
+	return n.fallback(req, policy, err)
+}
+
+// check routes a check to its owner; errors that leave it without a
+// decision are ErrNoOwner or a context error.
+func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, error) {
 	if n.closed.Load() {
 		return bucket.Decision{}, ErrClosed
 	}

@@ -59,6 +59,9 @@ type Config struct {
 	// CheckTimeout bounds every check that has no earlier deadline in its
 	// context. Default 50 ms.
 	CheckTimeout time.Duration
+	// FailPolicy says what a check answers when its owner cannot be reached
+	// within its deadline. Default FailLocal.
+	FailPolicy FailPolicy
 	// HandoffTimeout bounds one handoff of buckets to new owners after a
 	// ring change or before leaving. Default 5 s.
 	HandoffTimeout time.Duration
@@ -140,6 +143,9 @@ func (c Config) withDefaults() Config {
 	if c.CheckTimeout == 0 {
 		c.CheckTimeout = DefaultCheckTimeout
 	}
+	if c.FailPolicy == FailDefault {
+		c.FailPolicy = FailLocal
+	}
 	if c.HandoffTimeout == 0 {
 		c.HandoffTimeout = DefaultHandoffTimeout
 	}
@@ -188,6 +194,9 @@ func (c Config) Validate() error {
 	if c.HandoffTimeout < 0 || c.HandoffWait < 0 || c.LeaveDrain < 0 {
 		errs = append(errs, fmt.Errorf("cluster: HandoffTimeout %v, HandoffWait %v and LeaveDrain %v must not be negative",
 			c.HandoffTimeout, c.HandoffWait, c.LeaveDrain))
+	}
+	if c.FailPolicy > FailClosed {
+		errs = append(errs, fmt.Errorf("cluster: unknown FailPolicy %d", c.FailPolicy))
 	}
 	if c.Gossip != GossipLAN && c.Gossip != GossipLocal {
 		errs = append(errs, fmt.Errorf("cluster: unknown Gossip profile %d", c.Gossip))

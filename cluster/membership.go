@@ -242,7 +242,8 @@ func (n *Node) rebuildRing() {
 	// joiner's previous ring is the ring of the others: every key it owns
 	// now counts as gained.
 	v := &view{ring: r, members: members, peers: map[string]*transport.Peer{}, version: old.version + 1,
-		id: ringID(members), prev: old.ring, changed: time.Now(), settled: make(chan struct{})}
+		id: ringID(members), prev: old.ring, changed: time.Now(), settled: make(chan struct{}),
+		fallback: n.newFallbackStore()}
 	var stale []*transport.Peer
 	for name, md := range members {
 		if name == n.id {

@@ -77,6 +77,9 @@ type Node struct {
 	handoffsReceived atomic.Uint64
 	handoffsLost     atomic.Uint64
 	waitedHandoff    atomic.Uint64 // checks that waited for a handoff to settle
+	fallbackLocal    atomic.Uint64 // checks answered by FailLocal
+	fallbackOpen     atomic.Uint64 // checks answered by FailOpen
+	fallbackClosed   atomic.Uint64 // checks answered by FailClosed
 	proxied          atomic.Uint64 // checks passed on to the owner this node knows
 
 	// moving is the handoff in flight, if any; leaving is the ring without
@@ -113,6 +116,8 @@ type view struct {
 	changed    time.Time
 	settled    chan struct{}
 	settleOnce sync.Once
+	// fallback holds FailLocal's provisional buckets for this view.
+	fallback *bucket.Store
 }
 
 // KeyHasher returns the hasher every node of a cluster uses to turn
@@ -141,7 +146,8 @@ func New(cfg Config) (*Node, error) {
 		known:    map[string]knownMember{},
 		doneFrom: map[string]uint64{},
 	}
-	n.view.Store(&view{ring: &ring.Ring{}, peers: map[string]*transport.Peer{}, settled: make(chan struct{})})
+	n.view.Store(&view{ring: &ring.Ring{}, peers: map[string]*transport.Peer{}, settled: make(chan struct{}),
+		fallback: n.newFallbackStore()})
 	n.stopCtx, n.stop = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
@@ -343,6 +349,9 @@ type Stats struct {
 	// handoffs of a ring change; Proxied counts checks passed on to the
 	// owner this node knows.
 	WaitedHandoff, Proxied uint64
+	// Checks answered by a FailPolicy because their owner could not be
+	// reached in time.
+	FallbackLocal, FallbackOpen, FallbackClosed uint64
 }
 
 // Stats returns the node's counters.
@@ -350,7 +359,8 @@ func (n *Node) Stats() Stats {
 	v := n.view.Load()
 	st := Stats{Store: n.store.Stats(), Members: v.ring.Len(), RingChanges: n.ringChanges.Load(), Local: n.local.Load(),
 		HandoffsSent: n.handoffsSent.Load(), HandoffsReceived: n.handoffsReceived.Load(), HandoffsLost: n.handoffsLost.Load(),
-		WaitedHandoff: n.waitedHandoff.Load(), Proxied: n.proxied.Load()}
+		WaitedHandoff: n.waitedHandoff.Load(), Proxied: n.proxied.Load(),
+		FallbackLocal: n.fallbackLocal.Load(), FallbackOpen: n.fallbackOpen.Load(), FallbackClosed: n.fallbackClosed.Load()}
 	for _, p := range v.peers {
 		st.Forwarded += p.Stats().Checks.Load()
 		st.ForwardRPCs += p.Stats().RPCs.Load()
@@ -460,4 +470,15 @@ func instanceSuffix() string {
 	var b [3]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// newFallbackStore returns a small store for FailLocal's provisional
+// buckets: no sweeper (entries expire lazily), a modest cap.
+func (n *Node) newFallbackStore() *bucket.Store {
+	s, err := bucket.NewStore(bucket.StoreConfig{Clock: n.cfg.Clock, Hasher: n.hash, Shards: 16,
+		MinWindow: n.cfg.Store.MinWindow, MaxWindow: n.cfg.Store.MaxWindow, MaxEntries: 100_000, SweepInterval: -1})
+	if err != nil { // the same bounds already passed Validate
+		panic(fmt.Sprintf("cluster: fallback store: %v", err))
+	}
+	return s
 }

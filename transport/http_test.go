@@ -16,7 +16,7 @@ import (
 // would.
 type storeLimiter struct{ store *bucket.Store }
 
-func (l storeLimiter) Check(_ context.Context, req bucket.Request) (bucket.Decision, error) {
+func (l storeLimiter) CheckPolicy(_ context.Context, req bucket.Request, _ FailPolicy) (bucket.Decision, error) {
 	return l.store.Check(req)
 }
 
@@ -112,6 +112,7 @@ func TestHTTPBadInput(t *testing.T) {
 		{"missing window", "POST", "/v1/ratelimit", `{"user_id":"u","action":"a","limit":1}`, 400, "window"},
 		{"negative hits", "POST", "/v1/ratelimit", `{"user_id":"u","action":"a","limit":1,"window":"1s","hits":-1}`, 400, "hits"},
 		{"unknown algorithm", "POST", "/v1/ratelimit", `{"user_id":"u","action":"a","limit":1,"window":"1s","algorithm":"leaky"}`, 400, "algorithm"},
+		{"unknown fail policy", "POST", "/v1/ratelimit", `{"user_id":"u","action":"a","limit":1,"window":"1s","fail_policy":"maybe"}`, 400, "fail_policy"},
 		{"oversized body", "POST", "/v1/ratelimit", `{"user_id":"` + strings.Repeat("u", 2000) + `"}`, 413, "body"},
 		{"wrong method", "GET", "/v1/ratelimit", ``, 405, ""},
 		{"unknown path", "GET", "/v2/nothing", ``, 404, ""},

@@ -15,9 +15,10 @@ import (
 )
 
 // Limiter answers public checks; cluster.Node implements it. It is called
-// concurrently and must honour ctx.
+// concurrently and must honour ctx. policy applies when the key's owner
+// cannot be reached in time.
 type Limiter interface {
-	Check(ctx context.Context, req bucket.Request) (bucket.Decision, error)
+	CheckPolicy(ctx context.Context, req bucket.Request, policy FailPolicy) (bucket.Decision, error)
 }
 
 // Owner applies checks that other nodes forwarded to this one. It is called
@@ -142,7 +143,11 @@ func (s *grpcServer) check(ctx context.Context, m *drlv1.CheckRequest) (bucket.D
 	if err != nil {
 		return bucket.Decision{}, err
 	}
-	return s.cfg.Limiter.Check(ctx, req)
+	policy, err := ParseFailPolicy(m.GetFailPolicy())
+	if err != nil {
+		return bucket.Decision{}, err
+	}
+	return s.cfg.Limiter.CheckPolicy(ctx, req, policy)
 }
 
 func (s *grpcServer) CheckBatch(ctx context.Context, m *drlv1.CheckBatchRequest) (*drlv1.CheckBatchResponse, error) {

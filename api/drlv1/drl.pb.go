@@ -152,7 +152,11 @@ type CheckRequest struct {
 	// fixed_window or sliding_log.
 	Algorithm string `protobuf:"bytes,6,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
 	// Capacity for token_bucket and gcra; 0 means limit.
-	Burst         int64 `protobuf:"varint,7,opt,name=burst,proto3" json:"burst,omitempty"`
+	Burst int64 `protobuf:"varint,7,opt,name=burst,proto3" json:"burst,omitempty"`
+	// What to answer if the key's owner cannot be reached in time: local
+	// (a provisional bucket on the answering node with limit/N), open
+	// (allow), closed (deny). Empty means the node's configured policy.
+	FailPolicy    string `protobuf:"bytes,8,opt,name=fail_policy,json=failPolicy,proto3" json:"fail_policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -234,6 +238,13 @@ func (x *CheckRequest) GetBurst() int64 {
 		return x.Burst
 	}
 	return 0
+}
+
+func (x *CheckRequest) GetFailPolicy() string {
+	if x != nil {
+		return x.FailPolicy
+	}
+	return ""
 }
 
 type CheckResponse struct {
@@ -1446,7 +1457,7 @@ var File_drl_proto protoreflect.FileDescriptor
 
 const file_drl_proto_rawDesc = "" +
 	"\n" +
-	"\tdrl.proto\x12\x06drl.v1\x1a\x1egoogle/protobuf/duration.proto\"\xde\x01\n" +
+	"\tdrl.proto\x12\x06drl.v1\x1a\x1egoogle/protobuf/duration.proto\"\xff\x01\n" +
 	"\fCheckRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
 	"\x06action\x18\x02 \x01(\tR\x06action\x12\x14\n" +
@@ -1454,7 +1465,9 @@ const file_drl_proto_rawDesc = "" +
 	"\x06window\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06window\x12\x17\n" +
 	"\x04hits\x18\x05 \x01(\x03H\x00R\x04hits\x88\x01\x01\x12\x1c\n" +
 	"\talgorithm\x18\x06 \x01(\tR\talgorithm\x12\x14\n" +
-	"\x05burst\x18\a \x01(\x03R\x05burstB\a\n" +
+	"\x05burst\x18\a \x01(\x03R\x05burst\x12\x1f\n" +
+	"\vfail_policy\x18\b \x01(\tR\n" +
+	"failPolicyB\a\n" +
 	"\x05_hits\"\xd5\x01\n" +
 	"\rCheckResponse\x12\x18\n" +
 	"\aallowed\x18\x01 \x01(\bR\aallowed\x12\x14\n" +

@@ -1,0 +1,99 @@
+package cluster
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/drlimit/drl/bucket"
+)
+
+// blackhole accepts TCP connections and never answers, like a node that is
+// wedged or behind a dead link.
+func blackhole(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		lis.Close()
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return lis.Addr().String()
+}
+
+// An owner that gossips but never answers checks: every check on its keys
+// is answered within the deadline, by the policy asked for.
+func TestUnreachableOwnerFallsBackWithinDeadline(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	nodes := startCluster(t, 2, func(c *Config) {
+		c.CheckTimeout = timeout
+		if c.Name == "node-1" {
+			c.GRPCAdvertise = blackhole(t)
+		}
+	})
+	a := nodes[0]
+	var key string
+	for i := 0; key == ""; i++ {
+		u := "user-" + strconv.Itoa(i)
+		if m, _, _ := a.OwnerOf(u, "api"); m.Name == "node-1" {
+			key = u
+		}
+	}
+	ask := func(policy FailPolicy, user string) bucket.Decision {
+		t.Helper()
+		start := time.Now()
+		d, err := a.CheckPolicy(context.Background(), bucket.Request{UserID: user, Action: "api", Limit: 10,
+			Window: time.Minute, Hits: 1}, policy)
+		if took := time.Since(start); took > timeout+150*time.Millisecond {
+			t.Fatalf("%v: answered after %v, deadline %v", policy, took, timeout)
+		}
+		if err != nil {
+			t.Fatalf("%v: %v, want a decision", policy, err)
+		}
+		return d
+	}
+	if d := ask(FailOpen, key); !d.Allowed {
+		t.Fatalf("FailOpen: %+v, want allowed", d)
+	}
+	if d := ask(FailClosed, key); d.Allowed || d.RetryAfter <= 0 {
+		t.Fatalf("FailClosed: %+v, want denied with a retry", d)
+	}
+	// FailLocal (the default): a provisional bucket with limit/N = 10/2.
+	admitted := 0
+	for range 8 {
+		if ask(FailDefault, key).Allowed {
+			admitted++
+		}
+	}
+	if admitted != 5 {
+		t.Fatalf("FailLocal admitted %d of 8 with limit 10 over 2 members, want 5", admitted)
+	}
+	st := a.Stats()
+	if st.FallbackOpen != 1 || st.FallbackClosed != 1 || st.FallbackLocal != 8 {
+		t.Fatalf("fallback counters %d open, %d closed, %d local; want 1, 1, 8", st.FallbackOpen, st.FallbackClosed, st.FallbackLocal)
+	}
+}
