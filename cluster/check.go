@@ -103,10 +103,20 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		if !ok {
 			return bucket.Decision{}, fmt.Errorf("%w: no client for owner %s", ErrNoOwner, owner)
 		}
+		if v.deny != nil {
+			if d, ok := v.deny.lookup(key, req); ok {
+				n.denyHits.Add(1)
+				return d, nil
+			}
+		}
 		arm()
+		sentAt := n.cfg.Clock.Now()
 		d, err := p.Check(ctx, key, req)
 		switch {
 		case err == nil:
+			if v.deny != nil && !d.Allowed {
+				v.deny.store(key, req, d, sentAt)
+			}
 			return d, nil
 		case errors.Is(err, transport.ErrNotOwner), errors.Is(err, transport.ErrClosed):
 			lastErr = err

@@ -62,6 +62,9 @@ type Config struct {
 	// FailPolicy says what a check answers when its owner cannot be reached
 	// within its deadline. Default FailLocal.
 	FailPolicy FailPolicy
+	// NoDenyCache turns off answering a check locally from the owner's
+	// earlier denial of the same check (exact; on by default).
+	NoDenyCache bool
 	// HandoffTimeout bounds one handoff of buckets to new owners after a
 	// ring change or before leaving. Default 5 s.
 	HandoffTimeout time.Duration

@@ -244,6 +244,9 @@ func (n *Node) rebuildRing() {
 	v := &view{ring: r, members: members, peers: map[string]*transport.Peer{}, version: old.version + 1,
 		id: ringID(members), prev: old.ring, changed: time.Now(), settled: make(chan struct{}),
 		fallback: n.newFallbackStore()}
+	if !n.cfg.NoDenyCache {
+		v.deny = newDenyCache(n.cfg.Clock)
+	}
 	var stale []*transport.Peer
 	for name, md := range members {
 		if name == n.id {

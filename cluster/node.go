@@ -80,6 +80,7 @@ type Node struct {
 	fallbackLocal    atomic.Uint64 // checks answered by FailLocal
 	fallbackOpen     atomic.Uint64 // checks answered by FailOpen
 	fallbackClosed   atomic.Uint64 // checks answered by FailClosed
+	denyHits         atomic.Uint64 // checks answered from the deny cache
 	proxied          atomic.Uint64 // checks passed on to the owner this node knows
 
 	// moving is the handoff in flight, if any; leaving is the ring without
@@ -118,6 +119,8 @@ type view struct {
 	settleOnce sync.Once
 	// fallback holds FailLocal's provisional buckets for this view.
 	fallback *bucket.Store
+	// deny caches owners' denials for this view; nil when disabled.
+	deny *denyCache
 }
 
 // KeyHasher returns the hasher every node of a cluster uses to turn
@@ -352,6 +355,9 @@ type Stats struct {
 	// Checks answered by a FailPolicy because their owner could not be
 	// reached in time.
 	FallbackLocal, FallbackOpen, FallbackClosed uint64
+	// DenyCacheHits counts checks answered, without a hop, from an owner's
+	// earlier denial.
+	DenyCacheHits uint64
 }
 
 // Stats returns the node's counters.
@@ -360,7 +366,8 @@ func (n *Node) Stats() Stats {
 	st := Stats{Store: n.store.Stats(), Members: v.ring.Len(), RingChanges: n.ringChanges.Load(), Local: n.local.Load(),
 		HandoffsSent: n.handoffsSent.Load(), HandoffsReceived: n.handoffsReceived.Load(), HandoffsLost: n.handoffsLost.Load(),
 		WaitedHandoff: n.waitedHandoff.Load(), Proxied: n.proxied.Load(),
-		FallbackLocal: n.fallbackLocal.Load(), FallbackOpen: n.fallbackOpen.Load(), FallbackClosed: n.fallbackClosed.Load()}
+		FallbackLocal: n.fallbackLocal.Load(), FallbackOpen: n.fallbackOpen.Load(), FallbackClosed: n.fallbackClosed.Load(),
+		DenyCacheHits: n.denyHits.Load()}
 	for _, p := range v.peers {
 		st.Forwarded += p.Stats().Checks.Load()
 		st.ForwardRPCs += p.Stats().RPCs.Load()

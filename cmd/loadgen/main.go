@@ -59,6 +59,7 @@ type options struct {
 	cpuProfile    string
 	perCall       int
 	maxInFlight   int
+	noDenyCache   bool
 }
 
 func main() {
@@ -110,6 +111,7 @@ func parse(args []string) (options, error) {
 	fs.IntVar(&o.batchSize, "batch-size", 0, "embedded mode: forwarding batch size; 1 turns batching off")
 	fs.DurationVar(&o.batchDelay, "batch-delay", 0, "embedded mode: forwarding batch delay")
 	fs.IntVar(&o.maxInFlight, "max-in-flight", 0, "embedded mode: concurrent forwarding calls per owner")
+	fs.BoolVar(&o.noDenyCache, "no-deny-cache", false, "embedded mode: turn off answering repeated denials locally")
 	fs.StringVar(&o.pids, "pids", "", "comma-separated node PIDs whose CPU time per check to report")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line")
@@ -136,11 +138,12 @@ func parse(args []string) (options, error) {
 
 // checker makes checks for users (indices into the key set): one, or
 // several in one call. It returns how many were admitted and how many got
-// no decision.
+// no decision, and counts admissions per key into perKey.
 type checker interface {
-	check(ctx context.Context, worker int, users []int) (admitted, failed int)
+	check(ctx context.Context, worker int, users []int, perKey []atomic.Int64) (admitted, failed int)
 	forwardedShare() float64 // -1 when unknown
 	checksPerRPC() float64   // forwarded checks per Forward call; 0 when unknown
+	denyCacheHits() uint64
 	close()
 }
 
@@ -170,6 +173,8 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 	runCtx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
 	var checks, admitted, failed atomic.Int64
+	demand := make([]atomic.Int64, o.keys) // checks per key
+	perKey := make([]atomic.Int64, o.keys) // admissions per key
 	lat := make([][]time.Duration, o.concurrency)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -183,7 +188,10 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 					users[i] = pick()
 				}
 				t0 := time.Now()
-				ok, bad := c.check(ctx, w, users)
+				for _, u := range users {
+					demand[u].Add(1)
+				}
+				ok, bad := c.check(ctx, w, users, perKey)
 				samples = append(samples, time.Since(t0))
 				checks.Add(int64(len(users)))
 				admitted.Add(int64(ok))
@@ -233,9 +241,21 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 		AdmittedShare:   float64(admitted.Load()) / float64(max(checks.Load(), 1)),
 		ForwardedShare:  c.forwardedShare(),
 		ChecksPerRPC:    c.checksPerRPC(),
+		DenyCacheHits:   c.denyCacheHits(),
 		ErrorSamples:    errorSamples.seen,
 		NodeCPUPerCheck: -1,
 	}
+	// What an exact limiter admits when no window ends during the run and
+	// nothing refills: min(demand, limit/hits) per key.
+	var exact int64
+	for i := range demand {
+		exact += min(demand[i].Load(), o.limit/o.hits)
+		if perKey[i].Load() > o.limit/o.hits {
+			r.KeysOverLimit++
+		}
+	}
+	r.ExactAdmitted = exact
+	r.Admitted = admitted.Load()
 	if len(pids) > 0 && r.Checks > 0 {
 		r.NodeCPUPerCheck = us(cpuAfter-cpuBefore) / float64(r.Checks)
 	}
@@ -276,23 +296,30 @@ func picker(o options, seed uint64) func() int {
 }
 
 type report struct {
-	Mode            string   `json:"mode"`
-	Concurrency     int      `json:"concurrency"`
-	Keys            int      `json:"keys"`
-	Dist            string   `json:"dist"`
-	Seconds         float64  `json:"seconds"`
-	Checks          int64    `json:"checks"`
-	Errors          int64    `json:"errors"`
-	ChecksPerSec    float64  `json:"checks_per_sec"`
-	P50us           float64  `json:"p50_us"`
-	P90us           float64  `json:"p90_us"`
-	P99us           float64  `json:"p99_us"`
-	MaxUs           float64  `json:"max_us"`
-	AdmittedShare   float64  `json:"admitted_share"`
-	ForwardedShare  float64  `json:"forwarded_share"`
-	ChecksPerRPC    float64  `json:"checks_per_forward_rpc,omitempty"`
-	ErrorSamples    []string `json:"error_samples,omitempty"` // -1: unknown
-	NodeCPUPerCheck float64  `json:"node_cpu_us_per_check"`   // -1: no -pids
+	Mode           string   `json:"mode"`
+	Concurrency    int      `json:"concurrency"`
+	Keys           int      `json:"keys"`
+	Dist           string   `json:"dist"`
+	Seconds        float64  `json:"seconds"`
+	Checks         int64    `json:"checks"`
+	Errors         int64    `json:"errors"`
+	ChecksPerSec   float64  `json:"checks_per_sec"`
+	P50us          float64  `json:"p50_us"`
+	P90us          float64  `json:"p90_us"`
+	P99us          float64  `json:"p99_us"`
+	MaxUs          float64  `json:"max_us"`
+	AdmittedShare  float64  `json:"admitted_share"`
+	ForwardedShare float64  `json:"forwarded_share"`
+	ChecksPerRPC   float64  `json:"checks_per_forward_rpc,omitempty"`
+	ErrorSamples   []string `json:"error_samples,omitempty"`
+	Admitted       int64    `json:"admitted"`
+	// ExactAdmitted is min(demand, limit) summed over keys: what an exact
+	// limiter admits when the run is shorter than the window and nothing
+	// refills (fixed_window, sliding_log; token buckets add their refill).
+	ExactAdmitted   int64   `json:"exact_admitted"`
+	KeysOverLimit   int64   `json:"keys_over_limit"`
+	DenyCacheHits   uint64  `json:"deny_cache_hits,omitempty"` // -1: unknown
+	NodeCPUPerCheck float64 `json:"node_cpu_us_per_check"`     // -1: no -pids
 }
 
 func (r *report) print(w io.Writer) {
@@ -302,7 +329,11 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "  error: %s\n", e)
 	}
 	fmt.Fprintf(w, "latency     p50 %.0fµs  p90 %.0fµs  p99 %.0fµs  max %.0fµs\n", r.P50us, r.P90us, r.P99us, r.MaxUs)
-	fmt.Fprintf(w, "admitted    %.1f%%\n", 100*r.AdmittedShare)
+	fmt.Fprintf(w, "admitted    %.1f%% (%d; an exact limiter: %d; keys over their limit: %d)\n",
+		100*r.AdmittedShare, r.Admitted, r.ExactAdmitted, r.KeysOverLimit)
+	if r.DenyCacheHits > 0 {
+		fmt.Fprintf(w, "deny cache  %d checks answered without a hop\n", r.DenyCacheHits)
+	}
 	if r.ForwardedShare >= 0 {
 		fmt.Fprintf(w, "forwarded   %.1f%%", 100*r.ForwardedShare)
 		if r.ChecksPerRPC > 0 {
@@ -368,7 +399,7 @@ func newClient(o options) (*client, error) {
 // learn which checks the cluster will forward.
 const maxOwnerLookups = 100_000
 
-func (c *client) check(ctx context.Context, worker int, users []int) (admitted, failed int) {
+func (c *client) check(ctx context.Context, worker int, users []int, perKey []atomic.Int64) (admitted, failed int) {
 	t := (worker + int(c.total.Add(int64(len(users))))) % len(c.clients)
 	hits := c.o.hits
 	reqs := make([]*drlv1.CheckRequest, len(users))
@@ -386,6 +417,7 @@ func (c *client) check(ctx context.Context, worker int, users []int) (admitted, 
 			noteError(err)
 			return 0, 1
 		case resp.GetAllowed():
+			perKey[users[0]].Add(1)
 			return 1, 0
 		}
 		return 0, 0
@@ -395,11 +427,12 @@ func (c *client) check(ctx context.Context, worker int, users []int) (admitted, 
 		noteError(err)
 		return 0, len(reqs)
 	}
-	for _, r := range resp.GetResults() {
+	for i, r := range resp.GetResults() {
 		if e := r.GetError(); e != nil {
 			noteError(errors.New(e.GetMessage()))
 			failed++
 		} else if r.GetDecision().GetAllowed() {
+			perKey[users[i]].Add(1)
 			admitted++
 		}
 	}
@@ -414,6 +447,8 @@ func (c *client) forwardedShare() float64 {
 }
 
 func (c *client) checksPerRPC() float64 { return 0 }
+
+func (c *client) denyCacheHits() uint64 { return 0 }
 
 func (c *client) close() {
 	for _, conn := range c.conns {
@@ -436,6 +471,7 @@ func newEmbedded(ctx context.Context, o options) (*embedded, error) {
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	cfg.Peer.BatchSize, cfg.Peer.BatchDelay, cfg.Peer.MaxInFlight = o.batchSize, o.batchDelay, o.maxInFlight
+	cfg.NoDenyCache = o.noDenyCache
 	n, err := cluster.New(cfg)
 	if err != nil {
 		return nil, err
@@ -453,7 +489,7 @@ func newEmbedded(ctx context.Context, o options) (*embedded, error) {
 		req: bucket.Request{Action: "loadgen", Limit: o.limit, Window: o.window, Hits: o.hits, Algorithm: alg}}, nil
 }
 
-func (e *embedded) check(ctx context.Context, _ int, users []int) (admitted, failed int) {
+func (e *embedded) check(ctx context.Context, _ int, users []int, perKey []atomic.Int64) (admitted, failed int) {
 	for _, u := range users {
 		req := e.req
 		req.UserID = e.users[u]
@@ -463,6 +499,7 @@ func (e *embedded) check(ctx context.Context, _ int, users []int) (admitted, fai
 			noteError(err)
 			failed++
 		case d.Allowed:
+			perKey[u].Add(1)
 			admitted++
 		}
 	}
@@ -475,6 +512,8 @@ func (e *embedded) forwardedShare() float64 {
 	total := st.Forwarded + st.Local
 	return float64(st.Forwarded) / float64(max(total, 1))
 }
+
+func (e *embedded) denyCacheHits() uint64 { return e.node.Stats().DenyCacheHits }
 
 func (e *embedded) checksPerRPC() float64 {
 	st := e.node.Stats()

@@ -31,7 +31,7 @@ func TestLoadgenAgainstANode(t *testing.T) {
 
 	for _, mode := range []string{"client", "embedded"} {
 		o, err := parse([]string{"-mode", mode, "-targets", n.GRPCAddr(), "-join", n.GossipAddr(), "-expect-members", "0",
-			"-duration", "300ms", "-concurrency", "4", "-keys", "50", "-limit", "5", "-quiet",
+			"-duration", "300ms", "-concurrency", "4", "-keys", "50", "-limit", "5", "-quiet", "-algorithm", "fixed_window",
 			"-pids", strconv.Itoa(os.Getpid())})
 		if err != nil {
 			t.Fatal(err)
@@ -46,6 +46,9 @@ func TestLoadgenAgainstANode(t *testing.T) {
 		// 50 keys, 5 each per minute: most checks are denied.
 		if rep.AdmittedShare <= 0 || rep.AdmittedShare >= 1 {
 			t.Fatalf("%s: admitted share %v, want between 0 and 1", mode, rep.AdmittedShare)
+		}
+		if rep.KeysOverLimit != 0 || rep.Admitted != rep.ExactAdmitted {
+			t.Fatalf("%s: admitted %d, exact %d, %d keys over: a fixed window must be exact", mode, rep.Admitted, rep.ExactAdmitted, rep.KeysOverLimit)
 		}
 		if rep.NodeCPUPerCheck < 0 {
 			t.Fatalf("%s: no CPU figure for -pids", mode)

@@ -1,0 +1,109 @@
+package cluster
+
+import (
+	"sync"
+	"time"
+
+	"github.com/drlimit/drl/bucket"
+)
+
+// denyCache remembers, on a node that forwards checks, the denials owners
+// sent back: until the owner's RetryAfter has passed, the same check would
+// be denied again, so the node answers it without a hop. That is exact:
+// nothing can be admitted before RetryAfter except through a ring change,
+// and every view starts with an empty cache. The time is taken from before
+// the forward was sent, so the cache can only expire early, never late.
+//
+// Hot keys under attack are the ones that send the most denied checks;
+// this is where the cache pays.
+type denyCache struct {
+	clock  bucket.Clock
+	shards [denyShards]denyShard
+}
+
+const (
+	denyShards   = 16
+	denyPerShard = 4096 // ~64k denied keys per node; beyond that, no caching
+)
+
+type denyShard struct {
+	// mu guards entries.
+	mu      sync.Mutex
+	entries map[denyKey]denial
+}
+
+// denyKey is a check's identity: the bucket, its shape and the hits (a
+// denial for 5 hits says nothing about 1 hit).
+type denyKey struct {
+	key       bucket.Key
+	algorithm bucket.Algorithm
+	limit     int64
+	window    time.Duration
+	burst     int64
+	hits      int64
+}
+
+type denial struct {
+	d     bucket.Decision
+	at    time.Duration // when the forward was sent
+	until time.Duration // at + d.RetryAfter
+}
+
+func newDenyCache(clock bucket.Clock) *denyCache {
+	c := &denyCache{clock: clock}
+	for i := range c.shards {
+		c.shards[i].entries = map[denyKey]denial{}
+	}
+	return c
+}
+
+func keyOf(key bucket.Key, req bucket.Request) denyKey {
+	return denyKey{key, req.Algorithm, req.Limit, req.Window, req.Burst, req.Hits}
+}
+
+func (c *denyCache) shard(k denyKey) *denyShard { return &c.shards[k.key.Lo%denyShards] }
+
+// lookup returns the cached denial for the check, with its waits counted
+// down to now.
+func (c *denyCache) lookup(key bucket.Key, req bucket.Request) (bucket.Decision, bool) {
+	k := keyOf(key, req)
+	sh := c.shard(k)
+	now := c.clock.Now()
+	sh.mu.Lock()
+	e, ok := sh.entries[k]
+	if ok && now >= e.until {
+		delete(sh.entries, k)
+		ok = false
+	}
+	sh.mu.Unlock()
+	if !ok {
+		return bucket.Decision{}, false
+	}
+	d := e.d
+	d.RetryAfter = e.until - now
+	d.ResetAfter = max(d.ResetAfter-(now-e.at), d.RetryAfter)
+	return d, true
+}
+
+// store remembers a denial for a check forwarded at sentAt.
+func (c *denyCache) store(key bucket.Key, req bucket.Request, d bucket.Decision, sentAt time.Duration) {
+	if d.Allowed || d.RetryAfter < time.Millisecond {
+		return
+	}
+	k := keyOf(key, req)
+	sh := c.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if len(sh.entries) >= denyPerShard {
+		now := c.clock.Now()
+		for ek, e := range sh.entries {
+			if now >= e.until {
+				delete(sh.entries, ek)
+			}
+		}
+		if len(sh.entries) >= denyPerShard {
+			return
+		}
+	}
+	sh.entries[k] = denial{d: d, at: sentAt, until: sentAt + d.RetryAfter}
+}
