@@ -60,6 +60,7 @@ type options struct {
 	perCall       int
 	maxInFlight   int
 	noDenyCache   bool
+	action        string
 }
 
 func main() {
@@ -105,6 +106,7 @@ func parse(args []string) (options, error) {
 	fs.Float64Var(&o.zipfS, "zipf-s", 1.1, "zipf exponent (> 1)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
 	fs.Int64Var(&o.limit, "limit", 100, "limit per window of every key")
+	fs.StringVar(&o.action, "action", "loadgen", "the action of every key (change it to start from fresh buckets)")
 	fs.DurationVar(&o.window, "window", time.Minute, "window of every key")
 	fs.Int64Var(&o.hits, "hits", 1, "hits per check")
 	fs.StringVar(&o.algorithm, "algorithm", "token_bucket", "algorithm")
@@ -385,7 +387,7 @@ func newClient(o options) (*client, error) {
 	}
 	c.owners = make([]string, o.keys)
 	for i, u := range c.users {
-		resp, err := c.clients[0].Owner(ctx, &drlv1.OwnerRequest{UserId: u, Action: "loadgen"})
+		resp, err := c.clients[0].Owner(ctx, &drlv1.OwnerRequest{UserId: u, Action: o.action})
 		if err != nil {
 			c.close()
 			return nil, fmt.Errorf("owner of %s: %w", u, err)
@@ -407,7 +409,7 @@ func (c *client) check(ctx context.Context, worker int, users []int, perKey []at
 		if c.owners != nil && c.owners[u] != c.targets[t] {
 			c.forwarded.Add(1)
 		}
-		reqs[i] = &drlv1.CheckRequest{UserId: c.users[u], Action: "loadgen",
+		reqs[i] = &drlv1.CheckRequest{UserId: c.users[u], Action: c.o.action,
 			Limit: c.o.limit, Window: durationpb.New(c.o.window), Hits: &hits, Algorithm: c.o.algorithm}
 	}
 	if len(reqs) == 1 {
@@ -486,7 +488,7 @@ func newEmbedded(ctx context.Context, o options) (*embedded, error) {
 	}
 	alg, _ := bucket.ParseAlgorithm(o.algorithm)
 	return &embedded{node: n, users: userNames(o.keys),
-		req: bucket.Request{Action: "loadgen", Limit: o.limit, Window: o.window, Hits: o.hits, Algorithm: alg}}, nil
+		req: bucket.Request{Action: o.action, Limit: o.limit, Window: o.window, Hits: o.hits, Algorithm: alg}}, nil
 }
 
 func (e *embedded) check(ctx context.Context, _ int, users []int, perKey []atomic.Int64) (admitted, failed int) {

@@ -31,7 +31,7 @@ func TestLoadgenAgainstANode(t *testing.T) {
 
 	for _, mode := range []string{"client", "embedded"} {
 		o, err := parse([]string{"-mode", mode, "-targets", n.GRPCAddr(), "-join", n.GossipAddr(), "-expect-members", "0",
-			"-duration", "300ms", "-concurrency", "4", "-keys", "50", "-limit", "5", "-quiet", "-algorithm", "fixed_window",
+			"-duration", "300ms", "-concurrency", "4", "-keys", "50", "-limit", "5", "-quiet", "-algorithm", "fixed_window", "-action", mode,
 			"-pids", strconv.Itoa(os.Getpid())})
 		if err != nil {
 			t.Fatal(err)
