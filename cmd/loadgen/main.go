@@ -510,8 +510,9 @@ func (e *embedded) check(ctx context.Context, _ int, users []int, perKey []atomi
 
 func (e *embedded) forwardedShare() float64 {
 	st := e.node.Stats()
-	// Forwarded counts checks sent to peers; the rest were answered here.
-	total := st.Forwarded + st.Local
+	// Every check was forwarded, decided here as the owner, answered from
+	// the deny cache, or answered by a fail policy.
+	total := st.Forwarded + st.Local + st.DenyCacheHits + st.FallbackLocal + st.FallbackOpen + st.FallbackClosed
 	return float64(st.Forwarded) / float64(max(total, 1))
 }
 
