@@ -76,10 +76,19 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		}
 	}
 	var lastErr error
-	// A receiver that can do nothing with the check answers ErrNotOwner:
-	// re-read our own ring and try once more, never more.
-	for range 2 {
-		v := n.view.Load()
+	// A receiver that can do nothing with the check answers ErrNotOwner
+	// (its ring differs from ours). Route again, but only on a newer view
+	// (or after a short pause): a check never bounces between two fixed
+	// views, and gives up after a few rounds, within its deadline.
+	var v *view
+	for attempt := range maxRoutes {
+		if attempt > 0 {
+			arm()
+			if err := v.awaitNext(ctx, reroutePause); err != nil {
+				return bucket.Decision{}, fmt.Errorf("%w: ownership kept moving: %w", ErrNoOwner, err)
+			}
+		}
+		v = n.view.Load()
 		owner := v.ring.Owner(key.Hi)
 		switch {
 		case owner == "":
@@ -118,18 +127,40 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 				v.deny.store(key, req, d, sentAt)
 			}
 			return d, nil
-		case errors.Is(err, transport.ErrNotOwner), errors.Is(err, transport.ErrClosed):
-			lastErr = err
-			continue
 		case errors.Is(err, bucket.ErrInvalidArgument):
 			return bucket.Decision{}, err
 		case ctx.Err() != nil:
-			return bucket.Decision{}, fmt.Errorf("cluster: check forwarded to %s: %w", owner, ctx.Err())
+			return bucket.Decision{}, fmt.Errorf("%w: check forwarded to %s: %w", ErrNoOwner, owner, ctx.Err())
 		default:
-			return bucket.Decision{}, fmt.Errorf("%w: check forwarded to %s: %w", ErrNoOwner, owner, err)
+			// Not the owner (its ring differs), closed, or unreachable (a
+			// member that just left, or died): our view is about to change,
+			// so route again on the newer one.
+			lastErr = fmt.Errorf("check forwarded to %s: %w", owner, err)
+			continue
 		}
 	}
 	return bucket.Decision{}, fmt.Errorf("%w: ownership kept moving: %w", ErrNoOwner, lastErr)
+}
+
+const (
+	// maxRoutes bounds how often one check is routed.
+	maxRoutes = 4
+	// reroutePause is the longest a check waits for a newer view before it
+	// is routed again.
+	reroutePause = 25 * time.Millisecond
+)
+
+// awaitNext waits until v is replaced by a newer view, or pause passes.
+func (v *view) awaitNext(ctx context.Context, pause time.Duration) error {
+	t := time.NewTimer(pause)
+	defer t.Stop()
+	select {
+	case <-v.next:
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
 }
 
 // decideOwned answers count identical checks on a key this node owns.
@@ -225,6 +256,11 @@ func (n *Node) answerNotOwned(ctx context.Context, v *view, leaving *ring.Ring, 
 	}
 	n.proxied.Add(1)
 	got, err := p.Send(ctx, c.Key, c.Request, transport.ModeProxied, c.Count)
+	if err != nil && !errors.Is(err, bucket.ErrInvalidArgument) {
+		// Whatever stopped the owner we know, the sender should route the
+		// check again on its own, perhaps newer, view.
+		return repeated{}, transport.ErrNotOwner
+	}
 	return repeated(got), err
 }
 

@@ -240,9 +240,19 @@ func (n *Node) rebuildRing() {
 	}
 	// A node that is not yet ready is in no ring, its own included, so a
 	// joiner's previous ring is the ring of the others: every key it owns
-	// now counts as gained.
+	// now counts as gained. While the last change has not settled, keys it
+	// gained are still pending, so the ring before it stays the reference
+	// (a second rebuild, even of the same ring, must not forget them).
+	prev := old.ring
+	select {
+	case <-old.settled:
+	default:
+		if old.prev != nil {
+			prev = old.prev
+		}
+	}
 	v := &view{ring: r, members: members, peers: map[string]*transport.Peer{}, version: old.version + 1,
-		id: ringID(members), prev: old.ring, changed: time.Now(), settled: make(chan struct{}),
+		id: ringID(members), prev: prev, changed: time.Now(), settled: make(chan struct{}), next: make(chan struct{}),
 		fallback: n.newFallbackStore()}
 	if !n.cfg.NoDenyCache {
 		v.deny = newDenyCache(n.cfg.Clock)
@@ -280,6 +290,7 @@ func (n *Node) rebuildRing() {
 		n.store.SetFence(func(k bucket.Key) bool { return r.Owner(k.Hi) != self })
 	}
 	n.view.Store(v)
+	close(old.next)
 	n.checkSettled(v)
 	n.ringChanges.Add(1)
 	n.log.Info("ring changed", "members", r.Len(), "version", v.version)

@@ -121,6 +121,8 @@ type view struct {
 	fallback *bucket.Store
 	// deny caches owners' denials for this view; nil when disabled.
 	deny *denyCache
+	// next is closed when a newer view replaces this one.
+	next chan struct{}
 }
 
 // KeyHasher returns the hasher every node of a cluster uses to turn
@@ -149,7 +151,7 @@ func New(cfg Config) (*Node, error) {
 		known:    map[string]knownMember{},
 		doneFrom: map[string]uint64{},
 	}
-	n.view.Store(&view{ring: &ring.Ring{}, peers: map[string]*transport.Peer{}, settled: make(chan struct{}),
+	n.view.Store(&view{ring: &ring.Ring{}, peers: map[string]*transport.Peer{}, settled: make(chan struct{}), next: make(chan struct{}),
 		fallback: n.newFallbackStore()})
 	n.stopCtx, n.stop = context.WithCancel(context.Background())
 	ok := false

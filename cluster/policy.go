@@ -34,6 +34,7 @@ func (n *Node) fallback(req bucket.Request, policy FailPolicy, cause error) (buc
 	if policy == FailDefault {
 		policy = n.cfg.FailPolicy
 	}
+	n.log.Debug("owner unreachable; fail policy decides", "policy", policy, "err", cause)
 	capacity := req.Limit
 	if req.Burst > 0 {
 		capacity = req.Burst

@@ -36,6 +36,7 @@ import (
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/cluster"
+	"github.com/drlimit/drl/transport"
 )
 
 type options struct {
@@ -61,6 +62,8 @@ type options struct {
 	maxInFlight   int
 	noDenyCache   bool
 	action        string
+	failPolicy    string
+	checkTimeout  time.Duration
 }
 
 func main() {
@@ -114,6 +117,8 @@ func parse(args []string) (options, error) {
 	fs.DurationVar(&o.batchDelay, "batch-delay", 0, "embedded mode: forwarding batch delay")
 	fs.IntVar(&o.maxInFlight, "max-in-flight", 0, "embedded mode: concurrent forwarding calls per owner")
 	fs.BoolVar(&o.noDenyCache, "no-deny-cache", false, "embedded mode: turn off answering repeated denials locally")
+	fs.StringVar(&o.failPolicy, "fail-policy", "", "what a check answers if its owner is unreachable: local, open or closed (default: the node's)")
+	fs.DurationVar(&o.checkTimeout, "check-timeout", 0, "embedded mode: the node's check deadline (default 50ms)")
 	fs.StringVar(&o.pids, "pids", "", "comma-separated node PIDs whose CPU time per check to report")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line")
@@ -133,6 +138,9 @@ func parse(args []string) (options, error) {
 		return o, errors.New("-concurrency, -keys, -duration and -per-call must be positive")
 	}
 	if _, err := bucket.ParseAlgorithm(o.algorithm); err != nil {
+		return o, err
+	}
+	if _, err := transport.ParseFailPolicy(o.failPolicy); err != nil {
 		return o, err
 	}
 	return o, nil
@@ -410,7 +418,8 @@ func (c *client) check(ctx context.Context, worker int, users []int, perKey []at
 			c.forwarded.Add(1)
 		}
 		reqs[i] = &drlv1.CheckRequest{UserId: c.users[u], Action: c.o.action,
-			Limit: c.o.limit, Window: durationpb.New(c.o.window), Hits: &hits, Algorithm: c.o.algorithm}
+			Limit: c.o.limit, Window: durationpb.New(c.o.window), Hits: &hits, Algorithm: c.o.algorithm,
+			FailPolicy: c.o.failPolicy}
 	}
 	if len(reqs) == 1 {
 		resp, err := c.clients[t].Check(ctx, reqs[0])
@@ -460,9 +469,10 @@ func (c *client) close() {
 
 // embedded runs a node in this process.
 type embedded struct {
-	node  *cluster.Node
-	users []string
-	req   bucket.Request
+	node   *cluster.Node
+	users  []string
+	req    bucket.Request
+	policy transport.FailPolicy
 }
 
 func newEmbedded(ctx context.Context, o options) (*embedded, error) {
@@ -474,6 +484,7 @@ func newEmbedded(ctx context.Context, o options) (*embedded, error) {
 	}
 	cfg.Peer.BatchSize, cfg.Peer.BatchDelay, cfg.Peer.MaxInFlight = o.batchSize, o.batchDelay, o.maxInFlight
 	cfg.NoDenyCache = o.noDenyCache
+	cfg.CheckTimeout = o.checkTimeout
 	n, err := cluster.New(cfg)
 	if err != nil {
 		return nil, err
@@ -487,15 +498,17 @@ func newEmbedded(ctx context.Context, o options) (*embedded, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	alg, _ := bucket.ParseAlgorithm(o.algorithm)
+	policy, _ := transport.ParseFailPolicy(o.failPolicy)
 	return &embedded{node: n, users: userNames(o.keys),
-		req: bucket.Request{Action: o.action, Limit: o.limit, Window: o.window, Hits: o.hits, Algorithm: alg}}, nil
+		policy: policy,
+		req:    bucket.Request{Action: o.action, Limit: o.limit, Window: o.window, Hits: o.hits, Algorithm: alg}}, nil
 }
 
 func (e *embedded) check(ctx context.Context, _ int, users []int, perKey []atomic.Int64) (admitted, failed int) {
 	for _, u := range users {
 		req := e.req
 		req.UserID = e.users[u]
-		d, err := e.node.Check(ctx, req)
+		d, err := e.node.CheckPolicy(ctx, req, e.policy)
 		switch {
 		case err != nil:
 			noteError(err)
