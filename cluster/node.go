@@ -452,6 +452,27 @@ func (n *Node) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// halt stops the node the way a crash would, for fault-injection tests: no
+// leave, no handoff, connections cut. Close after halt does nothing more.
+func (n *Node) halt() {
+	n.closing.Do(func() {
+		n.closed.Store(true)
+		n.ml.Shutdown()
+		n.stop()
+		n.grpcSrv.Stop()
+		if n.httpSrv != nil {
+			n.httpSrv.Close()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		for _, p := range n.view.Load().peers {
+			p.Close(ctx)
+		}
+		n.wg.Wait()
+		n.store.Close()
+	})
+}
+
 // shutdownListeners releases what New bound before it failed.
 func (n *Node) shutdownListeners() {
 	if n.ml != nil {

@@ -164,3 +164,38 @@ func TestOwnershipChangesUnderLoad(t *testing.T) {
 		})
 	}
 }
+
+// A crashed owner hands nothing over: its keys start fresh at their new
+// owners, and until the crash is detected the other members answer its
+// keys by the default local fallback (limit/N each). The bound DESIGN.md
+// states is limit + limit + (N-1)*ceil(limit/N) per key; this measures it.
+func TestCrashBound(t *testing.T) {
+	const keys, limit = 200, 30
+	nodes := startCluster(t, 3, nil)
+	live := &liveSet{nodes: nodes}
+	stop := make(chan struct{})
+	l := &load{}
+	l.run(t, live.get, keys, bucket.FixedWindow, limit, stop)
+	time.Sleep(300 * time.Millisecond) // exhaust the keys first
+	live.set(nodes[1:])
+	nodes[0].halt()
+	waitForRing(t, nodes[1:], 2)
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	l.wg.Wait()
+	worst, over := int64(0), 0
+	for _, n := range l.admitted {
+		worst = max(worst, n)
+		if n > limit {
+			over++
+		}
+	}
+	const bound = limit + limit + 2*(limit+2)/3
+	t.Logf("after a crash: %d of %d keys admitted more than %d; worst %d (bound %d)", over, len(l.admitted), limit, worst, bound)
+	if worst > bound {
+		t.Fatalf("a key was admitted %d times, more than the crash bound %d", worst, bound)
+	}
+	if over == 0 {
+		t.Fatal("no key went over its limit: the crashed node's keys did not start fresh, or the test did not exhaust them")
+	}
+}
