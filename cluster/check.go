@@ -99,7 +99,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 				arm()
 			}
 			rep, err := n.decideOwned(ctx, v, key, req, 1)
-			if errors.Is(err, bucket.ErrFenced) {
+			if errors.Is(err, bucket.ErrFenced) || errors.Is(err, errViewChanged) {
 				lastErr = err // the ring changed under this check; route it again
 				continue
 			}
@@ -193,10 +193,15 @@ func (v *view) mustWait(key bucket.Key, self string) bool {
 	}
 }
 
+// errViewChanged says a newer view replaced the one a check was waiting
+// on: the check must be routed again.
+var errViewChanged = errors.New("cluster: the ring changed while the check waited")
+
 // awaitSettled waits until v's handoffs are done, HandoffWait after the
 // change at most. After that the key starts fresh here: a member that has
 // not reported is unreachable or has not seen the change, and its history
-// of the key is lost (the crash bound of DESIGN.md §6).
+// of the key is lost (the crash bound of DESIGN.md §6). If a newer view
+// replaces v first, it returns errViewChanged.
 func (n *Node) awaitSettled(ctx context.Context, v *view) error {
 	n.waitedHandoff.Add(1)
 	left := time.Until(v.changed.Add(n.cfg.HandoffWait))
@@ -207,6 +212,8 @@ func (n *Node) awaitSettled(ctx context.Context, v *view) error {
 	defer t.Stop()
 	select {
 	case <-v.settled:
+	case <-v.next:
+		return errViewChanged
 	case <-t.C:
 		n.log.Warn("handoffs of a ring change did not settle in time; new keys start fresh", "ring", v.version, "waiting_for", n.unsettled(v))
 	case <-ctx.Done():
@@ -229,7 +236,7 @@ func (n *Node) CheckOwned(ctx context.Context, checks []transport.OwnedCheck, re
 		default:
 			rep, err = n.answerNotOwned(ctx, v, leaving, c)
 		}
-		if errors.Is(err, bucket.ErrFenced) {
+		if errors.Is(err, bucket.ErrFenced) || errors.Is(err, errViewChanged) {
 			err = transport.ErrNotOwner
 		}
 		results[i] = transport.OwnedResult{Repeated: bucket.Repeated(rep), Err: err}

@@ -102,6 +102,12 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*tra
 		n.moving.CompareAndSwap(ms, nil)
 		close(ms.done)
 	}()
+	if n.moving.Load() != ms {
+		// A newer ring came while this handoff waited for the last one:
+		// moving keys by this ring now could send away keys the newer ring
+		// gives back. The newer handoff moves what must move, and marks done.
+		return
+	}
 	r := ms.ring
 	self := n.id
 	moved := n.store.Extract(func(k bucket.Key) bool {

