@@ -27,7 +27,7 @@ func TestEnvironmentTwins(t *testing.T) {
 
 func TestBadFlags(t *testing.T) {
 	none := func(string) string { return "" }
-	for _, args := range [][]string{{"-gossip-profile", "wan"}, {"-join", "no-port"}, {"-min-window", "-1s"}, {"extra"}} {
+	for _, args := range [][]string{{"-gossip-profile", "wan"}, {"-fail-policy", "maybe"}, {"-join", "no-port"}, {"-min-window", "-1s"}, {"extra"}} {
 		o, err := parse(args, none)
 		if err == nil {
 			_, err = o.config(nil)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/cluster"
+	"github.com/drlimit/drl/transport"
 )
 
 func main() {
@@ -38,7 +39,7 @@ type options struct {
 	name, gossipAddr, gossipAdvertise, grpcAddr, grpcAdvertise, httpAddr, join string
 	minWindow, maxWindow, batchDelay, checkTimeout, rejoin                     time.Duration
 	batchSize, maxEntries                                                      int
-	gossip, logLevel, logFormat, pprofAddr                                     string
+	gossip, logLevel, logFormat, pprofAddr, failPolicy                         string
 }
 
 func parse(args []string, getenv func(string) string) (options, error) {
@@ -59,6 +60,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.DurationVar(&o.rejoin, "rejoin-interval", cluster.DefaultRejoinInterval, "how often to re-join seeds and lost members")
 	fs.IntVar(&o.maxEntries, "max-entries", bucket.DefaultMaxEntries, "most keys held by this node")
 	fs.StringVar(&o.gossip, "gossip-profile", "lan", "gossip timings: lan or local")
+	fs.StringVar(&o.failPolicy, "fail-policy", "local", "answer when a key's owner is unreachable: local (limit/N here), open or closed")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this address (off when empty)")
@@ -102,6 +104,11 @@ func (o options) config(logger *slog.Logger) (cluster.Config, error) {
 	}
 	cfg.Store.MinWindow, cfg.Store.MaxWindow, cfg.Store.MaxEntries = o.minWindow, o.maxWindow, o.maxEntries
 	cfg.Peer.BatchSize, cfg.Peer.BatchDelay = o.batchSize, o.batchDelay
+	policy, err := transport.ParseFailPolicy(o.failPolicy)
+	if err != nil || policy == transport.FailDefault {
+		return cfg, fmt.Errorf("-fail-policy %q: want local, open or closed", o.failPolicy)
+	}
+	cfg.FailPolicy = policy
 	switch o.gossip {
 	case "lan":
 		cfg.Gossip = cluster.GossipLAN
