@@ -154,6 +154,7 @@ type checker interface {
 	forwardedShare() float64 // -1 when unknown
 	checksPerRPC() float64   // forwarded checks per Forward call; 0 when unknown
 	denyCacheHits() uint64
+	fallbacks() uint64
 	close()
 }
 
@@ -252,6 +253,7 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 		ForwardedShare:  c.forwardedShare(),
 		ChecksPerRPC:    c.checksPerRPC(),
 		DenyCacheHits:   c.denyCacheHits(),
+		Fallbacks:       c.fallbacks(),
 		ErrorSamples:    errorSamples.seen,
 		NodeCPUPerCheck: -1,
 	}
@@ -306,18 +308,20 @@ func picker(o options, seed uint64) func() int {
 }
 
 type report struct {
-	Mode           string   `json:"mode"`
-	Concurrency    int      `json:"concurrency"`
-	Keys           int      `json:"keys"`
-	Dist           string   `json:"dist"`
-	Seconds        float64  `json:"seconds"`
-	Checks         int64    `json:"checks"`
-	Errors         int64    `json:"errors"`
-	ChecksPerSec   float64  `json:"checks_per_sec"`
-	P50us          float64  `json:"p50_us"`
-	P90us          float64  `json:"p90_us"`
-	P99us          float64  `json:"p99_us"`
-	MaxUs          float64  `json:"max_us"`
+	Mode         string  `json:"mode"`
+	Concurrency  int     `json:"concurrency"`
+	Keys         int     `json:"keys"`
+	Dist         string  `json:"dist"`
+	Seconds      float64 `json:"seconds"`
+	Checks       int64   `json:"checks"`
+	Errors       int64   `json:"errors"`
+	ChecksPerSec float64 `json:"checks_per_sec"`
+	P50us        float64 `json:"p50_us"`
+	P90us        float64 `json:"p90_us"`
+	P99us        float64 `json:"p99_us"`
+	MaxUs        float64 `json:"max_us"`
+	// AdmittedShare is admitted over checks; ForwardedShare is checks sent
+	// to another owner over checks (-1 when unknown).
 	AdmittedShare  float64  `json:"admitted_share"`
 	ForwardedShare float64  `json:"forwarded_share"`
 	ChecksPerRPC   float64  `json:"checks_per_forward_rpc,omitempty"`
@@ -326,10 +330,15 @@ type report struct {
 	// ExactAdmitted is min(demand, limit) summed over keys: what an exact
 	// limiter admits when the run is shorter than the window and nothing
 	// refills (fixed_window, sliding_log; token buckets add their refill).
-	ExactAdmitted   int64   `json:"exact_admitted"`
-	KeysOverLimit   int64   `json:"keys_over_limit"`
-	DenyCacheHits   uint64  `json:"deny_cache_hits,omitempty"` // -1: unknown
-	NodeCPUPerCheck float64 `json:"node_cpu_us_per_check"`     // -1: no -pids
+	ExactAdmitted int64 `json:"exact_admitted"`
+	KeysOverLimit int64 `json:"keys_over_limit"`
+	// DenyCacheHits and Fallbacks count checks answered without their owner
+	// (embedded mode): from an earlier denial, or by the fail policy.
+	DenyCacheHits uint64 `json:"deny_cache_hits,omitempty"`
+	Fallbacks     uint64 `json:"fallbacks,omitempty"`
+	// NodeCPUPerCheck is the -pids processes' CPU time per check; -1 without
+	// -pids.
+	NodeCPUPerCheck float64 `json:"node_cpu_us_per_check"`
 }
 
 func (r *report) print(w io.Writer) {
@@ -341,6 +350,9 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "latency     p50 %.0fµs  p90 %.0fµs  p99 %.0fµs  max %.0fµs\n", r.P50us, r.P90us, r.P99us, r.MaxUs)
 	fmt.Fprintf(w, "admitted    %.1f%% (%d; an exact limiter: %d; keys over their limit: %d)\n",
 		100*r.AdmittedShare, r.Admitted, r.ExactAdmitted, r.KeysOverLimit)
+	if r.Fallbacks > 0 {
+		fmt.Fprintf(w, "fallbacks   %d checks answered by the fail policy (owner too slow or unreachable)\n", r.Fallbacks)
+	}
 	if r.DenyCacheHits > 0 {
 		fmt.Fprintf(w, "deny cache  %d checks answered without a hop\n", r.DenyCacheHits)
 	}
@@ -461,6 +473,8 @@ func (c *client) checksPerRPC() float64 { return 0 }
 
 func (c *client) denyCacheHits() uint64 { return 0 }
 
+func (c *client) fallbacks() uint64 { return 0 }
+
 func (c *client) close() {
 	for _, conn := range c.conns {
 		conn.Close()
@@ -530,6 +544,11 @@ func (e *embedded) forwardedShare() float64 {
 }
 
 func (e *embedded) denyCacheHits() uint64 { return e.node.Stats().DenyCacheHits }
+
+func (e *embedded) fallbacks() uint64 {
+	st := e.node.Stats()
+	return st.FallbackLocal + st.FallbackOpen + st.FallbackClosed
+}
 
 func (e *embedded) checksPerRPC() float64 {
 	st := e.node.Stats()
