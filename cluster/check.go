@@ -118,13 +118,31 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 				return d, nil
 			}
 		}
+		lease := 0
+		if v.leases != nil {
+			if d, ok := v.leases.take(key, req); ok {
+				n.leaseHits.Add(1)
+				return d, nil
+			}
+			lease = v.leases.want(key, req)
+		}
 		arm()
 		sentAt := n.cfg.Clock.Now()
-		d, err := p.Check(ctx, key, req)
+		d, leased, err := p.CheckLease(ctx, key, req, lease)
+		if err != nil && lease > 0 {
+			v.leases.failed(key, req)
+		}
 		switch {
 		case err == nil:
 			if v.deny != nil && !d.Allowed {
 				v.deny.store(key, req, d, sentAt)
+			}
+			if v.leases != nil {
+				if d.Allowed {
+					v.leases.admitted(key, req, d, leased)
+				} else if lease > 0 {
+					v.leases.failed(key, req)
+				}
 			}
 			return d, nil
 		case errors.Is(err, bucket.ErrInvalidArgument):
@@ -233,13 +251,16 @@ func (n *Node) CheckOwned(ctx context.Context, checks []transport.OwnedCheck, re
 		switch {
 		case c.Mode == transport.ModeProxied || (leaving == nil && v.ring.Owner(c.Key.Hi) == n.id):
 			rep, err = n.decideOwned(ctx, v, c.Key, c.Request, c.Count)
+			if err == nil && c.Lease > 0 && rep.Admitted == c.Count && c.Request.Hits > 0 {
+				results[i].Leased = n.grantLease(c, c.Lease)
+			}
 		default:
 			rep, err = n.answerNotOwned(ctx, v, leaving, c)
 		}
 		if errors.Is(err, bucket.ErrFenced) || errors.Is(err, errViewChanged) {
 			err = transport.ErrNotOwner
 		}
-		results[i] = transport.OwnedResult{Repeated: bucket.Repeated(rep), Err: err}
+		results[i].Repeated, results[i].Err = bucket.Repeated(rep), err
 	}
 }
 

@@ -65,6 +65,10 @@ type Config struct {
 	// NoDenyCache turns off answering a check locally from the owner's
 	// earlier denial of the same check (exact; on by default).
 	NoDenyCache bool
+	// Leases turns on token leases for hot keys (lease.go): fewer hops for
+	// admitted checks, never over-admission, but unused leased checks lapse
+	// spent. Off by default.
+	Leases bool
 	// HandoffTimeout bounds one handoff of buckets to new owners after a
 	// ring change or before leaving. Default 5 s.
 	HandoffTimeout time.Duration

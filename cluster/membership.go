@@ -257,6 +257,9 @@ func (n *Node) rebuildRing() {
 	if !n.cfg.NoDenyCache {
 		v.deny = newDenyCache(n.cfg.Clock)
 	}
+	if n.cfg.Leases {
+		v.leases = newLeaseTable(n.cfg.Clock)
+	}
 	var stale []*transport.Peer
 	for name, md := range members {
 		if name == n.id {

@@ -81,6 +81,8 @@ type Node struct {
 	fallbackOpen     atomic.Uint64 // checks answered by FailOpen
 	fallbackClosed   atomic.Uint64 // checks answered by FailClosed
 	denyHits         atomic.Uint64 // checks answered from the deny cache
+	leaseHits        atomic.Uint64 // checks answered from a token lease
+	leasesGranted    atomic.Uint64 // leased checks granted to forwarders
 	proxied          atomic.Uint64 // checks passed on to the owner this node knows
 
 	// moving is the handoff in flight, if any; leaving is the ring without
@@ -121,6 +123,8 @@ type view struct {
 	fallback *bucket.Store
 	// deny caches owners' denials for this view; nil when disabled.
 	deny *denyCache
+	// leases holds this view's token leases on hot keys; nil when disabled.
+	leases *leaseTable
 	// next is closed when a newer view replaces this one.
 	next chan struct{}
 }
@@ -358,8 +362,9 @@ type Stats struct {
 	// reached in time.
 	FallbackLocal, FallbackOpen, FallbackClosed uint64
 	// DenyCacheHits counts checks answered, without a hop, from an owner's
-	// earlier denial.
-	DenyCacheHits uint64
+	// earlier denial; LeaseHits from a token lease; LeasesGranted counts
+	// leased checks this node granted as an owner.
+	DenyCacheHits, LeaseHits, LeasesGranted uint64
 }
 
 // Stats returns the node's counters.
@@ -369,7 +374,7 @@ func (n *Node) Stats() Stats {
 		HandoffsSent: n.handoffsSent.Load(), HandoffsReceived: n.handoffsReceived.Load(), HandoffsLost: n.handoffsLost.Load(),
 		WaitedHandoff: n.waitedHandoff.Load(), Proxied: n.proxied.Load(),
 		FallbackLocal: n.fallbackLocal.Load(), FallbackOpen: n.fallbackOpen.Load(), FallbackClosed: n.fallbackClosed.Load(),
-		DenyCacheHits: n.denyHits.Load()}
+		DenyCacheHits: n.denyHits.Load(), LeaseHits: n.leaseHits.Load(), LeasesGranted: n.leasesGranted.Load()}
 	for _, p := range v.peers {
 		st.Forwarded += p.Stats().Checks.Load()
 		st.ForwardRPCs += p.Stats().RPCs.Load()

@@ -119,14 +119,16 @@ type PeerStats struct {
 }
 
 type call struct {
-	key  bucket.Key
-	req  bucket.Request
-	done chan callResult // buffered: the batcher never waits for a caller
+	key   bucket.Key
+	req   bucket.Request
+	lease int             // leased checks asked for
+	done  chan callResult // buffered: the batcher never waits for a caller
 }
 
 type callResult struct {
-	d   bucket.Decision
-	err error
+	d      bucket.Decision
+	leased int
+	err    error
 }
 
 var callPool = sync.Pool{New: func() any { return &call{done: make(chan callResult, 1)} }}
@@ -171,31 +173,41 @@ func (p *Peer) Stats() *PeerStats { return &p.stats }
 // (the peer's ring no longer gives it the key), ErrUnavailable (wrapped,
 // with the cause), or an invalid argument the peer found.
 func (p *Peer) Check(ctx context.Context, key bucket.Key, req bucket.Request) (bucket.Decision, error) {
+	d, _, err := p.CheckLease(ctx, key, req, 0)
+	return d, err
+}
+
+// CheckLease is Check that also asks, if the check is admitted, for up to
+// lease more identical checks, spent at the owner now; it returns how many
+// were granted. Coalesced checks share one request: the first caller that
+// asked gets the grant.
+func (p *Peer) CheckLease(ctx context.Context, key bucket.Key, req bucket.Request, lease int) (bucket.Decision, int, error) {
 	c := callPool.Get().(*call)
-	c.key, c.req = key, req
+	c.key, c.req, c.lease = key, req, lease
 	select {
 	case p.queue <- c:
 	case <-ctx.Done():
 		callPool.Put(c)
-		return bucket.Decision{}, ctx.Err()
+		return bucket.Decision{}, 0, ctx.Err()
 	case <-p.stop:
 		callPool.Put(c)
-		return bucket.Decision{}, ErrClosed
+		return bucket.Decision{}, 0, ErrClosed
 	}
 	select {
 	case r := <-c.done:
 		callPool.Put(c)
-		return r.d, r.err
+		return r.d, r.leased, r.err
 	case <-ctx.Done():
 		// c stays with the batcher, which will answer into its buffer; it
-		// is not returned to the pool.
-		return bucket.Decision{}, ctx.Err()
+		// is not returned to the pool. A lease granted to it is lost: the
+		// tokens stay spent, which can only deny, never admit, too much.
+		return bucket.Decision{}, 0, ctx.Err()
 	case <-p.done:
 		select {
 		case r := <-c.done:
-			return r.d, r.err
+			return r.d, r.leased, r.err
 		default:
-			return bucket.Decision{}, ErrClosed
+			return bucket.Decision{}, 0, ErrClosed
 		}
 	}
 }
@@ -293,7 +305,7 @@ func (p *Peer) send(b *batch) {
 			KeyHi: e.key.Hi, KeyLo: e.key.Lo,
 			Algorithm: uint32(e.req.Algorithm),
 			Limit:     e.req.Limit, WindowNs: int64(e.req.Window), Burst: e.req.Burst, Hits: e.req.Hits,
-			Count: uint32(len(e.waiters)),
+			Count: uint32(len(e.waiters)), Lease: uint32(e.lease),
 		}
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.RPCTimeout)
@@ -332,7 +344,11 @@ func (p *Peer) send(b *batch) {
 				// still unspent.
 				d := last
 				d.Remaining += int64(admitted-1-j) * e.req.Hits
-				c.done <- callResult{d: d}
+				res := callResult{d: d}
+				if c == e.leaser {
+					res.leased = int(r.GetLeased())
+				}
+				c.done <- res
 			} else {
 				c.done <- callResult{d: denied}
 			}
@@ -352,6 +368,8 @@ type batchEntry struct {
 	key     bucket.Key
 	req     bucket.Request
 	waiters []*call // in arrival order
+	lease   int     // leased checks asked for, by leaser
+	leaser  *call
 }
 
 // coalesceKey identifies checks that may share an entry: same bucket, same
@@ -375,9 +393,17 @@ func (b *batch) add(c *call) {
 	b.calls++
 	k := coalesceKey{c.key, c.req.Algorithm, c.req.Limit, c.req.Window, c.req.Burst, c.req.Hits}
 	if i, ok := b.index[k]; ok && len(b.entries[i].waiters) < DefaultMaxBatch {
-		b.entries[i].waiters = append(b.entries[i].waiters, c)
+		e := &b.entries[i]
+		e.waiters = append(e.waiters, c)
+		if c.lease > 0 && e.leaser == nil {
+			e.lease, e.leaser = c.lease, c
+		}
 		return
 	}
 	b.index[k] = len(b.entries)
-	b.entries = append(b.entries, batchEntry{key: c.key, req: c.req, waiters: []*call{c}})
+	e := batchEntry{key: c.key, req: c.req, waiters: []*call{c}}
+	if c.lease > 0 {
+		e.lease, e.leaser = c.lease, c
+	}
+	b.entries = append(b.entries, e)
 }

@@ -45,6 +45,9 @@ type OwnedCheck struct {
 	Request bucket.Request
 	Count   int
 	Mode    Mode
+	// Lease asks for up to this many more identical checks, spent now and
+	// answered by the sender itself (see api/drl.proto).
+	Lease int
 }
 
 // Mode tells the receiver of a forwarded check how much authority the
@@ -63,6 +66,8 @@ const (
 type OwnedResult struct {
 	Repeated bucket.Repeated
 	Err      error
+	// Leased is how many leased checks were granted.
+	Leased int
 }
 
 // Member is one member as this node sees it.
@@ -226,6 +231,7 @@ func (s *grpcServer) Forward(ctx context.Context, m *drlv1.ForwardRequest) (*drl
 			},
 			Count: int(c.GetCount()),
 			Mode:  Mode(c.GetMode()),
+			Lease: int(min(c.GetLease(), uint32(s.cfg.MaxBatch))),
 		}
 	}
 	s.cfg.Owner.CheckOwned(ctx, checks, results)
@@ -234,6 +240,7 @@ func (s *grpcServer) Forward(ctx context.Context, m *drlv1.ForwardRequest) (*drl
 		res := &drlv1.OwnedResult{Code: codeOf(r.Err)}
 		if r.Err == nil {
 			res.Admitted = uint32(r.Repeated.Admitted)
+			res.Leased = uint32(r.Leased)
 			if r.Repeated.Admitted > 0 {
 				res.LastAdmitted = decisionToPeer(r.Repeated.LastAdmitted)
 			}

@@ -1161,7 +1161,11 @@ type OwnedCheck struct {
 	Count     uint32                 `protobuf:"varint,8,opt,name=count,proto3" json:"count,omitempty"`
 	// How the receiver should treat the check while ownership moves; see
 	// Mode.
-	Mode          Mode `protobuf:"varint,9,opt,name=mode,proto3,enum=drl.v1.Mode" json:"mode,omitempty"`
+	Mode Mode `protobuf:"varint,9,opt,name=mode,proto3,enum=drl.v1.Mode" json:"mode,omitempty"`
+	// A lease request: after admitting all count checks, spend up to this
+	// many more identical checks now and hand them to the sender, which
+	// answers them itself for a short while (a hot key's token lease).
+	Lease         uint32 `protobuf:"varint,10,opt,name=lease,proto3" json:"lease,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1259,6 +1263,13 @@ func (x *OwnedCheck) GetMode() Mode {
 	return Mode_MODE_DIRECT
 }
 
+func (x *OwnedCheck) GetLease() uint32 {
+	if x != nil {
+		return x.Lease
+	}
+	return 0
+}
+
 type ForwardResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One per OwnedCheck, in order.
@@ -1314,7 +1325,9 @@ type OwnedResult struct {
 	// The decision of the last admitted check, when admitted > 0.
 	LastAdmitted *Decision `protobuf:"bytes,3,opt,name=last_admitted,json=lastAdmitted,proto3" json:"last_admitted,omitempty"`
 	// The decision of every later check, when admitted < count.
-	Denied        *Decision `protobuf:"bytes,4,opt,name=denied,proto3" json:"denied,omitempty"`
+	Denied *Decision `protobuf:"bytes,4,opt,name=denied,proto3" json:"denied,omitempty"`
+	// How many leased checks were granted (already spent at the owner).
+	Leased        uint32 `protobuf:"varint,5,opt,name=leased,proto3" json:"leased,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1375,6 +1388,13 @@ func (x *OwnedResult) GetDenied() *Decision {
 		return x.Denied
 	}
 	return nil
+}
+
+func (x *OwnedResult) GetLeased() uint32 {
+	if x != nil {
+		return x.Leased
+	}
+	return 0
 }
 
 type Decision struct {
@@ -1526,7 +1546,7 @@ const file_drl_proto_rawDesc = "" +
 	"\baccepted\x18\x01 \x01(\rR\baccepted\"P\n" +
 	"\x0eForwardRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12*\n" +
-	"\x06checks\x18\x02 \x03(\v2\x12.drl.v1.OwnedCheckR\x06checks\"\xed\x01\n" +
+	"\x06checks\x18\x02 \x03(\v2\x12.drl.v1.OwnedCheckR\x06checks\"\x83\x02\n" +
 	"\n" +
 	"OwnedCheck\x12\x15\n" +
 	"\x06key_hi\x18\x01 \x01(\x06R\x05keyHi\x12\x15\n" +
@@ -1537,14 +1557,17 @@ const file_drl_proto_rawDesc = "" +
 	"\x05burst\x18\x06 \x01(\x03R\x05burst\x12\x12\n" +
 	"\x04hits\x18\a \x01(\x03R\x04hits\x12\x14\n" +
 	"\x05count\x18\b \x01(\rR\x05count\x12 \n" +
-	"\x04mode\x18\t \x01(\x0e2\f.drl.v1.ModeR\x04mode\"@\n" +
+	"\x04mode\x18\t \x01(\x0e2\f.drl.v1.ModeR\x04mode\x12\x14\n" +
+	"\x05lease\x18\n" +
+	" \x01(\rR\x05lease\"@\n" +
 	"\x0fForwardResponse\x12-\n" +
-	"\aresults\x18\x01 \x03(\v2\x13.drl.v1.OwnedResultR\aresults\"\xac\x01\n" +
+	"\aresults\x18\x01 \x03(\v2\x13.drl.v1.OwnedResultR\aresults\"\xc4\x01\n" +
 	"\vOwnedResult\x12 \n" +
 	"\x04code\x18\x01 \x01(\x0e2\f.drl.v1.CodeR\x04code\x12\x1a\n" +
 	"\badmitted\x18\x02 \x01(\rR\badmitted\x125\n" +
 	"\rlast_admitted\x18\x03 \x01(\v2\x10.drl.v1.DecisionR\flastAdmitted\x12(\n" +
-	"\x06denied\x18\x04 \x01(\v2\x10.drl.v1.DecisionR\x06denied\"\xa4\x01\n" +
+	"\x06denied\x18\x04 \x01(\v2\x10.drl.v1.DecisionR\x06denied\x12\x16\n" +
+	"\x06leased\x18\x05 \x01(\rR\x06leased\"\xa4\x01\n" +
 	"\bDecision\x12\x18\n" +
 	"\aallowed\x18\x01 \x01(\bR\aallowed\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x03R\x05limit\x12\x1c\n" +

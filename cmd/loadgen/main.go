@@ -61,6 +61,7 @@ type options struct {
 	perCall       int
 	maxInFlight   int
 	noDenyCache   bool
+	leases        bool
 	action        string
 	failPolicy    string
 	checkTimeout  time.Duration
@@ -117,6 +118,7 @@ func parse(args []string) (options, error) {
 	fs.DurationVar(&o.batchDelay, "batch-delay", 0, "embedded mode: forwarding batch delay")
 	fs.IntVar(&o.maxInFlight, "max-in-flight", 0, "embedded mode: concurrent forwarding calls per owner")
 	fs.BoolVar(&o.noDenyCache, "no-deny-cache", false, "embedded mode: turn off answering repeated denials locally")
+	fs.BoolVar(&o.leases, "leases", false, "embedded mode: turn on token leases for hot keys")
 	fs.StringVar(&o.failPolicy, "fail-policy", "", "what a check answers if its owner is unreachable: local, open or closed (default: the node's)")
 	fs.DurationVar(&o.checkTimeout, "check-timeout", 0, "embedded mode: the node's check deadline (default 50ms)")
 	fs.StringVar(&o.pids, "pids", "", "comma-separated node PIDs whose CPU time per check to report")
@@ -155,6 +157,7 @@ type checker interface {
 	checksPerRPC() float64   // forwarded checks per Forward call; 0 when unknown
 	denyCacheHits() uint64
 	fallbacks() uint64
+	leaseHits() uint64
 	close()
 }
 
@@ -254,6 +257,7 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 		ChecksPerRPC:    c.checksPerRPC(),
 		DenyCacheHits:   c.denyCacheHits(),
 		Fallbacks:       c.fallbacks(),
+		LeaseHits:       c.leaseHits(),
 		ErrorSamples:    errorSamples.seen,
 		NodeCPUPerCheck: -1,
 	}
@@ -335,6 +339,7 @@ type report struct {
 	// DenyCacheHits and Fallbacks count checks answered without their owner
 	// (embedded mode): from an earlier denial, or by the fail policy.
 	DenyCacheHits uint64 `json:"deny_cache_hits,omitempty"`
+	LeaseHits     uint64 `json:"lease_hits,omitempty"`
 	Fallbacks     uint64 `json:"fallbacks,omitempty"`
 	// NodeCPUPerCheck is the -pids processes' CPU time per check; -1 without
 	// -pids.
@@ -352,6 +357,9 @@ func (r *report) print(w io.Writer) {
 		100*r.AdmittedShare, r.Admitted, r.ExactAdmitted, r.KeysOverLimit)
 	if r.Fallbacks > 0 {
 		fmt.Fprintf(w, "fallbacks   %d checks answered by the fail policy (owner too slow or unreachable)\n", r.Fallbacks)
+	}
+	if r.LeaseHits > 0 {
+		fmt.Fprintf(w, "leases      %d checks answered from token leases\n", r.LeaseHits)
 	}
 	if r.DenyCacheHits > 0 {
 		fmt.Fprintf(w, "deny cache  %d checks answered without a hop\n", r.DenyCacheHits)
@@ -475,6 +483,8 @@ func (c *client) denyCacheHits() uint64 { return 0 }
 
 func (c *client) fallbacks() uint64 { return 0 }
 
+func (c *client) leaseHits() uint64 { return 0 }
+
 func (c *client) close() {
 	for _, conn := range c.conns {
 		conn.Close()
@@ -498,6 +508,7 @@ func newEmbedded(ctx context.Context, o options) (*embedded, error) {
 	}
 	cfg.Peer.BatchSize, cfg.Peer.BatchDelay, cfg.Peer.MaxInFlight = o.batchSize, o.batchDelay, o.maxInFlight
 	cfg.NoDenyCache = o.noDenyCache
+	cfg.Leases = o.leases
 	cfg.CheckTimeout = o.checkTimeout
 	n, err := cluster.New(cfg)
 	if err != nil {
@@ -539,11 +550,13 @@ func (e *embedded) forwardedShare() float64 {
 	st := e.node.Stats()
 	// Every check was forwarded, decided here as the owner, answered from
 	// the deny cache, or answered by a fail policy.
-	total := st.Forwarded + st.Local + st.DenyCacheHits + st.FallbackLocal + st.FallbackOpen + st.FallbackClosed
+	total := st.Forwarded + st.Local + st.DenyCacheHits + st.LeaseHits + st.FallbackLocal + st.FallbackOpen + st.FallbackClosed
 	return float64(st.Forwarded) / float64(max(total, 1))
 }
 
 func (e *embedded) denyCacheHits() uint64 { return e.node.Stats().DenyCacheHits }
+
+func (e *embedded) leaseHits() uint64 { return e.node.Stats().LeaseHits }
 
 func (e *embedded) fallbacks() uint64 {
 	st := e.node.Stats()
