@@ -38,7 +38,8 @@ func main() {
 type options struct {
 	name, gossipAddr, gossipAdvertise, grpcAddr, grpcAdvertise, httpAddr, join string
 	minWindow, maxWindow, batchDelay, checkTimeout, rejoin                     time.Duration
-	batchSize, maxEntries                                                      int
+	batchSize, maxEntries int
+	leases                bool
 	gossip, logLevel, logFormat, pprofAddr, failPolicy                         string
 }
 
@@ -60,6 +61,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.DurationVar(&o.rejoin, "rejoin-interval", cluster.DefaultRejoinInterval, "how often to re-join seeds and lost members")
 	fs.IntVar(&o.maxEntries, "max-entries", bucket.DefaultMaxEntries, "most keys held by this node")
 	fs.StringVar(&o.gossip, "gossip-profile", "lan", "gossip timings: lan or local")
+	fs.BoolVar(&o.leases, "leases", false, "lease tokens of hot keys to forwarders (fewer hops; unused leases lapse spent)")
 	fs.StringVar(&o.failPolicy, "fail-policy", "local", "answer when a key's owner is unreachable: local (limit/N here), open or closed")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
@@ -109,6 +111,7 @@ func (o options) config(logger *slog.Logger) (cluster.Config, error) {
 		return cfg, fmt.Errorf("-fail-policy %q: want local, open or closed", o.failPolicy)
 	}
 	cfg.FailPolicy = policy
+	cfg.Leases = o.leases
 	switch o.gossip {
 	case "lan":
 		cfg.Gossip = cluster.GossipLAN
