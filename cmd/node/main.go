@@ -38,8 +38,8 @@ func main() {
 type options struct {
 	name, gossipAddr, gossipAdvertise, grpcAddr, grpcAdvertise, httpAddr, join string
 	minWindow, maxWindow, batchDelay, checkTimeout, rejoin                     time.Duration
-	batchSize, maxEntries int
-	leases                bool
+	batchSize, maxEntries                                                      int
+	leases                                                                     bool
 	gossip, logLevel, logFormat, pprofAddr, failPolicy                         string
 }
 
