@@ -58,14 +58,19 @@ func newLeaseTable(clock bucket.Clock) *leaseTable {
 	return t
 }
 
-func (t *leaseTable) shard(k denyKey) *leaseShard { return &t.shards[k.key.Lo%leaseShards] }
+// lock locks the shard of a check's entry and returns it, the entry's key
+// and now. The caller unlocks.
+func (t *leaseTable) lock(key bucket.Key, req bucket.Request) (*leaseShard, denyKey, time.Duration) {
+	k := keyOf(key, req)
+	sh := &t.shards[k.key.Lo%leaseShards]
+	now := t.clock.Now()
+	sh.mu.Lock()
+	return sh, k, now
+}
 
 // take answers a check from a live lease, if there is one.
 func (t *leaseTable) take(key bucket.Key, req bucket.Request) (bucket.Decision, bool) {
-	k := keyOf(key, req)
-	sh := t.shard(k)
-	now := t.clock.Now()
-	sh.mu.Lock()
+	sh, k, now := t.lock(key, req)
 	defer sh.mu.Unlock()
 	e := sh.entries[k]
 	if e == nil || e.left == 0 || now >= e.expires {
@@ -81,10 +86,7 @@ func (t *leaseTable) take(key bucket.Key, req bucket.Request) (bucket.Decision, 
 
 // want returns how many leased checks to ask for with the next forward.
 func (t *leaseTable) want(key bucket.Key, req bucket.Request) int {
-	k := keyOf(key, req)
-	sh := t.shard(k)
-	now := t.clock.Now()
-	sh.mu.Lock()
+	sh, k, now := t.lock(key, req)
 	defer sh.mu.Unlock()
 	e := sh.entries[k]
 	if e == nil {
@@ -102,10 +104,7 @@ func (t *leaseTable) want(key bucket.Key, req bucket.Request) int {
 
 // admitted records an admitted forward and the lease that came with it.
 func (t *leaseTable) admitted(key bucket.Key, req bucket.Request, d bucket.Decision, leased int) {
-	k := keyOf(key, req)
-	sh := t.shard(k)
-	now := t.clock.Now()
-	sh.mu.Lock()
+	sh, k, now := t.lock(key, req)
 	defer sh.mu.Unlock()
 	e := sh.entries[k]
 	if e == nil {
@@ -135,9 +134,7 @@ func (t *leaseTable) admitted(key bucket.Key, req bucket.Request, d bucket.Decis
 
 // failed clears a lease request whose forward got no answer.
 func (t *leaseTable) failed(key bucket.Key, req bucket.Request) {
-	k := keyOf(key, req)
-	sh := t.shard(k)
-	sh.mu.Lock()
+	sh, k, _ := t.lock(key, req)
 	defer sh.mu.Unlock()
 	if e := sh.entries[k]; e != nil {
 		e.asking = false
