@@ -39,6 +39,13 @@ func (n *Node) Check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 // cancellation, or ErrNoOwner only when the fallback itself cannot decide.
 // It implements transport.Limiter.
 func (n *Node) CheckPolicy(ctx context.Context, req bucket.Request, policy FailPolicy) (bucket.Decision, error) {
+	start := time.Now() // for the latency histogram, not for a decision
+	d, err := n.checkPolicy(ctx, req, policy)
+	n.metrics.observe(req.Algorithm, d, err, time.Since(start))
+	return d, err
+}
+
+func (n *Node) checkPolicy(ctx context.Context, req bucket.Request, policy FailPolicy) (bucket.Decision, error) {
 	d, err := n.check(ctx, req)
 	if err == nil || !errors.Is(err, ErrNoOwner) && !errors.Is(err, context.DeadlineExceeded) {
 		return d, err
@@ -127,6 +134,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 			lease = v.leases.want(key, req)
 		}
 		arm()
+		n.forwarded.Add(1)
 		sentAt := n.cfg.Clock.Now()
 		d, leased, err := p.CheckLease(ctx, key, req, lease)
 		if err != nil && lease > 0 {

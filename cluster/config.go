@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/ring"
@@ -92,6 +93,10 @@ type Config struct {
 	// Logger receives the node's logs, with node=<Name> added. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// Registerer receives the node's Prometheus metrics. Default: a registry
+	// of the node's own, served by MetricsHandler (and on /metrics of the
+	// HTTP API). No metric label carries a user or an action.
+	Registerer prometheus.Registerer
 }
 
 // GossipProfile names a set of memberlist timings.

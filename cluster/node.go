@@ -68,7 +68,9 @@ type Node struct {
 	knownMu sync.Mutex
 	known   map[string]knownMember
 
-	local atomic.Uint64 // checks decided here as the owner
+	local     atomic.Uint64 // checks decided here as the owner
+	forwarded atomic.Uint64 // checks sent to another owner
+	metrics   *metrics
 
 	// handoffMu serializes handoffs so that two ring changes in a row do not
 	// extract and send the same keys twice.
@@ -166,9 +168,12 @@ func New(cfg Config) (*Node, error) {
 		}
 	}()
 
+	var err error
+	if n.metrics, err = newMetrics(n, cfg.Registerer); err != nil {
+		return nil, fmt.Errorf("cluster: metrics: %w", err)
+	}
 	storeCfg := cfg.Store
 	storeCfg.Clock, storeCfg.Hasher = cfg.Clock, n.hash
-	var err error
 	if n.store, err = bucket.NewStore(storeCfg); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -177,7 +182,8 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: listen for gRPC on %s: %w", cfg.GRPCAddr, err)
 	}
 	n.grpcAddr = advertised(cfg.GRPCAdvertise, n.grpcLis.Addr())
-	serverCfg := transport.ServerConfig{Limiter: n, Owner: n, Directory: n, Receiver: n, Ready: n.Ready, Logger: n.log}
+	serverCfg := transport.ServerConfig{Limiter: n, Owner: n, Directory: n, Receiver: n, Ready: n.Ready, Logger: n.log,
+		Metrics: n.MetricsHandler()}
 	// Stream workers reuse goroutines across RPCs instead of starting one
 	// per call.
 	n.grpcSrv = grpc.NewServer(grpc.NumStreamWorkers(uint32(max(runtime.GOMAXPROCS(0), 4))))
@@ -349,7 +355,7 @@ type Stats struct {
 	RingChanges uint64 // ring rebuilds since start
 	Local       uint64 // checks entering through this node that it decided as their owner
 	Forwarded   uint64 // checks sent to other owners
-	ForwardRPCs uint64 // Forward calls made for them
+	ForwardRPCs uint64 // Forward calls made for them, by the current peer clients
 	// Buckets moved on ring changes: sent to new owners, received from old
 	// ones, and lost (their new owner could not be reached; they start
 	// fresh there).
@@ -375,8 +381,8 @@ func (n *Node) Stats() Stats {
 		WaitedHandoff: n.waitedHandoff.Load(), Proxied: n.proxied.Load(),
 		FallbackLocal: n.fallbackLocal.Load(), FallbackOpen: n.fallbackOpen.Load(), FallbackClosed: n.fallbackClosed.Load(),
 		DenyCacheHits: n.denyHits.Load(), LeaseHits: n.leaseHits.Load(), LeasesGranted: n.leasesGranted.Load()}
+	st.Forwarded = n.forwarded.Load()
 	for _, p := range v.peers {
-		st.Forwarded += p.Stats().Checks.Load()
 		st.ForwardRPCs += p.Stats().RPCs.Load()
 	}
 	return st

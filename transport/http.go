@@ -88,6 +88,9 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 		}
 		writePlain(w, http.StatusOK, "ready\n")
 	})
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics)
+	}
 	for path, allow := range map[string]string{"/v1/ratelimit": "POST", "/v1/ratelimit:batch": "POST",
 		"/v1/members": "GET", "/v1/owner": "GET", "/healthz": "GET", "/readyz": "GET"} {
 		mux.HandleFunc(path, methodNotAllowed(allow))

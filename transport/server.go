@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -88,6 +89,8 @@ type ServerConfig struct {
 	Directory Directory
 	// Receiver takes handed-off buckets; nil refuses them.
 	Receiver Receiver
+	// Metrics, when set, is served on GET /metrics.
+	Metrics http.Handler
 	// Ready reports whether the node has joined and built its ring; it backs
 	// /readyz. Nil means always ready.
 	Ready func() bool
