@@ -39,9 +39,8 @@ func (n *Node) Check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 // cancellation, or ErrNoOwner only when the fallback itself cannot decide.
 // It implements transport.Limiter.
 func (n *Node) CheckPolicy(ctx context.Context, req bucket.Request, policy FailPolicy) (bucket.Decision, error) {
-	start := time.Now() // for the latency histogram, not for a decision
 	d, err := n.checkPolicy(ctx, req, policy)
-	n.metrics.observe(req.Algorithm, d, err, time.Since(start))
+	n.metrics.count(req.Algorithm, d, err)
 	return d, err
 }
 
@@ -137,6 +136,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		n.forwarded.Add(1)
 		sentAt := n.cfg.Clock.Now()
 		d, leased, err := p.CheckLease(ctx, key, req, lease)
+		n.metrics.forwardTook(n.cfg.Clock.Now() - sentAt)
 		if err != nil && lease > 0 {
 			v.leases.failed(key, req)
 		}

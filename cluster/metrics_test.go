@@ -35,7 +35,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		`drl_members 1`,
 		`drl_ready 1`,
 		`drl_keys 1`,
-		`drl_check_duration_seconds_count 4`,
+		`drl_forward_duration_seconds_count 0`,
 		`drl_fallbacks_total{policy="local"} 0`,
 	} {
 		if !strings.Contains(string(body), want) {
