@@ -30,8 +30,16 @@ type moveState struct {
 
 // Absorb takes buckets handed off by another member. It implements
 // transport.Receiver.
-func (n *Node) Absorb(_ context.Context, from string, moved []bucket.Moved, doneRing uint64) int {
-	kept := n.store.Absorb(moved)
+func (n *Node) Absorb(ctx context.Context, from string, moved []bucket.Moved, doneRing uint64) int {
+	var kept int
+	if leaving := n.leaving.Load(); leaving != nil && len(moved) > 0 {
+		// A member whose view does not yet know this node is leaving sent
+		// it buckets: pass them on to their owners without this node, or
+		// they would be lost when it stops.
+		kept = n.relay(ctx, leaving, moved)
+	} else {
+		kept = n.store.Absorb(moved)
+	}
 	n.handoffsReceived.Add(uint64(kept))
 	if doneRing != 0 {
 		n.doneMu.Lock()
@@ -142,4 +150,30 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*tra
 	if len(moved) > 0 {
 		n.log.Info("handed off buckets", "keys", sent, "lost", lost, "members", len(byOwner), "took", time.Since(start))
 	}
+}
+
+// relay sends buckets that reached a leaving node on to their owners in the
+// ring without it, and returns how many were kept there.
+func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []bucket.Moved) int {
+	peers := n.view.Load().peers
+	byOwner := map[string][]bucket.Moved{}
+	for _, m := range moved {
+		owner := leaving.Owner(m.Key.Hi)
+		byOwner[owner] = append(byOwner[owner], m)
+	}
+	kept := 0
+	for owner, ms := range byOwner {
+		p := peers[owner]
+		if p == nil {
+			n.handoffsLost.Add(uint64(len(ms)))
+			continue
+		}
+		k, err := p.Handoff(ctx, ms, 0)
+		kept += k
+		if err != nil {
+			n.handoffsLost.Add(uint64(len(ms) - k))
+			n.log.Warn("relay of handed-off buckets incomplete", "peer", owner, "lost", len(ms)-k, "err", err)
+		}
+	}
+	return kept
 }
