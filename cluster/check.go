@@ -190,17 +190,19 @@ func (v *view) awaitNext(ctx context.Context, pause time.Duration) error {
 }
 
 // decideOwned answers count identical checks on a key this node owns.
+// Only a key gained in an unsettled ring change needs the held probe (one
+// shard lock) before the decision (another): everywhere else one call does.
 func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req bucket.Request, count int) (repeated, error) {
-	rep, held, err := n.store.CheckKeyIfHeld(key, req, count)
-	if err != nil || held {
-		return repeated(rep), err
-	}
 	if v.mustWait(key, n.id) {
+		rep, held, err := n.store.CheckKeyIfHeld(key, req, count)
+		if err != nil || held {
+			return repeated(rep), err
+		}
 		if err := n.awaitSettled(ctx, v); err != nil {
 			return repeated{}, err
 		}
 	}
-	rep, err = n.store.CheckKey(key, req, count)
+	rep, err := n.store.CheckKey(key, req, count)
 	return repeated(rep), err
 }
 
