@@ -111,3 +111,21 @@ func isASCII(s string) bool {
 	}
 	return or < utf8.RuneSelf
 }
+
+// CheckID identifies identical checks: the same bucket (key and
+// algorithm), the same shape and the same hits. Checks with one CheckID at
+// one instant get the same answer, which is what lets a forwarder coalesce
+// them, remember a denial, or spend a lease on them.
+type CheckID struct {
+	Key       Key
+	Algorithm Algorithm
+	Limit     int64
+	Window    time.Duration
+	Burst     int64
+	Hits      int64
+}
+
+// IDOf returns the CheckID of req on the bucket named by k.
+func IDOf(k Key, req Request) CheckID {
+	return CheckID{k, req.Algorithm, req.Limit, req.Window, req.Burst, req.Hits}
+}

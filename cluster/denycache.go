@@ -29,18 +29,7 @@ const (
 type denyShard struct {
 	// mu guards entries.
 	mu      sync.Mutex
-	entries map[denyKey]denial
-}
-
-// denyKey is a check's identity: the bucket, its shape and the hits (a
-// denial for 5 hits says nothing about 1 hit).
-type denyKey struct {
-	key       bucket.Key
-	algorithm bucket.Algorithm
-	limit     int64
-	window    time.Duration
-	burst     int64
-	hits      int64
+	entries map[bucket.CheckID]denial
 }
 
 type denial struct {
@@ -52,21 +41,17 @@ type denial struct {
 func newDenyCache(clock bucket.Clock) *denyCache {
 	c := &denyCache{clock: clock}
 	for i := range c.shards {
-		c.shards[i].entries = map[denyKey]denial{}
+		c.shards[i].entries = map[bucket.CheckID]denial{}
 	}
 	return c
 }
 
-func keyOf(key bucket.Key, req bucket.Request) denyKey {
-	return denyKey{key, req.Algorithm, req.Limit, req.Window, req.Burst, req.Hits}
-}
-
-func (c *denyCache) shard(k denyKey) *denyShard { return &c.shards[k.key.Lo%denyShards] }
+func (c *denyCache) shard(k bucket.CheckID) *denyShard { return &c.shards[k.Key.Lo%denyShards] }
 
 // lookup returns the cached denial for the check, with its waits counted
 // down to now.
 func (c *denyCache) lookup(key bucket.Key, req bucket.Request) (bucket.Decision, bool) {
-	k := keyOf(key, req)
+	k := bucket.IDOf(key, req)
 	sh := c.shard(k)
 	now := c.clock.Now()
 	sh.mu.Lock()
@@ -90,7 +75,7 @@ func (c *denyCache) store(key bucket.Key, req bucket.Request, d bucket.Decision,
 	if d.Allowed || d.RetryAfter < time.Millisecond {
 		return
 	}
-	k := keyOf(key, req)
+	k := bucket.IDOf(key, req)
 	sh := c.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

@@ -38,7 +38,7 @@ type leaseTable struct {
 type leaseShard struct {
 	// mu guards entries.
 	mu      sync.Mutex
-	entries map[denyKey]*leaseEntry
+	entries map[bucket.CheckID]*leaseEntry
 }
 
 type leaseEntry struct {
@@ -53,16 +53,16 @@ type leaseEntry struct {
 func newLeaseTable(clock bucket.Clock) *leaseTable {
 	t := &leaseTable{clock: clock}
 	for i := range t.shards {
-		t.shards[i].entries = map[denyKey]*leaseEntry{}
+		t.shards[i].entries = map[bucket.CheckID]*leaseEntry{}
 	}
 	return t
 }
 
 // lock locks the shard of a check's entry and returns it, the entry's key
 // and now. The caller unlocks.
-func (t *leaseTable) lock(key bucket.Key, req bucket.Request) (*leaseShard, denyKey, time.Duration) {
-	k := keyOf(key, req)
-	sh := &t.shards[k.key.Lo%leaseShards]
+func (t *leaseTable) lock(key bucket.Key, req bucket.Request) (*leaseShard, bucket.CheckID, time.Duration) {
+	k := bucket.IDOf(key, req)
+	sh := &t.shards[k.Key.Lo%leaseShards]
 	now := t.clock.Now()
 	sh.mu.Lock()
 	return sh, k, now

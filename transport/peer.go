@@ -359,7 +359,7 @@ func (p *Peer) send(b *batch) {
 // batch is the checks bound for one Forward call.
 type batch struct {
 	entries []batchEntry
-	index   map[coalesceKey]int // entry of each distinct check
+	index   map[bucket.CheckID]int // entry of each distinct check
 	calls   int
 	size    int
 }
@@ -372,26 +372,15 @@ type batchEntry struct {
 	leaser  *call
 }
 
-// coalesceKey identifies checks that may share an entry: same bucket, same
-// shape, same hits.
-type coalesceKey struct {
-	key       bucket.Key
-	algorithm bucket.Algorithm
-	limit     int64
-	window    time.Duration
-	burst     int64
-	hits      int64
-}
-
 func newBatch(size int) *batch {
-	return &batch{size: size, index: make(map[coalesceKey]int, min(size, 64))}
+	return &batch{size: size, index: make(map[bucket.CheckID]int, min(size, 64))}
 }
 
 func (b *batch) full() bool { return len(b.entries) >= b.size }
 
 func (b *batch) add(c *call) {
 	b.calls++
-	k := coalesceKey{c.key, c.req.Algorithm, c.req.Limit, c.req.Window, c.req.Burst, c.req.Hits}
+	k := bucket.IDOf(c.key, c.req)
 	if i, ok := b.index[k]; ok && len(b.entries[i].waiters) < DefaultMaxBatch {
 		e := &b.entries[i]
 		e.waiters = append(e.waiters, c)
