@@ -57,14 +57,6 @@ type logEvent struct{ at, n int64 }
 
 func (lg *Log) empty() bool { return lg == nil || lg.total == 0 }
 
-// Len returns the number of live entries.
-func (lg *Log) Len() int {
-	if lg == nil {
-		return 0
-	}
-	return len(lg.events) - lg.head
-}
-
 // expire drops entries at or before cutoff.
 func (lg *Log) expire(cutoff int64) {
 	for lg.head < len(lg.events) && lg.events[lg.head].at <= cutoff {

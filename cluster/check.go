@@ -112,7 +112,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 			if err != nil {
 				return bucket.Decision{}, fmt.Errorf("cluster: %w", err)
 			}
-			return rep.decision(), nil
+			return single(rep), nil
 		}
 		p, ok := v.peers[owner]
 		if !ok {
@@ -192,18 +192,18 @@ func (v *view) awaitNext(ctx context.Context, pause time.Duration) error {
 // decideOwned answers count identical checks on a key this node owns.
 // Only a key gained in an unsettled ring change needs the held probe (one
 // shard lock) before the decision (another): everywhere else one call does.
-func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req bucket.Request, count int) (repeated, error) {
+func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req bucket.Request, count int) (bucket.Repeated, error) {
 	if v.mustWait(key, n.id) {
 		rep, held, err := n.store.CheckKeyIfHeld(key, req, count)
 		if err != nil || held {
-			return repeated(rep), err
+			return rep, err
 		}
 		if err := n.awaitSettled(ctx, v); err != nil {
-			return repeated{}, err
+			return bucket.Repeated{}, err
 		}
 	}
 	rep, err := n.store.CheckKey(key, req, count)
-	return repeated(rep), err
+	return rep, err
 }
 
 // mustWait reports whether a check on key, which this node owns in v but
@@ -256,7 +256,7 @@ func (n *Node) CheckOwned(ctx context.Context, checks []transport.OwnedCheck, re
 	v := n.view.Load()
 	leaving := n.leaving.Load()
 	for i, c := range checks {
-		var rep repeated
+		var rep bucket.Repeated
 		var err error
 		switch {
 		case c.Mode == transport.ModeProxied || (leaving == nil && v.ring.Owner(c.Key.Hi) == n.id):
@@ -270,17 +270,17 @@ func (n *Node) CheckOwned(ctx context.Context, checks []transport.OwnedCheck, re
 		if errors.Is(err, bucket.ErrFenced) || errors.Is(err, errViewChanged) {
 			err = transport.ErrNotOwner
 		}
-		results[i].Repeated, results[i].Err = bucket.Repeated(rep), err
+		results[i].Repeated, results[i].Err = rep, err
 	}
 }
 
 // answerNotOwned handles a direct check on a key this node does not own in
 // its ring (or is leaving): answer from a bucket it still holds, else pass
 // the check on once to the owner it knows.
-func (n *Node) answerNotOwned(ctx context.Context, v *view, leaving *ring.Ring, c transport.OwnedCheck) (repeated, error) {
+func (n *Node) answerNotOwned(ctx context.Context, v *view, leaving *ring.Ring, c transport.OwnedCheck) (bucket.Repeated, error) {
 	rep, held, err := n.store.CheckKeyIfHeld(c.Key, c.Request, c.Count)
 	if err != nil || held {
-		return repeated(rep), err
+		return rep, err
 	}
 	n.waitForMove(ctx, c.Key)
 	r := v.ring
@@ -290,16 +290,16 @@ func (n *Node) answerNotOwned(ctx context.Context, v *view, leaving *ring.Ring, 
 	owner := r.Owner(c.Key.Hi)
 	p := v.peers[owner]
 	if owner == n.id || p == nil {
-		return repeated{}, transport.ErrNotOwner
+		return bucket.Repeated{}, transport.ErrNotOwner
 	}
 	n.proxied.Add(1)
 	got, err := p.Send(ctx, c.Key, c.Request, transport.ModeProxied, c.Count)
 	if err != nil && !errors.Is(err, bucket.ErrInvalidArgument) {
 		// Whatever stopped the owner we know, the sender should route the
 		// check again on its own, perhaps newer, view.
-		return repeated{}, transport.ErrNotOwner
+		return bucket.Repeated{}, transport.ErrNotOwner
 	}
-	return repeated(got), err
+	return got, err
 }
 
 // waitForMove waits, within ctx, for a handoff in flight that carries key.
@@ -314,11 +314,8 @@ func (n *Node) waitForMove(ctx context.Context, key bucket.Key) {
 	}
 }
 
-// repeated adds a helper to bucket.Repeated.
-type repeated bucket.Repeated
-
-// decision is the answer to a single check (count 1).
-func (r repeated) decision() bucket.Decision {
+// single is the answer to a check made alone (count 1).
+func single(r bucket.Repeated) bucket.Decision {
 	if r.Admitted > 0 {
 		return r.LastAdmitted
 	}

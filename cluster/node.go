@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -312,7 +314,7 @@ func (n *Node) Members() (string, []transport.Member) {
 	for _, m := range byName {
 		out = append(out, m)
 	}
-	sortMembers(out)
+	slices.SortFunc(out, func(a, b transport.Member) int { return cmp.Compare(a.Name, b.Name) })
 	return n.cfg.Name, out
 }
 

@@ -162,9 +162,6 @@ func NewPeer(name, addr string, cfg PeerConfig) (*Peer, error) {
 	return p, nil
 }
 
-// Name returns the peer's member name.
-func (p *Peer) Name() string { return p.name }
-
 // Stats returns the peer's counters.
 func (p *Peer) Stats() *PeerStats { return &p.stats }
 
