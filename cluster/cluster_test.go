@@ -205,3 +205,17 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// userOwnedBy returns a user whose key ("user", "api") the member named
+// owner owns, as n sees it.
+func userOwnedBy(t testing.TB, n *Node, owner string) string {
+	t.Helper()
+	for i := range 100_000 {
+		u := "user-" + strconv.Itoa(i)
+		if m, _, err := n.OwnerOf(u, "api"); err == nil && m.Name == owner {
+			return u
+		}
+	}
+	t.Fatalf("no user among 100,000 is owned by %s", owner)
+	return ""
+}

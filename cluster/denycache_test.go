@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"strconv"
 	"testing"
 	"time"
 
@@ -16,13 +15,7 @@ func TestDenyCacheAnswersUntilRetryAfter(t *testing.T) {
 	clock.Set(time.Hour)
 	nodes := startCluster(t, 2, func(c *Config) { c.Clock = clock })
 	a := nodes[0]
-	var user string
-	for i := 0; user == ""; i++ {
-		u := "user-" + strconv.Itoa(i)
-		if m, _, _ := a.OwnerOf(u, "api"); m.Name == "node-1" {
-			user = u
-		}
-	}
+	user := userOwnedBy(t, a, "node-1")
 	req := bucket.Request{UserID: user, Action: "api", Limit: 2, Window: 10 * time.Second, Hits: 1}
 	check := func() bucket.Decision {
 		t.Helper()

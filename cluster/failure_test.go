@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"net"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -56,13 +55,7 @@ func TestUnreachableOwnerFallsBackWithinDeadline(t *testing.T) {
 		}
 	})
 	a := nodes[0]
-	var key string
-	for i := 0; key == ""; i++ {
-		u := "user-" + strconv.Itoa(i)
-		if m, _, _ := a.OwnerOf(u, "api"); m.Name == "node-1" {
-			key = u
-		}
-	}
+	key := userOwnedBy(t, a, "node-1")
 	ask := func(policy FailPolicy, user string) bucket.Decision {
 		t.Helper()
 		start := time.Now()

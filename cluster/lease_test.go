@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,13 +16,7 @@ import (
 func TestLeasesCutHopsWithoutOverAdmission(t *testing.T) {
 	nodes := startCluster(t, 2, func(c *Config) { c.Leases = true })
 	a := nodes[0]
-	var user string
-	for i := 0; user == ""; i++ {
-		u := "user-" + strconv.Itoa(i)
-		if m, _, _ := a.OwnerOf(u, "api"); m.Name == "node-1" {
-			user = u
-		}
-	}
+	user := userOwnedBy(t, a, "node-1")
 	const limit, callers, each = 2000, 16, 200
 	var admitted atomic.Int64
 	var wg sync.WaitGroup
