@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -140,4 +141,48 @@ func BenchmarkSweep(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(visited), "ns/entry")
 	b.ReportMetric(float64(visited)/float64(b.N), "entries/pass")
+}
+
+// BenchmarkParallelBaseline is the machine's own ceiling for
+// BenchmarkParallel: 256 mutex-guarded counters on separate cache lines,
+// hit at random from every P. If this does not speed up from -cpu 1 to 2,
+// no shared structure will.
+func BenchmarkParallelBaseline(b *testing.B) {
+	type counter struct {
+		mu sync.Mutex
+		n  int
+		_  [48]byte
+	}
+	var counters [256]counter
+	b.RunParallel(func(pb *testing.PB) {
+		rng := rand.New(rand.NewPCG(rand.Uint64(), 0))
+		for pb.Next() {
+			c := &counters[rng.IntN(len(counters))]
+			c.mu.Lock()
+			c.n++
+			c.mu.Unlock()
+		}
+	})
+}
+
+// BenchmarkParallelStorePerP gives every P a store of its own (nothing
+// shared), to separate the store's own cost from cross-core traffic.
+func BenchmarkParallelStorePerP(b *testing.B) {
+	const n = 100_000
+	names := keyNames(n)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		store, err := NewStore(StoreConfig{Clock: &ManualClock{}, SweepInterval: -1})
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer store.Close()
+		rng := rand.New(rand.NewPCG(rand.Uint64(), 0))
+		req := Request{Action: "api", Limit: MaxLimit, Window: time.Hour, Hits: 1}
+		for pb.Next() {
+			req.UserID = names[rng.IntN(n)]
+			store.Check(req)
+		}
+	})
 }
