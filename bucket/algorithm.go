@@ -161,4 +161,8 @@ type Decision struct {
 	// RetryAfter is, when Allowed is false, the shortest wait after which
 	// the same check would be admitted. Zero when Allowed.
 	RetryAfter time.Duration
+	// Shadowed is set by a node, never by an engine: the check ran in
+	// shadow (dry-run enforcement) mode and was over the limit, so Allowed
+	// was turned to true. Remaining and RetryAfter still tell the truth.
+	Shadowed bool
 }

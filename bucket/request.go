@@ -25,6 +25,10 @@ type Request struct {
 	// Algorithm picks the algorithm; the zero value is TokenBucket. A key's
 	// buckets under different algorithms are separate.
 	Algorithm Algorithm
+	// DryRun decides the check as it stands but spends nothing: the
+	// decision says whether Hits would pass now. Multi-limit checks use it
+	// to find out whether every limit admits before any is spent.
+	DryRun bool
 }
 
 // Hard bounds on a request, whatever the configuration.
@@ -123,9 +127,10 @@ type CheckID struct {
 	Window    time.Duration
 	Burst     int64
 	Hits      int64
+	DryRun    bool
 }
 
 // IDOf returns the CheckID of req on the bucket named by k.
 func IDOf(k Key, req Request) CheckID {
-	return CheckID{k, req.Algorithm, req.Limit, req.Window, req.Burst, req.Hits}
+	return CheckID{k, req.Algorithm, req.Limit, req.Window, req.Burst, req.Hits, req.DryRun}
 }

@@ -57,6 +57,14 @@ type logEvent struct{ at, n int64 }
 
 func (lg *Log) empty() bool { return lg == nil || lg.total == 0 }
 
+// clone returns a copy of lg's live entries that shares nothing with lg.
+func (lg *Log) clone() *Log {
+	if lg == nil {
+		return nil
+	}
+	return &Log{events: append([]logEvent(nil), lg.events[lg.head:]...), total: lg.total}
+}
+
 // expire drops entries at or before cutoff.
 func (lg *Log) expire(cutoff int64) {
 	for lg.head < len(lg.events) && lg.events[lg.head].at <= cutoff {

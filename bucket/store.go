@@ -173,7 +173,7 @@ func (s *Store) Check(req Request) (Decision, error) {
 		return Decision{}, ErrClosed
 	}
 	k := s.hash(req.UserID, req.Action).withAlgorithm(req.Algorithm)
-	d, ok := s.check(k, req.Algorithm, lim, req.Hits, 1, nil, false)
+	d, ok := s.check(k, req.Algorithm, lim, req.Hits, req.DryRun, 1, nil, false)
 	if !ok {
 		return Decision{}, ErrFenced
 	}
@@ -212,10 +212,30 @@ func (s *Store) CheckKey(k Key, req Request, n int) (Repeated, error) {
 		return Repeated{}, ErrClosed
 	}
 	var rep Repeated
-	if _, ok := s.check(k.withAlgorithm(req.Algorithm), req.Algorithm, lim, req.Hits, n, &rep, false); !ok {
+	if _, ok := s.check(k.withAlgorithm(req.Algorithm), req.Algorithm, lim, req.Hits, req.DryRun, n, &rep, false); !ok {
 		return Repeated{}, ErrFenced
 	}
 	return rep, nil
+}
+
+// Reset drops the buckets of the key k (from Key) under every algorithm,
+// so that its next check starts from a fresh bucket, and returns how many
+// live buckets it dropped. It is how an operator forgives a key.
+func (s *Store) Reset(k Key) int {
+	sh := &s.shards[k.Hi>>s.shift]
+	now := s.clock.Now()
+	dropped := 0
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for _, alg := range Algorithms() {
+		if i := sh.tab.find(k.withAlgorithm(alg)); i >= 0 {
+			if sh.tab.slots[i].freshAt > now {
+				dropped++
+			}
+			sh.removeAt(i)
+		}
+	}
+	return dropped
 }
 
 // SetFence makes the store refuse checks (ErrFenced) on every key for which
@@ -249,7 +269,7 @@ func (s *Store) CheckKeyIfHeld(k Key, req Request, n int) (rep Repeated, held bo
 		return Repeated{}, false, ErrClosed
 	}
 	var ok bool
-	_, ok = s.check(k.withAlgorithm(req.Algorithm), req.Algorithm, lim, req.Hits, n, &rep, true)
+	_, ok = s.check(k.withAlgorithm(req.Algorithm), req.Algorithm, lim, req.Hits, req.DryRun, n, &rep, true)
 	if !ok {
 		// Not held, or fenced: either way this store does not answer.
 		return Repeated{}, false, nil
@@ -260,8 +280,9 @@ func (s *Store) CheckKeyIfHeld(k Key, req Request, n int) (rep Repeated, held bo
 // check decides n checks on key k, which already holds the algorithm, and
 // returns the last decision. rep, when not nil, receives the details. It
 // decides nothing and returns ok false for a fenced key, and, with
-// onlyHeld, for a key without a live bucket.
-func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64, n int, rep *Repeated, onlyHeld bool) (d Decision, ok bool) {
+// onlyHeld, for a key without a live bucket. A dry check decides on a copy
+// of the state and writes nothing back.
+func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64, dry bool, n int, rep *Repeated, onlyHeld bool) (d Decision, ok bool) {
 	sh := &s.shards[k.Hi>>s.shift]
 	now := s.clock.Now()
 
@@ -289,6 +310,15 @@ func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64, n int, rep *R
 		// before Extract takes this shard or does not happen at all.
 		sh.mu.Unlock()
 		return Decision{}, false
+	}
+	if dry {
+		st.Log = st.Log.clone()
+		d = decide(alg, &st, lim, now, hits)
+		sh.mu.Unlock()
+		if rep != nil {
+			rep.record(d, n, 0) // nothing spent: every repeat answers alike
+		}
+		return d, true
 	}
 	d = decide(alg, &st, lim, now, hits)
 	if rep != nil {

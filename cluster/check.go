@@ -27,21 +27,58 @@ import (
 
 // Check spends req.Hits from the bucket of (req.UserID, req.Action) at the
 // key's owner, which may be this node, and returns the decision. It is
-// CheckPolicy with the node's configured FailPolicy.
+// CheckWith with the node's configured FailPolicy.
 func (n *Node) Check(ctx context.Context, req bucket.Request) (bucket.Decision, error) {
-	return n.CheckPolicy(ctx, req, FailDefault)
+	return n.CheckWith(ctx, req, transport.CheckOptions{})
 }
 
-// CheckPolicy is Check with a FailPolicy for this check: what to answer if
-// the owner cannot be reached within the check's deadline (CheckTimeout,
-// or ctx's if earlier). FailDefault means Config.FailPolicy. Errors:
-// bucket.ErrInvalidArgument (bad input; nothing is spent), ErrClosed, ctx's
-// cancellation, or ErrNoOwner only when the fallback itself cannot decide.
-// It implements transport.Limiter.
-func (n *Node) CheckPolicy(ctx context.Context, req bucket.Request, policy FailPolicy) (bucket.Decision, error) {
-	d, err := n.checkPolicy(ctx, req, policy)
+// CheckWith is Check with options for this check: what to answer if the
+// owner cannot be reached within the check's deadline (CheckTimeout, or
+// ctx's if earlier; FailDefault means Config.FailPolicy), and shadow mode.
+// Errors: bucket.ErrInvalidArgument (bad input; nothing is spent),
+// ErrClosed, ctx's cancellation, or ErrNoOwner only when the fallback
+// itself cannot decide. It implements transport.Limiter.
+func (n *Node) CheckWith(ctx context.Context, req bucket.Request, opts transport.CheckOptions) (bucket.Decision, error) {
+	d, err := n.checkPolicy(ctx, req, opts.FailPolicy)
 	n.metrics.count(req.Algorithm, d, err)
+	if err == nil && !d.Allowed {
+		n.topDenied.record(req.UserID, req.Action)
+		if opts.Shadow {
+			n.shadowDenied.Add(1)
+			d.Allowed, d.Shadowed = true, true
+		}
+	}
 	return d, err
+}
+
+// CheckAll checks several limits as one request, such as 10 per second
+// and 1000 per hour: it is allowed only if every limit admits (a limit in
+// shadow mode always does), and a denied request spends nothing, except
+// in a race described at transport.CheckAllWith. It takes one round trip
+// for a single limit and two otherwise. It implements transport.Limiter.
+func (n *Node) CheckAll(ctx context.Context, checks []transport.LimitCheck) (bool, []bucket.Decision, error) {
+	if len(checks) == 0 || len(checks) > transport.MaxLimitsPerCheck {
+		return false, nil, &bucket.ArgumentError{Field: "limits",
+			Reason: fmt.Sprintf("%d limits; want 1 to %d", len(checks), transport.MaxLimitsPerCheck)}
+	}
+	return transport.CheckAllWith(ctx, checks, func(ctx context.Context, req bucket.Request, opts transport.CheckOptions) (bucket.Decision, error) {
+		if !req.DryRun || len(checks) == 1 {
+			d, err := n.CheckWith(ctx, req, opts)
+			if err == nil && !d.Allowed && len(checks) > 1 {
+				// Its dry run admitted: concurrent checks spent the limit
+				// between the rounds, and the other limits stay spent.
+				n.multiRaces.Add(1)
+			}
+			return d, err
+		}
+		// The first round's dry runs are not checks of their own: count
+		// only the round that decides.
+		d, err := n.checkPolicy(ctx, req, opts.FailPolicy)
+		if err == nil && !d.Allowed && opts.Shadow {
+			d.Allowed, d.Shadowed = true, true
+		}
+		return d, err
+	})
 }
 
 func (n *Node) checkPolicy(ctx context.Context, req bucket.Request, policy FailPolicy) (bucket.Decision, error) {
@@ -125,7 +162,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 			}
 		}
 		lease := 0
-		if v.leases != nil {
+		if v.leases != nil && !req.DryRun {
 			if d, ok := v.leases.take(key, req); ok {
 				n.leaseHits.Add(1)
 				return d, nil
@@ -261,7 +298,7 @@ func (n *Node) CheckOwned(ctx context.Context, checks []transport.OwnedCheck, re
 		switch {
 		case c.Mode == transport.ModeProxied || (leaving == nil && v.ring.Owner(c.Key.Hi) == n.id):
 			rep, err = n.decideOwned(ctx, v, c.Key, c.Request, c.Count)
-			if err == nil && c.Lease > 0 && rep.Admitted == c.Count && c.Request.Hits > 0 {
+			if err == nil && c.Lease > 0 && rep.Admitted == c.Count && c.Request.Hits > 0 && !c.Request.DryRun {
 				results[i].Leased = n.grantLease(c, c.Lease)
 			}
 		default:

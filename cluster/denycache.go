@@ -92,3 +92,15 @@ func (c *denyCache) store(key bucket.Key, req bucket.Request, d bucket.Decision,
 	}
 	sh.entries[k] = denial{d: d, at: sentAt, until: sentAt + d.RetryAfter}
 }
+
+// forget drops every cached denial of key.
+func (c *denyCache) forget(key bucket.Key) {
+	sh := &c.shards[key.Lo%denyShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for k := range sh.entries {
+		if k.Key == key {
+			delete(sh.entries, k)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/transport"
 )
 
 // blackhole accepts TCP connections and never answers, like a node that is
@@ -59,8 +60,8 @@ func TestUnreachableOwnerFallsBackWithinDeadline(t *testing.T) {
 	ask := func(policy FailPolicy, user string) bucket.Decision {
 		t.Helper()
 		start := time.Now()
-		d, err := a.CheckPolicy(context.Background(), bucket.Request{UserID: user, Action: "api", Limit: 10,
-			Window: time.Minute, Hits: 1}, policy)
+		d, err := a.CheckWith(context.Background(), bucket.Request{UserID: user, Action: "api", Limit: 10,
+			Window: time.Minute, Hits: 1}, transport.CheckOptions{FailPolicy: policy})
 		if took := time.Since(start); took > timeout+150*time.Millisecond {
 			t.Fatalf("%v: answered after %v, deadline %v", policy, took, timeout)
 		}

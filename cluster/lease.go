@@ -159,3 +159,15 @@ func (n *Node) grantLease(c transport.OwnedCheck, want int) int {
 	n.leasesGranted.Add(uint64(rep.Admitted))
 	return rep.Admitted
 }
+
+// forget drops every lease on key; its unused checks lapse spent.
+func (t *leaseTable) forget(key bucket.Key) {
+	sh := &t.shards[key.Lo%leaseShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for k := range sh.entries {
+		if k.Key == key {
+			delete(sh.entries, k)
+		}
+	}
+}

@@ -104,11 +104,17 @@ var (
 	descEvictions  = prometheus.NewDesc("drl_evictions_total", "Live buckets dropped to respect MaxEntries.", nil, nil)
 	descExpired    = prometheus.NewDesc("drl_expirations_total", "Buckets dropped because they were full again.", nil, nil)
 	descReady      = prometheus.NewDesc("drl_ready", "1 when the node has joined and is in its ring.", nil, nil)
+	descRPCs       = prometheus.NewDesc("drl_forward_rpcs_total", "Forward calls this node made to owners.", nil, nil)
+	descEntries    = prometheus.NewDesc("drl_forward_batch_keys_total", "Distinct keys carried by Forward calls; divided by drl_forward_rpcs_total, the mean batch size.", nil, nil)
+	descRPCErrors  = prometheus.NewDesc("drl_forward_rpc_errors_total", "Forward calls that failed, by reason (timeout or other).", []string{"reason"}, nil)
+	descShadow     = prometheus.NewDesc("drl_shadow_denials_total", "Checks over their limit that shadow mode admitted.", nil, nil)
+	descMultiRaces = prometheus.NewDesc("drl_multi_limit_races_total", "Limits that denied in a multi-limit check's second round, leaving the others spent.", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descChecks, descLocal, descForwarded, descProxied, descDenyHits, descLeaseHits,
-		descLeases, descFallbacks, descHandoffs, descWaits, descMembers, descRingChange, descKeys, descEvictions, descExpired, descReady} {
+		descLeases, descFallbacks, descHandoffs, descWaits, descMembers, descRingChange, descKeys, descEvictions, descExpired, descReady,
+		descRPCs, descEntries, descRPCErrors, descShadow, descMultiRaces} {
 		ch <- d
 	}
 }
@@ -149,4 +155,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ready = 1
 	}
 	gauge(descReady, ready)
+	counter(descRPCs, st.ForwardRPCs)
+	counter(descEntries, st.ForwardEntries)
+	counter(descRPCErrors, st.ForwardTimeouts, "timeout")
+	counter(descRPCErrors, st.ForwardErrors-st.ForwardTimeouts, "other")
+	counter(descShadow, st.ShadowDenied)
+	counter(descMultiRaces, st.MultiLimitRaces)
 }

@@ -72,6 +72,7 @@ type Node struct {
 
 	local     atomic.Uint64 // checks decided here as the owner
 	forwarded atomic.Uint64 // checks sent to another owner
+	peerStats transport.PeerStats
 	metrics   *metrics
 
 	// handoffMu serializes handoffs so that two ring changes in a row do not
@@ -88,6 +89,9 @@ type Node struct {
 	leaseHits        atomic.Uint64 // checks answered from a token lease
 	leasesGranted    atomic.Uint64 // leased checks granted to forwarders
 	proxied          atomic.Uint64 // checks passed on to the owner this node knows
+	shadowDenied     atomic.Uint64 // checks over the limit admitted by shadow mode
+	multiRaces       atomic.Uint64 // limits that denied in a multi-limit check's second round
+	topDenied        *topDenied
 
 	// moving is the handoff in flight, if any; leaving is the ring without
 	// this node while it leaves.
@@ -159,6 +163,7 @@ func New(cfg Config) (*Node, error) {
 		known:    map[string]knownMember{},
 		doneFrom: map[string]uint64{},
 	}
+	n.topDenied = newTopDenied(cfg.Clock)
 	n.view.Store(&view{ring: &ring.Ring{}, peers: map[string]*transport.Peer{}, settled: make(chan struct{}), next: make(chan struct{}),
 		fallback: n.newFallbackStore()})
 	n.stopCtx, n.stop = context.WithCancel(context.Background())
@@ -184,7 +189,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: listen for gRPC on %s: %w", cfg.GRPCAddr, err)
 	}
 	n.grpcAddr = advertised(cfg.GRPCAdvertise, n.grpcLis.Addr())
-	serverCfg := transport.ServerConfig{Limiter: n, Owner: n, Directory: n, Receiver: n, Ready: n.Ready, Logger: n.log,
+	serverCfg := transport.ServerConfig{Limiter: n, Owner: n, Directory: n, Receiver: n, Admin: n, Ready: n.Ready, Logger: n.log,
 		Metrics: n.MetricsHandler()}
 	// Stream workers reuse goroutines across RPCs instead of starting one
 	// per call.
@@ -357,7 +362,9 @@ type Stats struct {
 	RingChanges uint64 // ring rebuilds since start
 	Local       uint64 // checks entering through this node that it decided as their owner
 	Forwarded   uint64 // checks sent to other owners
-	ForwardRPCs uint64 // Forward calls made for them, by the current peer clients
+	// Forward calls made for them, the distinct keys they carried (their
+	// batch sizes summed), and those that failed or timed out.
+	ForwardRPCs, ForwardEntries, ForwardErrors, ForwardTimeouts uint64
 	// Buckets moved on ring changes: sent to new owners, received from old
 	// ones, and lost (their new owner could not be reached; they start
 	// fresh there).
@@ -373,6 +380,11 @@ type Stats struct {
 	// earlier denial; LeaseHits from a token lease; LeasesGranted counts
 	// leased checks this node granted as an owner.
 	DenyCacheHits, LeaseHits, LeasesGranted uint64
+	// ShadowDenied counts checks over their limit that shadow mode
+	// admitted; MultiLimitRaces counts limits that denied in the second
+	// round of a multi-limit check, after the first round said they would
+	// admit (the other limits of those requests stayed spent).
+	ShadowDenied, MultiLimitRaces uint64
 }
 
 // Stats returns the node's counters.
@@ -382,11 +394,14 @@ func (n *Node) Stats() Stats {
 		HandoffsSent: n.handoffsSent.Load(), HandoffsReceived: n.handoffsReceived.Load(), HandoffsLost: n.handoffsLost.Load(),
 		WaitedHandoff: n.waitedHandoff.Load(), Proxied: n.proxied.Load(),
 		FallbackLocal: n.fallbackLocal.Load(), FallbackOpen: n.fallbackOpen.Load(), FallbackClosed: n.fallbackClosed.Load(),
-		DenyCacheHits: n.denyHits.Load(), LeaseHits: n.leaseHits.Load(), LeasesGranted: n.leasesGranted.Load()}
+		DenyCacheHits: n.denyHits.Load(), LeaseHits: n.leaseHits.Load(), LeasesGranted: n.leasesGranted.Load(),
+		ShadowDenied: n.shadowDenied.Load(), MultiLimitRaces: n.multiRaces.Load()}
 	st.Forwarded = n.forwarded.Load()
-	for _, p := range v.peers {
-		st.ForwardRPCs += p.Stats().RPCs.Load()
-	}
+	st.ForwardRPCs, st.ForwardEntries = n.peerStats.RPCs.Load(), n.peerStats.Entries.Load()
+	// Timeouts first: a failure counts as an error before it counts as a
+	// timeout, so errors read later are never fewer.
+	st.ForwardTimeouts = n.peerStats.Timeouts.Load()
+	st.ForwardErrors = n.peerStats.Errors.Load()
 	return st
 }
 
@@ -508,6 +523,7 @@ func (n *Node) shutdownListeners() {
 func (n *Node) peerConfig() transport.PeerConfig {
 	pc := n.cfg.Peer
 	pc.Self = n.id
+	pc.Stats = &n.peerStats
 	return pc
 }
 

@@ -22,6 +22,7 @@ func RequestFromProto(m *drlv1.CheckRequest) (bucket.Request, error) {
 		Burst:     m.GetBurst(),
 		Hits:      1,
 		Algorithm: alg,
+		DryRun:    m.GetDryRun(),
 	}
 	if m.Hits != nil {
 		req.Hits = m.GetHits()
@@ -46,6 +47,7 @@ func RequestToProto(r bucket.Request) *drlv1.CheckRequest {
 		Hits:      &hits,
 		Algorithm: r.Algorithm.String(),
 		Burst:     r.Burst,
+		DryRun:    r.DryRun,
 	}
 }
 
@@ -57,6 +59,7 @@ func DecisionToProto(d bucket.Decision) *drlv1.CheckResponse {
 		Remaining:  d.Remaining,
 		ResetAfter: durationpb.New(d.ResetAfter),
 		RetryAfter: durationpb.New(d.RetryAfter),
+		Shadowed:   d.Shadowed,
 	}
 }
 
@@ -68,6 +71,7 @@ func DecisionFromProto(m *drlv1.CheckResponse) bucket.Decision {
 		Remaining:  m.GetRemaining(),
 		ResetAfter: m.GetResetAfter().AsDuration(),
 		RetryAfter: m.GetRetryAfter().AsDuration(),
+		Shadowed:   m.GetShadowed(),
 	}
 }
 
@@ -89,4 +93,14 @@ func decisionFromPeer(m *drlv1.Decision) bucket.Decision {
 		ResetAfter: time.Duration(m.GetResetAfterNs()),
 		RetryAfter: time.Duration(m.GetRetryAfterNs()),
 	}
+}
+
+// LimitCheckToProto converts one check with its options for the public API.
+func LimitCheckToProto(c LimitCheck) *drlv1.CheckRequest {
+	m := RequestToProto(c.Request)
+	if c.Options.FailPolicy != FailDefault {
+		m.FailPolicy = c.Options.FailPolicy.String()
+	}
+	m.Shadow = c.Options.Shadow
+	return m
 }

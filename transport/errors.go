@@ -88,9 +88,11 @@ func grpcError(err error) error {
 	return st.Err()
 }
 
-// errorFromGRPC maps a gRPC error from a peer back to our sentinels, so that
-// callers can use errors.Is whatever the hop.
-func errorFromGRPC(err error) error {
+// ErrorFromGRPC maps a gRPC error from a node back to our sentinels, so
+// that callers can use errors.Is whatever the hop: InvalidArgument becomes
+// a *bucket.ArgumentError naming the field, and unreachable or timed-out
+// calls match ErrUnavailable.
+func ErrorFromGRPC(err error) error {
 	st, ok := status.FromError(err)
 	if !ok {
 		return err

@@ -74,7 +74,7 @@ func (p *Peer) Handoff(ctx context.Context, moved []bucket.Moved, ringID uint64)
 		}
 		resp, err := p.client.Handoff(ctx, msg)
 		if err != nil {
-			return kept, fmt.Errorf("transport: hand %d buckets to %s: %w", len(part), p.name, errorFromGRPC(err))
+			return kept, fmt.Errorf("transport: hand %d buckets to %s: %w", len(part), p.name, ErrorFromGRPC(err))
 		}
 		kept += int(resp.GetAccepted())
 	}
@@ -95,7 +95,7 @@ func (p *Peer) Send(ctx context.Context, key bucket.Key, req bucket.Request, mod
 		err = fmt.Errorf("%d results for 1 check", len(resp.GetResults()))
 	}
 	if err != nil {
-		return bucket.Repeated{}, fmt.Errorf("transport: forward to %s: %w", p.name, errorFromGRPC(err))
+		return bucket.Repeated{}, fmt.Errorf("transport: forward to %s: %w", p.name, ErrorFromGRPC(err))
 	}
 	r := resp.GetResults()[0]
 	if r.GetCode() != drlv1.Code_CODE_OK {
@@ -106,4 +106,14 @@ func (p *Peer) Send(ctx context.Context, key bucket.Key, req bucket.Request, mod
 		LastAdmitted: decisionFromPeer(r.GetLastAdmitted()),
 		Denied:       decisionFromPeer(r.GetDenied()),
 	}, nil
+}
+
+// ResetKey asks the peer to drop everything it keeps for key and returns
+// how many live buckets it dropped.
+func (p *Peer) ResetKey(ctx context.Context, key bucket.Key) (int, error) {
+	resp, err := p.client.ResetKey(ctx, &drlv1.ResetKeyRequest{KeyHi: key.Hi, KeyLo: key.Lo})
+	if err != nil {
+		return 0, fmt.Errorf("transport: reset a key on %s: %w", p.name, ErrorFromGRPC(err))
+	}
+	return int(resp.GetDropped()), nil
 }

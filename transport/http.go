@@ -23,6 +23,9 @@ import (
 //
 //	POST /v1/ratelimit      CheckRequest -> CheckResponse
 //	POST /v1/ratelimit:batch CheckBatchRequest -> CheckBatchResponse
+//	POST /v1/ratelimit:all  CheckAllRequest -> CheckAllResponse
+//	POST /v1/reset          ResetRequest -> ResetResponse (admin)
+//	GET  /v1/topdenied?limit=10  TopDeniedResponse
 //	GET  /v1/members        MembersResponse
 //	GET  /v1/owner?user_id=u&action=a  OwnerResponse
 //	GET  /healthz           200 while the process serves
@@ -65,6 +68,54 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 		}
 		writeValue(w, http.StatusOK, batchJSON(out))
 	})
+	mux.HandleFunc("POST /v1/ratelimit:all", func(w http.ResponseWriter, r *http.Request) {
+		var m drlv1.CheckAllRequest
+		if !readJSON(w, r, cfg.MaxBodyBytes, &m) {
+			return
+		}
+		out, err := g.checkAll(r.Context(), &m)
+		if err != nil {
+			writeError(w, httpStatus(err), wireError(err))
+			return
+		}
+		ds := make([]*checkResponseJSON, len(out.GetDecisions()))
+		for i, d := range out.GetDecisions() {
+			ds[i] = decisionJSON(DecisionFromProto(d))
+		}
+		writeValue(w, http.StatusOK, map[string]any{"allowed": out.GetAllowed(), "decisions": ds})
+	})
+	if cfg.Admin != nil {
+		mux.HandleFunc("POST /v1/reset", func(w http.ResponseWriter, r *http.Request) {
+			var m drlv1.ResetRequest
+			if !readJSON(w, r, cfg.MaxBodyBytes, &m) {
+				return
+			}
+			dropped, confirmed, err := cfg.Admin.Reset(r.Context(), m.GetUserId(), m.GetAction())
+			if err != nil {
+				writeError(w, httpStatus(err), wireError(err))
+				return
+			}
+			writeValue(w, http.StatusOK, map[string]any{"dropped": dropped, "members": confirmed})
+		})
+		mux.HandleFunc("GET /v1/topdenied", func(w http.ResponseWriter, r *http.Request) {
+			n := 10
+			if q := r.URL.Query().Get("limit"); q != "" {
+				v, err := strconv.Atoi(q)
+				if err != nil || v < 1 || v > 1000 {
+					writeError(w, http.StatusBadRequest, &drlv1.Error{Code: drlv1.Code_CODE_INVALID_ARGUMENT,
+						Message: "limit " + strconv.Quote(q) + ": want 1 to 1000", Field: "limit"})
+					return
+				}
+				n = v
+			}
+			self, keys := cfg.Admin.TopDenied(n)
+			list := make([]map[string]any, len(keys))
+			for i, k := range keys {
+				list[i] = map[string]any{"user_id": k.UserID, "action": k.Action, "denied": k.Denied, "error": k.Error}
+			}
+			writeValue(w, http.StatusOK, map[string]any{"node": self, "keys": list})
+		})
+	}
 	mux.HandleFunc("GET /v1/members", func(w http.ResponseWriter, r *http.Request) {
 		out, _ := g.Members(r.Context(), nil)
 		writeJSON(w, http.StatusOK, out)
@@ -92,7 +143,7 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 		mux.Handle("GET /metrics", cfg.Metrics)
 	}
 	for path, allow := range map[string]string{"/v1/ratelimit": "POST", "/v1/ratelimit:batch": "POST",
-		"/v1/members": "GET", "/v1/owner": "GET", "/healthz": "GET", "/readyz": "GET"} {
+		"/v1/ratelimit:all": "POST", "/v1/members": "GET", "/v1/owner": "GET", "/healthz": "GET", "/readyz": "GET"} {
 		mux.HandleFunc(path, methodNotAllowed(allow))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -130,6 +181,7 @@ type checkResponseJSON struct {
 	Remaining  int64           `json:"remaining"`
 	ResetAfter json.RawMessage `json:"reset_after"`
 	RetryAfter json.RawMessage `json:"retry_after"`
+	Shadowed   bool            `json:"shadowed,omitempty"`
 }
 
 type checkResultJSON struct {
@@ -150,6 +202,7 @@ func decisionJSON(d bucket.Decision) *checkResponseJSON {
 		Remaining:  d.Remaining,
 		ResetAfter: durationJSON(d.ResetAfter),
 		RetryAfter: durationJSON(d.RetryAfter),
+		Shadowed:   d.Shadowed,
 	}
 }
 

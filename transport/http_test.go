@@ -16,8 +16,16 @@ import (
 // would.
 type storeLimiter struct{ store *bucket.Store }
 
-func (l storeLimiter) CheckPolicy(_ context.Context, req bucket.Request, _ FailPolicy) (bucket.Decision, error) {
-	return l.store.Check(req)
+func (l storeLimiter) CheckWith(_ context.Context, req bucket.Request, opts CheckOptions) (bucket.Decision, error) {
+	d, err := l.store.Check(req)
+	if err == nil && opts.Shadow && !d.Allowed {
+		d.Allowed, d.Shadowed = true, true
+	}
+	return d, err
+}
+
+func (l storeLimiter) CheckAll(ctx context.Context, checks []LimitCheck) (bool, []bucket.Decision, error) {
+	return CheckAllWith(ctx, checks, l.CheckWith)
 }
 
 type oneMember struct{}

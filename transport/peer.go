@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
@@ -38,6 +40,9 @@ type PeerConfig struct {
 	QueueLen int
 	// DialOptions are added to the gRPC client's; default is plaintext.
 	DialOptions []grpc.DialOption
+	// Stats, when set, receives the counts of every peer made with this
+	// config, so that they outlive any one peer; nil gives each its own.
+	Stats *PeerStats
 }
 
 // Defaults for PeerConfig.
@@ -107,15 +112,16 @@ type Peer struct {
 	runner   sync.WaitGroup // the batcher
 	closing  sync.Once
 
-	stats PeerStats
+	stats *PeerStats
 }
 
 // PeerStats counts a peer's traffic.
 type PeerStats struct {
-	RPCs    atomic.Uint64 // Forward calls made
-	Entries atomic.Uint64 // distinct keys sent
-	Checks  atomic.Uint64 // checks answered through them
-	Errors  atomic.Uint64 // Forward calls that failed
+	RPCs     atomic.Uint64 // Forward calls made
+	Entries  atomic.Uint64 // distinct keys sent
+	Checks   atomic.Uint64 // checks answered through them
+	Errors   atomic.Uint64 // Forward calls that failed, timeouts included
+	Timeouts atomic.Uint64 // Forward calls that ran out of time
 }
 
 type call struct {
@@ -157,13 +163,17 @@ func NewPeer(name, addr string, cfg PeerConfig) (*Peer, error) {
 		done:     make(chan struct{}),
 		ctx:      ctx,
 		cancel:   cancel,
+		stats:    cfg.Stats,
+	}
+	if p.stats == nil {
+		p.stats = &PeerStats{}
 	}
 	p.runner.Go(p.run)
 	return p, nil
 }
 
-// Stats returns the peer's counters.
-func (p *Peer) Stats() *PeerStats { return &p.stats }
+// Stats returns the peer's counters (PeerConfig.Stats if it was set).
+func (p *Peer) Stats() *PeerStats { return p.stats }
 
 // Check forwards one check on key (from the cluster's shared hasher) to the
 // peer and waits for its decision. Errors: ctx's, ErrClosed, ErrNotOwner
@@ -302,7 +312,7 @@ func (p *Peer) send(b *batch) {
 			KeyHi: e.key.Hi, KeyLo: e.key.Lo,
 			Algorithm: uint32(e.req.Algorithm),
 			Limit:     e.req.Limit, WindowNs: int64(e.req.Window), Burst: e.req.Burst, Hits: e.req.Hits,
-			Count: uint32(len(e.waiters)), Lease: uint32(e.lease),
+			Count: uint32(len(e.waiters)), Lease: uint32(e.lease), DryRun: e.req.DryRun,
 		}
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.RPCTimeout)
@@ -316,7 +326,10 @@ func (p *Peer) send(b *batch) {
 	}
 	if err != nil {
 		p.stats.Errors.Add(1)
-		err = fmt.Errorf("transport: forward %d checks to %s: %w", b.calls, p.name, errorFromGRPC(err))
+		if status.Code(err) == codes.DeadlineExceeded {
+			p.stats.Timeouts.Add(1)
+		}
+		err = fmt.Errorf("transport: forward %d checks to %s: %w", b.calls, p.name, ErrorFromGRPC(err))
 		for _, e := range b.entries {
 			for _, c := range e.waiters {
 				c.done <- callResult{err: err}
@@ -338,9 +351,11 @@ func (p *Peer) send(b *batch) {
 		for j, c := range e.waiters {
 			if j < admitted {
 				// The j-th admitted check saw the hits of those after it
-				// still unspent.
+				// still unspent (a dry run spends none).
 				d := last
-				d.Remaining += int64(admitted-1-j) * e.req.Hits
+				if !e.req.DryRun {
+					d.Remaining += int64(admitted-1-j) * e.req.Hits
+				}
 				res := callResult{d: d}
 				if c == e.leaser {
 					res.leased = int(r.GetLeased())

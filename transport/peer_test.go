@@ -49,6 +49,8 @@ func (o *storeOwner) CheckOwned(_ context.Context, checks []OwnedCheck, results 
 	}
 }
 
+func (o *storeOwner) ResetKey(key bucket.Key) int { return o.store.Reset(key) }
+
 // serve starts a gRPC server for owner on an in-memory listener and
 // returns a dial option that reaches it.
 func serve(t *testing.T, owner Owner) grpc.DialOption {

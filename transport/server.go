@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -16,10 +17,50 @@ import (
 )
 
 // Limiter answers public checks; cluster.Node implements it. It is called
-// concurrently and must honour ctx. policy applies when the key's owner
-// cannot be reached in time.
+// concurrently and must honour ctx.
 type Limiter interface {
-	CheckPolicy(ctx context.Context, req bucket.Request, policy FailPolicy) (bucket.Decision, error)
+	// CheckWith spends req.Hits at the key's owner.
+	CheckWith(ctx context.Context, req bucket.Request, opts CheckOptions) (bucket.Decision, error)
+	// CheckAll checks several limits as one request: allowed only if every
+	// one admits, and then every one is spent; denied, none is.
+	CheckAll(ctx context.Context, checks []LimitCheck) (allowed bool, ds []bucket.Decision, err error)
+}
+
+// CheckOptions are the per-check choices beyond the bucket's shape.
+type CheckOptions struct {
+	// FailPolicy applies when the key's owner cannot be reached in time;
+	// FailDefault means the node's.
+	FailPolicy FailPolicy
+	// Shadow spends as usual but admits a check that is over the limit,
+	// marking its decision Shadowed: dry-run enforcement.
+	Shadow bool
+}
+
+// LimitCheck is one limit of a multi-limit check.
+type LimitCheck struct {
+	Request bucket.Request
+	Options CheckOptions
+}
+
+// MaxLimitsPerCheck bounds the limits in one multi-limit check.
+const MaxLimitsPerCheck = 16
+
+// Admin is the operator's side of the public API; cluster.Node implements
+// it. Nil in ServerConfig disables Reset and TopDenied.
+type Admin interface {
+	// Reset drops (userID, action)'s buckets on every member and returns
+	// how many live buckets were dropped and which members confirmed.
+	Reset(ctx context.Context, userID, action string) (dropped int, confirmed []string, err error)
+	// TopDenied returns this node's name and the up to n keys it denied
+	// most often lately, most first.
+	TopDenied(n int) (self string, keys []DeniedKey)
+}
+
+// DeniedKey is one entry of a node's most-denied keys: Denied counts its
+// denials, an overestimate by at most Error.
+type DeniedKey struct {
+	UserID, Action string
+	Denied, Error  uint64
 }
 
 // Owner applies checks that other nodes forwarded to this one. It is called
@@ -27,6 +68,9 @@ type Limiter interface {
 // a check on a key this node does not own gets ErrNotOwner.
 type Owner interface {
 	CheckOwned(ctx context.Context, checks []OwnedCheck, results []OwnedResult)
+	// ResetKey drops everything this node keeps for key (buckets, cached
+	// denials, leases) and returns how many live buckets it dropped.
+	ResetKey(key bucket.Key) int
 }
 
 // Directory answers membership questions for the public API. It is called
@@ -89,6 +133,8 @@ type ServerConfig struct {
 	Directory Directory
 	// Receiver takes handed-off buckets; nil refuses them.
 	Receiver Receiver
+	// Admin serves Reset and TopDenied; nil answers them Unimplemented.
+	Admin Admin
 	// Metrics, when set, is served on GET /metrics.
 	Metrics http.Handler
 	// Ready reports whether the node has joined and built its ring; it backs
@@ -147,15 +193,96 @@ func (s *grpcServer) Check(ctx context.Context, m *drlv1.CheckRequest) (*drlv1.C
 }
 
 func (s *grpcServer) check(ctx context.Context, m *drlv1.CheckRequest) (bucket.Decision, error) {
-	req, err := RequestFromProto(m)
+	c, err := limitCheckFromProto(m)
 	if err != nil {
 		return bucket.Decision{}, err
+	}
+	return s.cfg.Limiter.CheckWith(ctx, c.Request, c.Options)
+}
+
+func limitCheckFromProto(m *drlv1.CheckRequest) (LimitCheck, error) {
+	req, err := RequestFromProto(m)
+	if err != nil {
+		return LimitCheck{}, err
 	}
 	policy, err := ParseFailPolicy(m.GetFailPolicy())
 	if err != nil {
-		return bucket.Decision{}, err
+		return LimitCheck{}, err
 	}
-	return s.cfg.Limiter.CheckPolicy(ctx, req, policy)
+	return LimitCheck{Request: req, Options: CheckOptions{FailPolicy: policy, Shadow: m.GetShadow()}}, nil
+}
+
+func (s *grpcServer) CheckAll(ctx context.Context, m *drlv1.CheckAllRequest) (*drlv1.CheckAllResponse, error) {
+	out, err := s.checkAll(ctx, m)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return out, nil
+}
+
+func (s *grpcServer) checkAll(ctx context.Context, m *drlv1.CheckAllRequest) (*drlv1.CheckAllResponse, error) {
+	n := len(m.GetLimits())
+	if n == 0 || n > MaxLimitsPerCheck {
+		return nil, &bucket.ArgumentError{Field: "limits", Reason: fmt.Sprintf("%d limits; want 1 to %d", n, MaxLimitsPerCheck)}
+	}
+	checks := make([]LimitCheck, n)
+	for i, l := range m.GetLimits() {
+		c, err := limitCheckFromProto(l)
+		if err != nil {
+			return nil, inLimit(i, err)
+		}
+		checks[i] = c
+	}
+	allowed, ds, err := s.cfg.Limiter.CheckAll(ctx, checks)
+	if err != nil {
+		return nil, err
+	}
+	out := &drlv1.CheckAllResponse{Allowed: allowed, Decisions: make([]*drlv1.CheckResponse, len(ds))}
+	for i, d := range ds {
+		out.Decisions[i] = DecisionToProto(d)
+	}
+	return out, nil
+}
+
+// inLimit names the limit an argument error is about: "limits[2].window".
+func inLimit(i int, err error) error {
+	if ae, ok := asArgumentError(err); ok {
+		return &bucket.ArgumentError{Field: fmt.Sprintf("limits[%d].%s", i, ae.Field), Reason: ae.Reason}
+	}
+	return err
+}
+
+func (s *grpcServer) Reset(ctx context.Context, m *drlv1.ResetRequest) (*drlv1.ResetResponse, error) {
+	if s.cfg.Admin == nil {
+		return nil, status.Error(codes.Unimplemented, "transport: this node serves no admin calls")
+	}
+	dropped, confirmed, err := s.cfg.Admin.Reset(ctx, m.GetUserId(), m.GetAction())
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return &drlv1.ResetResponse{Dropped: uint32(dropped), Members: confirmed}, nil
+}
+
+func (s *grpcServer) TopDenied(ctx context.Context, m *drlv1.TopDeniedRequest) (*drlv1.TopDeniedResponse, error) {
+	if s.cfg.Admin == nil {
+		return nil, status.Error(codes.Unimplemented, "transport: this node serves no admin calls")
+	}
+	n := int(m.GetLimit())
+	if n == 0 {
+		n = 10
+	}
+	self, keys := s.cfg.Admin.TopDenied(n)
+	out := &drlv1.TopDeniedResponse{Node: self}
+	for _, k := range keys {
+		out.Keys = append(out.Keys, &drlv1.DeniedKey{UserId: k.UserID, Action: k.Action, Denied: k.Denied, Error: k.Error})
+	}
+	return out, nil
+}
+
+// ResetKey drops one key's state on this node, for a peer's Reset.
+func (s *grpcServer) ResetKey(ctx context.Context, m *drlv1.ResetKeyRequest) (*drlv1.ResetKeyResponse, error) {
+	n := s.cfg.Owner.ResetKey(bucket.Key{Hi: m.GetKeyHi(), Lo: m.GetKeyLo()})
+	return &drlv1.ResetKeyResponse{Dropped: uint32(n)}, nil
 }
 
 func (s *grpcServer) CheckBatch(ctx context.Context, m *drlv1.CheckBatchRequest) (*drlv1.CheckBatchResponse, error) {
@@ -231,6 +358,7 @@ func (s *grpcServer) Forward(ctx context.Context, m *drlv1.ForwardRequest) (*drl
 				Burst:     c.GetBurst(),
 				Hits:      c.GetHits(),
 				Algorithm: bucket.Algorithm(c.GetAlgorithm()),
+				DryRun:    c.GetDryRun(),
 			},
 			Count: int(c.GetCount()),
 			Mode:  Mode(c.GetMode()),

@@ -156,7 +156,13 @@ type CheckRequest struct {
 	// What to answer if the key's owner cannot be reached in time: local
 	// (a provisional bucket on the answering node with limit/N), open
 	// (allow), closed (deny). Empty means the node's configured policy.
-	FailPolicy    string `protobuf:"bytes,8,opt,name=fail_policy,json=failPolicy,proto3" json:"fail_policy,omitempty"`
+	FailPolicy string `protobuf:"bytes,8,opt,name=fail_policy,json=failPolicy,proto3" json:"fail_policy,omitempty"`
+	// Decide, but spend nothing: the answer says whether hits would pass.
+	DryRun bool `protobuf:"varint,9,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Shadow (dry-run enforcement) mode: spend as usual, but answer allowed
+	// even when over the limit, with shadowed set. For trying a new limit
+	// on live traffic.
+	Shadow        bool `protobuf:"varint,10,opt,name=shadow,proto3" json:"shadow,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -247,6 +253,20 @@ func (x *CheckRequest) GetFailPolicy() string {
 	return ""
 }
 
+func (x *CheckRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *CheckRequest) GetShadow() bool {
+	if x != nil {
+		return x.Shadow
+	}
+	return false
+}
+
 type CheckResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Allowed   bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
@@ -255,7 +275,10 @@ type CheckResponse struct {
 	// Time until the bucket is full again if no more hits arrive.
 	ResetAfter *durationpb.Duration `protobuf:"bytes,4,opt,name=reset_after,json=resetAfter,proto3" json:"reset_after,omitempty"`
 	// When denied, the shortest wait after which the same check passes.
-	RetryAfter    *durationpb.Duration `protobuf:"bytes,5,opt,name=retry_after,json=retryAfter,proto3" json:"retry_after,omitempty"`
+	RetryAfter *durationpb.Duration `protobuf:"bytes,5,opt,name=retry_after,json=retryAfter,proto3" json:"retry_after,omitempty"`
+	// The check was over the limit but ran in shadow mode, so allowed is
+	// true.
+	Shadowed      bool `protobuf:"varint,6,opt,name=shadowed,proto3" json:"shadowed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -325,6 +348,387 @@ func (x *CheckResponse) GetRetryAfter() *durationpb.Duration {
 	return nil
 }
 
+func (x *CheckResponse) GetShadowed() bool {
+	if x != nil {
+		return x.Shadowed
+	}
+	return false
+}
+
+type CheckAllRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The limits, each with its own key and shape; 1 to 16 of them.
+	Limits        []*CheckRequest `protobuf:"bytes,1,rep,name=limits,proto3" json:"limits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckAllRequest) Reset() {
+	*x = CheckAllRequest{}
+	mi := &file_drl_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckAllRequest) ProtoMessage() {}
+
+func (x *CheckAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckAllRequest.ProtoReflect.Descriptor instead.
+func (*CheckAllRequest) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CheckAllRequest) GetLimits() []*CheckRequest {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+type CheckAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether every limit admitted (shadowed ones count as admitting).
+	Allowed bool `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	// One per limit, in order. When the request is denied, the decisions
+	// of the limits that would have admitted say so, but spent nothing.
+	Decisions     []*CheckResponse `protobuf:"bytes,2,rep,name=decisions,proto3" json:"decisions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckAllResponse) Reset() {
+	*x = CheckAllResponse{}
+	mi := &file_drl_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckAllResponse) ProtoMessage() {}
+
+func (x *CheckAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckAllResponse.ProtoReflect.Descriptor instead.
+func (*CheckAllResponse) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CheckAllResponse) GetAllowed() bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return false
+}
+
+func (x *CheckAllResponse) GetDecisions() []*CheckResponse {
+	if x != nil {
+		return x.Decisions
+	}
+	return nil
+}
+
+type ResetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Action        string                 `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetRequest) Reset() {
+	*x = ResetRequest{}
+	mi := &file_drl_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetRequest) ProtoMessage() {}
+
+func (x *ResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetRequest.ProtoReflect.Descriptor instead.
+func (*ResetRequest) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ResetRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ResetRequest) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+type ResetResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many live buckets the members dropped in all.
+	Dropped uint32 `protobuf:"varint,1,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	// The members that confirmed the reset; a member missing here was
+	// unreachable and may still hold the key.
+	Members       []string `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetResponse) Reset() {
+	*x = ResetResponse{}
+	mi := &file_drl_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetResponse) ProtoMessage() {}
+
+func (x *ResetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetResponse.ProtoReflect.Descriptor instead.
+func (*ResetResponse) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ResetResponse) GetDropped() uint32 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+func (x *ResetResponse) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+type TopDeniedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many keys to list; 0 means 10.
+	Limit         uint32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopDeniedRequest) Reset() {
+	*x = TopDeniedRequest{}
+	mi := &file_drl_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopDeniedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopDeniedRequest) ProtoMessage() {}
+
+func (x *TopDeniedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopDeniedRequest.ProtoReflect.Descriptor instead.
+func (*TopDeniedRequest) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TopDeniedRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type TopDeniedResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The answering node's name. Counts are this node's only.
+	Node          string       `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Keys          []*DeniedKey `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopDeniedResponse) Reset() {
+	*x = TopDeniedResponse{}
+	mi := &file_drl_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopDeniedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopDeniedResponse) ProtoMessage() {}
+
+func (x *TopDeniedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopDeniedResponse.ProtoReflect.Descriptor instead.
+func (*TopDeniedResponse) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TopDeniedResponse) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *TopDeniedResponse) GetKeys() []*DeniedKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type DeniedKey struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Action string                 `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
+	// Denials counted for the key; an overestimate by at most error.
+	Denied        uint64 `protobuf:"varint,3,opt,name=denied,proto3" json:"denied,omitempty"`
+	Error         uint64 `protobuf:"varint,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeniedKey) Reset() {
+	*x = DeniedKey{}
+	mi := &file_drl_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeniedKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeniedKey) ProtoMessage() {}
+
+func (x *DeniedKey) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeniedKey.ProtoReflect.Descriptor instead.
+func (*DeniedKey) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DeniedKey) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *DeniedKey) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *DeniedKey) GetDenied() uint64 {
+	if x != nil {
+		return x.Denied
+	}
+	return 0
+}
+
+func (x *DeniedKey) GetError() uint64 {
+	if x != nil {
+		return x.Error
+	}
+	return 0
+}
+
 type CheckBatchRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Checks        []*CheckRequest        `protobuf:"bytes,1,rep,name=checks,proto3" json:"checks,omitempty"`
@@ -334,7 +738,7 @@ type CheckBatchRequest struct {
 
 func (x *CheckBatchRequest) Reset() {
 	*x = CheckBatchRequest{}
-	mi := &file_drl_proto_msgTypes[2]
+	mi := &file_drl_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -346,7 +750,7 @@ func (x *CheckBatchRequest) String() string {
 func (*CheckBatchRequest) ProtoMessage() {}
 
 func (x *CheckBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[2]
+	mi := &file_drl_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -359,7 +763,7 @@ func (x *CheckBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckBatchRequest.ProtoReflect.Descriptor instead.
 func (*CheckBatchRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{2}
+	return file_drl_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CheckBatchRequest) GetChecks() []*CheckRequest {
@@ -379,7 +783,7 @@ type CheckBatchResponse struct {
 
 func (x *CheckBatchResponse) Reset() {
 	*x = CheckBatchResponse{}
-	mi := &file_drl_proto_msgTypes[3]
+	mi := &file_drl_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -391,7 +795,7 @@ func (x *CheckBatchResponse) String() string {
 func (*CheckBatchResponse) ProtoMessage() {}
 
 func (x *CheckBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[3]
+	mi := &file_drl_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -404,7 +808,7 @@ func (x *CheckBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckBatchResponse.ProtoReflect.Descriptor instead.
 func (*CheckBatchResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{3}
+	return file_drl_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CheckBatchResponse) GetResults() []*CheckResult {
@@ -427,7 +831,7 @@ type CheckResult struct {
 
 func (x *CheckResult) Reset() {
 	*x = CheckResult{}
-	mi := &file_drl_proto_msgTypes[4]
+	mi := &file_drl_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -439,7 +843,7 @@ func (x *CheckResult) String() string {
 func (*CheckResult) ProtoMessage() {}
 
 func (x *CheckResult) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[4]
+	mi := &file_drl_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -452,7 +856,7 @@ func (x *CheckResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResult.ProtoReflect.Descriptor instead.
 func (*CheckResult) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{4}
+	return file_drl_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CheckResult) GetResult() isCheckResult_Result {
@@ -508,7 +912,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_drl_proto_msgTypes[5]
+	mi := &file_drl_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -520,7 +924,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[5]
+	mi := &file_drl_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -533,7 +937,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{5}
+	return file_drl_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Error) GetCode() Code {
@@ -565,7 +969,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_drl_proto_msgTypes[6]
+	mi := &file_drl_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -577,7 +981,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[6]
+	mi := &file_drl_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -590,7 +994,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{6}
+	return file_drl_proto_rawDescGZIP(), []int{13}
 }
 
 type Member struct {
@@ -609,7 +1013,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_drl_proto_msgTypes[7]
+	mi := &file_drl_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +1025,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[7]
+	mi := &file_drl_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +1038,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{7}
+	return file_drl_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Member) GetName() string {
@@ -690,7 +1094,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_drl_proto_msgTypes[8]
+	mi := &file_drl_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -702,7 +1106,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[8]
+	mi := &file_drl_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -715,7 +1119,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{8}
+	return file_drl_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MembersResponse) GetSelf() string {
@@ -742,7 +1146,7 @@ type OwnerRequest struct {
 
 func (x *OwnerRequest) Reset() {
 	*x = OwnerRequest{}
-	mi := &file_drl_proto_msgTypes[9]
+	mi := &file_drl_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +1158,7 @@ func (x *OwnerRequest) String() string {
 func (*OwnerRequest) ProtoMessage() {}
 
 func (x *OwnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[9]
+	mi := &file_drl_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +1171,7 @@ func (x *OwnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnerRequest.ProtoReflect.Descriptor instead.
 func (*OwnerRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{9}
+	return file_drl_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *OwnerRequest) GetUserId() string {
@@ -795,7 +1199,7 @@ type OwnerResponse struct {
 
 func (x *OwnerResponse) Reset() {
 	*x = OwnerResponse{}
-	mi := &file_drl_proto_msgTypes[10]
+	mi := &file_drl_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +1211,7 @@ func (x *OwnerResponse) String() string {
 func (*OwnerResponse) ProtoMessage() {}
 
 func (x *OwnerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[10]
+	mi := &file_drl_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +1224,7 @@ func (x *OwnerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnerResponse.ProtoReflect.Descriptor instead.
 func (*OwnerResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{10}
+	return file_drl_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *OwnerResponse) GetOwner() *Member {
@@ -833,6 +1237,103 @@ func (x *OwnerResponse) GetOwner() *Member {
 func (x *OwnerResponse) GetPartition() int32 {
 	if x != nil {
 		return x.Partition
+	}
+	return 0
+}
+
+type ResetKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyHi         uint64                 `protobuf:"fixed64,1,opt,name=key_hi,json=keyHi,proto3" json:"key_hi,omitempty"`
+	KeyLo         uint64                 `protobuf:"fixed64,2,opt,name=key_lo,json=keyLo,proto3" json:"key_lo,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetKeyRequest) Reset() {
+	*x = ResetKeyRequest{}
+	mi := &file_drl_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetKeyRequest) ProtoMessage() {}
+
+func (x *ResetKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetKeyRequest.ProtoReflect.Descriptor instead.
+func (*ResetKeyRequest) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ResetKeyRequest) GetKeyHi() uint64 {
+	if x != nil {
+		return x.KeyHi
+	}
+	return 0
+}
+
+func (x *ResetKeyRequest) GetKeyLo() uint64 {
+	if x != nil {
+		return x.KeyLo
+	}
+	return 0
+}
+
+type ResetKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many live buckets the receiver dropped.
+	Dropped       uint32 `protobuf:"varint,1,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetKeyResponse) Reset() {
+	*x = ResetKeyResponse{}
+	mi := &file_drl_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetKeyResponse) ProtoMessage() {}
+
+func (x *ResetKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetKeyResponse.ProtoReflect.Descriptor instead.
+func (*ResetKeyResponse) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ResetKeyResponse) GetDropped() uint32 {
+	if x != nil {
+		return x.Dropped
 	}
 	return 0
 }
@@ -851,7 +1352,7 @@ type HandoffRequest struct {
 
 func (x *HandoffRequest) Reset() {
 	*x = HandoffRequest{}
-	mi := &file_drl_proto_msgTypes[11]
+	mi := &file_drl_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +1364,7 @@ func (x *HandoffRequest) String() string {
 func (*HandoffRequest) ProtoMessage() {}
 
 func (x *HandoffRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[11]
+	mi := &file_drl_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +1377,7 @@ func (x *HandoffRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffRequest.ProtoReflect.Descriptor instead.
 func (*HandoffRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{11}
+	return file_drl_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *HandoffRequest) GetFrom() string {
@@ -919,7 +1420,7 @@ type MovedBucket struct {
 
 func (x *MovedBucket) Reset() {
 	*x = MovedBucket{}
-	mi := &file_drl_proto_msgTypes[12]
+	mi := &file_drl_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -931,7 +1432,7 @@ func (x *MovedBucket) String() string {
 func (*MovedBucket) ProtoMessage() {}
 
 func (x *MovedBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[12]
+	mi := &file_drl_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -944,7 +1445,7 @@ func (x *MovedBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MovedBucket.ProtoReflect.Descriptor instead.
 func (*MovedBucket) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{12}
+	return file_drl_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MovedBucket) GetKeyHi() uint64 {
@@ -1006,7 +1507,7 @@ type MovedLogEntry struct {
 
 func (x *MovedLogEntry) Reset() {
 	*x = MovedLogEntry{}
-	mi := &file_drl_proto_msgTypes[13]
+	mi := &file_drl_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1018,7 +1519,7 @@ func (x *MovedLogEntry) String() string {
 func (*MovedLogEntry) ProtoMessage() {}
 
 func (x *MovedLogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[13]
+	mi := &file_drl_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1031,7 +1532,7 @@ func (x *MovedLogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MovedLogEntry.ProtoReflect.Descriptor instead.
 func (*MovedLogEntry) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{13}
+	return file_drl_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *MovedLogEntry) GetAtNs() int64 {
@@ -1058,7 +1559,7 @@ type HandoffResponse struct {
 
 func (x *HandoffResponse) Reset() {
 	*x = HandoffResponse{}
-	mi := &file_drl_proto_msgTypes[14]
+	mi := &file_drl_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +1571,7 @@ func (x *HandoffResponse) String() string {
 func (*HandoffResponse) ProtoMessage() {}
 
 func (x *HandoffResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[14]
+	mi := &file_drl_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +1584,7 @@ func (x *HandoffResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffResponse.ProtoReflect.Descriptor instead.
 func (*HandoffResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{14}
+	return file_drl_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HandoffResponse) GetAccepted() uint32 {
@@ -1104,7 +1605,7 @@ type ForwardRequest struct {
 
 func (x *ForwardRequest) Reset() {
 	*x = ForwardRequest{}
-	mi := &file_drl_proto_msgTypes[15]
+	mi := &file_drl_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1116,7 +1617,7 @@ func (x *ForwardRequest) String() string {
 func (*ForwardRequest) ProtoMessage() {}
 
 func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[15]
+	mi := &file_drl_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,7 +1630,7 @@ func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
 func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{15}
+	return file_drl_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ForwardRequest) GetFrom() string {
@@ -1165,14 +1666,16 @@ type OwnedCheck struct {
 	// A lease request: after admitting all count checks, spend up to this
 	// many more identical checks now and hand them to the sender, which
 	// answers them itself for a short while (a hot key's token lease).
-	Lease         uint32 `protobuf:"varint,10,opt,name=lease,proto3" json:"lease,omitempty"`
+	Lease uint32 `protobuf:"varint,10,opt,name=lease,proto3" json:"lease,omitempty"`
+	// Decide without spending (CheckRequest.dry_run).
+	DryRun        bool `protobuf:"varint,11,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OwnedCheck) Reset() {
 	*x = OwnedCheck{}
-	mi := &file_drl_proto_msgTypes[16]
+	mi := &file_drl_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1687,7 @@ func (x *OwnedCheck) String() string {
 func (*OwnedCheck) ProtoMessage() {}
 
 func (x *OwnedCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[16]
+	mi := &file_drl_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1700,7 @@ func (x *OwnedCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedCheck.ProtoReflect.Descriptor instead.
 func (*OwnedCheck) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{16}
+	return file_drl_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *OwnedCheck) GetKeyHi() uint64 {
@@ -1270,6 +1773,13 @@ func (x *OwnedCheck) GetLease() uint32 {
 	return 0
 }
 
+func (x *OwnedCheck) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
 type ForwardResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One per OwnedCheck, in order.
@@ -1280,7 +1790,7 @@ type ForwardResponse struct {
 
 func (x *ForwardResponse) Reset() {
 	*x = ForwardResponse{}
-	mi := &file_drl_proto_msgTypes[17]
+	mi := &file_drl_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1802,7 @@ func (x *ForwardResponse) String() string {
 func (*ForwardResponse) ProtoMessage() {}
 
 func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[17]
+	mi := &file_drl_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1815,7 @@ func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardResponse.ProtoReflect.Descriptor instead.
 func (*ForwardResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{17}
+	return file_drl_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ForwardResponse) GetResults() []*OwnedResult {
@@ -1334,7 +1844,7 @@ type OwnedResult struct {
 
 func (x *OwnedResult) Reset() {
 	*x = OwnedResult{}
-	mi := &file_drl_proto_msgTypes[18]
+	mi := &file_drl_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1346,7 +1856,7 @@ func (x *OwnedResult) String() string {
 func (*OwnedResult) ProtoMessage() {}
 
 func (x *OwnedResult) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[18]
+	mi := &file_drl_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1359,7 +1869,7 @@ func (x *OwnedResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedResult.ProtoReflect.Descriptor instead.
 func (*OwnedResult) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{18}
+	return file_drl_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *OwnedResult) GetCode() Code {
@@ -1410,7 +1920,7 @@ type Decision struct {
 
 func (x *Decision) Reset() {
 	*x = Decision{}
-	mi := &file_drl_proto_msgTypes[19]
+	mi := &file_drl_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1932,7 @@ func (x *Decision) String() string {
 func (*Decision) ProtoMessage() {}
 
 func (x *Decision) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[19]
+	mi := &file_drl_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1945,7 @@ func (x *Decision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Decision.ProtoReflect.Descriptor instead.
 func (*Decision) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{19}
+	return file_drl_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Decision) GetAllowed() bool {
@@ -1477,7 +1987,7 @@ var File_drl_proto protoreflect.FileDescriptor
 
 const file_drl_proto_rawDesc = "" +
 	"\n" +
-	"\tdrl.proto\x12\x06drl.v1\x1a\x1egoogle/protobuf/duration.proto\"\xff\x01\n" +
+	"\tdrl.proto\x12\x06drl.v1\x1a\x1egoogle/protobuf/duration.proto\"\xb0\x02\n" +
 	"\fCheckRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
 	"\x06action\x18\x02 \x01(\tR\x06action\x12\x14\n" +
@@ -1487,8 +1997,11 @@ const file_drl_proto_rawDesc = "" +
 	"\talgorithm\x18\x06 \x01(\tR\talgorithm\x12\x14\n" +
 	"\x05burst\x18\a \x01(\x03R\x05burst\x12\x1f\n" +
 	"\vfail_policy\x18\b \x01(\tR\n" +
-	"failPolicyB\a\n" +
-	"\x05_hits\"\xd5\x01\n" +
+	"failPolicy\x12\x17\n" +
+	"\adry_run\x18\t \x01(\bR\x06dryRun\x12\x16\n" +
+	"\x06shadow\x18\n" +
+	" \x01(\bR\x06shadowB\a\n" +
+	"\x05_hits\"\xf1\x01\n" +
 	"\rCheckResponse\x12\x18\n" +
 	"\aallowed\x18\x01 \x01(\bR\aallowed\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x03R\x05limit\x12\x1c\n" +
@@ -1496,7 +2009,29 @@ const file_drl_proto_rawDesc = "" +
 	"\vreset_after\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\n" +
 	"resetAfter\x12:\n" +
 	"\vretry_after\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\n" +
-	"retryAfter\"A\n" +
+	"retryAfter\x12\x1a\n" +
+	"\bshadowed\x18\x06 \x01(\bR\bshadowed\"?\n" +
+	"\x0fCheckAllRequest\x12,\n" +
+	"\x06limits\x18\x01 \x03(\v2\x14.drl.v1.CheckRequestR\x06limits\"a\n" +
+	"\x10CheckAllResponse\x12\x18\n" +
+	"\aallowed\x18\x01 \x01(\bR\aallowed\x123\n" +
+	"\tdecisions\x18\x02 \x03(\v2\x15.drl.v1.CheckResponseR\tdecisions\"?\n" +
+	"\fResetRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
+	"\x06action\x18\x02 \x01(\tR\x06action\"C\n" +
+	"\rResetResponse\x12\x18\n" +
+	"\adropped\x18\x01 \x01(\rR\adropped\x12\x18\n" +
+	"\amembers\x18\x02 \x03(\tR\amembers\"(\n" +
+	"\x10TopDeniedRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\rR\x05limit\"N\n" +
+	"\x11TopDeniedResponse\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12%\n" +
+	"\x04keys\x18\x02 \x03(\v2\x11.drl.v1.DeniedKeyR\x04keys\"j\n" +
+	"\tDeniedKey\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
+	"\x06action\x18\x02 \x01(\tR\x06action\x12\x16\n" +
+	"\x06denied\x18\x03 \x01(\x04R\x06denied\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\x04R\x05error\"A\n" +
 	"\x11CheckBatchRequest\x12,\n" +
 	"\x06checks\x18\x01 \x03(\v2\x14.drl.v1.CheckRequestR\x06checks\"C\n" +
 	"\x12CheckBatchResponse\x12-\n" +
@@ -1526,7 +2061,12 @@ const file_drl_proto_rawDesc = "" +
 	"\x06action\x18\x02 \x01(\tR\x06action\"S\n" +
 	"\rOwnerResponse\x12$\n" +
 	"\x05owner\x18\x01 \x01(\v2\x0e.drl.v1.MemberR\x05owner\x12\x1c\n" +
-	"\tpartition\x18\x02 \x01(\x05R\tpartition\"p\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\"?\n" +
+	"\x0fResetKeyRequest\x12\x15\n" +
+	"\x06key_hi\x18\x01 \x01(\x06R\x05keyHi\x12\x15\n" +
+	"\x06key_lo\x18\x02 \x01(\x06R\x05keyLo\",\n" +
+	"\x10ResetKeyResponse\x12\x18\n" +
+	"\adropped\x18\x01 \x01(\rR\adropped\"p\n" +
 	"\x0eHandoffRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12-\n" +
 	"\abuckets\x18\x02 \x03(\v2\x13.drl.v1.MovedBucketR\abuckets\x12\x1b\n" +
@@ -1546,7 +2086,7 @@ const file_drl_proto_rawDesc = "" +
 	"\baccepted\x18\x01 \x01(\rR\baccepted\"P\n" +
 	"\x0eForwardRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12*\n" +
-	"\x06checks\x18\x02 \x03(\v2\x12.drl.v1.OwnedCheckR\x06checks\"\x83\x02\n" +
+	"\x06checks\x18\x02 \x03(\v2\x12.drl.v1.OwnedCheckR\x06checks\"\x9c\x02\n" +
 	"\n" +
 	"OwnedCheck\x12\x15\n" +
 	"\x06key_hi\x18\x01 \x01(\x06R\x05keyHi\x12\x15\n" +
@@ -1559,7 +2099,8 @@ const file_drl_proto_rawDesc = "" +
 	"\x05count\x18\b \x01(\rR\x05count\x12 \n" +
 	"\x04mode\x18\t \x01(\x0e2\f.drl.v1.ModeR\x04mode\x12\x14\n" +
 	"\x05lease\x18\n" +
-	" \x01(\rR\x05lease\"@\n" +
+	" \x01(\rR\x05lease\x12\x17\n" +
+	"\adry_run\x18\v \x01(\bR\x06dryRun\"@\n" +
 	"\x0fForwardResponse\x12-\n" +
 	"\aresults\x18\x01 \x03(\v2\x13.drl.v1.OwnedResultR\aresults\"\xc4\x01\n" +
 	"\vOwnedResult\x12 \n" +
@@ -1583,16 +2124,20 @@ const file_drl_proto_rawDesc = "" +
 	"\rCODE_INTERNAL\x10\x05*)\n" +
 	"\x04Mode\x12\x0f\n" +
 	"\vMODE_DIRECT\x10\x00\x12\x10\n" +
-	"\fMODE_PROXIED\x10\x012\xfa\x01\n" +
+	"\fMODE_PROXIED\x10\x012\xb1\x03\n" +
 	"\vRateLimiter\x124\n" +
 	"\x05Check\x12\x14.drl.v1.CheckRequest\x1a\x15.drl.v1.CheckResponse\x12C\n" +
 	"\n" +
 	"CheckBatch\x12\x19.drl.v1.CheckBatchRequest\x1a\x1a.drl.v1.CheckBatchResponse\x12:\n" +
 	"\aMembers\x12\x16.drl.v1.MembersRequest\x1a\x17.drl.v1.MembersResponse\x124\n" +
-	"\x05Owner\x12\x14.drl.v1.OwnerRequest\x1a\x15.drl.v1.OwnerResponse2~\n" +
+	"\x05Owner\x12\x14.drl.v1.OwnerRequest\x1a\x15.drl.v1.OwnerResponse\x12=\n" +
+	"\bCheckAll\x12\x17.drl.v1.CheckAllRequest\x1a\x18.drl.v1.CheckAllResponse\x124\n" +
+	"\x05Reset\x12\x14.drl.v1.ResetRequest\x1a\x15.drl.v1.ResetResponse\x12@\n" +
+	"\tTopDenied\x12\x18.drl.v1.TopDeniedRequest\x1a\x19.drl.v1.TopDeniedResponse2\xbd\x01\n" +
 	"\x04Peer\x12:\n" +
 	"\aForward\x12\x16.drl.v1.ForwardRequest\x1a\x17.drl.v1.ForwardResponse\x12:\n" +
-	"\aHandoff\x12\x16.drl.v1.HandoffRequest\x1a\x17.drl.v1.HandoffResponseB(Z&github.com/drlimit/drl/api/drlv1;drlv1b\x06proto3"
+	"\aHandoff\x12\x16.drl.v1.HandoffRequest\x1a\x17.drl.v1.HandoffResponse\x12=\n" +
+	"\bResetKey\x12\x17.drl.v1.ResetKeyRequest\x1a\x18.drl.v1.ResetKeyResponseB(Z&github.com/drlimit/drl/api/drlv1;drlv1b\x06proto3"
 
 var (
 	file_drl_proto_rawDescOnce sync.Once
@@ -1607,68 +2152,88 @@ func file_drl_proto_rawDescGZIP() []byte {
 }
 
 var file_drl_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_drl_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_drl_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_drl_proto_goTypes = []any{
 	(Code)(0),                   // 0: drl.v1.Code
 	(Mode)(0),                   // 1: drl.v1.Mode
 	(*CheckRequest)(nil),        // 2: drl.v1.CheckRequest
 	(*CheckResponse)(nil),       // 3: drl.v1.CheckResponse
-	(*CheckBatchRequest)(nil),   // 4: drl.v1.CheckBatchRequest
-	(*CheckBatchResponse)(nil),  // 5: drl.v1.CheckBatchResponse
-	(*CheckResult)(nil),         // 6: drl.v1.CheckResult
-	(*Error)(nil),               // 7: drl.v1.Error
-	(*MembersRequest)(nil),      // 8: drl.v1.MembersRequest
-	(*Member)(nil),              // 9: drl.v1.Member
-	(*MembersResponse)(nil),     // 10: drl.v1.MembersResponse
-	(*OwnerRequest)(nil),        // 11: drl.v1.OwnerRequest
-	(*OwnerResponse)(nil),       // 12: drl.v1.OwnerResponse
-	(*HandoffRequest)(nil),      // 13: drl.v1.HandoffRequest
-	(*MovedBucket)(nil),         // 14: drl.v1.MovedBucket
-	(*MovedLogEntry)(nil),       // 15: drl.v1.MovedLogEntry
-	(*HandoffResponse)(nil),     // 16: drl.v1.HandoffResponse
-	(*ForwardRequest)(nil),      // 17: drl.v1.ForwardRequest
-	(*OwnedCheck)(nil),          // 18: drl.v1.OwnedCheck
-	(*ForwardResponse)(nil),     // 19: drl.v1.ForwardResponse
-	(*OwnedResult)(nil),         // 20: drl.v1.OwnedResult
-	(*Decision)(nil),            // 21: drl.v1.Decision
-	(*durationpb.Duration)(nil), // 22: google.protobuf.Duration
+	(*CheckAllRequest)(nil),     // 4: drl.v1.CheckAllRequest
+	(*CheckAllResponse)(nil),    // 5: drl.v1.CheckAllResponse
+	(*ResetRequest)(nil),        // 6: drl.v1.ResetRequest
+	(*ResetResponse)(nil),       // 7: drl.v1.ResetResponse
+	(*TopDeniedRequest)(nil),    // 8: drl.v1.TopDeniedRequest
+	(*TopDeniedResponse)(nil),   // 9: drl.v1.TopDeniedResponse
+	(*DeniedKey)(nil),           // 10: drl.v1.DeniedKey
+	(*CheckBatchRequest)(nil),   // 11: drl.v1.CheckBatchRequest
+	(*CheckBatchResponse)(nil),  // 12: drl.v1.CheckBatchResponse
+	(*CheckResult)(nil),         // 13: drl.v1.CheckResult
+	(*Error)(nil),               // 14: drl.v1.Error
+	(*MembersRequest)(nil),      // 15: drl.v1.MembersRequest
+	(*Member)(nil),              // 16: drl.v1.Member
+	(*MembersResponse)(nil),     // 17: drl.v1.MembersResponse
+	(*OwnerRequest)(nil),        // 18: drl.v1.OwnerRequest
+	(*OwnerResponse)(nil),       // 19: drl.v1.OwnerResponse
+	(*ResetKeyRequest)(nil),     // 20: drl.v1.ResetKeyRequest
+	(*ResetKeyResponse)(nil),    // 21: drl.v1.ResetKeyResponse
+	(*HandoffRequest)(nil),      // 22: drl.v1.HandoffRequest
+	(*MovedBucket)(nil),         // 23: drl.v1.MovedBucket
+	(*MovedLogEntry)(nil),       // 24: drl.v1.MovedLogEntry
+	(*HandoffResponse)(nil),     // 25: drl.v1.HandoffResponse
+	(*ForwardRequest)(nil),      // 26: drl.v1.ForwardRequest
+	(*OwnedCheck)(nil),          // 27: drl.v1.OwnedCheck
+	(*ForwardResponse)(nil),     // 28: drl.v1.ForwardResponse
+	(*OwnedResult)(nil),         // 29: drl.v1.OwnedResult
+	(*Decision)(nil),            // 30: drl.v1.Decision
+	(*durationpb.Duration)(nil), // 31: google.protobuf.Duration
 }
 var file_drl_proto_depIdxs = []int32{
-	22, // 0: drl.v1.CheckRequest.window:type_name -> google.protobuf.Duration
-	22, // 1: drl.v1.CheckResponse.reset_after:type_name -> google.protobuf.Duration
-	22, // 2: drl.v1.CheckResponse.retry_after:type_name -> google.protobuf.Duration
-	2,  // 3: drl.v1.CheckBatchRequest.checks:type_name -> drl.v1.CheckRequest
-	6,  // 4: drl.v1.CheckBatchResponse.results:type_name -> drl.v1.CheckResult
-	3,  // 5: drl.v1.CheckResult.decision:type_name -> drl.v1.CheckResponse
-	7,  // 6: drl.v1.CheckResult.error:type_name -> drl.v1.Error
-	0,  // 7: drl.v1.Error.code:type_name -> drl.v1.Code
-	9,  // 8: drl.v1.MembersResponse.members:type_name -> drl.v1.Member
-	9,  // 9: drl.v1.OwnerResponse.owner:type_name -> drl.v1.Member
-	14, // 10: drl.v1.HandoffRequest.buckets:type_name -> drl.v1.MovedBucket
-	15, // 11: drl.v1.MovedBucket.log:type_name -> drl.v1.MovedLogEntry
-	18, // 12: drl.v1.ForwardRequest.checks:type_name -> drl.v1.OwnedCheck
-	1,  // 13: drl.v1.OwnedCheck.mode:type_name -> drl.v1.Mode
-	20, // 14: drl.v1.ForwardResponse.results:type_name -> drl.v1.OwnedResult
-	0,  // 15: drl.v1.OwnedResult.code:type_name -> drl.v1.Code
-	21, // 16: drl.v1.OwnedResult.last_admitted:type_name -> drl.v1.Decision
-	21, // 17: drl.v1.OwnedResult.denied:type_name -> drl.v1.Decision
-	2,  // 18: drl.v1.RateLimiter.Check:input_type -> drl.v1.CheckRequest
-	4,  // 19: drl.v1.RateLimiter.CheckBatch:input_type -> drl.v1.CheckBatchRequest
-	8,  // 20: drl.v1.RateLimiter.Members:input_type -> drl.v1.MembersRequest
-	11, // 21: drl.v1.RateLimiter.Owner:input_type -> drl.v1.OwnerRequest
-	17, // 22: drl.v1.Peer.Forward:input_type -> drl.v1.ForwardRequest
-	13, // 23: drl.v1.Peer.Handoff:input_type -> drl.v1.HandoffRequest
-	3,  // 24: drl.v1.RateLimiter.Check:output_type -> drl.v1.CheckResponse
-	5,  // 25: drl.v1.RateLimiter.CheckBatch:output_type -> drl.v1.CheckBatchResponse
-	10, // 26: drl.v1.RateLimiter.Members:output_type -> drl.v1.MembersResponse
-	12, // 27: drl.v1.RateLimiter.Owner:output_type -> drl.v1.OwnerResponse
-	19, // 28: drl.v1.Peer.Forward:output_type -> drl.v1.ForwardResponse
-	16, // 29: drl.v1.Peer.Handoff:output_type -> drl.v1.HandoffResponse
-	24, // [24:30] is the sub-list for method output_type
-	18, // [18:24] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	31, // 0: drl.v1.CheckRequest.window:type_name -> google.protobuf.Duration
+	31, // 1: drl.v1.CheckResponse.reset_after:type_name -> google.protobuf.Duration
+	31, // 2: drl.v1.CheckResponse.retry_after:type_name -> google.protobuf.Duration
+	2,  // 3: drl.v1.CheckAllRequest.limits:type_name -> drl.v1.CheckRequest
+	3,  // 4: drl.v1.CheckAllResponse.decisions:type_name -> drl.v1.CheckResponse
+	10, // 5: drl.v1.TopDeniedResponse.keys:type_name -> drl.v1.DeniedKey
+	2,  // 6: drl.v1.CheckBatchRequest.checks:type_name -> drl.v1.CheckRequest
+	13, // 7: drl.v1.CheckBatchResponse.results:type_name -> drl.v1.CheckResult
+	3,  // 8: drl.v1.CheckResult.decision:type_name -> drl.v1.CheckResponse
+	14, // 9: drl.v1.CheckResult.error:type_name -> drl.v1.Error
+	0,  // 10: drl.v1.Error.code:type_name -> drl.v1.Code
+	16, // 11: drl.v1.MembersResponse.members:type_name -> drl.v1.Member
+	16, // 12: drl.v1.OwnerResponse.owner:type_name -> drl.v1.Member
+	23, // 13: drl.v1.HandoffRequest.buckets:type_name -> drl.v1.MovedBucket
+	24, // 14: drl.v1.MovedBucket.log:type_name -> drl.v1.MovedLogEntry
+	27, // 15: drl.v1.ForwardRequest.checks:type_name -> drl.v1.OwnedCheck
+	1,  // 16: drl.v1.OwnedCheck.mode:type_name -> drl.v1.Mode
+	29, // 17: drl.v1.ForwardResponse.results:type_name -> drl.v1.OwnedResult
+	0,  // 18: drl.v1.OwnedResult.code:type_name -> drl.v1.Code
+	30, // 19: drl.v1.OwnedResult.last_admitted:type_name -> drl.v1.Decision
+	30, // 20: drl.v1.OwnedResult.denied:type_name -> drl.v1.Decision
+	2,  // 21: drl.v1.RateLimiter.Check:input_type -> drl.v1.CheckRequest
+	11, // 22: drl.v1.RateLimiter.CheckBatch:input_type -> drl.v1.CheckBatchRequest
+	15, // 23: drl.v1.RateLimiter.Members:input_type -> drl.v1.MembersRequest
+	18, // 24: drl.v1.RateLimiter.Owner:input_type -> drl.v1.OwnerRequest
+	4,  // 25: drl.v1.RateLimiter.CheckAll:input_type -> drl.v1.CheckAllRequest
+	6,  // 26: drl.v1.RateLimiter.Reset:input_type -> drl.v1.ResetRequest
+	8,  // 27: drl.v1.RateLimiter.TopDenied:input_type -> drl.v1.TopDeniedRequest
+	26, // 28: drl.v1.Peer.Forward:input_type -> drl.v1.ForwardRequest
+	22, // 29: drl.v1.Peer.Handoff:input_type -> drl.v1.HandoffRequest
+	20, // 30: drl.v1.Peer.ResetKey:input_type -> drl.v1.ResetKeyRequest
+	3,  // 31: drl.v1.RateLimiter.Check:output_type -> drl.v1.CheckResponse
+	12, // 32: drl.v1.RateLimiter.CheckBatch:output_type -> drl.v1.CheckBatchResponse
+	17, // 33: drl.v1.RateLimiter.Members:output_type -> drl.v1.MembersResponse
+	19, // 34: drl.v1.RateLimiter.Owner:output_type -> drl.v1.OwnerResponse
+	5,  // 35: drl.v1.RateLimiter.CheckAll:output_type -> drl.v1.CheckAllResponse
+	7,  // 36: drl.v1.RateLimiter.Reset:output_type -> drl.v1.ResetResponse
+	9,  // 37: drl.v1.RateLimiter.TopDenied:output_type -> drl.v1.TopDeniedResponse
+	28, // 38: drl.v1.Peer.Forward:output_type -> drl.v1.ForwardResponse
+	25, // 39: drl.v1.Peer.Handoff:output_type -> drl.v1.HandoffResponse
+	21, // 40: drl.v1.Peer.ResetKey:output_type -> drl.v1.ResetKeyResponse
+	31, // [31:41] is the sub-list for method output_type
+	21, // [21:31] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_drl_proto_init() }
@@ -1677,7 +2242,7 @@ func file_drl_proto_init() {
 		return
 	}
 	file_drl_proto_msgTypes[0].OneofWrappers = []any{}
-	file_drl_proto_msgTypes[4].OneofWrappers = []any{
+	file_drl_proto_msgTypes[11].OneofWrappers = []any{
 		(*CheckResult_Decision)(nil),
 		(*CheckResult_Error)(nil),
 	}
@@ -1687,7 +2252,7 @@ func file_drl_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_drl_proto_rawDesc), len(file_drl_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   20,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -25,6 +25,9 @@ const (
 	RateLimiter_CheckBatch_FullMethodName = "/drl.v1.RateLimiter/CheckBatch"
 	RateLimiter_Members_FullMethodName    = "/drl.v1.RateLimiter/Members"
 	RateLimiter_Owner_FullMethodName      = "/drl.v1.RateLimiter/Owner"
+	RateLimiter_CheckAll_FullMethodName   = "/drl.v1.RateLimiter/CheckAll"
+	RateLimiter_Reset_FullMethodName      = "/drl.v1.RateLimiter/Reset"
+	RateLimiter_TopDenied_FullMethodName  = "/drl.v1.RateLimiter/TopDenied"
 )
 
 // RateLimiterClient is the client API for RateLimiter service.
@@ -45,6 +48,15 @@ type RateLimiterClient interface {
 	Members(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersResponse, error)
 	// Owner names the member that owns a key, as this node sees it.
 	Owner(ctx context.Context, in *OwnerRequest, opts ...grpc.CallOption) (*OwnerResponse, error)
+	// CheckAll checks several limits as one request (say, per second and
+	// per hour): it is allowed only if every limit admits, and a denied
+	// request spends nothing on any of them (DESIGN.md §13).
+	CheckAll(ctx context.Context, in *CheckAllRequest, opts ...grpc.CallOption) (*CheckAllResponse, error)
+	// Reset forgives a key: every member drops its buckets and cached
+	// denials for it. An admin call.
+	Reset(ctx context.Context, in *ResetRequest, opts ...grpc.CallOption) (*ResetResponse, error)
+	// TopDenied lists the keys this node denied most often lately.
+	TopDenied(ctx context.Context, in *TopDeniedRequest, opts ...grpc.CallOption) (*TopDeniedResponse, error)
 }
 
 type rateLimiterClient struct {
@@ -95,6 +107,36 @@ func (c *rateLimiterClient) Owner(ctx context.Context, in *OwnerRequest, opts ..
 	return out, nil
 }
 
+func (c *rateLimiterClient) CheckAll(ctx context.Context, in *CheckAllRequest, opts ...grpc.CallOption) (*CheckAllResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckAllResponse)
+	err := c.cc.Invoke(ctx, RateLimiter_CheckAll_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *rateLimiterClient) Reset(ctx context.Context, in *ResetRequest, opts ...grpc.CallOption) (*ResetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResetResponse)
+	err := c.cc.Invoke(ctx, RateLimiter_Reset_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *rateLimiterClient) TopDenied(ctx context.Context, in *TopDeniedRequest, opts ...grpc.CallOption) (*TopDeniedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TopDeniedResponse)
+	err := c.cc.Invoke(ctx, RateLimiter_TopDenied_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RateLimiterServer is the server API for RateLimiter service.
 // All implementations must embed UnimplementedRateLimiterServer
 // for forward compatibility.
@@ -113,6 +155,15 @@ type RateLimiterServer interface {
 	Members(context.Context, *MembersRequest) (*MembersResponse, error)
 	// Owner names the member that owns a key, as this node sees it.
 	Owner(context.Context, *OwnerRequest) (*OwnerResponse, error)
+	// CheckAll checks several limits as one request (say, per second and
+	// per hour): it is allowed only if every limit admits, and a denied
+	// request spends nothing on any of them (DESIGN.md §13).
+	CheckAll(context.Context, *CheckAllRequest) (*CheckAllResponse, error)
+	// Reset forgives a key: every member drops its buckets and cached
+	// denials for it. An admin call.
+	Reset(context.Context, *ResetRequest) (*ResetResponse, error)
+	// TopDenied lists the keys this node denied most often lately.
+	TopDenied(context.Context, *TopDeniedRequest) (*TopDeniedResponse, error)
 	mustEmbedUnimplementedRateLimiterServer()
 }
 
@@ -134,6 +185,15 @@ func (UnimplementedRateLimiterServer) Members(context.Context, *MembersRequest) 
 }
 func (UnimplementedRateLimiterServer) Owner(context.Context, *OwnerRequest) (*OwnerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Owner not implemented")
+}
+func (UnimplementedRateLimiterServer) CheckAll(context.Context, *CheckAllRequest) (*CheckAllResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckAll not implemented")
+}
+func (UnimplementedRateLimiterServer) Reset(context.Context, *ResetRequest) (*ResetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Reset not implemented")
+}
+func (UnimplementedRateLimiterServer) TopDenied(context.Context, *TopDeniedRequest) (*TopDeniedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TopDenied not implemented")
 }
 func (UnimplementedRateLimiterServer) mustEmbedUnimplementedRateLimiterServer() {}
 func (UnimplementedRateLimiterServer) testEmbeddedByValue()                     {}
@@ -228,6 +288,60 @@ func _RateLimiter_Owner_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RateLimiter_CheckAll_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckAllRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RateLimiterServer).CheckAll(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RateLimiter_CheckAll_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RateLimiterServer).CheckAll(ctx, req.(*CheckAllRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RateLimiter_Reset_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RateLimiterServer).Reset(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RateLimiter_Reset_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RateLimiterServer).Reset(ctx, req.(*ResetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RateLimiter_TopDenied_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TopDeniedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RateLimiterServer).TopDenied(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RateLimiter_TopDenied_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RateLimiterServer).TopDenied(ctx, req.(*TopDeniedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RateLimiter_ServiceDesc is the grpc.ServiceDesc for RateLimiter service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -251,14 +365,27 @@ var RateLimiter_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Owner",
 			Handler:    _RateLimiter_Owner_Handler,
 		},
+		{
+			MethodName: "CheckAll",
+			Handler:    _RateLimiter_CheckAll_Handler,
+		},
+		{
+			MethodName: "Reset",
+			Handler:    _RateLimiter_Reset_Handler,
+		},
+		{
+			MethodName: "TopDenied",
+			Handler:    _RateLimiter_TopDenied_Handler,
+		},
 	},
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "drl.proto",
 }
 
 const (
-	Peer_Forward_FullMethodName = "/drl.v1.Peer/Forward"
-	Peer_Handoff_FullMethodName = "/drl.v1.Peer/Handoff"
+	Peer_Forward_FullMethodName  = "/drl.v1.Peer/Forward"
+	Peer_Handoff_FullMethodName  = "/drl.v1.Peer/Handoff"
+	Peer_ResetKey_FullMethodName = "/drl.v1.Peer/ResetKey"
 )
 
 // PeerClient is the client API for Peer service.
@@ -272,6 +399,9 @@ type PeerClient interface {
 	// Handoff moves buckets to their new owner after the ring changed. The
 	// receiver combines each with any bucket it already holds for the key.
 	Handoff(ctx context.Context, in *HandoffRequest, opts ...grpc.CallOption) (*HandoffResponse, error)
+	// ResetKey drops the receiver's buckets, cached denials and leases for
+	// one key.
+	ResetKey(ctx context.Context, in *ResetKeyRequest, opts ...grpc.CallOption) (*ResetKeyResponse, error)
 }
 
 type peerClient struct {
@@ -302,6 +432,16 @@ func (c *peerClient) Handoff(ctx context.Context, in *HandoffRequest, opts ...gr
 	return out, nil
 }
 
+func (c *peerClient) ResetKey(ctx context.Context, in *ResetKeyRequest, opts ...grpc.CallOption) (*ResetKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResetKeyResponse)
+	err := c.cc.Invoke(ctx, Peer_ResetKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServer is the server API for Peer service.
 // All implementations must embed UnimplementedPeerServer
 // for forward compatibility.
@@ -313,6 +453,9 @@ type PeerServer interface {
 	// Handoff moves buckets to their new owner after the ring changed. The
 	// receiver combines each with any bucket it already holds for the key.
 	Handoff(context.Context, *HandoffRequest) (*HandoffResponse, error)
+	// ResetKey drops the receiver's buckets, cached denials and leases for
+	// one key.
+	ResetKey(context.Context, *ResetKeyRequest) (*ResetKeyResponse, error)
 	mustEmbedUnimplementedPeerServer()
 }
 
@@ -328,6 +471,9 @@ func (UnimplementedPeerServer) Forward(context.Context, *ForwardRequest) (*Forwa
 }
 func (UnimplementedPeerServer) Handoff(context.Context, *HandoffRequest) (*HandoffResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Handoff not implemented")
+}
+func (UnimplementedPeerServer) ResetKey(context.Context, *ResetKeyRequest) (*ResetKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResetKey not implemented")
 }
 func (UnimplementedPeerServer) mustEmbedUnimplementedPeerServer() {}
 func (UnimplementedPeerServer) testEmbeddedByValue()              {}
@@ -386,6 +532,24 @@ func _Peer_Handoff_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Peer_ResetKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResetKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).ResetKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_ResetKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).ResetKey(ctx, req.(*ResetKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Peer_ServiceDesc is the grpc.ServiceDesc for Peer service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -400,6 +564,10 @@ var Peer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Handoff",
 			Handler:    _Peer_Handoff_Handler,
+		},
+		{
+			MethodName: "ResetKey",
+			Handler:    _Peer_ResetKey_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

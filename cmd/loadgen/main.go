@@ -533,7 +533,7 @@ func (e *embedded) check(ctx context.Context, _ int, users []int, perKey []atomi
 	for _, u := range users {
 		req := e.req
 		req.UserID = e.users[u]
-		d, err := e.node.CheckPolicy(ctx, req, e.policy)
+		d, err := e.node.CheckWith(ctx, req, transport.CheckOptions{FailPolicy: e.policy})
 		switch {
 		case err != nil:
 			noteError(err)

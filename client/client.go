@@ -1,0 +1,153 @@
+// Package client talks to a drl cluster over gRPC, for services that do not
+// embed a node. It spreads calls over the node addresses it is given (any
+// node answers any check) and skips nodes that are down.
+//
+//	c, err := client.New("10.0.0.1:7947", "10.0.0.2:7947")
+//	ok, err := c.RateLimit(ctx, "user-42", "login", 10, time.Minute)
+//
+// A *Client has the same CheckWith method as an embedded cluster.Node, so
+// the middleware package takes either.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
+
+	"github.com/drlimit/drl/api/drlv1"
+	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/transport"
+)
+
+// Client is a connection to a cluster. It is safe for concurrent use.
+type Client struct {
+	conn *grpc.ClientConn
+	api  drlv1.RateLimiterClient
+}
+
+// schemes are unique per client: a manual resolver is registered with its
+// ClientConn only, but its scheme names it.
+var schemes atomic.Uint64
+
+// New connects to the nodes at addrs (host:port of their gRPC listeners),
+// balancing calls round-robin among the ones that are up. It dials
+// lazily: a node that is down now is tried again later. opts are added to
+// the defaults (plaintext).
+func New(addrs []string, opts ...grpc.DialOption) (*Client, error) {
+	if len(addrs) == 0 {
+		return nil, errors.New("client: no node addresses")
+	}
+	r := manual.NewBuilderWithScheme("drl" + strconv.FormatUint(schemes.Add(1), 10))
+	state := resolver.State{}
+	for _, a := range addrs {
+		state.Addresses = append(state.Addresses, resolver.Address{Addr: a})
+	}
+	r.InitialState(state)
+	all := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithResolvers(r),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
+	}, opts...)
+	conn, err := grpc.NewClient(r.Scheme()+":///cluster", all...)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	return &Client{conn: conn, api: drlv1.NewRateLimiterClient(conn)}, nil
+}
+
+// Close closes the connections.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// RateLimit spends one hit of (userID, action) under limit per window,
+// with the token bucket, and reports whether it was allowed.
+func (c *Client) RateLimit(ctx context.Context, userID, action string, limit int64, window time.Duration) (bool, error) {
+	d, err := c.Check(ctx, bucket.Request{UserID: userID, Action: action, Limit: limit, Window: window, Hits: 1})
+	return d.Allowed, err
+}
+
+// Check spends req.Hits and returns the decision.
+func (c *Client) Check(ctx context.Context, req bucket.Request) (bucket.Decision, error) {
+	return c.CheckWith(ctx, req, transport.CheckOptions{})
+}
+
+// CheckWith is Check with a fail policy and shadow mode. Errors match
+// bucket.ErrInvalidArgument (with the field at fault) or
+// transport.ErrUnavailable.
+func (c *Client) CheckWith(ctx context.Context, req bucket.Request, opts transport.CheckOptions) (bucket.Decision, error) {
+	resp, err := c.api.Check(ctx, transport.LimitCheckToProto(transport.LimitCheck{Request: req, Options: opts}))
+	if err != nil {
+		return bucket.Decision{}, fmt.Errorf("client: check: %w", transport.ErrorFromGRPC(err))
+	}
+	return transport.DecisionFromProto(resp), nil
+}
+
+// CheckAll checks several limits as one request: allowed only if all
+// admit; a denied request spends nothing (see cluster.Node.CheckAll).
+func (c *Client) CheckAll(ctx context.Context, checks []transport.LimitCheck) (bool, []bucket.Decision, error) {
+	m := &drlv1.CheckAllRequest{Limits: make([]*drlv1.CheckRequest, len(checks))}
+	for i, ch := range checks {
+		m.Limits[i] = transport.LimitCheckToProto(ch)
+	}
+	resp, err := c.api.CheckAll(ctx, m)
+	if err != nil {
+		return false, nil, fmt.Errorf("client: check all: %w", transport.ErrorFromGRPC(err))
+	}
+	ds := make([]bucket.Decision, len(resp.GetDecisions()))
+	for i, d := range resp.GetDecisions() {
+		ds[i] = transport.DecisionFromProto(d)
+	}
+	return resp.GetAllowed(), ds, nil
+}
+
+// Members returns the name of the node that answered and the members it
+// sees.
+func (c *Client) Members(ctx context.Context) (string, []*drlv1.Member, error) {
+	resp, err := c.api.Members(ctx, &drlv1.MembersRequest{})
+	if err != nil {
+		return "", nil, fmt.Errorf("client: members: %w", transport.ErrorFromGRPC(err))
+	}
+	return resp.GetSelf(), resp.GetMembers(), nil
+}
+
+// Owner returns the member that owns (userID, action) and the key's ring
+// partition, as the answering node sees it.
+func (c *Client) Owner(ctx context.Context, userID, action string) (*drlv1.Member, int, error) {
+	resp, err := c.api.Owner(ctx, &drlv1.OwnerRequest{UserId: userID, Action: action})
+	if err != nil {
+		return nil, 0, fmt.Errorf("client: owner: %w", transport.ErrorFromGRPC(err))
+	}
+	return resp.GetOwner(), int(resp.GetPartition()), nil
+}
+
+// Reset forgives (userID, action) on every member; it returns how many
+// live buckets were dropped and which members confirmed.
+func (c *Client) Reset(ctx context.Context, userID, action string) (int, []string, error) {
+	resp, err := c.api.Reset(ctx, &drlv1.ResetRequest{UserId: userID, Action: action})
+	if err != nil {
+		return 0, nil, fmt.Errorf("client: reset: %w", transport.ErrorFromGRPC(err))
+	}
+	return int(resp.GetDropped()), resp.GetMembers(), nil
+}
+
+// TopDenied returns the answering node's name and the up to n keys it
+// denied most often lately. Each node counts the checks that entered
+// through it; ask every member for the whole picture.
+func (c *Client) TopDenied(ctx context.Context, n int) (string, []transport.DeniedKey, error) {
+	resp, err := c.api.TopDenied(ctx, &drlv1.TopDeniedRequest{Limit: uint32(n)})
+	if err != nil {
+		return "", nil, fmt.Errorf("client: top denied: %w", transport.ErrorFromGRPC(err))
+	}
+	keys := make([]transport.DeniedKey, len(resp.GetKeys()))
+	for i, k := range resp.GetKeys() {
+		keys[i] = transport.DeniedKey{UserID: k.GetUserId(), Action: k.GetAction(), Denied: k.GetDenied(), Error: k.GetError()}
+	}
+	return resp.GetNode(), keys, nil
+}

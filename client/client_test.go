@@ -1,0 +1,137 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/cluster/clustertest"
+	"github.com/drlimit/drl/transport"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Through the client, spread over three real nodes, one key admits exactly
+// its limit, and every other call of the public API answers.
+func TestClientAgainstCluster(t *testing.T) {
+	nodes := clustertest.Start(t, 3, nil)
+	c, err := New(clustertest.GRPCAddrs(nodes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				ok, err := c.RateLimit(ctx, "alice", "upload", 100, time.Hour)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if ok {
+					admitted.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := admitted.Load(); got != 100 {
+		t.Fatalf("admitted %d of 400 with limit 100", got)
+	}
+
+	self, members, err := c.Members(ctx)
+	if err != nil || self == "" || len(members) != 3 {
+		t.Fatalf("Members: %q %v %v", self, members, err)
+	}
+	owner, _, err := c.Owner(ctx, "alice", "upload")
+	if err != nil || owner.GetName() == "" {
+		t.Fatalf("Owner: %v %v", owner, err)
+	}
+
+	limits := []transport.LimitCheck{
+		{Request: bucket.Request{UserID: "bob", Action: "api", Limit: 1, Window: time.Hour, Hits: 1}},
+		{Request: bucket.Request{UserID: "bob", Action: "api-daily", Limit: 10, Window: time.Hour, Hits: 1}},
+	}
+	for i, want := range []bool{true, false} {
+		ok, ds, err := c.CheckAll(ctx, limits)
+		if err != nil || ok != want || len(ds) != 2 {
+			t.Fatalf("CheckAll %d: %v %+v %v", i, ok, ds, err)
+		}
+	}
+
+	// Every node saw some of alice's denials enter; reset forgives her.
+	dropped, confirmed, err := c.Reset(ctx, "alice", "upload")
+	if err != nil || dropped != 1 || len(confirmed) != 3 {
+		t.Fatalf("Reset: %d %v %v", dropped, confirmed, err)
+	}
+	if ok, err := c.RateLimit(ctx, "alice", "upload", 100, time.Hour); err != nil || !ok {
+		t.Fatalf("after reset: %v %v", ok, err)
+	}
+
+	shadow := bucket.Request{UserID: "carol", Action: "api", Limit: 1, Window: time.Hour, Hits: 1}
+	c.Check(ctx, shadow)
+	d, err := c.CheckWith(ctx, shadow, transport.CheckOptions{Shadow: true})
+	if err != nil || !d.Allowed || !d.Shadowed {
+		t.Fatalf("shadow check over the limit: %+v %v", d, err)
+	}
+	c.Check(ctx, shadow)
+	if _, top, err := c.TopDenied(ctx, 5); err != nil || len(top) > 5 {
+		t.Fatalf("TopDenied: %v %v", top, err)
+	}
+}
+
+// Bad input comes back as the typed error, naming the field.
+func TestClientBadInput(t *testing.T) {
+	nodes := clustertest.Start(t, 1, nil)
+	c, err := New(clustertest.GRPCAddrs(nodes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Check(context.Background(), bucket.Request{UserID: "u", Action: "a", Limit: 5, Window: 2 * time.Hour, Hits: 1})
+	var ae *bucket.ArgumentError
+	if !errors.Is(err, bucket.ErrInvalidArgument) || !errors.As(err, &ae) || ae.Field != "window" {
+		t.Fatalf("window of 2h: %v", err)
+	}
+	_, _, err = c.CheckAll(context.Background(), []transport.LimitCheck{
+		{Request: bucket.Request{UserID: "u", Action: "a", Limit: 5, Window: time.Second, Hits: 1}},
+		{Request: bucket.Request{UserID: "", Action: "a", Limit: 5, Window: time.Second, Hits: 1}},
+	})
+	if !errors.As(err, &ae) || ae.Field != "limits[1].user_id" {
+		t.Fatalf("empty user in limit 1: %v", err)
+	}
+	if _, err := New(nil); err == nil {
+		t.Fatal("New with no addresses")
+	}
+}
+
+// A node that stops is skipped: calls go on through the others.
+func TestClientSkipsAStoppedNode(t *testing.T) {
+	nodes := clustertest.Start(t, 3, nil)
+	c, err := New(clustertest.GRPCAddrs(nodes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := nodes[2].Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clustertest.WaitForRing(t, nodes[:2], 2)
+	for i := range 30 {
+		if _, err := c.RateLimit(ctx, "dave", "api", 1000, time.Minute); err != nil {
+			t.Fatalf("call %d with a node down: %v", i, err)
+		}
+	}
+}

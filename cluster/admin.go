@@ -1,0 +1,81 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/transport"
+)
+
+var _ transport.Admin = (*Node)(nil)
+
+// Reset forgives (userID, action): every member of this node's ring drops
+// its buckets for the key under every algorithm, its cached denials and
+// its leases, so the next check starts from a full bucket. It returns how
+// many live buckets were dropped and the members that confirmed; a member
+// that could not be reached within ctx is left out, and the error says
+// which. A bucket on its way in a handoff at that moment survives the
+// reset (DESIGN.md §13).
+func (n *Node) Reset(ctx context.Context, userID, action string) (int, []string, error) {
+	if err := bucket.ValidateIDs(userID, action); err != nil {
+		return 0, nil, err
+	}
+	if n.closed.Load() {
+		return 0, nil, ErrClosed
+	}
+	key := n.hash(userID, action)
+	n.topDenied.forget(userID, action)
+	v := n.view.Load()
+	var (
+		mu        sync.Mutex
+		dropped   = n.ResetKey(key)
+		confirmed = []string{n.cfg.Name}
+		errs      []error
+		wg        sync.WaitGroup
+	)
+	for id, p := range v.peers {
+		wg.Go(func() {
+			k, err := p.ResetKey(ctx, key)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			dropped += k
+			confirmed = append(confirmed, v.members[id].Name)
+		})
+	}
+	wg.Wait()
+	slices.Sort(confirmed)
+	if len(errs) > 0 {
+		return dropped, confirmed, fmt.Errorf("%w: reset reached %d of %d members: %w", ErrNoOwner, len(confirmed), len(v.peers)+1, errs[0])
+	}
+	n.log.Info("key reset", "dropped", dropped, "members", len(confirmed))
+	return dropped, confirmed, nil
+}
+
+// ResetKey drops everything this node keeps for key. It implements
+// transport.Owner.
+func (n *Node) ResetKey(key bucket.Key) int {
+	v := n.view.Load()
+	dropped := n.store.Reset(key)
+	v.fallback.Reset(key)
+	if v.deny != nil {
+		v.deny.forget(key)
+	}
+	if v.leases != nil {
+		v.leases.forget(key)
+	}
+	return dropped
+}
+
+// TopDenied returns this node's name and the up to limit keys it denied
+// most often lately, most first: counted where checks enter, from the
+// last few minutes (counts halve every minute).
+func (n *Node) TopDenied(limit int) (string, []transport.DeniedKey) {
+	return n.cfg.Name, n.topDenied.top(limit)
+}

@@ -1,0 +1,93 @@
+// Package clustertest starts real drl clusters inside a test: every node a
+// cluster.Node on loopback ports, closed when the test ends.
+package clustertest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/drlimit/drl/cluster"
+)
+
+// Start starts size nodes named node-0, node-1, ... (from
+// cluster.TestConfig, with an HTTP listener on a free loopback port), joined
+// through the first, edits each Config with edit when it is not nil, and
+// waits until every node is ready with all of them in its ring.
+func Start(t testing.TB, size int, edit func(*cluster.Config)) []*cluster.Node {
+	t.Helper()
+	nodes := make([]*cluster.Node, size)
+	for i := range nodes {
+		cfg := cluster.TestConfig("node-" + strconv.Itoa(i))
+		cfg.HTTPAddr = "127.0.0.1:0"
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		if i > 0 {
+			cfg.Join = []string{nodes[0].GossipAddr()}
+		}
+		if edit != nil {
+			edit(&cfg)
+		}
+		n, err := cluster.New(cfg)
+		if err != nil {
+			t.Fatalf("clustertest: start %s: %v", cfg.Name, err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			n.Close(ctx)
+		})
+		nodes[i] = n
+	}
+	WaitForRing(t, nodes, size)
+	return nodes
+}
+
+// WaitForRing waits, for at most 15 s, until every node is ready and sees
+// want members in its ring.
+func WaitForRing(t testing.TB, nodes []*cluster.Node, want int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := error(nil)
+		for _, n := range nodes {
+			if got := n.Stats().Members; got != want || !n.Ready() {
+				err = fmt.Errorf("%s: ring of %d (want %d), ready %v", n.Name(), got, want, n.Ready())
+				break
+			}
+		}
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("clustertest: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// GRPCAddrs returns the nodes' gRPC addresses.
+func GRPCAddrs(nodes []*cluster.Node) []string {
+	out := make([]string, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.GRPCAddr()
+	}
+	return out
+}
+
+// UserOwnedBy returns a user id whose key (user, action) the member named
+// owner owns, as n sees the ring.
+func UserOwnedBy(t testing.TB, n *cluster.Node, owner, action string) string {
+	t.Helper()
+	for i := range 100_000 {
+		u := "user-" + strconv.Itoa(i)
+		if m, _, err := n.OwnerOf(u, action); err == nil && m.Name == owner {
+			return u
+		}
+	}
+	t.Fatalf("clustertest: no user among 100,000 is owned by %s", owner)
+	return ""
+}

@@ -1,0 +1,76 @@
+package transport
+
+import (
+	"context"
+	"sync"
+
+	"github.com/drlimit/drl/bucket"
+)
+
+// CheckFunc decides one check, as Limiter.CheckWith does.
+type CheckFunc func(ctx context.Context, req bucket.Request, opts CheckOptions) (bucket.Decision, error)
+
+// CheckAllWith runs a multi-limit check over check, in two rounds so that
+// a denied request spends nothing:
+//
+//  1. a dry run of every limit, side by side: if any would deny (and is
+//     not in shadow mode), the request is denied with the dry-run
+//     decisions, and nothing was spent;
+//  2. otherwise the real checks, side by side. A limit can still deny here
+//     if concurrent requests spent it between the rounds; then the request
+//     is denied and the limits that admitted in this round stay spent,
+//     the one case where a denied request costs something.
+//
+// One limit alone takes one round. Argument errors name the limit
+// ("limits[1].window").
+func CheckAllWith(ctx context.Context, checks []LimitCheck, check CheckFunc) (allowed bool, ds []bucket.Decision, err error) {
+	if len(checks) == 1 {
+		d, err := check(ctx, checks[0].Request, checks[0].Options)
+		if err != nil {
+			return false, nil, inLimit(0, err)
+		}
+		return d.Allowed, []bucket.Decision{d}, nil
+	}
+	dry := make([]LimitCheck, len(checks))
+	for i, c := range checks {
+		dry[i] = c
+		dry[i].Request.DryRun = true
+	}
+	ds, err = checkEach(ctx, dry, check)
+	if err != nil {
+		return false, nil, err
+	}
+	for _, d := range ds {
+		if !d.Allowed {
+			return false, ds, nil
+		}
+	}
+	ds, err = checkEach(ctx, checks, check)
+	if err != nil {
+		return false, nil, err
+	}
+	for _, d := range ds {
+		if !d.Allowed {
+			return false, ds, nil
+		}
+	}
+	return true, ds, nil
+}
+
+// checkEach decides every check side by side; the first error wins.
+func checkEach(ctx context.Context, checks []LimitCheck, check CheckFunc) ([]bucket.Decision, error) {
+	ds := make([]bucket.Decision, len(checks))
+	errs := make([]error, len(checks))
+	var wg sync.WaitGroup
+	for i, c := range checks[1:] {
+		wg.Go(func() { ds[i+1], errs[i+1] = check(ctx, c.Request, c.Options) })
+	}
+	ds[0], errs[0] = check(ctx, checks[0].Request, checks[0].Options)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, inLimit(i, err)
+		}
+	}
+	return ds, nil
+}
