@@ -25,9 +25,10 @@ type Request struct {
 	// Algorithm picks the algorithm; the zero value is TokenBucket. A key's
 	// buckets under different algorithms are separate.
 	Algorithm Algorithm
-	// DryRun decides the check as it stands but spends nothing: the
-	// decision says whether Hits would pass now. Multi-limit checks use it
-	// to find out whether every limit admits before any is spent.
+	// DryRun spends nothing: the decision says whether Hits would pass now
+	// (and if not, RetryAfter says when), while Remaining and ResetAfter
+	// describe the bucket as it stands. Multi-limit checks use it to find
+	// out whether every limit admits before any is spent.
 	DryRun bool
 }
 

@@ -312,8 +312,7 @@ func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64, dry bool, n i
 		return Decision{}, false
 	}
 	if dry {
-		st.Log = st.Log.clone()
-		d = decide(alg, &st, lim, now, hits)
+		d = dryRun(alg, st, lim, now, hits)
 		sh.mu.Unlock()
 		if rep != nil {
 			rep.record(d, n, 0) // nothing spent: every repeat answers alike
@@ -347,6 +346,23 @@ func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64, dry bool, n i
 	}
 	sh.mu.Unlock()
 	return d, true
+}
+
+// dryRun decides hits on a copy of st: whether they would pass, and when
+// they would if not, with Remaining and ResetAfter of the bucket as it
+// stands, since nothing is spent.
+func dryRun(alg Algorithm, st State, lim Limit, now time.Duration, hits int64) Decision {
+	cur := st
+	cur.Log = st.Log.clone()
+	d := decide(alg, &cur, lim, now, hits)
+	if hits == 0 || !d.Allowed {
+		return d // it spent nothing in the copy either
+	}
+	cur = st
+	cur.Log = st.Log.clone()
+	peek := decide(alg, &cur, lim, now, 0)
+	d.Remaining, d.ResetAfter = peek.Remaining, peek.ResetAfter
+	return d
 }
 
 // record adds one decision of n repeated checks.
