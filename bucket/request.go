@@ -86,6 +86,14 @@ func (r *Request) shape(minW, maxW time.Duration) (Limit, error) {
 	return lim, nil
 }
 
+// ValidateWithin checks req as a store with the window range
+// [minWindow, maxWindow] would, for callers that validate limits before
+// any store sees them (a rules file at start-up, say).
+func ValidateWithin(req Request, minWindow, maxWindow time.Duration) error {
+	_, err := req.validate(minWindow, maxWindow)
+	return err
+}
+
 // ValidateIDs checks a user id and an action as Check does, for callers
 // that need a key's place before they have a whole request.
 func ValidateIDs(userID, action string) error {

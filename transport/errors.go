@@ -76,7 +76,7 @@ func grpcCode(err error) codes.Code {
 
 // grpcError returns err as a gRPC status error; an invalid argument carries
 // the field at fault as a BadRequest detail.
-func grpcError(err error) error {
+func GRPCError(err error) error {
 	st := status.New(grpcCode(err), err.Error())
 	if ae, ok := asArgumentError(err); ok {
 		if withField, e := st.WithDetails(&errdetails.BadRequest{

@@ -187,7 +187,7 @@ type grpcServer struct {
 func (s *grpcServer) Check(ctx context.Context, m *drlv1.CheckRequest) (*drlv1.CheckResponse, error) {
 	d, err := s.check(ctx, m)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, GRPCError(err)
 	}
 	return DecisionToProto(d), nil
 }
@@ -215,7 +215,7 @@ func limitCheckFromProto(m *drlv1.CheckRequest) (LimitCheck, error) {
 func (s *grpcServer) CheckAll(ctx context.Context, m *drlv1.CheckAllRequest) (*drlv1.CheckAllResponse, error) {
 	out, err := s.checkAll(ctx, m)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, GRPCError(err)
 	}
 	return out, nil
 }
@@ -258,7 +258,7 @@ func (s *grpcServer) Reset(ctx context.Context, m *drlv1.ResetRequest) (*drlv1.R
 	}
 	dropped, confirmed, err := s.cfg.Admin.Reset(ctx, m.GetUserId(), m.GetAction())
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, GRPCError(err)
 	}
 	return &drlv1.ResetResponse{Dropped: uint32(dropped), Members: confirmed}, nil
 }
@@ -327,7 +327,7 @@ func (s *grpcServer) Members(ctx context.Context, _ *drlv1.MembersRequest) (*drl
 func (s *grpcServer) Owner(ctx context.Context, m *drlv1.OwnerRequest) (*drlv1.OwnerResponse, error) {
 	owner, partition, err := s.cfg.Directory.OwnerOf(m.GetUserId(), m.GetAction())
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, GRPCError(err)
 	}
 	return &drlv1.OwnerResponse{Owner: memberToProto(owner), Partition: int32(partition)}, nil
 }

@@ -41,6 +41,7 @@ type options struct {
 	batchSize, maxEntries                                                      int
 	leases                                                                     bool
 	gossip, logLevel, logFormat, pprofAddr, failPolicy                         string
+	envoyRules, envoyAddr                                                      string
 }
 
 func parse(args []string, getenv func(string) string) (options, error) {
@@ -66,6 +67,8 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this address (off when empty)")
+	fs.StringVar(&o.envoyRules, "envoy-rules", "", "YAML rules file: serve Envoy's rate limit service API (reloaded on SIGHUP)")
+	fs.StringVar(&o.envoyAddr, "envoy-addr", "127.0.0.1:8081", "gRPC address of Envoy's rate limit service, with -envoy-rules")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -163,9 +166,23 @@ func run(args []string, getenv func(string) string) error {
 		}
 		defer stopPprof()
 	}
+	reload := func() {}
+	if o.envoyRules != "" {
+		stopEnvoy, reloadEnvoy, err := serveEnvoy(n, o, logger)
+		if err != nil {
+			n.Close(context.Background())
+			return err
+		}
+		defer stopEnvoy()
+		reload = reloadEnvoy
+	}
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	s := <-sig
+	for s == syscall.SIGHUP {
+		reload()
+		s = <-sig
+	}
 	logger.Info("signal received; leaving", "signal", s.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
