@@ -71,11 +71,17 @@ func (n *Node) CheckAll(ctx context.Context, checks []transport.LimitCheck) (boo
 			}
 			return d, err
 		}
-		// The first round's dry runs are not checks of their own: count
-		// only the round that decides.
+		// A dry run that admits is not a check of its own: the second
+		// round counts it. One that denies decides the request, and is
+		// counted as the denial it is.
 		d, err := n.checkPolicy(ctx, req, opts.FailPolicy)
-		if err == nil && !d.Allowed && opts.Shadow {
-			d.Allowed, d.Shadowed = true, true
+		if err == nil && !d.Allowed {
+			if opts.Shadow {
+				d.Allowed, d.Shadowed = true, true
+			} else {
+				n.metrics.count(req.Algorithm, d, nil)
+				n.topDenied.record(req.UserID, req.Action)
+			}
 		}
 		return d, err
 	})

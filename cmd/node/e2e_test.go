@@ -34,6 +34,7 @@ type proc struct {
 	grpcAddr   string
 	httpAddr   string
 	client     drlv1.RateLimiterClient
+	envoyAddr  chan string // the Envoy service's address, once it listens
 }
 
 // buildNode compiles cmd/node once for the test.
@@ -49,10 +50,10 @@ func buildNode(t *testing.T) string {
 
 // startProc starts a node on free loopback ports and waits for the log
 // line that names its addresses. The process is killed when the test ends.
-func startProc(t *testing.T, bin, name string, join string) *proc {
+func startProc(t *testing.T, bin, name string, join string, extra ...string) *proc {
 	t.Helper()
-	args := []string{"-name", name, "-gossip-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0",
-		"-http-addr", "127.0.0.1:0", "-log-format", "json", "-rejoin-interval", "500ms"}
+	args := append([]string{"-name", name, "-gossip-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0",
+		"-http-addr", "127.0.0.1:0", "-log-format", "json", "-rejoin-interval", "500ms"}, extra...)
 	if join != "" {
 		args = append(args, "-join", join)
 	}
@@ -65,7 +66,7 @@ func startProc(t *testing.T, bin, name string, join string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{name: name, cmd: cmd}
+	p := &proc{name: name, cmd: cmd, envoyAddr: make(chan string, 1)}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -75,11 +76,14 @@ func startProc(t *testing.T, bin, name string, join string) *proc {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			var line struct {
-				Msg, Gossip, GRPC, HTTP string
+				Msg, Gossip, GRPC, HTTP, Addr string
 			}
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "node started" {
 				p.gossipAddr, p.grpcAddr, p.httpAddr = line.Gossip, line.GRPC, line.HTTP
 				close(started)
+			}
+			if line.Msg == "envoy rate limit service listening" {
+				p.envoyAddr <- line.Addr
 			}
 		}
 		io.Copy(io.Discard, stderr)
