@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/transport"
 )
 
 // BenchmarkNodeCheckOwned measures a check that its node owns: validation,
@@ -41,6 +42,69 @@ func BenchmarkNodeCheckOwnedNewKeys(b *testing.B) {
 		i++
 		if _, err := n.Check(ctx, req); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkNodeCheckAllOwned is a two-limit check on keys this node owns:
+// a dry run of both, then both spent. Compare with two BenchmarkNodeCheckOwned.
+func BenchmarkNodeCheckAllOwned(b *testing.B) {
+	n := startNode(b, TestConfig("bench"))
+	checks := []transport.LimitCheck{
+		{Request: bucket.Request{UserID: "user-42", Action: "per-second", Limit: bucket.MaxLimit, Window: time.Second, Hits: 1}},
+		{Request: bucket.Request{UserID: "user-42", Action: "per-hour", Limit: bucket.MaxLimit, Window: time.Hour, Hits: 1}},
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if ok, _, err := n.CheckAll(ctx, checks); err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+	}
+}
+
+// BenchmarkNodeCheckDenied is a check the owner denies: the price of the
+// top-denied count on top of a decision.
+func BenchmarkNodeCheckDenied(b *testing.B) {
+	n := startNode(b, TestConfig("bench"))
+	req := bucket.Request{UserID: "user-42", Action: "login", Limit: 1, Window: time.Hour, Hits: 1}
+	ctx := context.Background()
+	n.Check(ctx, req)
+	b.ReportAllocs()
+	for b.Loop() {
+		if d, err := n.Check(ctx, req); err != nil || d.Allowed {
+			b.Fatal(d, err)
+		}
+	}
+}
+
+// BenchmarkNodeCheckForwarded is a check on a key another node owns, one
+// caller at a time: a round trip on loopback. BenchmarkNodeCheckAllForwarded
+// is a two-limit check on keys that node owns: two rounds.
+func BenchmarkNodeCheckForwarded(b *testing.B) {
+	nodes := startCluster(b, 2, nil)
+	req := bucket.Request{UserID: userOwnedBy(b, nodes[0], nodes[1].Name()), Action: "api", Limit: bucket.MaxLimit, Window: time.Hour, Hits: 1}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := nodes[0].Check(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkNodeCheckAllForwarded(b *testing.B) {
+	nodes := startCluster(b, 2, nil)
+	user := userOwnedBy(b, nodes[0], nodes[1].Name())
+	checks := []transport.LimitCheck{
+		{Request: bucket.Request{UserID: user, Action: "api", Limit: bucket.MaxLimit, Window: time.Second, Hits: 1}},
+		{Request: bucket.Request{UserID: user, Action: "api", Limit: bucket.MaxLimit, Window: time.Hour, Hits: 1, Algorithm: bucket.GCRA}},
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if ok, _, err := nodes[0].CheckAll(ctx, checks); err != nil || !ok {
+			b.Fatal(ok, err)
 		}
 	}
 }

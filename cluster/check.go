@@ -84,7 +84,16 @@ func (n *Node) CheckAll(ctx context.Context, checks []transport.LimitCheck) (boo
 			}
 		}
 		return d, err
-	})
+	}, n.ownsRequest)
+}
+
+// ownsRequest reports whether this node owns req's key now: a hint that
+// checking it costs no hop.
+func (n *Node) ownsRequest(req bucket.Request) bool {
+	if bucket.ValidateIDs(req.UserID, req.Action) != nil {
+		return true // it fails at once, wherever it runs
+	}
+	return n.view.Load().ring.Owner(n.hash(req.UserID, req.Action).Hi) == n.id
 }
 
 func (n *Node) checkPolicy(ctx context.Context, req bucket.Request, policy FailPolicy) (bucket.Decision, error) {

@@ -20,6 +20,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func oneNode(t *testing.T) *cluster.Node { return clustertest.Start(t, 1, nil)[0] }
 
+func oneNodeB(b *testing.B) *cluster.Node { return clustertest.Start(b, 1, nil)[0] }
+
 // serve runs the middleware from cfg around a handler that answers "ok".
 func serve(t *testing.T, cfg HTTPConfig) *httptest.Server {
 	t.Helper()

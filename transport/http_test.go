@@ -25,7 +25,7 @@ func (l storeLimiter) CheckWith(_ context.Context, req bucket.Request, opts Chec
 }
 
 func (l storeLimiter) CheckAll(ctx context.Context, checks []LimitCheck) (bool, []bucket.Decision, error) {
-	return CheckAllWith(ctx, checks, l.CheckWith)
+	return CheckAllWith(ctx, checks, l.CheckWith, func(bucket.Request) bool { return true })
 }
 
 type oneMember struct{}
