@@ -37,6 +37,9 @@ type Config struct {
 	// GRPCAdvertise is the address other members reach GRPCAddr at.
 	// Default: the bound address.
 	GRPCAdvertise string
+	// GRPCListener, when set, is served instead of listening on GRPCAddr;
+	// fault injection wraps one. The node closes it on Close.
+	GRPCListener net.Listener
 	// HTTPAddr is where the HTTP/JSON API listens; empty means no HTTP
 	// server.
 	HTTPAddr string

@@ -185,8 +185,10 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 
-	if n.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
-		return nil, fmt.Errorf("cluster: listen for gRPC on %s: %w", cfg.GRPCAddr, err)
+	if n.grpcLis = cfg.GRPCListener; n.grpcLis == nil {
+		if n.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+			return nil, fmt.Errorf("cluster: listen for gRPC on %s: %w", cfg.GRPCAddr, err)
+		}
 	}
 	n.grpcAddr = advertised(cfg.GRPCAdvertise, n.grpcLis.Addr())
 	serverCfg := transport.ServerConfig{Limiter: n, Owner: n, Directory: n, Receiver: n, Admin: n, Ready: n.Ready, Logger: n.log,
@@ -483,9 +485,10 @@ func (n *Node) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// halt stops the node the way a crash would, for fault-injection tests: no
-// leave, no handoff, connections cut. Close after halt does nothing more.
-func (n *Node) halt() {
+// Halt stops the node the way a crash would, for fault injection (the
+// chaos package): no leave, no handoff, connections cut, state lost.
+// Close after Halt does nothing more.
+func (n *Node) Halt() {
 	n.closing.Do(func() {
 		n.closed.Store(true)
 		n.ml.Shutdown()

@@ -178,7 +178,7 @@ func TestCrashBound(t *testing.T) {
 	l.run(t, live.get, keys, bucket.FixedWindow, limit, stop)
 	time.Sleep(300 * time.Millisecond) // exhaust the keys first
 	live.set(nodes[1:])
-	nodes[0].halt()
+	nodes[0].Halt()
 	waitForRing(t, nodes[1:], 2)
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
