@@ -435,7 +435,8 @@ func (n *Node) Close(ctx context.Context) error {
 		}
 		leaveTimeout := time.Second
 		if d, ok := ctx.Deadline(); ok {
-			leaveTimeout = min(leaveTimeout, time.Until(d)/2)
+			// Never zero or less: memberlist waits forever then.
+			leaveTimeout = max(min(leaveTimeout, time.Until(d)/2), time.Millisecond)
 		}
 		if err := n.ml.Leave(leaveTimeout); err != nil {
 			// Nobody acknowledged in time (the others may be stopping too):

@@ -1,0 +1,170 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/drlimit/drl/cluster"
+	"github.com/drlimit/drl/transport"
+)
+
+// Scenario is one fault, injected into a cluster under load.
+type Scenario struct {
+	Name        string
+	Description string
+	// Nodes at the start, and members expected once the fault is over.
+	Nodes, After int
+	// FreshStarts bounds how many times a key's bucket can start fresh
+	// beyond the first during the fault: each is a member acting as owner
+	// without the real bucket (a side of a partition, the new owner after
+	// a crash). The bound on admissions adds Limit plus the refill of the
+	// fault's duration for each (DESIGN.md §14).
+	FreshStarts func(r Run) int
+	// Fault injects the fault; it runs after the warm-up and returns when
+	// the fault is over (healed, restarted, resumed).
+	Fault func(ctx context.Context, c *Cluster, r Run) error
+}
+
+// Run is one run's settings.
+type Run struct {
+	Seed     uint64
+	Warmup   time.Duration // load before the fault
+	FaultFor time.Duration // the fault's length, for faults that take one
+	Cooldown time.Duration // load after the fault
+	Load     Load
+	// CheckTimeout is every node's check deadline; a check that takes
+	// longer than it plus Grace breaks the deadline invariant.
+	CheckTimeout, Grace time.Duration
+	// ConvergeWithin bounds the time after the fault until all members
+	// agree on membership and ownership.
+	ConvergeWithin time.Duration
+	Logger         *slog.Logger
+}
+
+// DefaultRun is the short run the test suite uses.
+func DefaultRun(seed uint64) Run {
+	return Run{
+		Seed: seed, Warmup: 2 * time.Second, FaultFor: 4 * time.Second, Cooldown: 3 * time.Second,
+		Load: Load{Keys: 30, Limit: 20, Window: 10 * time.Second, Callers: 8, Interval: 25 * time.Millisecond,
+			FailPolicy: transport.FailClosed},
+		CheckTimeout: 200 * time.Millisecond, Grace: 250 * time.Millisecond, ConvergeWithin: 15 * time.Second,
+	}
+}
+
+// Result is one scenario's row in the report, and what its picture needs.
+type Result struct {
+	Scenario Scenario
+	Run      Run
+	Checks   int
+	Admitted int
+	Errors   int
+	// Exact is what a perfect limiter admits per key over the run;
+	// Bound what the scenario allows per key; WorstKey the most any key
+	// got.
+	Exact, Bound, WorstKey float64
+	P99, Max             time.Duration
+	OverDeadline         int           // checks slower than CheckTimeout + Grace
+	Converged            time.Duration // after the fault ended
+	FaultStart, FaultEnd time.Duration // since the load began
+	PerSecond            []int
+	Goroutines           int // left over after the cluster closed, vs before it started
+	Violations           []string
+}
+
+// Passed reports whether every invariant held.
+func (r Result) Passed() bool { return len(r.Violations) == 0 }
+
+// RunScenario runs s: a cluster, load, warm-up, the fault, cool-down, then
+// the invariants.
+func RunScenario(ctx context.Context, s Scenario, run Run) (Result, error) {
+	res := Result{Scenario: s, Run: run}
+	before := runtime.NumGoroutine()
+	c, err := Start(ctx, Options{Nodes: s.Nodes, Seed: run.Seed, Logger: run.Logger, Config: func(cfg *cluster.Config) {
+		cfg.CheckTimeout = run.CheckTimeout
+	}})
+	if err != nil {
+		return res, err
+	}
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	var rec *Record
+	var wg sync.WaitGroup
+	wg.Go(func() { rec = run.Load.Run(loadCtx, c, run.Seed) })
+	began := time.Now()
+
+	sleep(ctx, run.Warmup)
+	res.FaultStart = time.Since(began)
+	faultErr := s.Fault(ctx, c, run)
+	c.Net.Heal()
+	res.FaultEnd = time.Since(began)
+	convCtx, cancel := context.WithTimeout(ctx, run.ConvergeWithin)
+	res.Converged, err = c.WaitConverged(convCtx, s.After)
+	cancel()
+	if err != nil {
+		res.Violations = append(res.Violations, fmt.Sprintf("members did not agree within %v: %v", run.ConvergeWithin, err))
+	}
+	sleep(ctx, run.Cooldown)
+	stopLoad()
+	wg.Wait()
+	c.Close()
+	if faultErr != nil {
+		return res, fmt.Errorf("chaos: %s: fault: %w", s.Name, faultErr)
+	}
+
+	res.Checks, res.Errors, res.PerSecond = rec.Checks, rec.Errors, rec.PerSecond
+	res.P99, res.Max = rec.Quantile(0.99), rec.Quantile(1)
+	elapsed := rec.End.Sub(rec.Start)
+	l := run.Load
+	perWindow := float64(l.Limit) / l.Window.Seconds()
+	res.Exact = float64(l.Limit) + perWindow*elapsed.Seconds()
+	fault := (res.FaultEnd - res.FaultStart + res.Converged).Seconds()
+	res.Bound = math.Floor(res.Exact + float64(s.FreshStarts(run))*(float64(l.Limit)+perWindow*fault))
+	for key, n := range rec.Admitted {
+		res.Admitted += n
+		res.WorstKey = max(res.WorstKey, float64(n))
+		if float64(n) > res.Bound {
+			res.Violations = append(res.Violations, fmt.Sprintf("key %d: %d admitted, bound %.0f", key, n, res.Bound))
+		}
+	}
+	for _, d := range rec.Latencies {
+		if d > run.CheckTimeout+run.Grace {
+			res.OverDeadline++
+		}
+	}
+	if res.OverDeadline > 0 {
+		res.Violations = append(res.Violations, fmt.Sprintf("%d checks took longer than %v (max %v)",
+			res.OverDeadline, run.CheckTimeout+run.Grace, res.Max))
+	}
+	if res.Errors > 0 {
+		res.Violations = append(res.Violations, fmt.Sprintf("%d checks got no decision", res.Errors))
+	}
+	res.Goroutines = settleGoroutines(before)
+	return res, nil
+}
+
+// settleGoroutines waits a little for goroutines of a closed cluster to
+// end and returns how many more there are than before.
+func settleGoroutines(before int) int {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		extra := runtime.NumGoroutine() - before
+		if extra <= 0 || time.Now().After(deadline) {
+			return max(extra, 0)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+}
+
+var errNoOwner = errors.New("chaos: no node to fault")
