@@ -17,8 +17,8 @@ type shapedConn struct {
 	nw       *Network
 	from, to string
 
-	out  chan segment // written by Write, sent by the writer goroutine
-	in   chan segment // read by the reader goroutine, taken by Read
+	out  chan segment  // written by Write, sent by the writer goroutine
+	in   chan segment  // read by the reader goroutine, taken by Read
 	done chan struct{} // closed by Close; the loops end on it
 
 	closeOnce sync.Once

@@ -68,13 +68,13 @@ type Result struct {
 	// Bound what the scenario allows per key; WorstKey the most any key
 	// got.
 	Exact, Bound, WorstKey float64
-	P99, Max             time.Duration
-	OverDeadline         int           // checks slower than CheckTimeout + Grace
-	Converged            time.Duration // after the fault ended
-	FaultStart, FaultEnd time.Duration // since the load began
-	PerSecond            []int
-	Goroutines           int // left over after the cluster closed, vs before it started
-	Violations           []string
+	P99, Max               time.Duration
+	OverDeadline           int           // checks slower than CheckTimeout + Grace
+	Converged              time.Duration // after the fault ended
+	FaultStart, FaultEnd   time.Duration // since the load began
+	PerSecond              []int
+	Goroutines             int // left over after the cluster closed, vs before it started
+	Violations             []string
 }
 
 // Passed reports whether every invariant held.
