@@ -40,9 +40,19 @@ type Record struct {
 	Latencies []time.Duration
 }
 
+// Target is what a load calls: a Cluster in this process, or nodes in
+// other processes.
+type Target interface {
+	// Live lists the nodes a caller may enter through now.
+	Live() []string
+	// Check runs a check entering through the node called entry; ErrDown
+	// means it went down, and the caller picks again.
+	Check(ctx context.Context, entry string, req bucket.Request, opts transport.CheckOptions) (bucket.Decision, error)
+}
+
 // Run drives the load on c until ctx ends. Callers pick keys and entry
 // nodes from rand streams seeded by seed.
-func (l Load) Run(ctx context.Context, c *Cluster, seed uint64) *Record {
+func (l Load) Run(ctx context.Context, c Target, seed uint64) *Record {
 	r := &Record{Start: time.Now(), Admitted: make([]int, l.Keys)}
 	var mu sync.Mutex // guards r
 	var wg sync.WaitGroup

@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -116,6 +115,16 @@ func RunScenario(ctx context.Context, s Scenario, run Run) (Result, error) {
 		return res, fmt.Errorf("chaos: %s: fault: %w", s.Name, faultErr)
 	}
 
+	res.evaluate(rec, s.FreshStarts(run))
+	res.Goroutines = settleGoroutines(before)
+	return res, nil
+}
+
+// evaluate fills in what rec says and checks the invariants: no key over
+// the bound that fresh extra buckets allow, no check past its deadline,
+// no check without a decision.
+func (res *Result) evaluate(rec *Record, fresh int) {
+	run := res.Run
 	res.Checks, res.Errors, res.PerSecond = rec.Checks, rec.Errors, rec.PerSecond
 	res.P99, res.Max = rec.Quantile(0.99), rec.Quantile(1)
 	elapsed := rec.End.Sub(rec.Start)
@@ -123,7 +132,7 @@ func RunScenario(ctx context.Context, s Scenario, run Run) (Result, error) {
 	perWindow := float64(l.Limit) / l.Window.Seconds()
 	res.Exact = float64(l.Limit) + perWindow*elapsed.Seconds()
 	fault := (res.FaultEnd - res.FaultStart + res.Converged).Seconds()
-	res.Bound = math.Floor(res.Exact + float64(s.FreshStarts(run))*(float64(l.Limit)+perWindow*fault))
+	res.Bound = math.Floor(res.Exact + float64(fresh)*(float64(l.Limit)+perWindow*fault))
 	for key, n := range rec.Admitted {
 		res.Admitted += n
 		res.WorstKey = max(res.WorstKey, float64(n))
@@ -143,8 +152,6 @@ func RunScenario(ctx context.Context, s Scenario, run Run) (Result, error) {
 	if res.Errors > 0 {
 		res.Violations = append(res.Violations, fmt.Sprintf("%d checks got no decision", res.Errors))
 	}
-	res.Goroutines = settleGoroutines(before)
-	return res, nil
 }
 
 // settleGoroutines waits a little for goroutines of a closed cluster to
@@ -166,5 +173,3 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	}
 }
-
-var errNoOwner = errors.New("chaos: no node to fault")

@@ -87,14 +87,22 @@ func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }
 func Timeline(path string, r chaos.Result) error {
 	p := plot.New()
 	p.Title.Text = r.Scenario.Name
-	p.X.Label.Text = "seconds of load"
+	p.X.Label.Text = "seconds of load (the first, all bursts, left out)"
 	p.Y.Label.Text = "admitted checks per second"
 
-	admitted := make(plotter.XYs, len(r.PerSecond))
+	// The first second, when every key spends its whole burst at once, is
+	// left out: on the same scale it would flatten everything after it.
+	var admitted plotter.XYs
 	top := 0.0
 	for i, n := range r.PerSecond {
-		admitted[i] = plotter.XY{X: float64(i) + 0.5, Y: float64(n)}
+		if i == 0 {
+			continue
+		}
+		admitted = append(admitted, plotter.XY{X: float64(i) + 0.5, Y: float64(n)})
 		top = max(top, float64(n))
+	}
+	if len(admitted) == 0 {
+		admitted = plotter.XYs{{X: 0.5, Y: 0}}
 	}
 	l := r.Run.Load
 	rate := float64(l.Keys) * float64(l.Limit) / l.Window.Seconds()
@@ -127,6 +135,6 @@ func Timeline(path string, r chaos.Result) error {
 	p.Legend.Add(fmt.Sprintf("exact rate (%d keys × %d per %v)", l.Keys, l.Limit, l.Window), limit)
 	p.Legend.Add("fault", fault)
 	p.Legend.Top = true
-	p.Y.Min, p.Y.Max, p.X.Min, p.X.Max = 0, top, 0, end
+	p.Y.Min, p.Y.Max, p.X.Min, p.X.Max = 0, top, 1, end
 	return p.Save(8*vg.Inch, 3.5*vg.Inch, path)
 }

@@ -1,0 +1,389 @@
+//go:build linux
+
+package chaos
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+
+	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/client"
+	"github.com/drlimit/drl/transport"
+)
+
+// The second layer of the suite: real cmd/node processes, each in a
+// network namespace of its own, joined by veth links to a bridge in a
+// namespace of its own, with nftables rules cutting links. The test
+// creates every namespace and deletes them when it ends; no traffic leaves
+// them. Where the machine cannot (not root, no ip or nft, no namespaces)
+// it says so and skips.
+
+// lab is the namespaces and processes of one test.
+type lab struct {
+	t      *testing.T
+	bin    string
+	id     string // suffix that keeps this test's names apart
+	bridge string // the bridge's namespace
+	client string // the callers' namespace
+	nodes  []*labNode
+}
+
+type labNode struct {
+	name, ns, ip string
+	cmd          *exec.Cmd
+	exited       chan struct{}
+	api          *client.Client
+	// mu guards the states the load reads.
+	mu           sync.Mutex
+	down, paused bool
+}
+
+const labNet = "10.199.0."
+
+func newLab(t *testing.T, nodes int) *lab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("chaos: the process suite needs root to create network namespaces; skipped")
+	}
+	for _, tool := range []string{"ip", "nft"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("chaos: the process suite needs %s (Debian's iproute2 and nftables; .ci/run installs them); skipped", tool)
+		}
+	}
+	l := &lab{t: t, id: strconv.FormatUint(rand.Uint64()%1e6, 36)}
+	probe := "drlprobe" + l.id
+	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
+		t.Skipf("chaos: this machine cannot create network namespaces (%v: %s); skipped", err, out)
+	}
+	exec.Command("ip", "netns", "del", probe).Run()
+
+	l.bin = filepath.Join(t.TempDir(), "node")
+	if out, err := exec.Command("go", "build", "-o", l.bin, "../cmd/node").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	l.bridge = "drlbr" + l.id
+	t.Cleanup(l.teardown)
+	l.sh("ip", "netns", "add", l.bridge)
+	l.in(l.bridge, "ip", "link", "add", "br0", "type", "bridge")
+	l.in(l.bridge, "ip", "link", "set", "br0", "up")
+	l.client = "drlc" + l.id
+	l.attach(l.client, labNet+"100")
+	for i := range nodes {
+		ns := "drln" + strconv.Itoa(i) + l.id
+		l.nodes = append(l.nodes, &labNode{name: "n" + strconv.Itoa(i), ns: ns, ip: l.attach(ns, labNet+strconv.Itoa(i+1))})
+	}
+	return l
+}
+
+// attach makes a namespace with a veth into the bridge at ip, returns ip.
+func (l *lab) attach(ns, ip string) string {
+	l.sh("ip", "netns", "add", ns)
+	a, b := "dva"+ns[3:], "dvb"+ns[3:]
+	l.sh("ip", "link", "add", a, "netns", ns, "type", "veth", "peer", "name", b, "netns", l.bridge)
+	l.in(ns, "ip", "addr", "add", ip+"/24", "dev", a)
+	l.in(ns, "ip", "link", "set", a, "up")
+	l.in(ns, "ip", "link", "set", "lo", "up")
+	l.in(l.bridge, "ip", "link", "set", b, "master", "br0")
+	l.in(l.bridge, "ip", "link", "set", b, "up")
+	l.in(ns, "nft", "add", "table", "inet", "drl")
+	l.in(ns, "nft", "add", "chain", "inet", "drl", "out", "{ type filter hook output priority 0; }")
+	return ip
+}
+
+func (l *lab) sh(args ...string) {
+	l.t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		l.t.Fatalf("%v: %v\n%s", args, err, out)
+	}
+}
+
+func (l *lab) in(ns string, args ...string) {
+	l.sh(append([]string{"ip", "netns", "exec", ns}, args...)...)
+}
+
+func (l *lab) teardown() {
+	for _, n := range l.nodes {
+		n.kill()
+		if n.api != nil {
+			n.api.Close()
+		}
+	}
+	for _, n := range l.nodes {
+		exec.Command("ip", "netns", "del", n.ns).Run()
+	}
+	exec.Command("ip", "netns", "del", l.client).Run()
+	exec.Command("ip", "netns", "del", l.bridge).Run()
+}
+
+// start runs n's process, joined to n0, and waits for its start.
+func (l *lab) start(n *labNode) {
+	l.t.Helper()
+	args := []string{"netns", "exec", n.ns, l.bin, "-name", n.name, "-gossip-addr", n.ip + ":7946", "-grpc-addr", n.ip + ":7947",
+		"-http-addr", "", "-gossip-profile", "local", "-fail-policy", "closed", "-check-timeout", "200ms",
+		"-rejoin-interval", "200ms", "-log-format", "json"}
+	if n != l.nodes[0] {
+		args = append(args, "-join", l.nodes[0].ip+":7946")
+	}
+	cmd := exec.Command("ip", args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		l.t.Fatal(err)
+	}
+	started, exited := make(chan struct{}), make(chan struct{})
+	go func() { // reads the log until the process exits
+		defer close(exited)
+		sc := bufio.NewScanner(stderr)
+		once := sync.Once{}
+		for sc.Scan() {
+			var line struct{ Msg string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "node started" {
+				once.Do(func() { close(started) })
+			}
+		}
+		cmd.Wait()
+	}()
+	select {
+	case <-started:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		l.t.Fatalf("%s did not start", n.name)
+	}
+	n.mu.Lock()
+	n.cmd, n.exited, n.down, n.paused = cmd, exited, false, false
+	n.mu.Unlock()
+	if n.api == nil {
+		api, err := client.New([]string{n.ip + ":7947"}, grpc.WithContextDialer(dialIn(l.client)))
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		n.api = api
+	}
+}
+
+// kill stops n's process at once (SIGKILL) and waits for it.
+func (n *labNode) kill() {
+	n.mu.Lock()
+	cmd, exited := n.cmd, n.exited
+	n.down = true
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	// ip netns exec runs the node as its child's exec: the pid is the node.
+	cmd.Process.Signal(syscall.SIGCONT) // a stopped process dies only once running
+	cmd.Process.Kill()
+	<-exited
+}
+
+// cut drops traffic from one node to another, in the sender's namespace.
+func (l *lab) cut(from, to *labNode) {
+	l.in(from.ns, "nft", "add", "rule", "inet", "drl", "out", "ip", "daddr", to.ip, "drop")
+}
+
+// heal removes every cut.
+func (l *lab) heal() {
+	for _, n := range l.nodes {
+		l.in(n.ns, "nft", "flush", "chain", "inet", "drl", "out")
+	}
+}
+
+// Live and Check make the lab a load Target: callers in the client
+// namespace, through each node's public gRPC API.
+func (l *lab) Live() []string {
+	var out []string
+	for _, n := range l.nodes {
+		n.mu.Lock()
+		if !n.down && !n.paused {
+			out = append(out, n.name)
+		}
+		n.mu.Unlock()
+	}
+	return out
+}
+
+func (l *lab) Check(ctx context.Context, entry string, req bucket.Request, opts transport.CheckOptions) (bucket.Decision, error) {
+	i := slices.IndexFunc(l.nodes, func(n *labNode) bool { return n.name == entry })
+	n := l.nodes[i]
+	n.mu.Lock()
+	down := n.down
+	n.mu.Unlock()
+	if down {
+		return bucket.Decision{}, ErrDown
+	}
+	// The node answers within its check timeout; a caller waits a little
+	// longer before giving up on it.
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	d, err := n.api.CheckWith(ctx, req, opts)
+	if errors.Is(err, transport.ErrUnavailable) {
+		// The entry node itself did not answer (it crashed with the call
+		// in flight): a caller tries another node, as it would.
+		return d, fmt.Errorf("%w: %w", ErrDown, err)
+	}
+	return d, err
+}
+
+// dialIn dials from inside the namespace ns: the socket is made on a
+// thread switched into it, and stays there.
+func dialIn(ns string) func(ctx context.Context, addr string) (net.Conn, error) {
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			return nil, err
+		}
+		defer orig.Close()
+		target, err := os.Open("/run/netns/" + ns)
+		if err != nil {
+			runtime.UnlockOSThread()
+			return nil, err
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			return nil, fmt.Errorf("setns %s: %w", ns, err)
+		}
+		var d net.Dialer
+		c, dialErr := d.DialContext(ctx, "tcp", addr)
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			// The thread is stuck in the wrong namespace: keep it locked so
+			// that it dies with this goroutine.
+			return c, dialErr
+		}
+		runtime.UnlockOSThread()
+		return c, dialErr
+	}
+}
+
+// runLab runs one fault on fresh processes under load and checks the
+// invariants, as RunScenario does in this process.
+func runLab(t *testing.T, l *lab, name string, fresh int, fault func(ctx context.Context, run Run)) Result {
+	t.Helper()
+	for _, n := range l.nodes {
+		l.start(n)
+	}
+	defer func() {
+		for _, n := range l.nodes {
+			n.kill()
+		}
+		l.heal()
+	}()
+	run := DefaultRun(1)
+	waitMembers(t, l, len(l.nodes))
+	res := Result{Scenario: Scenario{Name: name}, Run: run}
+	ctx := context.Background()
+	loadCtx, stop := context.WithCancel(ctx)
+	var rec *Record
+	var wg sync.WaitGroup
+	wg.Go(func() { rec = run.Load.Run(loadCtx, l, run.Seed) })
+	began := time.Now()
+	sleep(ctx, run.Warmup)
+	res.FaultStart = time.Since(began)
+	fault(ctx, run)
+	l.heal()
+	res.FaultEnd = time.Since(began)
+	res.Converged = waitMembers(t, l, len(l.nodes))
+	sleep(ctx, run.Cooldown)
+	stop()
+	wg.Wait()
+	res.evaluate(rec, fresh)
+	t.Logf("%s: %d checks, %d admitted; worst key %.0f (exact %.1f, bound %.0f); p99 %v, max %v; converged in %v",
+		name, res.Checks, res.Admitted, res.WorstKey, res.Exact, res.Bound, res.P99, res.Max, res.Converged)
+	for _, v := range res.Violations {
+		t.Errorf("%s: %s", name, v)
+	}
+	return res
+}
+
+// waitMembers waits until every running node sees want members, and
+// returns how long that took.
+func waitMembers(t *testing.T, l *lab, want int) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		agreed := true
+		var why error
+		for _, n := range l.nodes {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, members, err := n.api.Members(ctx)
+			cancel()
+			inRing := 0
+			for _, m := range members {
+				if m.GetInRing() {
+					inRing++
+				}
+			}
+			if err != nil || inRing != want {
+				agreed = false
+				why = fmt.Errorf("%s: %d in its ring, %v", n.name, inRing, err)
+			}
+		}
+		if agreed {
+			return time.Since(start)
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("the processes did not agree on %d members within 20 s: %v", want, why)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestProcessesUnderFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the process suite takes a minute")
+	}
+	l := newLab(t, 3)
+	n0, n1, n2 := l.nodes[0], l.nodes[1], l.nodes[2]
+	runLab(t, l, "split-2/1", 1, func(ctx context.Context, run Run) {
+		for _, a := range []*labNode{n0, n1} {
+			l.cut(a, n2)
+			l.cut(n2, a)
+		}
+		sleep(ctx, run.FaultFor)
+	})
+	runLab(t, l, "one-way-cut", 1, func(ctx context.Context, run Run) {
+		l.cut(n0, n1)
+		sleep(ctx, run.FaultFor)
+	})
+	runLab(t, l, "crash-restart", 1, func(ctx context.Context, run Run) {
+		n1.kill()
+		sleep(ctx, run.FaultFor)
+		l.start(n1)
+	})
+	runLab(t, l, "pause-5s", 1, func(ctx context.Context, run Run) {
+		// Callers stop choosing n1 first, as a load balancer's health
+		// check would, and the calls in flight finish.
+		n1.mu.Lock()
+		n1.paused = true
+		n1.mu.Unlock()
+		time.Sleep(300 * time.Millisecond)
+		n1.cmd.Process.Signal(syscall.SIGSTOP)
+		sleep(ctx, 5*time.Second)
+		n1.cmd.Process.Signal(syscall.SIGCONT)
+		n1.mu.Lock()
+		n1.paused = false
+		n1.mu.Unlock()
+	})
+}
