@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/certs"
 	"github.com/drlimit/drl/ring"
 	"github.com/drlimit/drl/transport"
 )
@@ -59,6 +60,19 @@ type Config struct {
 	// UDP/TCP transport on GossipAddr; fault-injection tests wrap one to cut
 	// links. The node shuts it down on Close.
 	GossipTransport memberlist.NodeAwareTransport
+
+	// TLS, when set, turns on TLS for the gRPC and HTTP listeners and
+	// mutual TLS between members: peers present their certificates and
+	// the peer API refuses callers whose certificate does not chain to the
+	// CA. The store reloads the files (certs.Store.Watch, Reload).
+	TLS *certs.Store
+	// GossipKeys, when set, encrypts and authenticates gossip with
+	// memberlist's keyring (AES-GCM; keys of 16, 24 or 32 bytes): the first
+	// key encrypts, all of them decrypt, so keys rotate without a split
+	// (SetGossipKeys, DESIGN.md §15). A node without a key cannot join.
+	GossipKeys [][]byte
+	// Tokens, when set, are the bearer tokens the public API requires.
+	Tokens *transport.Tokens
 
 	// CheckTimeout bounds every check that has no earlier deadline in its
 	// context. Default 50 ms.
@@ -212,6 +226,11 @@ func (c Config) Validate() error {
 	}
 	if c.FailPolicy > FailClosed {
 		errs = append(errs, fmt.Errorf("cluster: unknown FailPolicy %d", c.FailPolicy))
+	}
+	for i, k := range c.GossipKeys {
+		if n := len(k); n != 16 && n != 24 && n != 32 {
+			errs = append(errs, fmt.Errorf("cluster: GossipKeys[%d] is %d bytes; want 16, 24 or 32", i, n))
+		}
 	}
 	if c.Gossip != GossipLAN && c.Gossip != GossipLocal {
 		errs = append(errs, fmt.Errorf("cluster: unknown Gossip profile %d", c.Gossip))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log"
 	"log/slog"
@@ -108,6 +109,12 @@ func (n *Node) memberlistConfig(host string, port int, advHost string, advPort i
 	}
 	if n.cfg.GossipTransport != nil {
 		mc.Transport = n.cfg.GossipTransport
+	}
+	if len(n.cfg.GossipKeys) > 0 {
+		// Validated lengths make NewKeyring's errors impossible.
+		n.keyring, _ = memberlist.NewKeyring(n.cfg.GossipKeys[1:], n.cfg.GossipKeys[0])
+		mc.Keyring = n.keyring
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
 	}
 	mc.Delegate = delegate{n}
 	mc.Events = events{n}
@@ -446,4 +453,34 @@ func ringID(members map[string]meta) uint64 {
 		h.WriteString(";")
 	}
 	return h.Sum64() | 1
+}
+
+// SetGossipKeys changes the gossip keyring at run time: keys[0] becomes
+// the key that encrypts, every key in keys decrypts, and keys not in keys
+// are dropped. Rotate in three steps across every member (DESIGN.md §15):
+// add the new key as a second key, then make it the first, then drop the
+// old one. It fails if the node started without gossip encryption.
+func (n *Node) SetGossipKeys(keys [][]byte) error {
+	if n.keyring == nil {
+		return errors.New("cluster: gossip encryption is off; start the node with GossipKeys")
+	}
+	if len(keys) == 0 {
+		return errors.New("cluster: no gossip keys")
+	}
+	for _, k := range keys {
+		if err := n.keyring.AddKey(k); err != nil {
+			return fmt.Errorf("cluster: gossip key: %w", err)
+		}
+	}
+	if err := n.keyring.UseKey(keys[0]); err != nil {
+		return fmt.Errorf("cluster: gossip key: %w", err)
+	}
+	for _, old := range n.keyring.GetKeys() {
+		if !slices.ContainsFunc(keys, func(k []byte) bool { return bytes.Equal(k, old) }) {
+			if err := n.keyring.RemoveKey(old); err != nil {
+				return fmt.Errorf("cluster: gossip key: %w", err)
+			}
+		}
+	}
+	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/hashicorp/memberlist"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/ring"
@@ -54,6 +55,7 @@ type Node struct {
 	gossipAddr string                 // advertised
 
 	ml       *memberlist.Memberlist
+	keyring  *memberlist.Keyring // nil without gossip encryption
 	grpcLis  net.Listener
 	grpcSrv  *grpc.Server
 	grpcAddr string // advertised
@@ -195,7 +197,12 @@ func New(cfg Config) (*Node, error) {
 		Metrics: n.MetricsHandler()}
 	// Stream workers reuse goroutines across RPCs instead of starting one
 	// per call.
-	n.grpcSrv = grpc.NewServer(grpc.NumStreamWorkers(uint32(max(runtime.GOMAXPROCS(0), 4))))
+	serverCfg.Tokens, serverCfg.RequireMemberCert = cfg.Tokens, cfg.TLS != nil
+	grpcOpts := append(transport.ServerOptions(serverCfg), grpc.NumStreamWorkers(uint32(max(runtime.GOMAXPROCS(0), 4))))
+	if cfg.TLS != nil {
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(cfg.TLS.ServerConfig())))
+	}
+	n.grpcSrv = grpc.NewServer(grpcOpts...)
 	transport.RegisterServices(n.grpcSrv, serverCfg)
 
 	httpAdv := ""
@@ -204,7 +211,11 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("cluster: listen for HTTP on %s: %w", cfg.HTTPAddr, err)
 		}
 		httpAdv = n.httpLis.Addr().String()
-		n.httpSrv = &http.Server{Handler: transport.NewHTTPHandler(serverCfg), ReadHeaderTimeout: 5 * time.Second}
+		n.httpSrv = &http.Server{Handler: transport.NewHTTPHandler(serverCfg), ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+		if cfg.TLS != nil {
+			n.httpSrv.TLSConfig = cfg.TLS.ServerConfig()
+		}
 	}
 	n.selfMeta = meta{Version: protocolVersion, Name: cfg.Name, GRPC: n.grpcAddr, HTTP: httpAdv}
 	if err := n.publishMeta(); err != nil {
@@ -237,7 +248,11 @@ func New(cfg Config) (*Node, error) {
 	ctx := n.stopCtx
 	n.wg.Go(func() { n.grpcSrv.Serve(n.grpcLis) })
 	if n.httpSrv != nil {
-		n.wg.Go(func() { n.httpSrv.Serve(n.httpLis) })
+		if cfg.TLS != nil {
+			n.wg.Go(func() { n.httpSrv.ServeTLS(n.httpLis, "", "") })
+		} else {
+			n.wg.Go(func() { n.httpSrv.Serve(n.httpLis) })
+		}
 	}
 	n.wg.Go(func() { n.ringLoop(ctx) })
 	n.wg.Go(func() { n.rejoinLoop(ctx) })
@@ -528,6 +543,9 @@ func (n *Node) peerConfig() transport.PeerConfig {
 	pc := n.cfg.Peer
 	pc.Self = n.id
 	pc.Stats = &n.peerStats
+	if n.cfg.TLS != nil {
+		pc.DialOptions = append(pc.DialOptions, grpc.WithTransportCredentials(credentials.NewTLS(n.cfg.TLS.ClientConfig())))
+	}
 	return pc
 }
 

@@ -149,7 +149,7 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, &drlv1.Error{Code: drlv1.Code_CODE_INVALID_ARGUMENT, Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})
-	return mux
+	return requireToken(cfg, mux)
 }
 
 // readJSON decodes the body into m, answering the client itself on failure.

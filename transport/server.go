@@ -145,6 +145,18 @@ type ServerConfig struct {
 	MaxBatch int
 	// MaxBodyBytes bounds an HTTP request body. Default 64 KiB.
 	MaxBodyBytes int64
+	// MaxRecvBytes bounds one gRPC message. Default 4 MiB.
+	MaxRecvBytes int
+	// MaxStreams bounds the concurrent calls on one gRPC connection.
+	// Default 1024.
+	MaxStreams int
+	// Tokens, when set, are the bearer tokens the public API (gRPC
+	// RateLimiter and HTTP /v1/) requires; nil leaves it open.
+	Tokens *Tokens
+	// RequireMemberCert makes the peer API (Forward, Handoff, ResetKey)
+	// refuse callers without a certificate verified against the cluster's
+	// CA: with TLS on, outsiders cannot forward checks or push buckets.
+	RequireMemberCert bool
 	// Logger gets request errors at Debug. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -153,6 +165,8 @@ type ServerConfig struct {
 const (
 	DefaultMaxBatch     = 4096
 	DefaultMaxBodyBytes = 64 << 10
+	DefaultMaxRecvBytes = 4 << 20
+	DefaultMaxStreams   = 1024
 )
 
 func (c ServerConfig) withDefaults() ServerConfig {
@@ -161,6 +175,12 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxRecvBytes == 0 {
+		c.MaxRecvBytes = DefaultMaxRecvBytes
+	}
+	if c.MaxStreams == 0 {
+		c.MaxStreams = DefaultMaxStreams
 	}
 	if c.Ready == nil {
 		c.Ready = func() bool { return true }

@@ -1,0 +1,199 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/drlimit/drl/api/drlv1"
+	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/certs"
+	"github.com/drlimit/drl/certs/certstest"
+	"github.com/drlimit/drl/transport"
+)
+
+const testToken = "test-token-0123456789abcdef"
+
+func gossipKey(t *testing.T) []byte {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func tokenFile(t *testing.T) *transport.Tokens {
+	path := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(path, []byte("# the test's token\n"+testToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := transport.LoadTokens(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func secured(t *testing.T, ca *certstest.CA, name string, key []byte, tokens *transport.Tokens) Config {
+	store, err := certs.Load(ca.Issue(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := TestConfig(name)
+	cfg.TLS, cfg.GossipKeys, cfg.Tokens = store, [][]byte{key}, tokens
+	cfg.HTTPAddr = "127.0.0.1:0"
+	return cfg
+}
+
+// With mutual TLS, a gossip key and tokens on, members work together, and
+// outsiders are refused everywhere: a node with another gossip key never
+// joins, callers without a member certificate cannot forward checks or
+// hand off buckets, and the public API wants TLS and a token.
+func TestOutsidersAreRefused(t *testing.T) {
+	ca, rogue := certstest.NewCA(t, "cluster"), certstest.NewCA(t, "rogue")
+	key, tokens := gossipKey(t), tokenFile(t)
+	a := startNode(t, secured(t, ca, "node-0", key, tokens))
+	bCfg := secured(t, ca, "node-1", key, tokens)
+	bCfg.Join = []string{a.GossipAddr()}
+	b := startNode(t, bCfg)
+	members := []*Node{a, b}
+	waitForRing(t, members, 2)
+
+	// Members forward to each other over mutual TLS.
+	user := userOwnedBy(t, a, "node-1")
+	for i := range 3 {
+		d, err := a.Check(context.Background(), bucket.Request{UserID: user, Action: "api", Limit: 2, Window: time.Hour, Hits: 1})
+		if err != nil || d.Allowed != (i < 2) {
+			t.Fatalf("check %d across members: %+v, %v", i, d, err)
+		}
+	}
+	if a.Stats().Forwarded == 0 || a.Stats().FallbackClosed+a.Stats().FallbackLocal > 0 {
+		t.Fatalf("checks were not forwarded over mTLS: %+v", a.Stats())
+	}
+
+	// A node with the rogue CA's certificate and another gossip key.
+	outCfg := secured(t, rogue, "outsider", gossipKey(t), tokens)
+	outCfg.Join = []string{a.GossipAddr()}
+	outsider := startNode(t, outCfg)
+	time.Sleep(2 * time.Second)
+	for _, n := range members {
+		if got := n.Stats().Members; got != 2 {
+			t.Fatalf("%s has %d members after an outsider tried to join", n.Name(), got)
+		}
+	}
+	if got := outsider.Stats().Members; got != 0 && got != 1 {
+		t.Fatalf("the outsider sees %d members", got)
+	}
+
+	dial := func(creds credentials.TransportCredentials) drlv1.PeerClient {
+		conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(creds))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return drlv1.NewPeerClient(conn)
+	}
+	pool := x509.NewCertPool()
+	caPEM, _ := os.ReadFile(ca.File)
+	pool.AppendCertsFromPEM(caPEM)
+	rogueStore, err := certs.Load(rogue.Issue("rogue-client"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rogueTLS := rogueStore.ClientConfig()
+	rogueTLS.VerifyConnection = nil // the outsider trusts anything
+	forward := &drlv1.ForwardRequest{From: "outsider", Checks: []*drlv1.OwnedCheck{{KeyHi: 1, KeyLo: 8, Limit: 1, WindowNs: int64(time.Minute), Hits: 1, Count: 1}}}
+	for name, creds := range map[string]credentials.TransportCredentials{
+		"plaintext":          insecure.NewCredentials(),
+		"TLS without a cert": credentials.NewTLS(&tls.Config{RootCAs: pool}),
+		"rogue cert":         credentials.NewTLS(rogueTLS),
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := dial(creds).Forward(ctx, forward)
+		_, herr := dial(creds).Handoff(ctx, &drlv1.HandoffRequest{From: "outsider", Buckets: []*drlv1.MovedBucket{{KeyHi: 1, KeyLo: 8, A: 1}}})
+		cancel()
+		if err == nil || herr == nil {
+			t.Fatalf("%s: Forward %v, Handoff %v; want both refused", name, err, herr)
+		}
+		if name == "TLS without a cert" && (status.Code(err) != codes.PermissionDenied || status.Code(herr) != codes.PermissionDenied) {
+			t.Fatalf("%s: Forward %v, Handoff %v; want PermissionDenied", name, err, herr)
+		}
+	}
+
+	// The public API: TLS, and a token.
+	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	api := drlv1.NewRateLimiterClient(conn)
+	req := &drlv1.CheckRequest{UserId: "u", Action: "a", Limit: 5, Window: nil}
+	req.Window = transport.RequestToProto(bucket.Request{Window: time.Minute}).Window
+	if _, err := api.Check(context.Background(), req); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("check without a token: %v", err)
+	}
+	withToken := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+testToken)
+	if resp, err := api.Check(withToken, req); err != nil || !resp.GetAllowed() {
+		t.Fatalf("check with the token: %v %v", resp, err)
+	}
+	https := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer https.CloseIdleConnections()
+	for token, want := range map[string]int{"": 401, "wrong-token-0123456789": 401, testToken: 200} {
+		r, _ := http.NewRequest("GET", "https://"+a.HTTPAddr()+"/v1/members", nil)
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := https.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("GET /v1/members with token %q: %d, want %d", token, resp.StatusCode, want)
+		}
+	}
+	plain := &http.Client{Transport: &http.Transport{}}
+	defer plain.CloseIdleConnections()
+	if resp, err := plain.Get("http://" + a.HTTPAddr() + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatal("plain HTTP answered on a TLS listener")
+		}
+	}
+}
+
+// Gossip keys rotate without a split: add the new key, make it primary,
+// drop the old; a node that knows only the new key joins at the end.
+func TestGossipKeyRotation(t *testing.T) {
+	oldKey, newKey := gossipKey(t), gossipKey(t)
+	nodes := startCluster(t, 2, func(c *Config) { c.GossipKeys = [][]byte{oldKey} })
+	for _, step := range [][][]byte{{oldKey, newKey}, {newKey, oldKey}, {newKey}} {
+		for _, n := range nodes {
+			if err := n.SetGossipKeys(step); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+		waitForRing(t, nodes, 2)
+	}
+	cfg := TestConfig("node-" + strconv.Itoa(2))
+	cfg.GossipKeys, cfg.Join = [][]byte{newKey}, []string{nodes[0].GossipAddr()}
+	waitForRing(t, append(nodes, startNode(t, cfg)), 3)
+	if err := startNode(t, TestConfig("plain")).SetGossipKeys([][]byte{newKey}); err == nil {
+		t.Fatal("SetGossipKeys on a node without encryption")
+	}
+}
