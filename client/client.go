@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -48,7 +49,13 @@ func New(addrs []string, opts ...grpc.DialOption) (*Client, error) {
 	r := manual.NewBuilderWithScheme("drl" + strconv.FormatUint(schemes.Add(1), 10))
 	state := resolver.State{}
 	for _, a := range addrs {
-		state.Addresses = append(state.Addresses, resolver.Address{Addr: a})
+		// Each node's certificate is checked against its own host, not the
+		// shared target's name.
+		host, _, err := net.SplitHostPort(a)
+		if err != nil {
+			return nil, fmt.Errorf("client: node address %q: %w", a, err)
+		}
+		state.Addresses = append(state.Addresses, resolver.Address{Addr: a, ServerName: host})
 	}
 	r.InitialState(state)
 	all := append([]grpc.DialOption{

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -21,6 +22,11 @@ var (
 	ErrNotOwner = errors.New("transport: receiver is not the key's owner")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("transport: closed")
+	// ErrUnauthenticated means the node wants a valid bearer token.
+	ErrUnauthenticated = errors.New("transport: unauthenticated")
+	// ErrPermissionDenied means the node refused the caller: the peer API
+	// without a member certificate.
+	ErrPermissionDenied = errors.New("transport: permission denied")
 )
 
 // codeOf maps an error to the wire's Code.
@@ -106,6 +112,10 @@ func ErrorFromGRPC(err error) error {
 			}
 		}
 		return ae
+	case codes.Unauthenticated:
+		return fmt.Errorf("%w: %s", ErrUnauthenticated, st.Message())
+	case codes.PermissionDenied:
+		return fmt.Errorf("%w: %s", ErrPermissionDenied, st.Message())
 	case codes.DeadlineExceeded:
 		return errors.Join(ErrUnavailable, context.DeadlineExceeded)
 	case codes.Canceled:

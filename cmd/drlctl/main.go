@@ -13,6 +13,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -23,6 +25,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/client"
@@ -41,7 +45,7 @@ func main() {
 
 var errUsage = errors.New("usage")
 
-const usage = `usage: drlctl [-addr nodes] [-json] [-timeout d] command [flags]
+const usage = `usage: drlctl [-addr nodes] [-json] [-timeout d] [-token t] [-tls-ca f [-tls-cert f -tls-key f]] command [flags]
 
 commands:
   check   -user U -action A -limit N -window D [-hits H] [-algorithm name] [-burst B] [-dry-run] [-shadow]
@@ -51,10 +55,33 @@ commands:
   reset   -user U -action A`
 
 type globals struct {
-	addrs   []string
-	json    bool
-	timeout time.Duration
-	out     io.Writer
+	addrs    []string
+	json     bool
+	timeout  time.Duration
+	out      io.Writer
+	dialOpts []grpc.DialOption
+}
+
+// clientTLS verifies nodes with the CA in caFile and presents the client
+// certificate, if one is given.
+func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("-tls-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("-tls-ca %s: no certificate", caFile)
+	}
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if certFile != "" || keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("-tls-cert, -tls-key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 func run(args []string, out io.Writer, getenv func(string) string) error {
@@ -63,6 +90,10 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 	addr := fs.String("addr", "", "comma-separated gRPC addresses of nodes (default $DRL_ADDR, else 127.0.0.1:7947)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	timeout := fs.Duration("timeout", 5*time.Second, "deadline of the whole command")
+	token := fs.String("token", "", "bearer token for nodes started with -auth-token-file (default $DRL_TOKEN)")
+	tlsCA := fs.String("tls-ca", "", "PEM CA to verify the nodes with: speak TLS")
+	tlsCert := fs.String("tls-cert", "", "PEM client certificate to present, with -tls-key")
+	tlsKey := fs.String("tls-key", "", "PEM key of -tls-cert")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v\n%s", errUsage, err, usage)
 	}
@@ -76,6 +107,19 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 		*addr = "127.0.0.1:7947"
 	}
 	g := globals{json: *asJSON, timeout: *timeout, out: out}
+	if *token == "" {
+		*token = getenv("DRL_TOKEN")
+	}
+	if *token != "" {
+		g.dialOpts = append(g.dialOpts, client.WithToken(*token))
+	}
+	if *tlsCA != "" {
+		cfg, err := clientTLS(*tlsCA, *tlsCert, *tlsKey)
+		if err != nil {
+			return err
+		}
+		g.dialOpts = append(g.dialOpts, client.WithTLS(cfg))
+	}
 	for _, a := range strings.Split(*addr, ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			g.addrs = append(g.addrs, a)
@@ -94,7 +138,7 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 
 // dial connects to the cluster and bounds the command by its timeout.
 func (g globals) dial() (*client.Client, context.Context, func(), error) {
-	c, err := client.New(g.addrs)
+	c, err := client.New(g.addrs, g.dialOpts...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -282,7 +326,7 @@ func top(g globals, args []string) error {
 		if m.GetState() != "alive" {
 			continue
 		}
-		mc, err := client.New([]string{m.GetGrpcAddr()})
+		mc, err := client.New([]string{m.GetGrpcAddr()}, g.dialOpts...)
 		if err == nil {
 			var keys []transport.DeniedKey
 			// Every member's list is asked for more than n: a key can be

@@ -42,6 +42,7 @@ type options struct {
 	leases                                                                     bool
 	gossip, logLevel, logFormat, pprofAddr, failPolicy                         string
 	envoyRules, envoyAddr                                                      string
+	tlsCert, tlsKey, tlsCA, gossipKey, gossipKeyFile, authTokenFile            string
 }
 
 func parse(args []string, getenv func(string) string) (options, error) {
@@ -69,6 +70,12 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this address (off when empty)")
 	fs.StringVar(&o.envoyRules, "envoy-rules", "", "YAML rules file: serve Envoy's rate limit service API (reloaded on SIGHUP)")
 	fs.StringVar(&o.envoyAddr, "envoy-addr", "127.0.0.1:8081", "gRPC address of Envoy's rate limit service, with -envoy-rules")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate of this node: turns on TLS and mutual TLS between members (with -tls-key, -tls-ca)")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of -tls-cert")
+	fs.StringVar(&o.tlsCA, "tls-ca", "", "PEM CA that signs every member's certificate")
+	fs.StringVar(&o.gossipKey, "gossip-key", "", "base64 gossip encryption keys, comma-separated, the first encrypting (prefer DRL_GOSSIP_KEY or -gossip-key-file)")
+	fs.StringVar(&o.gossipKeyFile, "gossip-key-file", "", "file of base64 gossip keys, one per line, the first encrypting (reloaded on SIGHUP)")
+	fs.StringVar(&o.authTokenFile, "auth-token-file", "", "file of bearer tokens, one per line, that the public API requires (reloaded on SIGHUP)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -154,10 +161,18 @@ func run(args []string, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
+	sec, err := o.security(&cfg)
+	if err != nil {
+		return err
+	}
 	n, err := cluster.New(cfg)
 	if err != nil {
 		return err
 	}
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go func() { sec.watch(watchCtx, logger); close(watched) }()
+	defer func() { stopWatch(); <-watched }()
 	if o.pprofAddr != "" {
 		stopPprof, err := servePprof(o.pprofAddr, logger)
 		if err != nil {
@@ -180,6 +195,7 @@ func run(args []string, getenv func(string) string) error {
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	s := <-sig
 	for s == syscall.SIGHUP {
+		sec.reload(n, logger)
 		reload()
 		s = <-sig
 	}
