@@ -68,7 +68,7 @@ func serve(t *testing.T, owner Owner) grpc.DialOption {
 	return grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })
 }
 
-func newStoreOwner(t *testing.T) *storeOwner {
+func newStoreOwner(t testing.TB) *storeOwner {
 	t.Helper()
 	s, err := bucket.NewStore(bucket.StoreConfig{Clock: &bucket.ManualClock{}, SweepInterval: -1})
 	if err != nil {
