@@ -304,6 +304,14 @@ func (n *Node) rebuildRing() {
 	n.checkSettled(v)
 	n.ringChanges.Add(1)
 	n.log.Info("ring changed", "members", r.Len(), "version", v.version)
+	inRing := make([]string, 0, len(members))
+	for _, md := range members {
+		inRing = append(inRing, md.Name)
+	}
+	slices.Sort(inRing)
+	if v.id != old.id {
+		n.events.add("ring changed to " + strings.Join(inRing, ", "))
+	}
 	if ms != nil {
 		n.wg.Go(func() {
 			ctx, cancel := context.WithTimeout(n.stopCtx, n.cfg.HandoffTimeout)

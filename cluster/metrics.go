@@ -64,6 +64,20 @@ func (m *metrics) count(alg bucket.Algorithm, d bucket.Decision, err error) {
 	m.checks[alg][outcome].Add(1)
 }
 
+// totals returns every check counted and the denied ones.
+func (m *metrics) totals() (checks, denied uint64) {
+	for a := range m.checks {
+		for o := range m.checks[a] {
+			v := m.checks[a][o].Load()
+			checks += v
+			if o == 1 {
+				denied += v
+			}
+		}
+	}
+	return checks, denied
+}
+
 // forwardTook times one forwarded check.
 func (m *metrics) forwardTook(d time.Duration) {
 	if m != nil {

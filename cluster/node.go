@@ -94,6 +94,8 @@ type Node struct {
 	shadowDenied     atomic.Uint64 // checks over the limit admitted by shadow mode
 	multiRaces       atomic.Uint64 // limits that denied in a multi-limit check's second round
 	topDenied        *topDenied
+	events           eventLog // ring changes and fallbacks, for the status page
+	rates            rates    // check rates, sampled for the status page
 
 	// moving is the handoff in flight, if any; leaving is the ring without
 	// this node while it leaves.
@@ -194,6 +196,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.grpcAddr = advertised(cfg.GRPCAdvertise, n.grpcLis.Addr())
 	serverCfg := transport.ServerConfig{Limiter: n, Owner: n, Directory: n, Receiver: n, Admin: n, Ready: n.Ready, Logger: n.log,
+		Status:  n.Status,
 		Metrics: n.MetricsHandler()}
 	// Stream workers reuse goroutines across RPCs instead of starting one
 	// per call.
@@ -256,6 +259,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.wg.Go(func() { n.ringLoop(ctx) })
 	n.wg.Go(func() { n.rejoinLoop(ctx) })
+	n.wg.Go(func() { n.sampleLoop(ctx) })
 	n.log.Info("node started", "gossip", n.gossipAddr, "grpc", n.grpcAddr, "http", httpAdv, "join", cfg.Join)
 	ok = true
 	return n, nil

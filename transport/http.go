@@ -28,6 +28,8 @@ import (
 //	GET  /v1/topdenied?limit=10  TopDeniedResponse
 //	GET  /v1/members        MembersResponse
 //	GET  /v1/owner?user_id=u&action=a  OwnerResponse
+//	GET  /status            a page for people: members, ring shares, rates, events
+//	GET  /v1/status         the same as JSON
 //	GET  /healthz           200 while the process serves
 //	GET  /readyz            200 once joined with a ring built, else 503
 //
@@ -141,6 +143,11 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 	})
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
+	}
+	if cfg.Status != nil {
+		mux.Handle("GET /status", serveStatus(cfg.Status))
+		mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeValue(w, http.StatusOK, cfg.Status()) })
+		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/status", http.StatusFound) })
 	}
 	for path, allow := range map[string]string{"/v1/ratelimit": "POST", "/v1/ratelimit:batch": "POST",
 		"/v1/ratelimit:all": "POST", "/v1/members": "GET", "/v1/owner": "GET", "/healthz": "GET", "/readyz": "GET"} {

@@ -117,12 +117,12 @@ type OwnedResult struct {
 
 // Member is one member as this node sees it.
 type Member struct {
-	Name       string
-	GossipAddr string
-	GRPCAddr   string
-	HTTPAddr   string
-	State      string // alive or dead (failed or left)
-	InRing     bool
+	Name       string `json:"name"`
+	GossipAddr string `json:"gossip_addr"`
+	GRPCAddr   string `json:"grpc_addr"`
+	HTTPAddr   string `json:"http_addr"`
+	State      string `json:"state"` // alive or dead (failed or left)
+	InRing     bool   `json:"in_ring"`
 }
 
 // ServerConfig wires the node into the gRPC and HTTP servers. Limiter,
@@ -137,6 +137,9 @@ type ServerConfig struct {
 	Admin Admin
 	// Metrics, when set, is served on GET /metrics.
 	Metrics http.Handler
+	// Status, when set, backs the status page (GET /status) and
+	// GET /v1/status.
+	Status func() Status
 	// Ready reports whether the node has joined and built its ring; it backs
 	// /readyz. Nil means always ready.
 	Ready func() bool
