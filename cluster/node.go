@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/hashicorp/go-sockaddr"
 	"github.com/hashicorp/memberlist"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -194,7 +195,9 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("cluster: listen for gRPC on %s: %w", cfg.GRPCAddr, err)
 		}
 	}
-	n.grpcAddr = advertised(cfg.GRPCAdvertise, n.grpcLis.Addr())
+	if n.grpcAddr, err = advertised(cfg.GRPCAdvertise, n.grpcLis.Addr()); err != nil {
+		return nil, fmt.Errorf("cluster: GRPCAdvertise: %w", err)
+	}
 	serverCfg := transport.ServerConfig{Limiter: n, Owner: n, Directory: n, Receiver: n, Admin: n, Ready: n.Ready, Logger: n.log,
 		Status:  n.Status,
 		Metrics: n.MetricsHandler()}
@@ -213,7 +216,9 @@ func New(cfg Config) (*Node, error) {
 		if n.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			return nil, fmt.Errorf("cluster: listen for HTTP on %s: %w", cfg.HTTPAddr, err)
 		}
-		httpAdv = n.httpLis.Addr().String()
+		if httpAdv, err = advertised("", n.httpLis.Addr()); err != nil {
+			return nil, fmt.Errorf("cluster: HTTP address: %w", err)
+		}
 		n.httpSrv = &http.Server{Handler: transport.NewHTTPHandler(serverCfg), ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 		if cfg.TLS != nil {
@@ -265,11 +270,22 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-func advertised(adv string, bound net.Addr) string {
+func advertised(adv string, bound net.Addr) (string, error) {
 	if adv != "" {
-		return adv
+		return adv, nil
 	}
-	return bound.String()
+	tcp, ok := bound.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return bound.String(), nil
+	}
+	// Bound to every interface (in a container, say): others reach this
+	// node at its private address, which is also what memberlist
+	// advertises for gossip in that case.
+	ip, err := sockaddr.GetPrivateIP()
+	if err != nil || ip == "" {
+		return "", fmt.Errorf("bound to %v with no private address to advertise; set the advertise address", bound)
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(tcp.Port)), nil
 }
 
 func splitPort(addr string) (string, int, error) {

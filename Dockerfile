@@ -1,0 +1,24 @@
+# A small static image of cmd/node: built in Go's image, run from scratch
+# (no shell, no libc, non-root).
+#
+#   docker build -t drl-node .
+#   docker run --rm -p 8080:8080 drl-node   # one node; see deploy/ for clusters
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/drl-node ./cmd/node
+
+FROM scratch
+COPY --from=build /out/drl-node /drl-node
+USER 65532:65532
+# Listen on every interface inside the container; say what to advertise
+# with DRL_GOSSIP_ADVERTISE and DRL_GRPC_ADVERTISE (the pod's or
+# container's IP), as deploy/ does.
+ENV DRL_GOSSIP_ADDR=0.0.0.0:7946 \
+    DRL_GRPC_ADDR=0.0.0.0:7947 \
+    DRL_HTTP_ADDR=0.0.0.0:8080 \
+    DRL_LOG_FORMAT=json
+EXPOSE 7946/tcp 7946/udp 7947/tcp 8080/tcp
+ENTRYPOINT ["/drl-node"]
