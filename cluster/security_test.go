@@ -197,3 +197,30 @@ func TestGossipKeyRotation(t *testing.T) {
 		t.Fatal("SetGossipKeys on a node without encryption")
 	}
 }
+
+// Hostile sizes are refused before they cost anything: more checks in a
+// batch than MaxBatch, and a message over MaxRecvBytes.
+func TestHostileInputIsBounded(t *testing.T) {
+	n := startNode(t, TestConfig("node-0"))
+	conn, err := grpc.NewClient(n.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	api := drlv1.NewRateLimiterClient(conn)
+	window := transport.RequestToProto(bucket.Request{Window: time.Minute}).Window
+	batch := &drlv1.CheckBatchRequest{}
+	for range transport.DefaultMaxBatch + 1 {
+		batch.Checks = append(batch.Checks, &drlv1.CheckRequest{UserId: "u", Action: "a", Limit: 1, Window: window})
+	}
+	if _, err := api.CheckBatch(context.Background(), batch); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("a batch of %d: %v", len(batch.Checks), err)
+	}
+	huge := &drlv1.CheckRequest{UserId: string(make([]byte, transport.DefaultMaxRecvBytes)), Action: "a", Limit: 1, Window: window}
+	if _, err := api.Check(context.Background(), huge); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a message of 4 MiB: %v", err)
+	}
+	if d, err := api.Check(context.Background(), &drlv1.CheckRequest{UserId: "u", Action: "a", Limit: 1, Window: window}); err != nil || !d.GetAllowed() {
+		t.Fatalf("the node after hostile input: %v %v", d, err)
+	}
+}
