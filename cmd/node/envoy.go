@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/drlimit/drl/cluster"
 	"github.com/drlimit/drl/envoyrls"
@@ -16,7 +17,7 @@ import (
 // (Envoy's side of the mesh, apart from the peers' port) and returns
 // functions that stop it and that reload its rules file. A reload that
 // fails keeps the rules in force and logs why.
-func serveEnvoy(n *cluster.Node, o options, logger *slog.Logger) (stop, reload func(), err error) {
+func serveEnvoy(n *cluster.Node, o options, sec *security, logger *slog.Logger) (stop, reload func(), err error) {
 	load := func() (*envoyrls.Rules, error) { return envoyrls.LoadRules(o.envoyRules, o.minWindow, o.maxWindow) }
 	rules, err := load()
 	if err != nil {
@@ -27,7 +28,11 @@ func serveEnvoy(n *cluster.Node, o options, logger *slog.Logger) (stop, reload f
 		return nil, nil, fmt.Errorf("-envoy-addr %s: %w", o.envoyAddr, err)
 	}
 	svc := envoyrls.NewService(n, rules)
-	gs := grpc.NewServer()
+	var opts []grpc.ServerOption
+	if sec.tls != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(sec.tls.ServerConfig())))
+	}
+	gs := grpc.NewServer(opts...)
 	svc.Register(gs)
 	var wg sync.WaitGroup
 	wg.Go(func() { gs.Serve(lis) })

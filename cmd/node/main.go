@@ -174,7 +174,7 @@ func run(args []string, getenv func(string) string) error {
 	go func() { sec.watch(watchCtx, logger); close(watched) }()
 	defer func() { stopWatch(); <-watched }()
 	if o.pprofAddr != "" {
-		stopPprof, err := servePprof(o.pprofAddr, logger)
+		stopPprof, err := servePprof(o.pprofAddr, sec, logger)
 		if err != nil {
 			n.Close(context.Background())
 			return err
@@ -183,7 +183,7 @@ func run(args []string, getenv func(string) string) error {
 	}
 	reload := func() {}
 	if o.envoyRules != "" {
-		stopEnvoy, reloadEnvoy, err := serveEnvoy(n, o, logger)
+		stopEnvoy, reloadEnvoy, err := serveEnvoy(n, o, sec, logger)
 		if err != nil {
 			n.Close(context.Background())
 			return err

@@ -13,7 +13,7 @@ import (
 
 // servePprof serves the profiling endpoints on their own listener, never on
 // the API's, and returns a function that stops them.
-func servePprof(addr string, logger *slog.Logger) (stop func(), err error) {
+func servePprof(addr string, sec *security, logger *slog.Logger) (stop func(), err error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("-pprof-addr %s: %w", addr, err)
@@ -26,7 +26,12 @@ func servePprof(addr string, logger *slog.Logger) (stop func(), err error) {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	var wg sync.WaitGroup
-	wg.Go(func() { srv.Serve(lis) })
+	if sec.tls != nil {
+		srv.TLSConfig = sec.tls.ServerConfig()
+		wg.Go(func() { srv.ServeTLS(lis, "", "") })
+	} else {
+		wg.Go(func() { srv.Serve(lis) })
+	}
 	logger.Info("pprof listening", "addr", lis.Addr().String())
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
