@@ -145,16 +145,9 @@ func (c *Cluster) member(name string) (*member, error) {
 
 // Kill crashes the node: no leave, no handoff, its state lost.
 func (c *Cluster) Kill(name string) error {
-	m, err := c.member(name)
+	n, err := c.takeDown(name)
 	if err != nil {
 		return err
-	}
-	c.mu.Lock()
-	n := m.node
-	m.node = nil
-	c.mu.Unlock()
-	if n == nil {
-		return fmt.Errorf("chaos: %s is down", name)
 	}
 	n.Halt()
 	return nil
@@ -162,18 +155,28 @@ func (c *Cluster) Kill(name string) error {
 
 // Leave stops the node gracefully: it hands its keys over and leaves.
 func (c *Cluster) Leave(ctx context.Context, name string) error {
-	m, err := c.member(name)
+	n, err := c.takeDown(name)
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	n := m.node
-	m.node = nil
-	c.mu.Unlock()
-	if n == nil {
-		return fmt.Errorf("chaos: %s is down", name)
-	}
 	return n.Close(ctx)
+}
+
+// takeDown marks the node down, so that callers stop choosing it, and
+// returns it for stopping.
+func (c *Cluster) takeDown(name string) (*cluster.Node, error) {
+	m, err := c.member(name)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := m.node
+	if n == nil {
+		return nil, fmt.Errorf("%w: %s", ErrDown, name)
+	}
+	m.node = nil
+	return n, nil
 }
 
 // Restart starts a stopped node again on its old addresses, as a fresh
