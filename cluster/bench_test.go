@@ -108,3 +108,20 @@ func BenchmarkNodeCheckAllForwarded(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNodeCheckDeniedParallel is BenchmarkNodeCheckDenied from every
+// CPU at once on one hot key: the top-denied table's lock under contention.
+func BenchmarkNodeCheckDeniedParallel(b *testing.B) {
+	n := startNode(b, TestConfig("bench"))
+	req := bucket.Request{UserID: "user-42", Action: "login", Limit: 1, Window: time.Hour, Hits: 1}
+	ctx := context.Background()
+	n.Check(ctx, req)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if d, err := n.Check(ctx, req); err != nil || d.Allowed {
+				b.Fatal(d, err)
+			}
+		}
+	})
+}
