@@ -9,7 +9,7 @@ import (
 )
 
 // FailPolicy says what a check answers when the key's owner cannot be
-// reached in time. Config.FailPolicy sets it per node; CheckPolicy (and
+// reached in time. Config.FailPolicy sets it per node; CheckWith (and
 // the API's fail_policy field) per check.
 type FailPolicy = transport.FailPolicy
 
