@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +14,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/certs"
+	"github.com/drlimit/drl/certs/certstest"
+	"github.com/drlimit/drl/cluster"
 	"github.com/drlimit/drl/cluster/clustertest"
+	"github.com/drlimit/drl/transport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -93,5 +99,47 @@ func TestUsageAndBadInput(t *testing.T) {
 	}
 	if _, err := ctl(t, addr, "check", "-user", "u", "-action", "a", "-limit", "1", "-window", "1m", "-algorithm", "leaky"); !errors.Is(err, bucket.ErrInvalidArgument) {
 		t.Fatalf("unknown algorithm: %v", err)
+	}
+}
+
+// Against nodes with TLS and tokens, drlctl needs -tls-ca and a token
+// (-token or DRL_TOKEN).
+func TestTLSAndToken(t *testing.T) {
+	ca := certstest.NewCA(t, "cluster")
+	dir := t.TempDir()
+	const token = "ctl-token-0123456789abcdef"
+	tokenPath := filepath.Join(dir, "tokens")
+	os.WriteFile(tokenPath, []byte(token+"\n"), 0o600)
+	tokens, err := transport.LoadTokens(tokenPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := clustertest.Start(t, 1, func(c *cluster.Config) {
+		store, err := certs.Load(ca.Issue(c.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.TLS, c.Tokens = store, tokens
+	})
+	addr := nodes[0].GRPCAddr()
+	ctlEnv := func(env map[string]string, args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(append([]string{"-addr", addr, "-timeout", "2s"}, args...), &out, func(k string) string { return env[k] })
+		return out.String(), err
+	}
+	if out, err := ctlEnv(nil, "-tls-ca", ca.File, "-token", token, "members"); err != nil || !strings.Contains(out, "node-0") {
+		t.Fatalf("members with TLS and a token: %q %v", out, err)
+	}
+	if out, err := ctlEnv(map[string]string{"DRL_TOKEN": token}, "-tls-ca", ca.File, "members"); err != nil || !strings.Contains(out, "node-0") {
+		t.Fatalf("members with DRL_TOKEN: %q %v", out, err)
+	}
+	if _, err := ctlEnv(nil, "-tls-ca", ca.File, "members"); !errors.Is(err, transport.ErrUnauthenticated) {
+		t.Fatalf("members without a token: %v", err)
+	}
+	if _, err := ctlEnv(nil, "-token", token, "members"); err == nil {
+		t.Fatal("members over plaintext to a TLS node answered")
+	}
+	if _, err := ctlEnv(nil, "-tls-ca", filepath.Join(dir, "missing.pem"), "members"); err == nil {
+		t.Fatal("a missing CA file was accepted")
 	}
 }
