@@ -90,3 +90,48 @@ func TestHTTPAdminEndpoints(t *testing.T) {
 		resp.Body.Close()
 	}
 }
+
+// Every other endpoint of a real node's HTTP API, with bad input.
+func TestHTTPEndpointsOfARealNode(t *testing.T) {
+	nodes := startCluster(t, 2, func(c *Config) { c.HTTPAddr = "127.0.0.1:0" })
+	base := "http://" + nodes[0].HTTPAddr()
+	call := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	user := userOwnedBy(t, nodes[0], nodes[1].Name()) // forwarded to node-1
+	for _, c := range []struct {
+		method, path, body string
+		code               int
+		has                string
+	}{
+		{"POST", "/v1/ratelimit", `{"user_id":"` + user + `","action":"api","limit":1,"window":"60s"}`, 200, `"allowed":true`},
+		{"POST", "/v1/ratelimit", `{"user_id":"` + user + `","action":"api","limit":1,"window":"60s"}`, 200, `"allowed":false`},
+		{"POST", "/v1/ratelimit:batch", `{"checks":[{"user_id":"b","action":"api","limit":1,"window":"1s"},{"user_id":"b","action":"api","limit":0,"window":"1s"}]}`, 200, `"field":"limit"`},
+		{"GET", "/v1/members", ``, 200, `"node-1"`},
+		{"GET", "/v1/owner?user_id=" + user + "&action=api", ``, 200, `"node-1"`},
+		{"GET", "/healthz", ``, 200, "ok"},
+		{"GET", "/readyz", ``, 200, "ready"},
+		{"GET", "/status", ``, 200, `data-name="node-1" data-state="alive"`},
+		{"GET", "/v1/status", ``, 200, `"node":"node-0"`},
+		{"GET", "/", ``, 200, "<html"}, // redirected to /status
+		{"POST", "/v1/ratelimit", `{"user_id":"u","action":"a","limit":1,"window":"60s","algorithm":"leaky"}`, 400, `"field":"algorithm"`},
+		{"POST", "/v1/ratelimit", `{"user_id":"u",`, 400, `"field":"body"`},
+		{"POST", "/v1/ratelimit", `{"user_id":"` + strings.Repeat("u", 70<<10) + `"}`, 413, `"field":"body"`},
+		{"POST", "/v1/ratelimit", `{"user_id":"` + strings.Repeat("u", 300) + `","action":"a","limit":1,"window":"60s"}`, 400, `"field":"user_id"`},
+		{"GET", "/v1/ratelimit", ``, 405, "use POST"},
+		{"GET", "/v2/nothing", ``, 404, "no such endpoint"},
+	} {
+		code, body := call(c.method, c.path, c.body)
+		if code != c.code || !strings.Contains(body, c.has) {
+			t.Errorf("%s %s: %d %.300s; want %d with %q", c.method, c.path, code, body, c.code, c.has)
+		}
+	}
+}
