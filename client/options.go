@@ -3,6 +3,9 @@ package client
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -29,3 +32,26 @@ func (t bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]
 // RequireTransportSecurity is false so that tests and loopback setups
 // may send tokens without TLS; in production, use WithTLS too.
 func (bearerToken) RequireTransportSecurity() bool { return false }
+
+// TLSFromFiles builds a client TLS configuration that verifies nodes with
+// the CA in caFile and, when certFile and keyFile are given, presents that
+// certificate (for nodes that want client certificates).
+func TLSFromFiles(caFile, certFile, keyFile string) (*tls.Config, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("client: CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("client: CA %s holds no certificate", caFile)
+	}
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if certFile != "" || keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("client: certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}

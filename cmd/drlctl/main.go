@@ -13,8 +13,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -62,27 +60,6 @@ type globals struct {
 	dialOpts []grpc.DialOption
 }
 
-// clientTLS verifies nodes with the CA in caFile and presents the client
-// certificate, if one is given.
-func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("-tls-ca: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("-tls-ca %s: no certificate", caFile)
-	}
-	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	if certFile != "" || keyFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("-tls-cert, -tls-key: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
-}
 
 func run(args []string, out io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("drlctl", flag.ContinueOnError)
@@ -114,7 +91,7 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 		g.dialOpts = append(g.dialOpts, client.WithToken(*token))
 	}
 	if *tlsCA != "" {
-		cfg, err := clientTLS(*tlsCA, *tlsCert, *tlsKey)
+		cfg, err := client.TLSFromFiles(*tlsCA, *tlsCert, *tlsKey)
 		if err != nil {
 			return err
 		}

@@ -35,6 +35,7 @@ import (
 
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
+	drlclient "github.com/drlimit/drl/client"
 	"github.com/drlimit/drl/cluster"
 	"github.com/drlimit/drl/transport"
 )
@@ -42,6 +43,7 @@ import (
 type options struct {
 	mode          string
 	targets, join string
+	tlsCA, token  string
 	expect        int
 	concurrency   int
 	keys          int
@@ -126,6 +128,8 @@ func parse(args []string) (options, error) {
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile to the file")
 	fs.IntVar(&o.perCall, "per-call", 1, "client mode: checks per gRPC call (more than 1 uses CheckBatch)")
+	fs.StringVar(&o.tlsCA, "tls-ca", "", "client mode: PEM CA of nodes that speak TLS")
+	fs.StringVar(&o.token, "token", "", "client mode: bearer token for nodes started with -auth-token-file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -390,8 +394,19 @@ type client struct {
 
 func newClient(o options) (*client, error) {
 	c := &client{o: o, users: userNames(o.keys)}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if o.tlsCA != "" {
+		cfg, err := drlclient.TLSFromFiles(o.tlsCA, "", "")
+		if err != nil {
+			return nil, err
+		}
+		opts = []grpc.DialOption{drlclient.WithTLS(cfg)}
+	}
+	if o.token != "" {
+		opts = append(opts, drlclient.WithToken(o.token))
+	}
 	for _, addr := range strings.Split(o.targets, ",") {
-		conn, err := grpc.NewClient(strings.TrimSpace(addr), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(strings.TrimSpace(addr), opts...)
 		if err != nil {
 			c.close()
 			return nil, fmt.Errorf("client for %s: %w", addr, err)

@@ -5,12 +5,16 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 
 	"go.uber.org/goleak"
 
+	"github.com/drlimit/drl/certs"
+	"github.com/drlimit/drl/certs/certstest"
 	"github.com/drlimit/drl/cluster"
+	"github.com/drlimit/drl/transport"
 )
 
 func TestMain(m *testing.M) {
@@ -71,5 +75,42 @@ func TestParseRejectsBadFlags(t *testing.T) {
 	}
 	if _, err := cpuTime([]int{os.Getpid()}); err != nil {
 		t.Errorf("cpuTime(self): %v", err)
+	}
+}
+
+// Client mode against a node with TLS and tokens: -tls-ca and -token.
+func TestClientModeWithTLSAndToken(t *testing.T) {
+	ca := certstest.NewCA(t, "cluster")
+	store, err := certs.Load(ca.Issue("target"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "loadgen-token-0123456789"
+	tokenPath := filepath.Join(t.TempDir(), "tokens")
+	os.WriteFile(tokenPath, []byte(token+"\n"), 0o600)
+	tokens, err := transport.LoadTokens(tokenPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := cluster.TestConfig("target")
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.TLS, cfg.Tokens = store, tokens
+	n, err := cluster.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close(context.Background())
+	o, err := parse([]string{"-targets", n.GRPCAddr(), "-tls-ca", ca.File, "-token", token, "-duration", "200ms",
+		"-concurrency", "2", "-keys", "20", "-quiet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := run(context.Background(), o, io.Discard)
+	if err != nil || rep.Checks == 0 || rep.Errors != 0 {
+		t.Fatalf("report %+v, %v", rep, err)
+	}
+	o.token = ""
+	if _, err := run(context.Background(), o, io.Discard); err == nil {
+		t.Fatal("no token, and yet the run went through")
 	}
 }
