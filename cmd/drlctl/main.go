@@ -60,7 +60,6 @@ type globals struct {
 	dialOpts []grpc.DialOption
 }
 
-
 func run(args []string, out io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("drlctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
