@@ -220,7 +220,11 @@ func (n *Node) snapshot() map[string]knownMember {
 func (n *Node) rebuildRing() {
 	old := n.view.Load()
 	members := map[string]meta{}
-	for name, k := range n.snapshot() {
+	known := n.snapshot()
+	if n.cfg.TLS != nil {
+		n.forgetCertified(known)
+	}
+	for name, k := range known {
 		if k.state != "alive" {
 			continue
 		}
@@ -232,9 +236,10 @@ func (n *Node) rebuildRing() {
 		if name == n.id {
 			md.Ready = n.joined.Load() // gossip's copy of our own meta may lag
 		}
-		if md.Ready {
-			members[name] = md
+		if !md.Ready || name != n.id && n.cfg.TLS != nil && !n.certified(name, md.GRPC) {
+			continue
 		}
+		members[name] = md
 	}
 	names := make([]string, 0, len(members))
 	for name := range members {

@@ -108,6 +108,10 @@ type Node struct {
 	doneMu   sync.Mutex
 	doneFrom map[string]uint64
 
+	// certs tracks, with TLS on, which members showed a certificate from
+	// the cluster's CA (certify.go).
+	certs certifier
+
 	joined  atomic.Bool
 	closed  atomic.Bool
 	closing sync.Once
@@ -220,7 +224,8 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("cluster: HTTP address: %w", err)
 		}
 		n.httpSrv = &http.Server{Handler: transport.NewHTTPHandler(serverCfg), ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+			ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+			ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
 		if cfg.TLS != nil {
 			n.httpSrv.TLSConfig = cfg.TLS.ServerConfig()
 		}

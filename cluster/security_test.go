@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -85,14 +86,33 @@ func TestOutsidersAreRefused(t *testing.T) {
 		t.Fatalf("checks were not forwarded over mTLS: %+v", a.Stats())
 	}
 
-	// A node with the rogue CA's certificate and another gossip key.
+	// A node with the rogue CA's certificate and another gossip key; and
+	// one that stole the gossip key but has no certificate from the CA: it
+	// gossips with the members, but never enters their rings.
 	outCfg := secured(t, rogue, "outsider", gossipKey(t), tokens)
 	outCfg.Join = []string{a.GossipAddr()}
 	outsider := startNode(t, outCfg)
+	thiefCfg := secured(t, rogue, "thief", key, tokens)
+	thiefCfg.Join = []string{a.GossipAddr()}
+	startNode(t, thiefCfg)
+	eventually(t, 10*time.Second, func() error {
+		for _, m := range func() []transport.Member { _, ms := a.Members(); return ms }() {
+			if m.Name == "thief" && m.State == "alive" {
+				return nil
+			}
+		}
+		return errors.New("the thief has not gossiped its way in yet")
+	})
 	time.Sleep(2 * time.Second)
 	for _, n := range members {
 		if got := n.Stats().Members; got != 2 {
-			t.Fatalf("%s has %d members after an outsider tried to join", n.Name(), got)
+			t.Fatalf("%s has %d members in its ring after outsiders tried to join", n.Name(), got)
+		}
+		_, ms := n.Members()
+		for _, m := range ms {
+			if m.Name == "thief" && m.InRing {
+				t.Fatalf("%s put the thief in its ring", n.Name())
+			}
 		}
 	}
 	if got := outsider.Stats().Members; got != 0 && got != 1 {
