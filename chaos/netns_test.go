@@ -290,25 +290,15 @@ func runLab(t *testing.T, l *lab, name string, fresh int, fault func(ctx context
 		}
 		l.heal()
 	}()
-	run := DefaultRun(1)
 	waitMembers(t, l, len(l.nodes))
-	res := Result{Scenario: Scenario{Name: name}, Run: run}
-	ctx := context.Background()
-	loadCtx, stop := context.WithCancel(ctx)
-	var rec *Record
-	var wg sync.WaitGroup
-	wg.Go(func() { rec = run.Load.Run(loadCtx, l, run.Seed) })
-	began := time.Now()
-	sleep(ctx, run.Warmup)
-	res.FaultStart = time.Since(began)
-	fault(ctx, run)
-	l.heal()
-	res.FaultEnd = time.Since(began)
-	res.Converged = waitMembers(t, l, len(l.nodes))
-	sleep(ctx, run.Cooldown)
-	stop()
-	wg.Wait()
-	res.evaluate(rec, fresh)
+	res := Result{Scenario: Scenario{Name: name}, Run: DefaultRun(1)}
+	res.underLoad(context.Background(), l, phases{
+		fault: func(ctx context.Context) error { fault(ctx, res.Run); return nil },
+		heal:  l.heal,
+		converge: func(context.Context) (time.Duration, error) {
+			return waitMembers(t, l, len(l.nodes)), nil
+		},
+	}, fresh)
 	t.Logf("%s: %d checks, %d admitted; worst key %.0f (exact %.1f, bound %.0f); p99 %v, max %v; converged in %v",
 		name, res.Checks, res.Admitted, res.WorstKey, res.Exact, res.Bound, res.P99, res.Max, res.Converged)
 	for _, v := range res.Violations {

@@ -90,19 +90,49 @@ func RunScenario(ctx context.Context, s Scenario, run Run) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	faultErr := res.underLoad(ctx, c, phases{
+		fault: func(ctx context.Context) error { return s.Fault(ctx, c, run) },
+		heal:  c.Net.Heal,
+		converge: func(ctx context.Context) (time.Duration, error) {
+			return c.WaitConverged(ctx, s.After)
+		},
+	}, s.FreshStarts(run))
+	c.Close()
+	if faultErr != nil {
+		return res, fmt.Errorf("chaos: %s: fault: %w", s.Name, faultErr)
+	}
+	res.Goroutines = settleGoroutines(before)
+	return res, nil
+}
+
+// phases are what a run does to its target between warm-up and
+// cool-down.
+type phases struct {
+	fault    func(ctx context.Context) error
+	heal     func()
+	converge func(ctx context.Context) (time.Duration, error)
+}
+
+// underLoad drives res.Run's load on target through warm-up, the fault,
+// the heal, convergence and cool-down, records the times in res, and
+// checks the invariants with fresh fresh starts allowed. It returns the
+// fault's error; the load has stopped when it returns.
+func (res *Result) underLoad(ctx context.Context, target Target, p phases, fresh int) error {
+	run := res.Run
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var rec *Record
 	var wg sync.WaitGroup
-	wg.Go(func() { rec = run.Load.Run(loadCtx, c, run.Seed) })
+	wg.Go(func() { rec = run.Load.Run(loadCtx, target, run.Seed) })
 	began := time.Now()
 
 	sleep(ctx, run.Warmup)
 	res.FaultStart = time.Since(began)
-	faultErr := s.Fault(ctx, c, run)
-	c.Net.Heal()
+	faultErr := p.fault(ctx)
+	p.heal()
 	res.FaultEnd = time.Since(began)
 	convCtx, cancel := context.WithTimeout(ctx, run.ConvergeWithin)
-	res.Converged, err = c.WaitConverged(convCtx, s.After)
+	var err error
+	res.Converged, err = p.converge(convCtx)
 	cancel()
 	if err != nil {
 		res.Violations = append(res.Violations, fmt.Sprintf("members did not agree within %v: %v", run.ConvergeWithin, err))
@@ -110,14 +140,8 @@ func RunScenario(ctx context.Context, s Scenario, run Run) (Result, error) {
 	sleep(ctx, run.Cooldown)
 	stopLoad()
 	wg.Wait()
-	c.Close()
-	if faultErr != nil {
-		return res, fmt.Errorf("chaos: %s: fault: %w", s.Name, faultErr)
-	}
-
-	res.evaluate(rec, s.FreshStarts(run))
-	res.Goroutines = settleGoroutines(before)
-	return res, nil
+	res.evaluate(rec, fresh)
+	return faultErr
 }
 
 // evaluate fills in what rec says and checks the invariants: no key over
