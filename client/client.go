@@ -30,8 +30,9 @@ import (
 
 // Client is a connection to a cluster. It is safe for concurrent use.
 type Client struct {
-	conn *grpc.ClientConn
-	api  drlv1.RateLimiterClient
+	conn  *grpc.ClientConn
+	api   drlv1.RateLimiterClient
+	batch *batcher // nil without batching
 }
 
 // schemes are unique per client: a manual resolver is registered with its
@@ -70,8 +71,14 @@ func New(addrs []string, opts ...grpc.DialOption) (*Client, error) {
 	return &Client{conn: conn, api: drlv1.NewRateLimiterClient(conn)}, nil
 }
 
-// Close closes the connections.
-func (c *Client) Close() error { return c.conn.Close() }
+// Close stops batching, answering queued checks with an error, and closes
+// the connections.
+func (c *Client) Close() error {
+	if c.batch != nil {
+		c.batch.close()
+	}
+	return c.conn.Close()
+}
 
 // RateLimit spends one hit of (userID, action) under limit per window,
 // with the token bucket, and reports whether it was allowed.
@@ -89,7 +96,11 @@ func (c *Client) Check(ctx context.Context, req bucket.Request) (bucket.Decision
 // bucket.ErrInvalidArgument (with the field at fault) or
 // transport.ErrUnavailable.
 func (c *Client) CheckWith(ctx context.Context, req bucket.Request, opts transport.CheckOptions) (bucket.Decision, error) {
-	resp, err := c.api.Check(ctx, transport.LimitCheckToProto(transport.LimitCheck{Request: req, Options: opts}))
+	m := transport.LimitCheckToProto(transport.LimitCheck{Request: req, Options: opts})
+	if c.batch != nil {
+		return c.batch.check(ctx, m)
+	}
+	resp, err := c.api.Check(ctx, m)
 	if err != nil {
 		return bucket.Decision{}, fmt.Errorf("client: check: %w", transport.ErrorFromGRPC(err))
 	}

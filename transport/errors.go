@@ -46,6 +46,19 @@ func codeOf(err error) drlv1.Code {
 	return drlv1.Code_CODE_INTERNAL
 }
 
+// ErrorFromWire turns a check's error in a CheckBatch answer back into our
+// errors: an invalid argument becomes a *bucket.ArgumentError naming the
+// field.
+func ErrorFromWire(e *drlv1.Error) error {
+	if e.GetCode() == drlv1.Code_CODE_INVALID_ARGUMENT {
+		return &bucket.ArgumentError{Field: e.GetField(), Reason: e.GetMessage()}
+	}
+	if err := errorOf(e.GetCode(), e.GetMessage()); err != nil {
+		return fmt.Errorf("%w: %s", err, e.GetMessage())
+	}
+	return nil
+}
+
 // errorOf turns a wire Code back into one of our sentinels.
 func errorOf(c drlv1.Code, msg string) error {
 	switch c {

@@ -1,0 +1,190 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/drlimit/drl/api/drlv1"
+	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/transport"
+)
+
+// Batching makes a Client gather the checks its callers make at the same
+// time into CheckBatch calls: one gRPC call per batch instead of per
+// check, which is most of a node's cost per check when clients call it
+// over the network (DESIGN.md §5). A check never waits for company: it is
+// sent at once if a call slot is free, and otherwise joins the checks
+// queued behind the calls in flight.
+type Batching struct {
+	// MaxBatch bounds the checks in one call. Default 256.
+	MaxBatch int
+	// MaxInFlight bounds the concurrent calls. Default 4.
+	MaxInFlight int
+}
+
+// NewBatching is New with batching of concurrent checks.
+func NewBatching(addrs []string, b Batching, opts ...grpc.DialOption) (*Client, error) {
+	c, err := New(addrs, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if b.MaxBatch <= 0 {
+		b.MaxBatch = 256
+	}
+	if b.MaxInFlight <= 0 {
+		b.MaxInFlight = 4
+	}
+	c.batch = &batcher{api: c.api, cfg: b, queue: make(chan *pending, 4*b.MaxBatch),
+		slots: make(chan struct{}, b.MaxInFlight), stop: make(chan struct{}), done: make(chan struct{})}
+	go c.batch.run()
+	return c, nil
+}
+
+type batcher struct {
+	api   drlv1.RateLimiterClient
+	cfg   Batching
+	queue chan *pending
+	slots chan struct{} // one token per call in flight
+	stop  chan struct{} // closed by close
+	done  chan struct{} // closed when run has answered everything
+	calls sync.WaitGroup
+	once  sync.Once
+}
+
+type pending struct {
+	ctx  context.Context
+	req  *drlv1.CheckRequest
+	done chan checkResult // buffered: the batcher never waits for a caller
+}
+
+type checkResult struct {
+	d   bucket.Decision
+	err error
+}
+
+var errClosed = errors.New("client: closed")
+
+// maxCall bounds a batch's call when a caller set no deadline.
+const maxCall = 10 * time.Second
+
+// check queues one check and waits for its answer, or for ctx.
+func (b *batcher) check(ctx context.Context, req *drlv1.CheckRequest) (bucket.Decision, error) {
+	select {
+	case <-b.stop:
+		return bucket.Decision{}, errClosed
+	default:
+	}
+	p := &pending{ctx: ctx, req: req, done: make(chan checkResult, 1)}
+	select {
+	case b.queue <- p:
+	case <-ctx.Done():
+		return bucket.Decision{}, ctx.Err()
+	case <-b.stop:
+		return bucket.Decision{}, errClosed
+	}
+	select {
+	case r := <-p.done:
+		return r.d, r.err
+	case <-ctx.Done():
+		return bucket.Decision{}, ctx.Err()
+	case <-b.done:
+		// Queued as the batcher stopped: answered, or left behind.
+		select {
+		case r := <-p.done:
+			return r.d, r.err
+		default:
+			return bucket.Decision{}, errClosed
+		}
+	}
+}
+
+// run sends batches until close. It owns the calls' goroutines.
+func (b *batcher) run() {
+	defer close(b.done)
+	defer b.calls.Wait()
+	for {
+		var first *pending
+		select {
+		case first = <-b.queue:
+		case <-b.stop:
+			b.drain()
+			return
+		}
+		b.slots <- struct{}{} // meanwhile, checks queue up behind the calls in flight
+		batch := []*pending{first}
+	fill:
+		for len(batch) < b.cfg.MaxBatch {
+			select {
+			case p := <-b.queue:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		b.calls.Go(func() { b.send(batch) })
+	}
+}
+
+// send makes one CheckBatch call for batch and answers each caller. The
+// call lasts as long as the latest of its callers' deadlines (each caller
+// stops waiting at its own), and at most maxCall.
+func (b *batcher) send(batch []*pending) {
+	defer func() { <-b.slots }()
+	deadline := time.Now().Add(maxCall)
+	latest := time.Time{}
+	for _, p := range batch {
+		d, ok := p.ctx.Deadline()
+		if !ok {
+			latest = deadline
+			break
+		}
+		if d.After(latest) {
+			latest = d
+		}
+	}
+	if latest.After(deadline) {
+		latest = deadline
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), latest)
+	defer cancel()
+	m := &drlv1.CheckBatchRequest{Checks: make([]*drlv1.CheckRequest, len(batch))}
+	for i, p := range batch {
+		m.Checks[i] = p.req
+	}
+	resp, err := b.api.CheckBatch(ctx, m)
+	if err == nil && len(resp.GetResults()) != len(batch) {
+		err = fmt.Errorf("%d results for %d checks", len(resp.GetResults()), len(batch))
+	}
+	for i, p := range batch {
+		switch {
+		case err != nil:
+			p.done <- checkResult{err: fmt.Errorf("client: check: %w", transport.ErrorFromGRPC(err))}
+		case resp.Results[i].GetError() != nil:
+			p.done <- checkResult{err: fmt.Errorf("client: check: %w", transport.ErrorFromWire(resp.Results[i].GetError()))}
+		default:
+			p.done <- checkResult{d: transport.DecisionFromProto(resp.Results[i].GetDecision())}
+		}
+	}
+}
+
+// drain answers what is still queued after close.
+func (b *batcher) drain() {
+	for {
+		select {
+		case p := <-b.queue:
+			p.done <- checkResult{err: errClosed}
+		default:
+			return
+		}
+	}
+}
+
+func (b *batcher) close() {
+	b.once.Do(func() { close(b.stop) })
+	<-b.done
+}
