@@ -89,11 +89,17 @@ func (n *Node) CheckAll(ctx context.Context, checks []transport.LimitCheck) (boo
 
 // ownsRequest reports whether this node owns req's key now: a hint that
 // checking it costs no hop.
-func (n *Node) ownsRequest(req bucket.Request) bool {
-	if bucket.ValidateIDs(req.UserID, req.Action) != nil {
-		return true // it fails at once, wherever it runs
+func (n *Node) ownsRequest(req bucket.Request) bool { return n.DecidesLocally(req.UserID, req.Action) }
+
+// DecidesLocally reports whether a check on (userID, action) needs no hop
+// now: this node owns the key, or the ids are bad and the check fails at
+// once. It is a hint (the ring may change before the check runs); it
+// implements transport.LocalLimiter.
+func (n *Node) DecidesLocally(userID, action string) bool {
+	if bucket.ValidateIDs(userID, action) != nil {
+		return true
 	}
-	return n.view.Load().ring.Owner(n.hash(req.UserID, req.Action).Hi) == n.id
+	return n.view.Load().ring.Owner(n.hash(userID, action).Hi) == n.id
 }
 
 func (n *Node) checkPolicy(ctx context.Context, req bucket.Request, policy FailPolicy) (bucket.Decision, error) {

@@ -44,6 +44,7 @@ type options struct {
 	mode          string
 	targets, join string
 	tlsCA, token  string
+	batching      bool
 	expect        int
 	concurrency   int
 	keys          int
@@ -129,6 +130,7 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile to the file")
 	fs.IntVar(&o.perCall, "per-call", 1, "client mode: checks per gRPC call (more than 1 uses CheckBatch)")
 	fs.StringVar(&o.tlsCA, "tls-ca", "", "client mode: PEM CA of nodes that speak TLS")
+	fs.BoolVar(&o.batching, "client-batching", false, "client mode: gather concurrent checks into CheckBatch calls (client.NewBatching)")
 	fs.StringVar(&o.token, "token", "", "client mode: bearer token for nodes started with -auth-token-file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -384,6 +386,7 @@ func (r *report) print(w io.Writer) {
 type client struct {
 	conns     []*grpc.ClientConn
 	clients   []drlv1.RateLimiterClient
+	batching  []*drlclient.Client // with -client-batching, one per target
 	users     []string
 	o         options
 	owners    []string // owner of each user, as the first target sees it
@@ -413,6 +416,14 @@ func newClient(o options) (*client, error) {
 		}
 		c.conns = append(c.conns, conn)
 		c.clients = append(c.clients, drlv1.NewRateLimiterClient(conn))
+		if o.batching {
+			bc, err := drlclient.NewBatching([]string{strings.TrimSpace(addr)}, drlclient.Batching{}, opts...)
+			if err != nil {
+				c.close()
+				return nil, fmt.Errorf("batching client for %s: %w", addr, err)
+			}
+			c.batching = append(c.batching, bc)
+		}
 	}
 	// Learn each target's name and each key's owner, to count forwarding.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -455,6 +466,26 @@ func (c *client) check(ctx context.Context, worker int, users []int, perKey []at
 		reqs[i] = &drlv1.CheckRequest{UserId: c.users[u], Action: c.o.action,
 			Limit: c.o.limit, Window: durationpb.New(c.o.window), Hits: &hits, Algorithm: c.o.algorithm,
 			FailPolicy: c.o.failPolicy}
+	}
+	if len(reqs) == 1 && c.batching != nil {
+		req, err := transport.RequestFromProto(reqs[0])
+		var policy transport.FailPolicy
+		if err == nil {
+			policy, err = transport.ParseFailPolicy(c.o.failPolicy)
+		}
+		var d bucket.Decision
+		if err == nil {
+			d, err = c.batching[t].CheckWith(ctx, req, transport.CheckOptions{FailPolicy: policy})
+		}
+		switch {
+		case err != nil:
+			noteError(err)
+			return 0, 1
+		case d.Allowed:
+			perKey[users[0]].Add(1)
+			return 1, 0
+		}
+		return 0, 0
 	}
 	if len(reqs) == 1 {
 		resp, err := c.clients[t].Check(ctx, reqs[0])
@@ -503,6 +534,9 @@ func (c *client) leaseHits() uint64 { return 0 }
 func (c *client) close() {
 	for _, conn := range c.conns {
 		conn.Close()
+	}
+	for _, bc := range c.batching {
+		bc.Close()
 	}
 }
 

@@ -109,6 +109,11 @@ func TestClientModeWithTLSAndToken(t *testing.T) {
 	if err != nil || rep.Checks == 0 || rep.Errors != 0 {
 		t.Fatalf("report %+v, %v", rep, err)
 	}
+	o.batching = true
+	if rep, err := run(context.Background(), o, io.Discard); err != nil || rep.Checks == 0 || rep.Errors != 0 {
+		t.Fatalf("with -client-batching: report %+v, %v", rep, err)
+	}
+	o.batching = false
 	o.token = ""
 	if _, err := run(context.Background(), o, io.Discard); err == nil {
 		t.Fatal("no token, and yet the run went through")
