@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -121,6 +122,22 @@ func BenchmarkNodeCheckDeniedParallel(b *testing.B) {
 		for pb.Next() {
 			if d, err := n.Check(ctx, req); err != nil || d.Allowed {
 				b.Fatal(d, err)
+			}
+		}
+	})
+}
+
+// BenchmarkFallbackClosed is the answer of the closed fail policy, the
+// path every check of an unreachable owner takes during an outage.
+func BenchmarkFallbackClosed(b *testing.B) {
+	n := startNode(b, TestConfig("bench"))
+	req := bucket.Request{UserID: "user-42", Action: "login", Limit: 10, Window: time.Minute, Hits: 1}
+	cause := fmt.Errorf("%w: test", ErrNoOwner)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := n.fallback(req, FailClosed, cause); err != nil {
+				b.Fatal(err)
 			}
 		}
 	})

@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -90,4 +92,13 @@ func TestUnreachableOwnerFallsBackWithinDeadline(t *testing.T) {
 	if st.FallbackOpen != 1 || st.FallbackClosed != 1 || st.FallbackLocal != 8 {
 		t.Fatalf("fallback counters %d open, %d closed, %d local; want 1, 1, 8", st.FallbackOpen, st.FallbackClosed, st.FallbackLocal)
 	}
+	// The status page's events tell of them, once the sampler has run.
+	eventually(t, 5*time.Second, func() error {
+		for _, e := range a.Status().Events {
+			if strings.Contains(e.What, "fail policy local answered") {
+				return nil
+			}
+		}
+		return errors.New("no fallback event on the status page")
+	})
 }

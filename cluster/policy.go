@@ -35,7 +35,6 @@ func (n *Node) fallback(req bucket.Request, policy FailPolicy, cause error) (buc
 		policy = n.cfg.FailPolicy
 	}
 	n.log.Debug("owner unreachable; fail policy decides", "policy", policy, "err", cause)
-	n.events.add("owner unreachable: fail policy " + policy.String() + " answered")
 	capacity := req.Limit
 	if req.Burst > 0 {
 		capacity = req.Burst

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -58,12 +59,23 @@ type rateSample struct {
 
 const rateWindow = 5 // seconds
 
-// sampleLoop samples until ctx ends. Owned by the node's wait group.
+// sampleLoop samples until ctx ends, and turns the fallbacks of each
+// second into one event: the fallback path itself takes no lock and makes
+// no string. Owned by the node's wait group.
 func (n *Node) sampleLoop(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	var last [3]uint64
 	for {
 		n.rates.sample(n.metrics)
+		st := n.Stats()
+		now := [3]uint64{st.FallbackLocal, st.FallbackOpen, st.FallbackClosed}
+		for i, policy := range []FailPolicy{FailLocal, FailOpen, FailClosed} {
+			if d := now[i] - last[i]; d > 0 {
+				n.events.add(fmt.Sprintf("owner unreachable: fail policy %v answered %d checks", policy, d))
+			}
+		}
+		last = now
 		select {
 		case <-ctx.Done():
 			return
