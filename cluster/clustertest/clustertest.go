@@ -77,17 +77,3 @@ func GRPCAddrs(nodes []*cluster.Node) []string {
 	}
 	return out
 }
-
-// UserOwnedBy returns a user id whose key (user, action) the member named
-// owner owns, as n sees the ring.
-func UserOwnedBy(t testing.TB, n *cluster.Node, owner, action string) string {
-	t.Helper()
-	for i := range 100_000 {
-		u := "user-" + strconv.Itoa(i)
-		if m, _, err := n.OwnerOf(u, action); err == nil && m.Name == owner {
-			return u
-		}
-	}
-	t.Fatalf("clustertest: no user among 100,000 is owned by %s", owner)
-	return ""
-}
