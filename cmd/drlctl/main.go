@@ -58,6 +58,10 @@ type globals struct {
 	timeout  time.Duration
 	out      io.Writer
 	dialOpts []grpc.DialOption
+	// client and ctx are the cluster and the command's deadline, made in
+	// run for every command (the client dials lazily).
+	client *client.Client
+	ctx    context.Context
 }
 
 func run(args []string, out io.Writer, getenv func(string) string) error {
@@ -109,17 +113,15 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 	if !ok {
 		return fmt.Errorf("%w: unknown command %q\n%s", errUsage, cmd, usage)
 	}
-	return f(g, rest)
-}
-
-// dial connects to the cluster and bounds the command by its timeout.
-func (g globals) dial() (*client.Client, context.Context, func(), error) {
 	c, err := client.New(g.addrs, g.dialOpts...)
 	if err != nil {
-		return nil, nil, nil, err
+		return err
 	}
+	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
-	return c, ctx, func() { cancel(); c.Close() }, nil
+	defer cancel()
+	g.client, g.ctx = c, ctx
+	return f(g, rest)
 }
 
 // print writes v as JSON, or text as it is.
@@ -178,11 +180,7 @@ func check(g globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, ctx, done, err := g.dial()
-	if err != nil {
-		return err
-	}
-	defer done()
+	c, ctx := g.client, g.ctx
 	req := bucket.Request{UserID: user, Action: action, Limit: limit, Window: window, Hits: hits, Burst: burst,
 		Algorithm: alg, DryRun: dryRun}
 	d, err := c.CheckWith(ctx, req, transport.CheckOptions{Shadow: shadow})
@@ -210,11 +208,7 @@ func members(g globals, args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("%w: members takes no arguments", errUsage)
 	}
-	c, ctx, done, err := g.dial()
-	if err != nil {
-		return err
-	}
-	defer done()
+	c, ctx := g.client, g.ctx
 	self, ms, err := c.Members(ctx)
 	if err != nil {
 		return err
@@ -241,11 +235,7 @@ func owner(g globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, ctx, done, err := g.dial()
-	if err != nil {
-		return err
-	}
-	defer done()
+	c, ctx := g.client, g.ctx
 	m, partition, err := c.Owner(ctx, user, action)
 	if err != nil {
 		return err
@@ -260,11 +250,7 @@ func reset(g globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, ctx, done, err := g.dial()
-	if err != nil {
-		return err
-	}
-	defer done()
+	c, ctx := g.client, g.ctx
 	dropped, confirmed, err := c.Reset(ctx, user, action)
 	if err != nil {
 		return err
@@ -283,11 +269,7 @@ func top(g globals, args []string) error {
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *n < 1 {
 		return fmt.Errorf("%w: top [-n N]", errUsage)
 	}
-	c, ctx, done, err := g.dial()
-	if err != nil {
-		return err
-	}
-	defer done()
+	c, ctx := g.client, g.ctx
 	_, ms, err := c.Members(ctx)
 	if err != nil {
 		return err
