@@ -3,8 +3,6 @@ package client
 import (
 	"context"
 	"errors"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,24 +21,7 @@ func TestBatchingClient(t *testing.T) {
 	}
 	defer c.Close()
 	ctx := context.Background()
-	var admitted atomic.Int64
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			for range 20 {
-				ok, err := c.RateLimit(ctx, "erin", "upload", 150, time.Hour)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if ok {
-					admitted.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if got := admitted.Load(); got != 150 {
+	if got := hammer(t, c, 32, 20, "erin", 150); got != 150 {
 		t.Fatalf("admitted %d of 640 with limit 150", got)
 	}
 	_, err = c.Check(ctx, bucket.Request{UserID: "", Action: "a", Limit: 1, Window: time.Second, Hits: 1})

@@ -17,23 +17,16 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// Through the client, spread over three real nodes, one key admits exactly
-// its limit, and every other call of the public API answers.
-func TestClientAgainstCluster(t *testing.T) {
-	nodes := clustertest.Start(t, 3, nil)
-	c, err := New(clustertest.GRPCAddrs(nodes))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx := context.Background()
-
+// hammer makes callers×each one-hit checks on (user, "upload") with limit
+// per hour, side by side, and returns how many were admitted.
+func hammer(t *testing.T, c *Client, callers, each int, user string, limit int64) int64 {
+	t.Helper()
 	var admitted atomic.Int64
 	var wg sync.WaitGroup
-	for range 8 {
+	for range callers {
 		wg.Go(func() {
-			for range 50 {
-				ok, err := c.RateLimit(ctx, "alice", "upload", 100, time.Hour)
+			for range each {
+				ok, err := c.RateLimit(context.Background(), user, "upload", limit, time.Hour)
 				if err != nil {
 					t.Error(err)
 					return
@@ -45,7 +38,21 @@ func TestClientAgainstCluster(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if got := admitted.Load(); got != 100 {
+	return admitted.Load()
+}
+
+// Through the client, spread over three real nodes, one key admits exactly
+// its limit, and every other call of the public API answers.
+func TestClientAgainstCluster(t *testing.T) {
+	nodes := clustertest.Start(t, 3, nil)
+	c, err := New(clustertest.GRPCAddrs(nodes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+
+	if got := hammer(t, c, 8, 50, "alice", 100); got != 100 {
 		t.Fatalf("admitted %d of 400 with limit 100", got)
 	}
 
