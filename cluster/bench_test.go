@@ -142,3 +142,15 @@ func BenchmarkFallbackClosed(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDecidesLocally is the hint CheckBatch and CheckAll take before
+// a check, to run the checks a node owns inline: what it costs on top of
+// the check, which hashes the key again.
+func BenchmarkDecidesLocally(b *testing.B) {
+	n := startNode(b, TestConfig("bench"))
+	for b.Loop() {
+		if !n.DecidesLocally("user-42", "login") {
+			b.Fatal("a one-node cluster owns every key")
+		}
+	}
+}

@@ -84,12 +84,8 @@ func (n *Node) CheckAll(ctx context.Context, checks []transport.LimitCheck) (boo
 			}
 		}
 		return d, err
-	}, n.ownsRequest)
+	}, n)
 }
-
-// ownsRequest reports whether this node owns req's key now: a hint that
-// checking it costs no hop.
-func (n *Node) ownsRequest(req bucket.Request) bool { return n.DecidesLocally(req.UserID, req.Action) }
 
 // DecidesLocally reports whether a check on (userID, action) needs no hop
 // now: this node owns the key, or the ids are bad and the check fails at

@@ -24,8 +24,11 @@ func (l storeLimiter) CheckWith(_ context.Context, req bucket.Request, opts Chec
 	return d, err
 }
 
+// DecidesLocally: one store decides everything itself.
+func (storeLimiter) DecidesLocally(string, string) bool { return true }
+
 func (l storeLimiter) CheckAll(ctx context.Context, checks []LimitCheck) (bool, []bucket.Decision, error) {
-	return CheckAllWith(ctx, checks, l.CheckWith, func(bucket.Request) bool { return true })
+	return CheckAllWith(ctx, checks, l.CheckWith, l)
 }
 
 type oneMember struct{}

@@ -22,11 +22,11 @@ type CheckFunc func(ctx context.Context, req bucket.Request, opts CheckOptions) 
 //     the one case where a denied request costs something.
 //
 // One limit alone takes one round. Argument errors name the limit
-// ("limits[1].window"). Checks for which inline (if not nil) reports true
-// are cheap, such as those the caller owns: they run on the caller's
-// goroutine, while the others run side by side (a goroutine and its wake-up
-// cost far more than a local decision).
-func CheckAllWith(ctx context.Context, checks []LimitCheck, check CheckFunc, inline func(bucket.Request) bool) (allowed bool, ds []bucket.Decision, err error) {
+// ("limits[1].window"). Checks that local (if not nil) decides without a
+// hop run on the caller's goroutine, while the others run side by side
+// (a goroutine and its wake-up cost far more than a local decision), as in
+// CheckBatch.
+func CheckAllWith(ctx context.Context, checks []LimitCheck, check CheckFunc, local LocalLimiter) (allowed bool, ds []bucket.Decision, err error) {
 	if len(checks) == 1 {
 		d, err := check(ctx, checks[0].Request, checks[0].Options)
 		if err != nil {
@@ -39,7 +39,7 @@ func CheckAllWith(ctx context.Context, checks []LimitCheck, check CheckFunc, inl
 		dry[i] = c
 		dry[i].Request.DryRun = true
 	}
-	ds, err = checkEach(ctx, dry, check, inline)
+	ds, err = checkEach(ctx, dry, check, local)
 	if err != nil {
 		return false, nil, err
 	}
@@ -48,7 +48,7 @@ func CheckAllWith(ctx context.Context, checks []LimitCheck, check CheckFunc, inl
 			return false, ds, nil
 		}
 	}
-	ds, err = checkEach(ctx, checks, check, inline)
+	ds, err = checkEach(ctx, checks, check, local)
 	if err != nil {
 		return false, nil, err
 	}
@@ -62,13 +62,13 @@ func CheckAllWith(ctx context.Context, checks []LimitCheck, check CheckFunc, inl
 
 // checkEach decides every check, the remote ones side by side; the first
 // error wins.
-func checkEach(ctx context.Context, checks []LimitCheck, check CheckFunc, inline func(bucket.Request) bool) ([]bucket.Decision, error) {
+func checkEach(ctx context.Context, checks []LimitCheck, check CheckFunc, local LocalLimiter) ([]bucket.Decision, error) {
 	ds := make([]bucket.Decision, len(checks))
 	errs := make([]error, len(checks))
 	here := make([]bool, len(checks))
 	var wg sync.WaitGroup
 	for i, c := range checks {
-		if here[i] = inline != nil && inline(c.Request); !here[i] {
+		if here[i] = local != nil && local.DecidesLocally(c.Request.UserID, c.Request.Action); !here[i] {
 			wg.Go(func() { ds[i], errs[i] = check(ctx, c.Request, c.Options) })
 		}
 	}
