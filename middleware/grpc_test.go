@@ -3,18 +3,18 @@ package middleware
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/drlimit/drl/cluster/clustertest"
 )
 
 // healthServer serves gRPC's health service behind the interceptors made
@@ -29,19 +29,8 @@ func healthServer(t *testing.T, cfg GRPCConfig) grpc_health_v1.HealthClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer(grpc.UnaryInterceptor(unary), grpc.StreamInterceptor(stream))
-	grpc_health_v1.RegisterHealthServer(gs, health.NewServer())
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := clustertest.ServeGRPC(t, func(gs *grpc.Server) { grpc_health_v1.RegisterHealthServer(gs, health.NewServer()) },
+		grpc.UnaryInterceptor(unary), grpc.StreamInterceptor(stream))
 	return grpc_health_v1.NewHealthClient(conn)
 }
 

@@ -39,22 +39,14 @@ func CheckAllWith(ctx context.Context, checks []LimitCheck, check CheckFunc, loc
 		dry[i] = c
 		dry[i].Request.DryRun = true
 	}
-	ds, err = checkEach(ctx, dry, check, local)
-	if err != nil {
-		return false, nil, err
-	}
-	for _, d := range ds {
-		if !d.Allowed {
-			return false, ds, nil
+	for _, round := range [][]LimitCheck{dry, checks} {
+		if ds, err = checkEach(ctx, round, check, local); err != nil {
+			return false, nil, err
 		}
-	}
-	ds, err = checkEach(ctx, checks, check, local)
-	if err != nil {
-		return false, nil, err
-	}
-	for _, d := range ds {
-		if !d.Allowed {
-			return false, ds, nil
+		for _, d := range ds {
+			if !d.Allowed {
+				return false, ds, nil
+			}
 		}
 	}
 	return true, ds, nil

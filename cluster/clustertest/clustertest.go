@@ -7,9 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/drlimit/drl/cluster"
 )
@@ -76,4 +80,26 @@ func GRPCAddrs(nodes []*cluster.Node) []string {
 		out[i] = n.GRPCAddr()
 	}
 	return out
+}
+
+// ServeGRPC serves a gRPC server with opts, on which register puts the
+// services, on a free loopback port until the test ends, and returns a
+// plaintext client connection to it.
+func ServeGRPC(t testing.TB, register func(*grpc.Server), opts ...grpc.ServerOption) *grpc.ClientConn {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer(opts...)
+	register(gs)
+	served := make(chan struct{})
+	go func() { gs.Serve(lis); close(served) }()
+	t.Cleanup(func() { gs.Stop(); <-served })
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
