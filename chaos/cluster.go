@@ -14,9 +14,9 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/cluster"
-	"github.com/drlimit/drl/transport"
 )
 
 // Options configures a Cluster.
@@ -268,7 +268,7 @@ func (c *Cluster) Live() []string {
 }
 
 // Check runs a check entering through the node called entry.
-func (c *Cluster) Check(ctx context.Context, entry string, req bucket.Request, opts transport.CheckOptions) (bucket.Decision, error) {
+func (c *Cluster) Check(ctx context.Context, entry string, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error) {
 	n := c.Node(entry)
 	if n == nil {
 		return bucket.Decision{}, fmt.Errorf("%w: %s", ErrDown, entry)

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
-	"github.com/drlimit/drl/transport"
 )
 
 // Load is steady traffic on a set of keys, each with one limit, entering
@@ -24,7 +24,7 @@ type Load struct {
 	Callers  int
 	Interval time.Duration
 	// FailPolicy is every check's.
-	FailPolicy transport.FailPolicy
+	FailPolicy drl.FailPolicy
 }
 
 // Record is what a load saw: every check's outcome, by key and by second.
@@ -47,7 +47,7 @@ type Target interface {
 	Live() []string
 	// Check runs a check entering through the node called entry; ErrDown
 	// means it went down, and the caller picks again.
-	Check(ctx context.Context, entry string, req bucket.Request, opts transport.CheckOptions) (bucket.Decision, error)
+	Check(ctx context.Context, entry string, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error)
 }
 
 // Run drives the load on c until ctx ends. Callers pick keys and entry
@@ -75,7 +75,7 @@ func (l Load) Run(ctx context.Context, c Target, seed uint64) *Record {
 				entry := live[rng.IntN(len(live))]
 				req := bucket.Request{UserID: "key-" + strconv.Itoa(key), Action: "chaos", Limit: l.Limit, Window: l.Window, Hits: 1}
 				start := time.Now()
-				d, err := c.Check(context.WithoutCancel(ctx), entry, req, transport.CheckOptions{FailPolicy: l.FailPolicy})
+				d, err := c.Check(context.WithoutCancel(ctx), entry, req, drl.CheckOptions{FailPolicy: l.FailPolicy})
 				took := time.Since(start)
 				if errors.Is(err, ErrDown) {
 					continue // it went down since Live: the caller picks again

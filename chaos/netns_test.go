@@ -24,9 +24,9 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/client"
-	"github.com/drlimit/drl/transport"
 )
 
 // The second layer of the suite: real cmd/node processes, each in a
@@ -222,7 +222,7 @@ func (l *lab) Live() []string {
 	return out
 }
 
-func (l *lab) Check(ctx context.Context, entry string, req bucket.Request, opts transport.CheckOptions) (bucket.Decision, error) {
+func (l *lab) Check(ctx context.Context, entry string, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error) {
 	i := slices.IndexFunc(l.nodes, func(n *labNode) bool { return n.name == entry })
 	n := l.nodes[i]
 	n.mu.Lock()
@@ -236,7 +236,7 @@ func (l *lab) Check(ctx context.Context, entry string, req bucket.Request, opts 
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	d, err := n.api.CheckWith(ctx, req, opts)
-	if errors.Is(err, transport.ErrUnavailable) {
+	if errors.Is(err, drl.ErrUnavailable) {
 		// The entry node itself did not answer (it crashed with the call
 		// in flight): a caller tries another node, as it would.
 		return d, fmt.Errorf("%w: %w", ErrDown, err)

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/cluster"
-	"github.com/drlimit/drl/transport"
 )
 
 // Scenario is one fault, injected into a cluster under load.
@@ -51,7 +51,7 @@ func DefaultRun(seed uint64) Run {
 	return Run{
 		Seed: seed, Warmup: 2 * time.Second, FaultFor: 4 * time.Second, Cooldown: 3 * time.Second,
 		Load: Load{Keys: 30, Limit: 20, Window: 10 * time.Second, Callers: 8, Interval: 25 * time.Millisecond,
-			FailPolicy: transport.FailClosed},
+			FailPolicy: drl.FailClosed},
 		CheckTimeout: 200 * time.Millisecond, Grace: 250 * time.Millisecond, ConvergeWithin: 15 * time.Second,
 	}
 }

@@ -2,13 +2,13 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/transport"
@@ -67,8 +67,6 @@ type checkResult struct {
 	err error
 }
 
-var errClosed = errors.New("client: closed")
-
 // maxCall bounds a batch's call when a caller set no deadline.
 const maxCall = 10 * time.Second
 
@@ -76,7 +74,7 @@ const maxCall = 10 * time.Second
 func (b *batcher) check(ctx context.Context, req *drlv1.CheckRequest) (bucket.Decision, error) {
 	select {
 	case <-b.stop:
-		return bucket.Decision{}, errClosed
+		return bucket.Decision{}, drl.ErrClosed
 	default:
 	}
 	p := &pending{ctx: ctx, req: req, done: make(chan checkResult, 1)}
@@ -85,7 +83,7 @@ func (b *batcher) check(ctx context.Context, req *drlv1.CheckRequest) (bucket.De
 	case <-ctx.Done():
 		return bucket.Decision{}, ctx.Err()
 	case <-b.stop:
-		return bucket.Decision{}, errClosed
+		return bucket.Decision{}, drl.ErrClosed
 	}
 	select {
 	case r := <-p.done:
@@ -98,7 +96,7 @@ func (b *batcher) check(ctx context.Context, req *drlv1.CheckRequest) (bucket.De
 		case r := <-p.done:
 			return r.d, r.err
 		default:
-			return bucket.Decision{}, errClosed
+			return bucket.Decision{}, drl.ErrClosed
 		}
 	}
 }
@@ -177,7 +175,7 @@ func (b *batcher) drain() {
 	for {
 		select {
 		case p := <-b.queue:
-			p.done <- checkResult{err: errClosed}
+			p.done <- checkResult{err: drl.ErrClosed}
 		default:
 			return
 		}

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/transport"
@@ -89,14 +90,14 @@ func (c *Client) RateLimit(ctx context.Context, userID, action string, limit int
 
 // Check spends req.Hits and returns the decision.
 func (c *Client) Check(ctx context.Context, req bucket.Request) (bucket.Decision, error) {
-	return c.CheckWith(ctx, req, transport.CheckOptions{})
+	return c.CheckWith(ctx, req, drl.CheckOptions{})
 }
 
 // CheckWith is Check with a fail policy and shadow mode. Errors match
 // bucket.ErrInvalidArgument (with the field at fault) or
-// transport.ErrUnavailable.
-func (c *Client) CheckWith(ctx context.Context, req bucket.Request, opts transport.CheckOptions) (bucket.Decision, error) {
-	m := transport.LimitCheckToProto(transport.LimitCheck{Request: req, Options: opts})
+// drl.ErrUnavailable.
+func (c *Client) CheckWith(ctx context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error) {
+	m := transport.LimitCheckToProto(drl.LimitCheck{Request: req, Options: opts})
 	if c.batch != nil {
 		return c.batch.check(ctx, m)
 	}
@@ -109,7 +110,7 @@ func (c *Client) CheckWith(ctx context.Context, req bucket.Request, opts transpo
 
 // CheckAll checks several limits as one request: allowed only if all
 // admit; a denied request spends nothing (see cluster.Node.CheckAll).
-func (c *Client) CheckAll(ctx context.Context, checks []transport.LimitCheck) (bool, []bucket.Decision, error) {
+func (c *Client) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []bucket.Decision, error) {
 	m := &drlv1.CheckAllRequest{Limits: make([]*drlv1.CheckRequest, len(checks))}
 	for i, ch := range checks {
 		m.Limits[i] = transport.LimitCheckToProto(ch)
@@ -158,14 +159,14 @@ func (c *Client) Reset(ctx context.Context, userID, action string) (int, []strin
 // TopDenied returns the answering node's name and the up to n keys it
 // denied most often lately. Each node counts the checks that entered
 // through it; ask every member for the whole picture.
-func (c *Client) TopDenied(ctx context.Context, n int) (string, []transport.DeniedKey, error) {
+func (c *Client) TopDenied(ctx context.Context, n int) (string, []drl.DeniedKey, error) {
 	resp, err := c.api.TopDenied(ctx, &drlv1.TopDeniedRequest{Limit: uint32(n)})
 	if err != nil {
 		return "", nil, fmt.Errorf("client: top denied: %w", transport.ErrorFromGRPC(err))
 	}
-	keys := make([]transport.DeniedKey, len(resp.GetKeys()))
+	keys := make([]drl.DeniedKey, len(resp.GetKeys()))
 	for i, k := range resp.GetKeys() {
-		keys[i] = transport.DeniedKey{UserID: k.GetUserId(), Action: k.GetAction(), Denied: k.GetDenied(), Error: k.GetError()}
+		keys[i] = drl.DeniedKey{UserID: k.GetUserId(), Action: k.GetAction(), Denied: k.GetDenied(), Error: k.GetError()}
 	}
 	return resp.GetNode(), keys, nil
 }

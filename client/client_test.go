@@ -10,9 +10,9 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/cluster/clustertest"
-	"github.com/drlimit/drl/transport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -65,7 +65,7 @@ func TestClientAgainstCluster(t *testing.T) {
 		t.Fatalf("Owner: %v %v", owner, err)
 	}
 
-	limits := []transport.LimitCheck{
+	limits := []drl.LimitCheck{
 		{Request: bucket.Request{UserID: "bob", Action: "api", Limit: 1, Window: time.Hour, Hits: 1}},
 		{Request: bucket.Request{UserID: "bob", Action: "api-daily", Limit: 10, Window: time.Hour, Hits: 1}},
 	}
@@ -87,7 +87,7 @@ func TestClientAgainstCluster(t *testing.T) {
 
 	shadow := bucket.Request{UserID: "carol", Action: "api", Limit: 1, Window: time.Hour, Hits: 1}
 	c.Check(ctx, shadow)
-	d, err := c.CheckWith(ctx, shadow, transport.CheckOptions{Shadow: true})
+	d, err := c.CheckWith(ctx, shadow, drl.CheckOptions{Shadow: true})
 	if err != nil || !d.Allowed || !d.Shadowed {
 		t.Fatalf("shadow check over the limit: %+v %v", d, err)
 	}
@@ -110,7 +110,7 @@ func TestClientBadInput(t *testing.T) {
 	if !errors.Is(err, bucket.ErrInvalidArgument) || !errors.As(err, &ae) || ae.Field != "window" {
 		t.Fatalf("window of 2h: %v", err)
 	}
-	_, _, err = c.CheckAll(context.Background(), []transport.LimitCheck{
+	_, _, err = c.CheckAll(context.Background(), []drl.LimitCheck{
 		{Request: bucket.Request{UserID: "u", Action: "a", Limit: 5, Window: time.Second, Hits: 1}},
 		{Request: bucket.Request{UserID: "", Action: "a", Limit: 5, Window: time.Second, Hits: 1}},
 	})

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/transport"
 )
@@ -24,7 +25,7 @@ func (n *Node) Reset(ctx context.Context, userID, action string) (int, []string,
 		return 0, nil, err
 	}
 	if n.closed.Load() {
-		return 0, nil, ErrClosed
+		return 0, nil, drl.ErrClosed
 	}
 	key := n.hash(userID, action)
 	n.topDenied.forget(userID, action)
@@ -52,7 +53,7 @@ func (n *Node) Reset(ctx context.Context, userID, action string) (int, []string,
 	wg.Wait()
 	slices.Sort(confirmed)
 	if len(errs) > 0 {
-		return dropped, confirmed, fmt.Errorf("%w: reset reached %d of %d members: %w", ErrNoOwner, len(confirmed), len(v.peers)+1, errs[0])
+		return dropped, confirmed, fmt.Errorf("%w: reset reached %d of %d members: %w", drl.ErrNoOwner, len(confirmed), len(v.peers)+1, errs[0])
 	}
 	n.log.Info("key reset", "dropped", dropped, "members", len(confirmed))
 	return dropped, confirmed, nil
@@ -76,6 +77,6 @@ func (n *Node) ResetKey(key bucket.Key) int {
 // TopDenied returns this node's name and the up to limit keys it denied
 // most often lately, most first: counted where checks enter, from the
 // last few minutes (counts halve every minute).
-func (n *Node) TopDenied(limit int) (string, []transport.DeniedKey) {
+func (n *Node) TopDenied(limit int) (string, []drl.DeniedKey) {
 	return n.cfg.Name, n.topDenied.top(limit)
 }

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
-	"github.com/drlimit/drl/transport"
 )
 
 // Shadow mode admits what is over the limit, marks it, counts it, and
@@ -22,7 +22,7 @@ func TestShadowModeAdmitsButTells(t *testing.T) {
 	req := bucket.Request{UserID: user, Action: "api", Limit: 3, Window: time.Minute, Hits: 1}
 	ctx := context.Background()
 	for i := range 5 {
-		d, err := entry.CheckWith(ctx, req, transport.CheckOptions{Shadow: true})
+		d, err := entry.CheckWith(ctx, req, drl.CheckOptions{Shadow: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,7 +61,7 @@ func TestCheckAllDeniedSpendsNothing(t *testing.T) {
 	entry := nodes[0]
 	perSecond := bucket.Request{UserID: userOwnedBy(t, entry, nodes[1].Name()), Action: "api", Limit: 2, Window: time.Hour, Hits: 1}
 	perHour := bucket.Request{UserID: userOwnedBy(t, entry, nodes[2].Name()), Action: "api", Limit: 5, Window: time.Hour, Hits: 1}
-	checks := []transport.LimitCheck{{Request: perSecond}, {Request: perHour}}
+	checks := []drl.LimitCheck{{Request: perSecond}, {Request: perHour}}
 	ctx := context.Background()
 	for i := range 6 {
 		allowed, ds, err := entry.CheckAll(ctx, checks)
@@ -86,7 +86,7 @@ func TestCheckAllDeniedSpendsNothing(t *testing.T) {
 	}
 
 	// Bad input names the limit at fault.
-	bad := []transport.LimitCheck{{Request: perSecond}, {Request: perHour}}
+	bad := []drl.LimitCheck{{Request: perSecond}, {Request: perHour}}
 	bad[1].Request.Window = 0
 	_, _, err := entry.CheckAll(ctx, bad)
 	var ae *bucket.ArgumentError

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
-	"github.com/drlimit/drl/transport"
 )
 
 // BenchmarkNodeCheckOwned measures a check that its node owns: validation,
@@ -51,7 +51,7 @@ func BenchmarkNodeCheckOwnedNewKeys(b *testing.B) {
 // a dry run of both, then both spent. Compare with two BenchmarkNodeCheckOwned.
 func BenchmarkNodeCheckAllOwned(b *testing.B) {
 	n := startNode(b, TestConfig("bench"))
-	checks := []transport.LimitCheck{
+	checks := []drl.LimitCheck{
 		{Request: bucket.Request{UserID: "user-42", Action: "per-second", Limit: bucket.MaxLimit, Window: time.Second, Hits: 1}},
 		{Request: bucket.Request{UserID: "user-42", Action: "per-hour", Limit: bucket.MaxLimit, Window: time.Hour, Hits: 1}},
 	}
@@ -97,7 +97,7 @@ func BenchmarkNodeCheckForwarded(b *testing.B) {
 func BenchmarkNodeCheckAllForwarded(b *testing.B) {
 	nodes := startCluster(b, 2, nil)
 	user := userOwnedBy(b, nodes[0], nodes[1].Name())
-	checks := []transport.LimitCheck{
+	checks := []drl.LimitCheck{
 		{Request: bucket.Request{UserID: user, Action: "api", Limit: bucket.MaxLimit, Window: time.Second, Hits: 1}},
 		{Request: bucket.Request{UserID: user, Action: "api", Limit: bucket.MaxLimit, Window: time.Hour, Hits: 1, Algorithm: bucket.GCRA}},
 	}
@@ -132,11 +132,11 @@ func BenchmarkNodeCheckDeniedParallel(b *testing.B) {
 func BenchmarkFallbackClosed(b *testing.B) {
 	n := startNode(b, TestConfig("bench"))
 	req := bucket.Request{UserID: "user-42", Action: "login", Limit: 10, Window: time.Minute, Hits: 1}
-	cause := fmt.Errorf("%w: test", ErrNoOwner)
+	cause := fmt.Errorf("%w: test", drl.ErrNoOwner)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := n.fallback(req, FailClosed, cause); err != nil {
+			if _, err := n.fallback(req, drl.FailClosed, cause); err != nil {
 				b.Fatal(err)
 			}
 		}

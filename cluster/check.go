@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/ring"
 	"github.com/drlimit/drl/transport"
@@ -27,18 +28,18 @@ import (
 
 // Check spends req.Hits from the bucket of (req.UserID, req.Action) at the
 // key's owner, which may be this node, and returns the decision. It is
-// CheckWith with the node's configured FailPolicy.
+// CheckWith with the node's configured drl.FailPolicy.
 func (n *Node) Check(ctx context.Context, req bucket.Request) (bucket.Decision, error) {
-	return n.CheckWith(ctx, req, transport.CheckOptions{})
+	return n.CheckWith(ctx, req, drl.CheckOptions{})
 }
 
 // CheckWith is Check with options for this check: what to answer if the
 // owner cannot be reached within the check's deadline (CheckTimeout, or
-// ctx's if earlier; FailDefault means Config.FailPolicy), and shadow mode.
+// ctx's if earlier; drl.FailDefault means Config.FailPolicy), and shadow mode.
 // Errors: bucket.ErrInvalidArgument (bad input; nothing is spent),
-// ErrClosed, ctx's cancellation, or ErrNoOwner only when the fallback
-// itself cannot decide. It implements transport.Limiter.
-func (n *Node) CheckWith(ctx context.Context, req bucket.Request, opts transport.CheckOptions) (bucket.Decision, error) {
+// drl.ErrClosed, ctx's cancellation, or drl.ErrNoOwner only when the fallback
+// itself cannot decide. It implements drl.Limiter.
+func (n *Node) CheckWith(ctx context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error) {
 	d, err := n.checkPolicy(ctx, req, opts.FailPolicy)
 	n.metrics.count(req.Algorithm, d, err)
 	if err == nil && !d.Allowed {
@@ -55,13 +56,13 @@ func (n *Node) CheckWith(ctx context.Context, req bucket.Request, opts transport
 // and 1000 per hour: it is allowed only if every limit admits (a limit in
 // shadow mode always does), and a denied request spends nothing, except
 // in a race described at transport.CheckAllWith. It takes one round trip
-// for a single limit and two otherwise. It implements transport.Limiter.
-func (n *Node) CheckAll(ctx context.Context, checks []transport.LimitCheck) (bool, []bucket.Decision, error) {
-	if len(checks) == 0 || len(checks) > transport.MaxLimitsPerCheck {
+// for a single limit and two otherwise. It implements drl.Limiter.
+func (n *Node) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []bucket.Decision, error) {
+	if len(checks) == 0 || len(checks) > drl.MaxLimitsPerCheck {
 		return false, nil, &bucket.ArgumentError{Field: "limits",
-			Reason: fmt.Sprintf("%d limits; want 1 to %d", len(checks), transport.MaxLimitsPerCheck)}
+			Reason: fmt.Sprintf("%d limits; want 1 to %d", len(checks), drl.MaxLimitsPerCheck)}
 	}
-	return transport.CheckAllWith(ctx, checks, func(ctx context.Context, req bucket.Request, opts transport.CheckOptions) (bucket.Decision, error) {
+	return transport.CheckAllWith(ctx, checks, func(ctx context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error) {
 		if !req.DryRun || len(checks) == 1 {
 			d, err := n.CheckWith(ctx, req, opts)
 			if err == nil && !d.Allowed && len(checks) > 1 {
@@ -98,9 +99,9 @@ func (n *Node) DecidesLocally(userID, action string) bool {
 	return n.view.Load().ring.Owner(n.hash(userID, action).Hi) == n.id
 }
 
-func (n *Node) checkPolicy(ctx context.Context, req bucket.Request, policy FailPolicy) (bucket.Decision, error) {
+func (n *Node) checkPolicy(ctx context.Context, req bucket.Request, policy drl.FailPolicy) (bucket.Decision, error) {
 	d, err := n.check(ctx, req)
-	if err == nil || !errors.Is(err, ErrNoOwner) && !errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || !errors.Is(err, drl.ErrNoOwner) && !errors.Is(err, context.DeadlineExceeded) {
 		return d, err
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
@@ -110,10 +111,10 @@ func (n *Node) checkPolicy(ctx context.Context, req bucket.Request, policy FailP
 }
 
 // check routes a check to its owner; errors that leave it without a
-// decision are ErrNoOwner or a context error.
+// decision are drl.ErrNoOwner or a context error.
 func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, error) {
 	if n.closed.Load() {
-		return bucket.Decision{}, ErrClosed
+		return bucket.Decision{}, drl.ErrClosed
 	}
 	if err := n.store.Validate(req); err != nil {
 		return bucket.Decision{}, err
@@ -145,14 +146,14 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		if attempt > 0 {
 			arm()
 			if err := v.awaitNext(ctx, reroutePause); err != nil {
-				return bucket.Decision{}, fmt.Errorf("%w: ownership kept moving: %w", ErrNoOwner, err)
+				return bucket.Decision{}, fmt.Errorf("%w: ownership kept moving: %w", drl.ErrNoOwner, err)
 			}
 		}
 		v = n.view.Load()
 		owner := v.ring.Owner(key.Hi)
 		switch {
 		case owner == "":
-			return bucket.Decision{}, fmt.Errorf("%w: the ring is empty", ErrNoOwner)
+			return bucket.Decision{}, fmt.Errorf("%w: the ring is empty", drl.ErrNoOwner)
 		case owner == n.id:
 			n.local.Add(1)
 			if v.mustWait(key, n.id) {
@@ -170,7 +171,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		}
 		p, ok := v.peers[owner]
 		if !ok {
-			return bucket.Decision{}, fmt.Errorf("%w: no client for owner %s", ErrNoOwner, owner)
+			return bucket.Decision{}, fmt.Errorf("%w: no client for owner %s", drl.ErrNoOwner, owner)
 		}
 		if v.deny != nil {
 			if d, ok := v.deny.lookup(key, req); ok {
@@ -210,7 +211,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		case errors.Is(err, bucket.ErrInvalidArgument):
 			return bucket.Decision{}, err
 		case ctx.Err() != nil:
-			return bucket.Decision{}, fmt.Errorf("%w: check forwarded to %s: %w", ErrNoOwner, owner, ctx.Err())
+			return bucket.Decision{}, fmt.Errorf("%w: check forwarded to %s: %w", drl.ErrNoOwner, owner, ctx.Err())
 		default:
 			// Not the owner (its ring differs), closed, or unreachable (a
 			// member that just left, or died): our view is about to change,
@@ -219,7 +220,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 			continue
 		}
 	}
-	return bucket.Decision{}, fmt.Errorf("%w: ownership kept moving: %w", ErrNoOwner, lastErr)
+	return bucket.Decision{}, fmt.Errorf("%w: ownership kept moving: %w", drl.ErrNoOwner, lastErr)
 }
 
 const (

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 )
 
@@ -179,8 +180,8 @@ func TestBadInputAndClosedNode(t *testing.T) {
 	if err := nodes[1].Close(closeCtx); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if _, err := nodes[1].RateLimit(ctx, "u", "a", 5, time.Minute); !errors.Is(err, ErrClosed) {
-		t.Fatalf("RateLimit after Close: %v, want ErrClosed", err)
+	if _, err := nodes[1].RateLimit(ctx, "u", "a", 5, time.Minute); !errors.Is(err, drl.ErrClosed) {
+		t.Fatalf("RateLimit after Close: %v, want drl.ErrClosed", err)
 	}
 	// The survivor drops the leaver from its ring and answers every key.
 	waitForRing(t, nodes[:1], 1)

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/certs"
 	"github.com/drlimit/drl/ring"
@@ -77,9 +78,9 @@ type Config struct {
 	// CheckTimeout bounds every check that has no earlier deadline in its
 	// context. Default 50 ms.
 	CheckTimeout time.Duration
-	// FailPolicy says what a check answers when its owner cannot be reached
-	// within its deadline. Default FailLocal.
-	FailPolicy FailPolicy
+	// drl.FailPolicy says what a check answers when its owner cannot be reached
+	// within its deadline. Default drl.FailLocal.
+	FailPolicy drl.FailPolicy
 	// NoDenyCache turns off answering a check locally from the owner's
 	// earlier denial of the same check (exact; on by default).
 	NoDenyCache bool
@@ -172,8 +173,8 @@ func (c Config) withDefaults() Config {
 	if c.CheckTimeout == 0 {
 		c.CheckTimeout = DefaultCheckTimeout
 	}
-	if c.FailPolicy == FailDefault {
-		c.FailPolicy = FailLocal
+	if c.FailPolicy == drl.FailDefault {
+		c.FailPolicy = drl.FailLocal
 	}
 	if c.HandoffTimeout == 0 {
 		c.HandoffTimeout = DefaultHandoffTimeout
@@ -224,8 +225,8 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("cluster: HandoffTimeout %v, HandoffWait %v and LeaveDrain %v must not be negative",
 			c.HandoffTimeout, c.HandoffWait, c.LeaveDrain))
 	}
-	if c.FailPolicy > FailClosed {
-		errs = append(errs, fmt.Errorf("cluster: unknown FailPolicy %d", c.FailPolicy))
+	if c.FailPolicy > drl.FailClosed {
+		errs = append(errs, fmt.Errorf("cluster: unknown drl.FailPolicy %d", c.FailPolicy))
 	}
 	for i, k := range c.GossipKeys {
 		if n := len(k); n != 16 && n != 24 && n != 32 {

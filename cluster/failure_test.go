@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
-	"github.com/drlimit/drl/transport"
 )
 
 // blackhole accepts TCP connections and never answers, like a node that is
@@ -59,11 +59,11 @@ func TestUnreachableOwnerFallsBackWithinDeadline(t *testing.T) {
 	})
 	a := nodes[0]
 	key := userOwnedBy(t, a, "node-1")
-	ask := func(policy FailPolicy, user string) bucket.Decision {
+	ask := func(policy drl.FailPolicy, user string) bucket.Decision {
 		t.Helper()
 		start := time.Now()
 		d, err := a.CheckWith(context.Background(), bucket.Request{UserID: user, Action: "api", Limit: 10,
-			Window: time.Minute, Hits: 1}, transport.CheckOptions{FailPolicy: policy})
+			Window: time.Minute, Hits: 1}, drl.CheckOptions{FailPolicy: policy})
 		if took := time.Since(start); took > timeout+150*time.Millisecond {
 			t.Fatalf("%v: answered after %v, deadline %v", policy, took, timeout)
 		}
@@ -72,16 +72,16 @@ func TestUnreachableOwnerFallsBackWithinDeadline(t *testing.T) {
 		}
 		return d
 	}
-	if d := ask(FailOpen, key); !d.Allowed {
+	if d := ask(drl.FailOpen, key); !d.Allowed {
 		t.Fatalf("FailOpen: %+v, want allowed", d)
 	}
-	if d := ask(FailClosed, key); d.Allowed || d.RetryAfter <= 0 {
+	if d := ask(drl.FailClosed, key); d.Allowed || d.RetryAfter <= 0 {
 		t.Fatalf("FailClosed: %+v, want denied with a retry", d)
 	}
-	// FailLocal (the default): a provisional bucket with limit/N = 10/2.
+	// drl.FailLocal (the default): a provisional bucket with limit/N = 10/2.
 	admitted := 0
 	for range 8 {
-		if ask(FailDefault, key).Allowed {
+		if ask(drl.FailDefault, key).Allowed {
 			admitted++
 		}
 	}

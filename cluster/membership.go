@@ -324,7 +324,7 @@ func (n *Node) rebuildRing() {
 			n.handOffMoved(ctx, ms)
 		})
 	}
-	// Checks that still hold a stale peer finish or get ErrClosed and retry
+	// Checks that still hold a stale peer finish or get drl.ErrClosed and retry
 	// on the new view.
 	for _, p := range stale {
 		n.wg.Go(func() {

@@ -23,18 +23,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/ring"
 	"github.com/drlimit/drl/transport"
-)
-
-var (
-	// ErrClosed is returned by a Node's methods after Close.
-	ErrClosed = errors.New("cluster: node closed")
-	// ErrNoOwner means no member could answer for the key in time: the ring
-	// is empty (the node has not joined yet), or the owner stayed
-	// unreachable or kept moving. It wraps transport.ErrUnavailable.
-	ErrNoOwner = fmt.Errorf("cluster: no owner reachable: %w", transport.ErrUnavailable)
 )
 
 // Node is one member of a drl cluster: it holds the buckets of the keys it
@@ -85,9 +77,9 @@ type Node struct {
 	handoffsReceived atomic.Uint64
 	handoffsLost     atomic.Uint64
 	waitedHandoff    atomic.Uint64 // checks that waited for a handoff to settle
-	fallbackLocal    atomic.Uint64 // checks answered by FailLocal
-	fallbackOpen     atomic.Uint64 // checks answered by FailOpen
-	fallbackClosed   atomic.Uint64 // checks answered by FailClosed
+	fallbackLocal    atomic.Uint64 // checks answered by drl.FailLocal
+	fallbackOpen     atomic.Uint64 // checks answered by drl.FailOpen
+	fallbackClosed   atomic.Uint64 // checks answered by drl.FailClosed
 	denyHits         atomic.Uint64 // checks answered from the deny cache
 	leaseHits        atomic.Uint64 // checks answered from a token lease
 	leasesGranted    atomic.Uint64 // leased checks granted to forwarders
@@ -136,7 +128,7 @@ type view struct {
 	changed    time.Time
 	settled    chan struct{}
 	settleOnce sync.Once
-	// fallback holds FailLocal's provisional buckets for this view.
+	// fallback holds drl.FailLocal's provisional buckets for this view.
 	fallback *bucket.Store
 	// deny caches owners' denials for this view; nil when disabled.
 	deny *denyCache
@@ -339,7 +331,7 @@ func (n *Node) RateLimit(ctx context.Context, userID, action string, limit int64
 }
 
 var (
-	_ transport.Limiter   = (*Node)(nil)
+	_ drl.Limiter         = (*Node)(nil)
 	_ transport.Owner     = (*Node)(nil)
 	_ transport.Directory = (*Node)(nil)
 )
@@ -347,9 +339,9 @@ var (
 // Members returns this node's name and every member it has heard of, with
 // its state. A member that restarted under the same name shows once, as
 // its newest instance. It implements transport.Directory.
-func (n *Node) Members() (string, []transport.Member) {
+func (n *Node) Members() (string, []drl.Member) {
 	v := n.view.Load()
-	byName := map[string]transport.Member{}
+	byName := map[string]drl.Member{}
 	for id, k := range n.snapshot() {
 		m := n.member(v, id, k)
 		if old, ok := byName[m.Name]; ok && (old.State == "alive" || m.State != "alive") {
@@ -357,17 +349,17 @@ func (n *Node) Members() (string, []transport.Member) {
 		}
 		byName[m.Name] = m
 	}
-	out := make([]transport.Member, 0, len(byName))
+	out := make([]drl.Member, 0, len(byName))
 	for _, m := range byName {
 		out = append(out, m)
 	}
-	slices.SortFunc(out, func(a, b transport.Member) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b drl.Member) int { return cmp.Compare(a.Name, b.Name) })
 	return n.cfg.Name, out
 }
 
 // member describes the member instance id as gossip last told us.
-func (n *Node) member(v *view, id string, k knownMember) transport.Member {
-	m := transport.Member{Name: id, GossipAddr: k.gossip, State: k.state, InRing: v.ring.Has(id)}
+func (n *Node) member(v *view, id string, k knownMember) drl.Member {
+	m := drl.Member{Name: id, GossipAddr: k.gossip, State: k.state, InRing: v.ring.Has(id)}
 	if md, err := decodeMeta([]byte(k.meta)); err == nil {
 		m.GRPCAddr, m.HTTPAddr = md.GRPC, md.HTTP
 		if md.Name != "" {
@@ -380,15 +372,15 @@ func (n *Node) member(v *view, id string, k knownMember) transport.Member {
 // OwnerOf returns the member that owns (userID, action) in this node's
 // current ring, and the key's partition. It implements
 // transport.Directory.
-func (n *Node) OwnerOf(userID, action string) (transport.Member, int, error) {
+func (n *Node) OwnerOf(userID, action string) (drl.Member, int, error) {
 	if err := bucket.ValidateIDs(userID, action); err != nil {
-		return transport.Member{}, 0, err
+		return drl.Member{}, 0, err
 	}
 	key := n.hash(userID, action)
 	v := n.view.Load()
 	owner := v.ring.Owner(key.Hi)
 	if owner == "" {
-		return transport.Member{}, 0, fmt.Errorf("%w: the ring is empty", ErrNoOwner)
+		return drl.Member{}, 0, fmt.Errorf("%w: the ring is empty", drl.ErrNoOwner)
 	}
 	k, ok := n.snapshot()[owner]
 	if !ok {
@@ -415,7 +407,7 @@ type Stats struct {
 	// handoffs of a ring change; Proxied counts checks passed on to the
 	// owner this node knows.
 	WaitedHandoff, Proxied uint64
-	// Checks answered by a FailPolicy because their owner could not be
+	// Checks answered by a drl.FailPolicy because their owner could not be
 	// reached in time.
 	FallbackLocal, FallbackOpen, FallbackClosed uint64
 	// DenyCacheHits counts checks answered, without a hop, from an owner's
@@ -450,7 +442,7 @@ func (n *Node) Stats() Stats {
 // Close leaves the cluster and stops the node: it tells the other members
 // it is leaving, stops accepting checks, lets in-flight ones finish, closes
 // its peer clients and waits for its goroutines, all within ctx. It is
-// idempotent; checks after Close return ErrClosed.
+// idempotent; checks after Close return drl.ErrClosed.
 func (n *Node) Close(ctx context.Context) error {
 	var errs []error
 	n.closing.Do(func() {
@@ -581,7 +573,7 @@ func instanceSuffix() string {
 	return hex.EncodeToString(b[:])
 }
 
-// newFallbackStore returns a small store for FailLocal's provisional
+// newFallbackStore returns a small store for drl.FailLocal's provisional
 // buckets: no sweeper (entries expire lazily), a modest cap.
 func (n *Node) newFallbackStore() *bucket.Store {
 	s, err := bucket.NewStore(bucket.StoreConfig{Clock: n.cfg.Clock, Hasher: n.hash, Shards: 16,

@@ -4,34 +4,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
-	"github.com/drlimit/drl/transport"
-)
-
-// FailPolicy says what a check answers when the key's owner cannot be
-// reached in time. Config.FailPolicy sets it per node; CheckWith (and
-// the API's fail_policy field) per check.
-type FailPolicy = transport.FailPolicy
-
-// The policies.
-const (
-	// FailDefault means the node's configured policy.
-	FailDefault = transport.FailDefault
-	// FailLocal, the default, decides on a provisional bucket kept by the
-	// node that received the check, with limit (and burst) divided by the
-	// cluster size it last saw, until the ring changes. A service stays
-	// limited, roughly at its limit, through an owner's outage, instead of
-	// refusing everything (FailClosed) or nothing (FailOpen).
-	FailLocal = transport.FailLocal
-	// FailOpen allows the check.
-	FailOpen = transport.FailOpen
-	// FailClosed denies the check.
-	FailClosed = transport.FailClosed
 )
 
 // fallback answers a check whose owner could not be reached (cause).
-func (n *Node) fallback(req bucket.Request, policy FailPolicy, cause error) (bucket.Decision, error) {
-	if policy == FailDefault {
+func (n *Node) fallback(req bucket.Request, policy drl.FailPolicy, cause error) (bucket.Decision, error) {
+	if policy == drl.FailDefault {
 		policy = n.cfg.FailPolicy
 	}
 	n.log.Debug("owner unreachable; fail policy decides", "policy", policy, "err", cause)
@@ -40,10 +19,10 @@ func (n *Node) fallback(req bucket.Request, policy FailPolicy, cause error) (buc
 		capacity = req.Burst
 	}
 	switch policy {
-	case FailOpen:
+	case drl.FailOpen:
 		n.fallbackOpen.Add(1)
 		return bucket.Decision{Allowed: true, Limit: capacity, Remaining: max(capacity-req.Hits, 0)}, nil
-	case FailClosed:
+	case drl.FailClosed:
 		n.fallbackClosed.Add(1)
 		// Nothing can be known about when the owner returns; suggest the
 		// time one token takes, at most a second.

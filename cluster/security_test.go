@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/certs"
@@ -96,7 +97,7 @@ func TestOutsidersAreRefused(t *testing.T) {
 	thiefCfg.Join = []string{a.GossipAddr()}
 	startNode(t, thiefCfg)
 	eventually(t, 10*time.Second, func() error {
-		for _, m := range func() []transport.Member { _, ms := a.Members(); return ms }() {
+		for _, m := range func() []drl.Member { _, ms := a.Members(); return ms }() {
 			if m.Name == "thief" && m.State == "alive" {
 				return nil
 			}

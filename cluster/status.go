@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/transport"
 )
 
@@ -70,7 +71,7 @@ func (n *Node) sampleLoop(ctx context.Context) {
 		n.rates.sample(n.metrics)
 		st := n.Stats()
 		now := [3]uint64{st.FallbackLocal, st.FallbackOpen, st.FallbackClosed}
-		for i, policy := range []FailPolicy{FailLocal, FailOpen, FailClosed} {
+		for i, policy := range []drl.FailPolicy{drl.FailLocal, drl.FailOpen, drl.FailClosed} {
 			if d := now[i] - last[i]; d > 0 {
 				n.events.add(fmt.Sprintf("owner unreachable: fail policy %v answered %d checks", policy, d))
 			}

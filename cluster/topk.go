@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
-	"github.com/drlimit/drl/transport"
 )
 
 // topDenied finds the keys a node denies most often with the Space-Saving
@@ -108,19 +108,19 @@ func (sh *deniedShard) decay(now time.Duration) {
 }
 
 // top returns the n most-denied keys, most first.
-func (t *topDenied) top(n int) []transport.DeniedKey {
-	var out []transport.DeniedKey
+func (t *topDenied) top(n int) []drl.DeniedKey {
+	var out []drl.DeniedKey
 	now := t.clock.Now()
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
 		sh.decay(now)
 		for id, c := range sh.entries {
-			out = append(out, transport.DeniedKey{UserID: id.user, Action: id.action, Denied: c.n, Error: c.err})
+			out = append(out, drl.DeniedKey{UserID: id.user, Action: id.action, Denied: c.n, Error: c.err})
 		}
 		sh.mu.Unlock()
 	}
-	slices.SortFunc(out, func(a, b transport.DeniedKey) int {
+	slices.SortFunc(out, func(a, b drl.DeniedKey) int {
 		if c := cmp.Compare(b.Denied, a.Denied); c != 0 {
 			return c
 		}

@@ -19,8 +19,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
-	"github.com/drlimit/drl/transport"
 )
 
 // The rules file holds one YAML document per domain:
@@ -96,7 +96,7 @@ type limit struct {
 	name      string
 	unlimited bool
 	shadow    bool
-	policy    transport.FailPolicy
+	policy    drl.FailPolicy
 	req       bucket.Request // Limit, Window, Burst, Algorithm
 	unit      string         // as configured, for current_limit; "" for a window
 }
@@ -254,7 +254,7 @@ func (c compiler) limit(r Rule) (*limit, error) {
 	if err != nil {
 		return nil, err
 	}
-	if l.policy, err = transport.ParseFailPolicy(rl.FailPolicy); err != nil {
+	if l.policy, err = drl.ParseFailPolicy(rl.FailPolicy); err != nil {
 		return nil, err
 	}
 	l.req = bucket.Request{UserID: "probe", Action: "probe", Limit: rl.RequestsPerUnit, Window: window, Burst: rl.Burst,

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/transport"
 )
@@ -21,7 +22,7 @@ import (
 // Limiter is the cluster the service asks; *cluster.Node and
 // *client.Client implement it.
 type Limiter interface {
-	CheckAll(ctx context.Context, checks []transport.LimitCheck) (bool, []bucket.Decision, error)
+	CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []bucket.Decision, error)
 }
 
 // Service answers ShouldRateLimit from rules and a cluster.
@@ -33,7 +34,7 @@ type Service struct {
 
 // MaxDescriptors bounds the descriptors in one request (each is a limit
 // checked together with the others).
-const MaxDescriptors = transport.MaxLimitsPerCheck
+const MaxDescriptors = drl.MaxLimitsPerCheck
 
 // NewService returns a service that decides with lim under rules.
 func NewService(lim Limiter, rules *Rules) *Service {
@@ -69,7 +70,7 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 	}
 	out := &rlsv3.RateLimitResponse{OverallCode: rlsv3.RateLimitResponse_OK,
 		Statuses: make([]*rlsv3.RateLimitResponse_DescriptorStatus, len(descs))}
-	var checks []transport.LimitCheck
+	var checks []drl.LimitCheck
 	var checked []int // descriptor of each check
 	var limits []*limit
 	for i, d := range descs {
@@ -88,7 +89,7 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 		if !ok || l.unlimited {
 			continue
 		}
-		c := transport.LimitCheck{Request: l.req, Options: transport.CheckOptions{FailPolicy: l.policy, Shadow: l.shadow}}
+		c := drl.LimitCheck{Request: l.req, Options: drl.CheckOptions{FailPolicy: l.policy, Shadow: l.shadow}}
 		c.Request.UserID, c.Request.Action = user, action
 		if o := d.GetLimit(); o != nil {
 			// Envoy's per-route override of the limit's size and unit.

@@ -15,15 +15,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
-	"github.com/drlimit/drl/transport"
 )
 
 // Limiter is the cluster the middleware asks. *cluster.Node and
 // *client.Client implement it.
 type Limiter interface {
-	CheckWith(ctx context.Context, req bucket.Request, opts transport.CheckOptions) (bucket.Decision, error)
-	CheckAll(ctx context.Context, checks []transport.LimitCheck) (bool, []bucket.Decision, error)
+	CheckWith(ctx context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error)
+	CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []bucket.Decision, error)
 }
 
 // Limit is one quota of a rule: Limit calls per Window for each key.
@@ -47,7 +47,7 @@ type Rule struct {
 	Shadow bool
 	// FailPolicy is what to answer when a key's owner cannot be reached;
 	// zero means the node's.
-	FailPolicy transport.FailPolicy
+	FailPolicy drl.FailPolicy
 }
 
 // ErrConfig is matched by every configuration error New and
@@ -55,8 +55,8 @@ type Rule struct {
 var ErrConfig = errors.New("middleware: bad configuration")
 
 func (r Rule) validate(where string) error {
-	if len(r.Limits) == 0 || len(r.Limits) > transport.MaxLimitsPerCheck {
-		return fmt.Errorf("%w: %s: %d limits; want 1 to %d", ErrConfig, where, len(r.Limits), transport.MaxLimitsPerCheck)
+	if len(r.Limits) == 0 || len(r.Limits) > drl.MaxLimitsPerCheck {
+		return fmt.Errorf("%w: %s: %d limits; want 1 to %d", ErrConfig, where, len(r.Limits), drl.MaxLimitsPerCheck)
 	}
 	for i, l := range r.Limits {
 		req := l.request("probe")
@@ -101,7 +101,7 @@ type verdict struct {
 
 // decide asks lim about one call by user under rule.
 func decide(ctx context.Context, lim Limiter, rule *Rule, user string) (verdict, error) {
-	opts := transport.CheckOptions{FailPolicy: rule.FailPolicy, Shadow: rule.Shadow}
+	opts := drl.CheckOptions{FailPolicy: rule.FailPolicy, Shadow: rule.Shadow}
 	if len(rule.Limits) == 1 {
 		d, err := lim.CheckWith(ctx, rule.Limits[0].request(user), opts)
 		if err != nil {
@@ -109,9 +109,9 @@ func decide(ctx context.Context, lim Limiter, rule *Rule, user string) (verdict,
 		}
 		return verdict{allowed: d.Allowed, limits: rule.Limits, ds: []bucket.Decision{d}}, nil
 	}
-	checks := make([]transport.LimitCheck, len(rule.Limits))
+	checks := make([]drl.LimitCheck, len(rule.Limits))
 	for i, l := range rule.Limits {
-		checks[i] = transport.LimitCheck{Request: l.request(user), Options: opts}
+		checks[i] = drl.LimitCheck{Request: l.request(user), Options: opts}
 	}
 	allowed, ds, err := lim.CheckAll(ctx, checks)
 	if err != nil {

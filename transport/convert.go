@@ -5,6 +5,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
 )
@@ -96,9 +97,9 @@ func decisionFromPeer(m *drlv1.Decision) bucket.Decision {
 }
 
 // LimitCheckToProto converts one check with its options for the public API.
-func LimitCheckToProto(c LimitCheck) *drlv1.CheckRequest {
+func LimitCheckToProto(c drl.LimitCheck) *drlv1.CheckRequest {
 	m := RequestToProto(c.Request)
-	if c.Options.FailPolicy != FailDefault {
+	if c.Options.FailPolicy != drl.FailDefault {
 		m.FailPolicy = c.Options.FailPolicy.String()
 	}
 	m.Shadow = c.Options.Shadow

@@ -4,5 +4,5 @@
 //
 // It imports bucket for plain value types and never ring or cluster: the
 // node side is reached through the small interfaces declared here
-// (Limiter, Directory, Owner), which cluster.Node implements.
+// (Directory, Owner, and drl.Limiter), which cluster.Node implements.
 package transport

@@ -10,24 +10,14 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
 )
 
-var (
-	// ErrUnavailable means a peer could not be reached or failed to answer.
-	ErrUnavailable = errors.New("transport: peer unavailable")
-	// ErrNotOwner means the receiver of a forwarded check does not own its
-	// key in its current ring.
-	ErrNotOwner = errors.New("transport: receiver is not the key's owner")
-	// ErrClosed is returned after Close.
-	ErrClosed = errors.New("transport: closed")
-	// ErrUnauthenticated means the node wants a valid bearer token.
-	ErrUnauthenticated = errors.New("transport: unauthenticated")
-	// ErrPermissionDenied means the node refused the caller: the peer API
-	// without a member certificate.
-	ErrPermissionDenied = errors.New("transport: permission denied")
-)
+// ErrNotOwner means the receiver of a forwarded check does not own its
+// key in its current ring.
+var ErrNotOwner = errors.New("transport: receiver is not the key's owner")
 
 // codeOf maps an error to the wire's Code.
 func codeOf(err error) drlv1.Code {
@@ -40,7 +30,7 @@ func codeOf(err error) drlv1.Code {
 		return drlv1.Code_CODE_NOT_OWNER
 	case errors.Is(err, context.DeadlineExceeded):
 		return drlv1.Code_CODE_DEADLINE_EXCEEDED
-	case errors.Is(err, ErrUnavailable), errors.Is(err, bucket.ErrClosed), errors.Is(err, ErrClosed):
+	case errors.Is(err, drl.ErrUnavailable), errors.Is(err, bucket.ErrClosed), errors.Is(err, drl.ErrClosed):
 		return drlv1.Code_CODE_UNAVAILABLE
 	}
 	return drlv1.Code_CODE_INTERNAL
@@ -71,7 +61,7 @@ func errorOf(c drlv1.Code, msg string) error {
 	case drlv1.Code_CODE_DEADLINE_EXCEEDED:
 		return context.DeadlineExceeded
 	case drlv1.Code_CODE_UNAVAILABLE:
-		return ErrUnavailable
+		return drl.ErrUnavailable
 	}
 	return errors.New("transport: internal error: " + msg)
 }
@@ -110,7 +100,7 @@ func GRPCError(err error) error {
 // ErrorFromGRPC maps a gRPC error from a node back to our sentinels, so
 // that callers can use errors.Is whatever the hop: InvalidArgument becomes
 // a *bucket.ArgumentError naming the field, and unreachable or timed-out
-// calls match ErrUnavailable.
+// calls match drl.ErrUnavailable.
 func ErrorFromGRPC(err error) error {
 	st, ok := status.FromError(err)
 	if !ok {
@@ -126,15 +116,15 @@ func ErrorFromGRPC(err error) error {
 		}
 		return ae
 	case codes.Unauthenticated:
-		return fmt.Errorf("%w: %s", ErrUnauthenticated, st.Message())
+		return fmt.Errorf("%w: %s", drl.ErrUnauthenticated, st.Message())
 	case codes.PermissionDenied:
-		return fmt.Errorf("%w: %s", ErrPermissionDenied, st.Message())
+		return fmt.Errorf("%w: %s", drl.ErrPermissionDenied, st.Message())
 	case codes.DeadlineExceeded:
-		return errors.Join(ErrUnavailable, context.DeadlineExceeded)
+		return errors.Join(drl.ErrUnavailable, context.DeadlineExceeded)
 	case codes.Canceled:
 		return context.Canceled
 	}
-	return errors.Join(ErrUnavailable, err)
+	return errors.Join(drl.ErrUnavailable, err)
 }
 
 // httpStatus maps an error to an HTTP status code.

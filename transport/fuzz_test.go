@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
 )
@@ -94,4 +95,4 @@ func (a storeAdmin) Reset(_ context.Context, userID, action string) (int, []stri
 	return a.store.Reset(a.store.Key(userID, action)), []string{"a"}, nil
 }
 
-func (storeAdmin) TopDenied(int) (string, []DeniedKey) { return "a", nil }
+func (storeAdmin) TopDenied(int) (string, []drl.DeniedKey) { return "a", nil }

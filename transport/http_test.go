@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 )
 
@@ -16,7 +17,7 @@ import (
 // would.
 type storeLimiter struct{ store *bucket.Store }
 
-func (l storeLimiter) CheckWith(_ context.Context, req bucket.Request, opts CheckOptions) (bucket.Decision, error) {
+func (l storeLimiter) CheckWith(_ context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error) {
 	d, err := l.store.Check(req)
 	if err == nil && opts.Shadow && !d.Allowed {
 		d.Allowed, d.Shadowed = true, true
@@ -27,21 +28,21 @@ func (l storeLimiter) CheckWith(_ context.Context, req bucket.Request, opts Chec
 // DecidesLocally: one store decides everything itself.
 func (storeLimiter) DecidesLocally(string, string) bool { return true }
 
-func (l storeLimiter) CheckAll(ctx context.Context, checks []LimitCheck) (bool, []bucket.Decision, error) {
+func (l storeLimiter) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []bucket.Decision, error) {
 	return CheckAllWith(ctx, checks, l.CheckWith, l)
 }
 
 type oneMember struct{}
 
-func (oneMember) Members() (string, []Member) {
-	return "a", []Member{{Name: "a", GRPCAddr: "127.0.0.1:1", State: "alive", InRing: true}}
+func (oneMember) Members() (string, []drl.Member) {
+	return "a", []drl.Member{{Name: "a", GRPCAddr: "127.0.0.1:1", State: "alive", InRing: true}}
 }
 
-func (oneMember) OwnerOf(userID, action string) (Member, int, error) {
+func (oneMember) OwnerOf(userID, action string) (drl.Member, int, error) {
 	if err := bucket.ValidateIDs(userID, action); err != nil {
-		return Member{}, 0, err
+		return drl.Member{}, 0, err
 	}
-	return Member{Name: "a", State: "alive", InRing: true}, 7, nil
+	return drl.Member{Name: "a", State: "alive", InRing: true}, 7, nil
 }
 
 func newTestHTTP(t *testing.T, ready bool) *httptest.Server {

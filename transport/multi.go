@@ -4,11 +4,12 @@ import (
 	"context"
 	"sync"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 )
 
-// CheckFunc decides one check, as Limiter.CheckWith does.
-type CheckFunc func(ctx context.Context, req bucket.Request, opts CheckOptions) (bucket.Decision, error)
+// CheckFunc decides one check, as drl.Limiter.CheckWith does.
+type CheckFunc func(ctx context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error)
 
 // CheckAllWith runs a multi-limit check over check, in two rounds so that
 // a denied request spends nothing:
@@ -26,7 +27,7 @@ type CheckFunc func(ctx context.Context, req bucket.Request, opts CheckOptions) 
 // hop run on the caller's goroutine, while the others run side by side
 // (a goroutine and its wake-up cost far more than a local decision), as in
 // CheckBatch.
-func CheckAllWith(ctx context.Context, checks []LimitCheck, check CheckFunc, local LocalLimiter) (allowed bool, ds []bucket.Decision, err error) {
+func CheckAllWith(ctx context.Context, checks []drl.LimitCheck, check CheckFunc, local LocalLimiter) (allowed bool, ds []bucket.Decision, err error) {
 	if len(checks) == 1 {
 		d, err := check(ctx, checks[0].Request, checks[0].Options)
 		if err != nil {
@@ -34,12 +35,12 @@ func CheckAllWith(ctx context.Context, checks []LimitCheck, check CheckFunc, loc
 		}
 		return d.Allowed, []bucket.Decision{d}, nil
 	}
-	dry := make([]LimitCheck, len(checks))
+	dry := make([]drl.LimitCheck, len(checks))
 	for i, c := range checks {
 		dry[i] = c
 		dry[i].Request.DryRun = true
 	}
-	for _, round := range [][]LimitCheck{dry, checks} {
+	for _, round := range [][]drl.LimitCheck{dry, checks} {
 		if ds, err = checkEach(ctx, round, check, local); err != nil {
 			return false, nil, err
 		}
@@ -54,7 +55,7 @@ func CheckAllWith(ctx context.Context, checks []LimitCheck, check CheckFunc, loc
 
 // checkEach decides every check, the remote ones side by side; the first
 // error wins.
-func checkEach(ctx context.Context, checks []LimitCheck, check CheckFunc, local LocalLimiter) ([]bucket.Decision, error) {
+func checkEach(ctx context.Context, checks []drl.LimitCheck, check CheckFunc, local LocalLimiter) ([]bucket.Decision, error) {
 	ds := make([]bucket.Decision, len(checks))
 	errs := make([]error, len(checks))
 	here := make([]bool, len(checks))

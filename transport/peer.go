@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
 )
@@ -185,8 +186,8 @@ func NewPeer(name, addr string, cfg PeerConfig) (*Peer, error) {
 func (p *Peer) Stats() *PeerStats { return p.stats }
 
 // Check forwards one check on key (from the cluster's shared hasher) to the
-// peer and waits for its decision. Errors: ctx's, ErrClosed, ErrNotOwner
-// (the peer's ring no longer gives it the key), ErrUnavailable (wrapped,
+// peer and waits for its decision. Errors: ctx's, drl.ErrClosed, ErrNotOwner
+// (the peer's ring no longer gives it the key), drl.ErrUnavailable (wrapped,
 // with the cause), or an invalid argument the peer found.
 func (p *Peer) Check(ctx context.Context, key bucket.Key, req bucket.Request) (bucket.Decision, error) {
 	d, _, err := p.CheckLease(ctx, key, req, 0)
@@ -207,7 +208,7 @@ func (p *Peer) CheckLease(ctx context.Context, key bucket.Key, req bucket.Reques
 		return bucket.Decision{}, 0, ctx.Err()
 	case <-p.stop:
 		callPool.Put(c)
-		return bucket.Decision{}, 0, ErrClosed
+		return bucket.Decision{}, 0, drl.ErrClosed
 	}
 	select {
 	case r := <-c.done:
@@ -223,7 +224,7 @@ func (p *Peer) CheckLease(ctx context.Context, key bucket.Key, req bucket.Reques
 		case r := <-c.done:
 			return r.d, r.leased, r.err
 		default:
-			return bucket.Decision{}, 0, ErrClosed
+			return bucket.Decision{}, 0, drl.ErrClosed
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 )
 
@@ -156,7 +157,7 @@ func TestPeerErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer down.Close(ctx)
-	if _, err := down.Check(ctx, bucket.Key{Hi: 1}, req); !errors.Is(err, ErrUnavailable) {
+	if _, err := down.Check(ctx, bucket.Key{Hi: 1}, req); !errors.Is(err, drl.ErrUnavailable) {
 		t.Fatalf("Check against a dead address: %v, want ErrUnavailable", err)
 	}
 
@@ -169,7 +170,7 @@ func TestPeerErrors(t *testing.T) {
 	}
 
 	p.Close(ctx)
-	if _, err := p.Check(ctx, bucket.Key{Hi: 1}, req); !errors.Is(err, ErrClosed) {
+	if _, err := p.Check(ctx, bucket.Key{Hi: 1}, req); !errors.Is(err, drl.ErrClosed) {
 		t.Fatalf("Check after Close: %v, want ErrClosed", err)
 	}
 }

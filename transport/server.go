@@ -12,38 +12,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
 )
-
-// Limiter answers public checks; cluster.Node implements it. It is called
-// concurrently and must honour ctx.
-type Limiter interface {
-	// CheckWith spends req.Hits at the key's owner.
-	CheckWith(ctx context.Context, req bucket.Request, opts CheckOptions) (bucket.Decision, error)
-	// CheckAll checks several limits as one request: allowed only if every
-	// one admits, and then every one is spent; denied, none is.
-	CheckAll(ctx context.Context, checks []LimitCheck) (allowed bool, ds []bucket.Decision, err error)
-}
-
-// CheckOptions are the per-check choices beyond the bucket's shape.
-type CheckOptions struct {
-	// FailPolicy applies when the key's owner cannot be reached in time;
-	// FailDefault means the node's.
-	FailPolicy FailPolicy
-	// Shadow spends as usual but admits a check that is over the limit,
-	// marking its decision Shadowed: dry-run enforcement.
-	Shadow bool
-}
-
-// LimitCheck is one limit of a multi-limit check.
-type LimitCheck struct {
-	Request bucket.Request
-	Options CheckOptions
-}
-
-// MaxLimitsPerCheck bounds the limits in one multi-limit check.
-const MaxLimitsPerCheck = 16
 
 // Admin is the operator's side of the public API; cluster.Node implements
 // it. Nil in ServerConfig disables Reset and TopDenied.
@@ -53,14 +25,7 @@ type Admin interface {
 	Reset(ctx context.Context, userID, action string) (dropped int, confirmed []string, err error)
 	// TopDenied returns this node's name and the up to n keys it denied
 	// most often lately, most first.
-	TopDenied(n int) (self string, keys []DeniedKey)
-}
-
-// DeniedKey is one entry of a node's most-denied keys: Denied counts its
-// denials, an overestimate by at most Error.
-type DeniedKey struct {
-	UserID, Action string
-	Denied, Error  uint64
+	TopDenied(n int) (self string, keys []drl.DeniedKey)
 }
 
 // Owner applies checks that other nodes forwarded to this one. It is called
@@ -77,10 +42,10 @@ type Owner interface {
 // concurrently; the returned slices belong to the caller.
 type Directory interface {
 	// Members returns this node's name and the members it sees.
-	Members() (self string, members []Member)
+	Members() (self string, members []drl.Member)
 	// OwnerOf returns the member that owns (userID, action) and the key's
 	// ring partition. Bad ids are ErrInvalidArgument.
-	OwnerOf(userID, action string) (Member, int, error)
+	OwnerOf(userID, action string) (drl.Member, int, error)
 }
 
 // OwnedCheck is Count identical checks on the bucket named by Key.
@@ -115,20 +80,10 @@ type OwnedResult struct {
 	Leased int
 }
 
-// Member is one member as this node sees it.
-type Member struct {
-	Name       string `json:"name"`
-	GossipAddr string `json:"gossip_addr"`
-	GRPCAddr   string `json:"grpc_addr"`
-	HTTPAddr   string `json:"http_addr"`
-	State      string `json:"state"` // alive or dead (failed or left)
-	InRing     bool   `json:"in_ring"`
-}
-
 // ServerConfig wires the node into the gRPC and HTTP servers. Limiter,
 // Owner and Directory are required.
 type ServerConfig struct {
-	Limiter   Limiter
+	Limiter   drl.Limiter
 	Owner     Owner
 	Directory Directory
 	// Receiver takes handed-off buckets; nil refuses them.
@@ -223,16 +178,16 @@ func (s *grpcServer) check(ctx context.Context, m *drlv1.CheckRequest) (bucket.D
 	return s.cfg.Limiter.CheckWith(ctx, c.Request, c.Options)
 }
 
-func limitCheckFromProto(m *drlv1.CheckRequest) (LimitCheck, error) {
+func limitCheckFromProto(m *drlv1.CheckRequest) (drl.LimitCheck, error) {
 	req, err := RequestFromProto(m)
 	if err != nil {
-		return LimitCheck{}, err
+		return drl.LimitCheck{}, err
 	}
-	policy, err := ParseFailPolicy(m.GetFailPolicy())
+	policy, err := drl.ParseFailPolicy(m.GetFailPolicy())
 	if err != nil {
-		return LimitCheck{}, err
+		return drl.LimitCheck{}, err
 	}
-	return LimitCheck{Request: req, Options: CheckOptions{FailPolicy: policy, Shadow: m.GetShadow()}}, nil
+	return drl.LimitCheck{Request: req, Options: drl.CheckOptions{FailPolicy: policy, Shadow: m.GetShadow()}}, nil
 }
 
 func (s *grpcServer) CheckAll(ctx context.Context, m *drlv1.CheckAllRequest) (*drlv1.CheckAllResponse, error) {
@@ -245,10 +200,10 @@ func (s *grpcServer) CheckAll(ctx context.Context, m *drlv1.CheckAllRequest) (*d
 
 func (s *grpcServer) checkAll(ctx context.Context, m *drlv1.CheckAllRequest) (*drlv1.CheckAllResponse, error) {
 	n := len(m.GetLimits())
-	if n == 0 || n > MaxLimitsPerCheck {
-		return nil, &bucket.ArgumentError{Field: "limits", Reason: fmt.Sprintf("%d limits; want 1 to %d", n, MaxLimitsPerCheck)}
+	if n == 0 || n > drl.MaxLimitsPerCheck {
+		return nil, &bucket.ArgumentError{Field: "limits", Reason: fmt.Sprintf("%d limits; want 1 to %d", n, drl.MaxLimitsPerCheck)}
 	}
-	checks := make([]LimitCheck, n)
+	checks := make([]drl.LimitCheck, n)
 	for i, l := range m.GetLimits() {
 		c, err := limitCheckFromProto(l)
 		if err != nil {
@@ -342,7 +297,7 @@ func (s *grpcServer) CheckBatch(ctx context.Context, m *drlv1.CheckBatchRequest)
 	return out, nil
 }
 
-// LocalLimiter is a Limiter that can tell which checks it decides without
+// LocalLimiter is a drl.Limiter that can tell which checks it decides without
 // a hop; CheckBatch runs those inline.
 type LocalLimiter interface {
 	DecidesLocally(userID, action string) bool
@@ -373,7 +328,7 @@ func (s *grpcServer) Owner(ctx context.Context, m *drlv1.OwnerRequest) (*drlv1.O
 	return &drlv1.OwnerResponse{Owner: memberToProto(owner), Partition: int32(partition)}, nil
 }
 
-func memberToProto(m Member) *drlv1.Member {
+func memberToProto(m drl.Member) *drlv1.Member {
 	return &drlv1.Member{Name: m.Name, GossipAddr: m.GossipAddr, GrpcAddr: m.GRPCAddr,
 		HttpAddr: m.HTTPAddr, State: m.State, InRing: m.InRing}
 }

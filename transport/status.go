@@ -6,6 +6,8 @@ import (
 	"html/template"
 	"net/http"
 	"time"
+
+	"github.com/drlimit/drl"
 )
 
 // Status is what a node's status page shows.
@@ -26,7 +28,7 @@ type Status struct {
 
 // MemberStatus is one member as the node sees it.
 type MemberStatus struct {
-	Member
+	drl.Member
 	// Share is the member's share of the ring's partitions, 0 to 1.
 	Share float64 `json:"share"`
 }

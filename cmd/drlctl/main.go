@@ -26,9 +26,9 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/client"
-	"github.com/drlimit/drl/transport"
 )
 
 func main() {
@@ -183,7 +183,7 @@ func check(g globals, args []string) error {
 	c, ctx := g.client, g.ctx
 	req := bucket.Request{UserID: user, Action: action, Limit: limit, Window: window, Hits: hits, Burst: burst,
 		Algorithm: alg, DryRun: dryRun}
-	d, err := c.CheckWith(ctx, req, transport.CheckOptions{Shadow: shadow})
+	d, err := c.CheckWith(ctx, req, drl.CheckOptions{Shadow: shadow})
 	if err != nil {
 		return err
 	}
@@ -286,7 +286,7 @@ func top(g globals, args []string) error {
 		}
 		mc, err := client.New([]string{m.GetGrpcAddr()}, g.dialOpts...)
 		if err == nil {
-			var keys []transport.DeniedKey
+			var keys []drl.DeniedKey
 			// Every member's list is asked for more than n: a key can be
 			// near the top of the sum without topping any one member.
 			_, keys, err = mc.TopDenied(ctx, 4**n)

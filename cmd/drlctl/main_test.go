@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/certs"
 	"github.com/drlimit/drl/certs/certstest"
@@ -133,7 +134,7 @@ func TestTLSAndToken(t *testing.T) {
 	if out, err := ctlEnv(map[string]string{"DRL_TOKEN": token}, "-tls-ca", ca.File, "members"); err != nil || !strings.Contains(out, "node-0") {
 		t.Fatalf("members with DRL_TOKEN: %q %v", out, err)
 	}
-	if _, err := ctlEnv(nil, "-tls-ca", ca.File, "members"); !errors.Is(err, transport.ErrUnauthenticated) {
+	if _, err := ctlEnv(nil, "-tls-ca", ca.File, "members"); !errors.Is(err, drl.ErrUnauthenticated) {
 		t.Fatalf("members without a token: %v", err)
 	}
 	if _, err := ctlEnv(nil, "-token", token, "members"); err == nil {

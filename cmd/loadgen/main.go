@@ -33,6 +33,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
 	drlclient "github.com/drlimit/drl/client"
@@ -148,7 +149,7 @@ func parse(args []string) (options, error) {
 	if _, err := bucket.ParseAlgorithm(o.algorithm); err != nil {
 		return o, err
 	}
-	if _, err := transport.ParseFailPolicy(o.failPolicy); err != nil {
+	if _, err := drl.ParseFailPolicy(o.failPolicy); err != nil {
 		return o, err
 	}
 	return o, nil
@@ -469,13 +470,13 @@ func (c *client) check(ctx context.Context, worker int, users []int, perKey []at
 	}
 	if len(reqs) == 1 && c.batching != nil {
 		req, err := transport.RequestFromProto(reqs[0])
-		var policy transport.FailPolicy
+		var policy drl.FailPolicy
 		if err == nil {
-			policy, err = transport.ParseFailPolicy(c.o.failPolicy)
+			policy, err = drl.ParseFailPolicy(c.o.failPolicy)
 		}
 		var d bucket.Decision
 		if err == nil {
-			d, err = c.batching[t].CheckWith(ctx, req, transport.CheckOptions{FailPolicy: policy})
+			d, err = c.batching[t].CheckWith(ctx, req, drl.CheckOptions{FailPolicy: policy})
 		}
 		switch {
 		case err != nil:
@@ -545,7 +546,7 @@ type embedded struct {
 	node   *cluster.Node
 	users  []string
 	req    bucket.Request
-	policy transport.FailPolicy
+	policy drl.FailPolicy
 }
 
 func newEmbedded(ctx context.Context, o options) (*embedded, error) {
@@ -572,7 +573,7 @@ func newEmbedded(ctx context.Context, o options) (*embedded, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	alg, _ := bucket.ParseAlgorithm(o.algorithm)
-	policy, _ := transport.ParseFailPolicy(o.failPolicy)
+	policy, _ := drl.ParseFailPolicy(o.failPolicy)
 	return &embedded{node: n, users: userNames(o.keys),
 		policy: policy,
 		req:    bucket.Request{Action: o.action, Limit: o.limit, Window: o.window, Hits: o.hits, Algorithm: alg}}, nil
@@ -582,7 +583,7 @@ func (e *embedded) check(ctx context.Context, _ int, users []int, perKey []atomi
 	for _, u := range users {
 		req := e.req
 		req.UserID = e.users[u]
-		d, err := e.node.CheckWith(ctx, req, transport.CheckOptions{FailPolicy: e.policy})
+		d, err := e.node.CheckWith(ctx, req, drl.CheckOptions{FailPolicy: e.policy})
 		switch {
 		case err != nil:
 			noteError(err)

@@ -22,9 +22,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/cluster"
-	"github.com/drlimit/drl/transport"
 )
 
 func main() {
@@ -116,8 +116,8 @@ func (o options) config(logger *slog.Logger) (cluster.Config, error) {
 	}
 	cfg.Store.MinWindow, cfg.Store.MaxWindow, cfg.Store.MaxEntries = o.minWindow, o.maxWindow, o.maxEntries
 	cfg.Peer.BatchSize, cfg.Peer.BatchDelay = o.batchSize, o.batchDelay
-	policy, err := transport.ParseFailPolicy(o.failPolicy)
-	if err != nil || policy == transport.FailDefault {
+	policy, err := drl.ParseFailPolicy(o.failPolicy)
+	if err != nil || policy == drl.FailDefault {
 		return cfg, fmt.Errorf("-fail-policy %q: want local, open or closed", o.failPolicy)
 	}
 	cfg.FailPolicy = policy

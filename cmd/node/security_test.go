@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/certs/certstest"
 	"github.com/drlimit/drl/client"
-	"github.com/drlimit/drl/transport"
 )
 
 // Three real processes: two members with mutual TLS, a gossip key and
@@ -106,7 +106,7 @@ func TestSecureClusterRefusesOutsider(t *testing.T) {
 	}
 	defer noToken.Close()
 	_, err = noToken.Check(ctx, bucket.Request{UserID: "u", Action: "a", Limit: 1, Window: time.Minute, Hits: 1})
-	if !errors.Is(err, transport.ErrUnauthenticated) {
+	if !errors.Is(err, drl.ErrUnauthenticated) {
 		t.Fatalf("a check without a token: %v", err)
 	}
 	plain, err := client.New([]string{a.grpcAddr}, client.WithToken(token))

@@ -19,9 +19,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/client"
 	"github.com/drlimit/drl/middleware"
-	"github.com/drlimit/drl/transport"
 )
 
 func main() {
@@ -39,7 +39,7 @@ func main() {
 		Key:     middleware.KeyByIP,
 		Default: &middleware.Rule{
 			Limits:     []middleware.Limit{{Name: "per-ip", Limit: 10, Window: time.Second}},
-			FailPolicy: transport.FailOpen, // the nodes allow if a key's owner is unreachable
+			FailPolicy: drl.FailOpen, // the nodes allow if a key's owner is unreachable
 		},
 		Headers: middleware.HeadersBoth,
 	})
