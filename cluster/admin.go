@@ -32,7 +32,7 @@ func (n *Node) Reset(ctx context.Context, userID, action string) (int, []string,
 	v := n.view.Load()
 	var (
 		mu        sync.Mutex
-		dropped   = n.ResetKey(key)
+		dropped   = n.resetKey(key)
 		confirmed = []string{n.cfg.Name}
 		errs      []error
 		wg        sync.WaitGroup
@@ -59,9 +59,9 @@ func (n *Node) Reset(ctx context.Context, userID, action string) (int, []string,
 	return dropped, confirmed, nil
 }
 
-// ResetKey drops everything this node keeps for key. It implements
-// transport.Owner.
-func (n *Node) ResetKey(key bucket.Key) int {
+// resetKey drops everything this node keeps for key, for a Reset here or
+// at another member.
+func (n *Node) resetKey(key bucket.Key) int {
 	v := n.view.Load()
 	dropped := n.store.Reset(key)
 	v.fallback.Reset(key)

@@ -149,7 +149,7 @@ func BenchmarkFallbackClosed(b *testing.B) {
 func BenchmarkDecidesLocally(b *testing.B) {
 	n := startNode(b, TestConfig("bench"))
 	for b.Loop() {
-		if !n.DecidesLocally("user-42", "login") {
+		if !n.decidesLocally("user-42", "login") {
 			b.Fatal("a one-node cluster owns every key")
 		}
 	}

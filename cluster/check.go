@@ -8,6 +8,7 @@ import (
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/peer"
 	"github.com/drlimit/drl/ring"
 	"github.com/drlimit/drl/transport"
 )
@@ -55,14 +56,14 @@ func (n *Node) CheckWith(ctx context.Context, req bucket.Request, opts drl.Check
 // CheckAll checks several limits as one request, such as 10 per second
 // and 1000 per hour: it is allowed only if every limit admits (a limit in
 // shadow mode always does), and a denied request spends nothing, except
-// in a race described at transport.CheckAllWith. It takes one round trip
+// in a race described at checkAllWith. It takes one round trip
 // for a single limit and two otherwise. It implements drl.Limiter.
 func (n *Node) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []bucket.Decision, error) {
 	if len(checks) == 0 || len(checks) > drl.MaxLimitsPerCheck {
 		return false, nil, &bucket.ArgumentError{Field: "limits",
 			Reason: fmt.Sprintf("%d limits; want 1 to %d", len(checks), drl.MaxLimitsPerCheck)}
 	}
-	return transport.CheckAllWith(ctx, checks, func(ctx context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error) {
+	return checkAllWith(ctx, checks, func(ctx context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error) {
 		if !req.DryRun || len(checks) == 1 {
 			d, err := n.CheckWith(ctx, req, opts)
 			if err == nil && !d.Allowed && len(checks) > 1 {
@@ -85,14 +86,13 @@ func (n *Node) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []b
 			}
 		}
 		return d, err
-	}, n)
+	}, n.decidesLocally)
 }
 
 // DecidesLocally reports whether a check on (userID, action) needs no hop
 // now: this node owns the key, or the ids are bad and the check fails at
-// once. It is a hint (the ring may change before the check runs); it
-// implements transport.LocalLimiter.
-func (n *Node) DecidesLocally(userID, action string) bool {
+// once. It is a hint (the ring may change before the check runs).
+func (n *Node) decidesLocally(userID, action string) bool {
 	if bucket.ValidateIDs(userID, action) != nil {
 		return true
 	}
@@ -305,16 +305,15 @@ func (n *Node) awaitSettled(ctx context.Context, v *view) error {
 	return nil
 }
 
-// CheckOwned applies checks other nodes forwarded here. It implements
-// transport.Owner.
-func (n *Node) CheckOwned(ctx context.Context, checks []transport.OwnedCheck, results []transport.OwnedResult) {
+// checkOwned applies checks other nodes forwarded here.
+func (n *Node) checkOwned(ctx context.Context, checks []peer.OwnedCheck, results []peer.OwnedResult) {
 	v := n.view.Load()
 	leaving := n.leaving.Load()
 	for i, c := range checks {
 		var rep bucket.Repeated
 		var err error
 		switch {
-		case c.Mode == transport.ModeProxied || (leaving == nil && v.ring.Owner(c.Key.Hi) == n.id):
+		case c.Mode == peer.ModeProxied || (leaving == nil && v.ring.Owner(c.Key.Hi) == n.id):
 			rep, err = n.decideOwned(ctx, v, c.Key, c.Request, c.Count)
 			if err == nil && c.Lease > 0 && rep.Admitted == c.Count && c.Request.Hits > 0 && !c.Request.DryRun {
 				results[i].Leased = n.grantLease(c, c.Lease)
@@ -332,7 +331,7 @@ func (n *Node) CheckOwned(ctx context.Context, checks []transport.OwnedCheck, re
 // answerNotOwned handles a direct check on a key this node does not own in
 // its ring (or is leaving): answer from a bucket it still holds, else pass
 // the check on once to the owner it knows.
-func (n *Node) answerNotOwned(ctx context.Context, v *view, leaving *ring.Ring, c transport.OwnedCheck) (bucket.Repeated, error) {
+func (n *Node) answerNotOwned(ctx context.Context, v *view, leaving *ring.Ring, c peer.OwnedCheck) (bucket.Repeated, error) {
 	rep, held, err := n.store.CheckKeyIfHeld(c.Key, c.Request, c.Count)
 	if err != nil || held {
 		return rep, err
@@ -348,7 +347,7 @@ func (n *Node) answerNotOwned(ctx context.Context, v *view, leaving *ring.Ring, 
 		return bucket.Repeated{}, transport.ErrNotOwner
 	}
 	n.proxied.Add(1)
-	got, err := p.Send(ctx, c.Key, c.Request, transport.ModeProxied, c.Count)
+	got, err := p.Send(ctx, c.Key, c.Request, peer.ModeProxied, c.Count)
 	if err != nil && !errors.Is(err, bucket.ErrInvalidArgument) {
 		// Whatever stopped the owner we know, the sender should route the
 		// check again on its own, perhaps newer, view.

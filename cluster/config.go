@@ -16,6 +16,7 @@ import (
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/certs"
+	"github.com/drlimit/drl/internal/peer"
 	"github.com/drlimit/drl/ring"
 	"github.com/drlimit/drl/transport"
 )
@@ -105,7 +106,7 @@ type Config struct {
 	// Ring configures ownership; every member must use the same values.
 	Ring ring.Config
 	// Peer configures forwarding (batching) to other members.
-	Peer transport.PeerConfig
+	Peer peer.ClientConfig
 	// Clock is the node's monotonic clock. Default bucket.SystemClock().
 	Clock bucket.Clock
 	// Logger receives the node's logs, with node=<Name> added. Default

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/peer"
 	"github.com/drlimit/drl/ring"
-	"github.com/drlimit/drl/transport"
 )
 
 // When the ring changes, every bucket whose owner changed moves from the
@@ -28,9 +28,8 @@ type moveState struct {
 	done chan struct{}
 }
 
-// Absorb takes buckets handed off by another member. It implements
-// transport.Receiver.
-func (n *Node) Absorb(ctx context.Context, from string, moved []bucket.Moved, doneRing uint64) int {
+// absorb takes buckets handed off by another member.
+func (n *Node) absorb(ctx context.Context, from string, moved []bucket.Moved, doneRing uint64) int {
 	var kept int
 	if leaving := n.leaving.Load(); leaving != nil && len(moved) > 0 {
 		// A member whose view does not yet know this node is leaving sent
@@ -63,8 +62,6 @@ func (n *Node) checkSettled(v *view) {
 	n.doneMu.Unlock()
 	v.settleOnce.Do(func() { close(v.settled) })
 }
-
-var _ transport.Receiver = (*Node)(nil)
 
 // handOffMoved sends every bucket this node holds but does not own in
 // ms.ring to its owner. Owned by n.wg; serialized by handoffMu.
@@ -105,7 +102,7 @@ func (n *Node) ringWithout(v *view) *ring.Ring {
 // client in peers, then tells every peer this handoff is done, then closes
 // ms.done. Keys whose owner has no client stay here. Requires handoffMu
 // held.
-func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*transport.Peer) {
+func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*peer.Client) {
 	defer func() {
 		n.moving.CompareAndSwap(ms, nil)
 		close(ms.done)

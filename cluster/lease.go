@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
-	"github.com/drlimit/drl/transport"
+	"github.com/drlimit/drl/internal/peer"
 )
 
 // Token leases for hot keys (Config.Leases; off by default). A forwarder
@@ -143,7 +143,7 @@ func (t *leaseTable) failed(key bucket.Key, req bucket.Request) {
 
 // grantLease spends up to want more identical checks on a key this node
 // owns and has just admitted, for the forwarder to answer itself.
-func (n *Node) grantLease(c transport.OwnedCheck, want int) int {
+func (n *Node) grantLease(c peer.OwnedCheck, want int) int {
 	capacity := c.Request.Limit
 	if c.Request.Burst > 0 {
 		capacity = c.Request.Burst

@@ -18,8 +18,8 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/peer"
 	"github.com/drlimit/drl/ring"
-	"github.com/drlimit/drl/transport"
 )
 
 // protocolVersion is carried in every member's metadata; members with a
@@ -263,7 +263,7 @@ func (n *Node) rebuildRing() {
 			prev = old.prev
 		}
 	}
-	v := &view{ring: r, members: members, peers: map[string]*transport.Peer{}, version: old.version + 1,
+	v := &view{ring: r, members: members, peers: map[string]*peer.Client{}, version: old.version + 1,
 		id: ringID(members), prev: prev, changed: time.Now(), settled: make(chan struct{}), next: make(chan struct{}),
 		fallback: n.newFallbackStore()}
 	if !n.cfg.NoDenyCache {
@@ -272,7 +272,7 @@ func (n *Node) rebuildRing() {
 	if n.cfg.Leases {
 		v.leases = newLeaseTable(n.cfg.Clock)
 	}
-	var stale []*transport.Peer
+	var stale []*peer.Client
 	for name, md := range members {
 		if name == n.id {
 			continue
@@ -281,7 +281,7 @@ func (n *Node) rebuildRing() {
 			v.peers[name] = p
 			continue
 		}
-		p, err := transport.NewPeer(name, md.GRPC, n.peerConfig())
+		p, err := peer.NewClient(name, md.GRPC, n.peerConfig())
 		if err != nil {
 			n.log.Warn("no client for member", "peer", name, "err", err)
 			continue

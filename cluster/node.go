@@ -25,6 +25,7 @@ import (
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/peer"
 	"github.com/drlimit/drl/ring"
 	"github.com/drlimit/drl/transport"
 )
@@ -67,7 +68,7 @@ type Node struct {
 
 	local     atomic.Uint64 // checks decided here as the owner
 	forwarded atomic.Uint64 // checks sent to another owner
-	peerStats transport.PeerStats
+	peerStats peer.Stats
 	metrics   *metrics
 
 	// handoffMu serializes handoffs so that two ring changes in a row do not
@@ -116,7 +117,7 @@ type Node struct {
 type view struct {
 	ring    *ring.Ring
 	members map[string]meta
-	peers   map[string]*transport.Peer
+	peers   map[string]*peer.Client
 	version uint64
 	// id names the ring (its members and their addresses) in handoff done
 	// marks. prev is the ring before this one and changed when this view
@@ -165,7 +166,7 @@ func New(cfg Config) (*Node, error) {
 		doneFrom: map[string]uint64{},
 	}
 	n.topDenied = newTopDenied(cfg.Clock)
-	n.view.Store(&view{ring: &ring.Ring{}, peers: map[string]*transport.Peer{}, settled: make(chan struct{}), next: make(chan struct{}),
+	n.view.Store(&view{ring: &ring.Ring{}, peers: map[string]*peer.Client{}, settled: make(chan struct{}), next: make(chan struct{}),
 		fallback: n.newFallbackStore()})
 	n.stopCtx, n.stop = context.WithCancel(context.Background())
 	ok := false
@@ -194,7 +195,7 @@ func New(cfg Config) (*Node, error) {
 	if n.grpcAddr, err = advertised(cfg.GRPCAdvertise, n.grpcLis.Addr()); err != nil {
 		return nil, fmt.Errorf("cluster: GRPCAdvertise: %w", err)
 	}
-	serverCfg := transport.ServerConfig{Limiter: n, Owner: n, Directory: n, Receiver: n, Admin: n, Ready: n.Ready, Logger: n.log,
+	serverCfg := transport.ServerConfig{Limiter: n, Directory: n, DecidesLocally: n.decidesLocally, Admin: n, Ready: n.Ready, Logger: n.log,
 		Status:  n.Status,
 		Metrics: n.MetricsHandler()}
 	// Stream workers reuse goroutines across RPCs instead of starting one
@@ -206,6 +207,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.grpcSrv = grpc.NewServer(grpcOpts...)
 	transport.RegisterServices(n.grpcSrv, serverCfg)
+	peer.Register(n.grpcSrv, peer.ServerConfig{Owner: peerSide{n}, Receiver: peerSide{n}, Logger: n.log})
 
 	httpAdv := ""
 	if cfg.HTTPAddr != "" {
@@ -332,9 +334,27 @@ func (n *Node) RateLimit(ctx context.Context, userID, action string, limit int64
 
 var (
 	_ drl.Limiter         = (*Node)(nil)
-	_ transport.Owner     = (*Node)(nil)
 	_ transport.Directory = (*Node)(nil)
 )
+
+// peerSide is a Node as the other members see it through the peer
+// protocol. The hooks they call stay off Node's public API.
+type peerSide struct{ n *Node }
+
+var (
+	_ peer.Owner    = peerSide{}
+	_ peer.Receiver = peerSide{}
+)
+
+func (p peerSide) CheckOwned(ctx context.Context, checks []peer.OwnedCheck, results []peer.OwnedResult) {
+	p.n.checkOwned(ctx, checks, results)
+}
+
+func (p peerSide) ResetKey(key bucket.Key) int { return p.n.resetKey(key) }
+
+func (p peerSide) Absorb(ctx context.Context, from string, moved []bucket.Moved, doneRing uint64) int {
+	return p.n.absorb(ctx, from, moved, doneRing)
+}
 
 // Members returns this node's name and every member it has heard of, with
 // its state. A member that restarted under the same name shows once, as
@@ -556,7 +576,7 @@ func (n *Node) shutdownListeners() {
 	}
 }
 
-func (n *Node) peerConfig() transport.PeerConfig {
+func (n *Node) peerConfig() peer.ClientConfig {
 	pc := n.cfg.Peer
 	pc.Self = n.id
 	pc.Stats = &n.peerStats

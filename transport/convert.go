@@ -1,8 +1,6 @@
 package transport
 
 import (
-	"time"
-
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/drlimit/drl"
@@ -73,26 +71,6 @@ func DecisionFromProto(m *drlv1.CheckResponse) bucket.Decision {
 		ResetAfter: m.GetResetAfter().AsDuration(),
 		RetryAfter: m.GetRetryAfter().AsDuration(),
 		Shadowed:   m.GetShadowed(),
-	}
-}
-
-func decisionToPeer(d bucket.Decision) *drlv1.Decision {
-	return &drlv1.Decision{
-		Allowed:      d.Allowed,
-		Limit:        d.Limit,
-		Remaining:    d.Remaining,
-		ResetAfterNs: int64(d.ResetAfter),
-		RetryAfterNs: int64(d.RetryAfter),
-	}
-}
-
-func decisionFromPeer(m *drlv1.Decision) bucket.Decision {
-	return bucket.Decision{
-		Allowed:    m.GetAllowed(),
-		Limit:      m.GetLimit(),
-		Remaining:  m.GetRemaining(),
-		ResetAfter: time.Duration(m.GetResetAfterNs()),
-		RetryAfter: time.Duration(m.GetRetryAfterNs()),
 	}
 }
 

@@ -19,8 +19,8 @@ import (
 // key in its current ring.
 var ErrNotOwner = errors.New("transport: receiver is not the key's owner")
 
-// codeOf maps an error to the wire's Code.
-func codeOf(err error) drlv1.Code {
+// WireCode maps an error to the wire's Code.
+func WireCode(err error) drlv1.Code {
 	switch {
 	case err == nil:
 		return drlv1.Code_CODE_OK
@@ -43,14 +43,14 @@ func ErrorFromWire(e *drlv1.Error) error {
 	if e.GetCode() == drlv1.Code_CODE_INVALID_ARGUMENT {
 		return &bucket.ArgumentError{Field: e.GetField(), Reason: e.GetMessage()}
 	}
-	if err := errorOf(e.GetCode(), e.GetMessage()); err != nil {
+	if err := ErrorFromCode(e.GetCode(), e.GetMessage()); err != nil {
 		return fmt.Errorf("%w: %s", err, e.GetMessage())
 	}
 	return nil
 }
 
-// errorOf turns a wire Code back into one of our sentinels.
-func errorOf(c drlv1.Code, msg string) error {
+// ErrorFromCode turns a wire Code back into one of our sentinels.
+func ErrorFromCode(c drlv1.Code, msg string) error {
 	switch c {
 	case drlv1.Code_CODE_OK:
 		return nil
@@ -72,7 +72,7 @@ func grpcCode(err error) codes.Code {
 	case errors.Is(err, context.Canceled):
 		return codes.Canceled
 	}
-	switch codeOf(err) {
+	switch WireCode(err) {
 	case drlv1.Code_CODE_INVALID_ARGUMENT:
 		return codes.InvalidArgument
 	case drlv1.Code_CODE_DEADLINE_EXCEEDED:

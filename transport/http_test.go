@@ -25,11 +25,29 @@ func (l storeLimiter) CheckWith(_ context.Context, req bucket.Request, opts drl.
 	return d, err
 }
 
-// DecidesLocally: one store decides everything itself.
-func (storeLimiter) DecidesLocally(string, string) bool { return true }
-
+// CheckAll checks each limit in turn; the two rounds that keep a denied
+// request from spending are cluster's, not the wire's.
 func (l storeLimiter) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []bucket.Decision, error) {
-	return CheckAllWith(ctx, checks, l.CheckWith, l)
+	ds := make([]bucket.Decision, len(checks))
+	allowed := true
+	for i, c := range checks {
+		d, err := l.CheckWith(ctx, c.Request, c.Options)
+		if err != nil {
+			return false, nil, InLimit(i, err)
+		}
+		ds[i], allowed = d, allowed && d.Allowed
+	}
+	return allowed, ds, nil
+}
+
+func newStore(t testing.TB) *bucket.Store {
+	t.Helper()
+	s, err := bucket.NewStore(bucket.StoreConfig{Clock: &bucket.ManualClock{}, SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
 }
 
 type oneMember struct{}
@@ -47,8 +65,7 @@ func (oneMember) OwnerOf(userID, action string) (drl.Member, int, error) {
 
 func newTestHTTP(t *testing.T, ready bool) *httptest.Server {
 	t.Helper()
-	owner := newStoreOwner(t)
-	h := NewHTTPHandler(ServerConfig{Limiter: storeLimiter{owner.store}, Owner: owner, Directory: oneMember{},
+	h := NewHTTPHandler(ServerConfig{Limiter: storeLimiter{newStore(t)}, Directory: oneMember{},
 		Ready: func() bool { return ready }, MaxBodyBytes: 1024})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -28,16 +27,6 @@ type Admin interface {
 	TopDenied(n int) (self string, keys []drl.DeniedKey)
 }
 
-// Owner applies checks that other nodes forwarded to this one. It is called
-// concurrently. It writes one result per check into results (same length);
-// a check on a key this node does not own gets ErrNotOwner.
-type Owner interface {
-	CheckOwned(ctx context.Context, checks []OwnedCheck, results []OwnedResult)
-	// ResetKey drops everything this node keeps for key (buckets, cached
-	// denials, leases) and returns how many live buckets it dropped.
-	ResetKey(key bucket.Key) int
-}
-
 // Directory answers membership questions for the public API. It is called
 // concurrently; the returned slices belong to the caller.
 type Directory interface {
@@ -48,46 +37,14 @@ type Directory interface {
 	OwnerOf(userID, action string) (drl.Member, int, error)
 }
 
-// OwnedCheck is Count identical checks on the bucket named by Key.
-// Request's ids are empty: the key travels as its hash.
-type OwnedCheck struct {
-	Key     bucket.Key
-	Request bucket.Request
-	Count   int
-	Mode    Mode
-	// Lease asks for up to this many more identical checks, spent now and
-	// answered by the sender itself (see api/drl.proto).
-	Lease int
-}
-
-// Mode tells the receiver of a forwarded check how much authority the
-// sender gives it while ownership moves (api/drl.proto, Mode).
-type Mode uint8
-
-const (
-	// ModeDirect: the sender thinks the receiver owns the key.
-	ModeDirect Mode = iota
-	// ModeProxied: answer it, never forward it again.
-	ModeProxied
-)
-
-// OwnedResult answers one OwnedCheck: a decision for all Count checks, or
-// an error.
-type OwnedResult struct {
-	Repeated bucket.Repeated
-	Err      error
-	// Leased is how many leased checks were granted.
-	Leased int
-}
-
 // ServerConfig wires the node into the gRPC and HTTP servers. Limiter,
 // Owner and Directory are required.
 type ServerConfig struct {
 	Limiter   drl.Limiter
-	Owner     Owner
 	Directory Directory
-	// Receiver takes handed-off buckets; nil refuses them.
-	Receiver Receiver
+	// DecidesLocally tells which checks Limiter decides without a hop;
+	// CheckBatch runs those inline instead of side by side. Nil means none.
+	DecidesLocally func(userID, action string) bool
 	// Admin serves Reset and TopDenied; nil answers them Unimplemented.
 	Admin Admin
 	// Metrics, when set, is served on GET /metrics.
@@ -140,6 +97,9 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	if c.MaxStreams == 0 {
 		c.MaxStreams = DefaultMaxStreams
 	}
+	if c.DecidesLocally == nil {
+		c.DecidesLocally = func(string, string) bool { return false }
+	}
 	if c.Ready == nil {
 		c.Ready = func() bool { return true }
 	}
@@ -149,16 +109,14 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	return c
 }
 
-// RegisterServices registers the RateLimiter and Peer services on gs.
+// RegisterServices registers the public RateLimiter service on gs. The
+// node-to-node Peer service is internal/peer's.
 func RegisterServices(gs *grpc.Server, cfg ServerConfig) {
-	s := &grpcServer{cfg: cfg.withDefaults()}
-	drlv1.RegisterRateLimiterServer(gs, s)
-	drlv1.RegisterPeerServer(gs, s)
+	drlv1.RegisterRateLimiterServer(gs, &grpcServer{cfg: cfg.withDefaults()})
 }
 
 type grpcServer struct {
 	drlv1.UnimplementedRateLimiterServer
-	drlv1.UnimplementedPeerServer
 	cfg ServerConfig
 }
 
@@ -207,7 +165,7 @@ func (s *grpcServer) checkAll(ctx context.Context, m *drlv1.CheckAllRequest) (*d
 	for i, l := range m.GetLimits() {
 		c, err := limitCheckFromProto(l)
 		if err != nil {
-			return nil, inLimit(i, err)
+			return nil, InLimit(i, err)
 		}
 		checks[i] = c
 	}
@@ -222,8 +180,9 @@ func (s *grpcServer) checkAll(ctx context.Context, m *drlv1.CheckAllRequest) (*d
 	return out, nil
 }
 
-// inLimit names the limit an argument error is about: "limits[2].window".
-func inLimit(i int, err error) error {
+// InLimit names the limit of a multi-limit check that an argument error is
+// about, as the wire names it: "limits[2].window". Other errors pass through.
+func InLimit(i int, err error) error {
 	if ae, ok := asArgumentError(err); ok {
 		return &bucket.ArgumentError{Field: fmt.Sprintf("limits[%d].%s", i, ae.Field), Reason: ae.Reason}
 	}
@@ -257,12 +216,6 @@ func (s *grpcServer) TopDenied(ctx context.Context, m *drlv1.TopDeniedRequest) (
 	return out, nil
 }
 
-// ResetKey drops one key's state on this node, for a peer's Reset.
-func (s *grpcServer) ResetKey(ctx context.Context, m *drlv1.ResetKeyRequest) (*drlv1.ResetKeyResponse, error) {
-	n := s.cfg.Owner.ResetKey(bucket.Key{Hi: m.GetKeyHi(), Lo: m.GetKeyLo()})
-	return &drlv1.ResetKeyResponse{Dropped: uint32(n)}, nil
-}
-
 func (s *grpcServer) CheckBatch(ctx context.Context, m *drlv1.CheckBatchRequest) (*drlv1.CheckBatchResponse, error) {
 	if n := len(m.GetChecks()); n > s.cfg.MaxBatch {
 		return nil, status.Errorf(codes.InvalidArgument, "transport: %d checks in one batch, more than %d", n, s.cfg.MaxBatch)
@@ -280,11 +233,10 @@ func (s *grpcServer) CheckBatch(ctx context.Context, m *drlv1.CheckBatchRequest)
 	// that wait on a peer run side by side, so that the batch takes as long
 	// as its slowest; the ones this node decides itself run here, after
 	// the others have started (a goroutine costs more than the decision).
-	local, _ := s.cfg.Limiter.(LocalLimiter)
 	var here []int
 	var wg sync.WaitGroup
 	for i, c := range m.GetChecks() {
-		if local != nil && local.DecidesLocally(c.GetUserId(), c.GetAction()) {
+		if s.cfg.DecidesLocally(c.GetUserId(), c.GetAction()) {
 			here = append(here, i)
 			continue
 		}
@@ -297,14 +249,8 @@ func (s *grpcServer) CheckBatch(ctx context.Context, m *drlv1.CheckBatchRequest)
 	return out, nil
 }
 
-// LocalLimiter is a drl.Limiter that can tell which checks it decides without
-// a hop; CheckBatch runs those inline.
-type LocalLimiter interface {
-	DecidesLocally(userID, action string) bool
-}
-
 func wireError(err error) *drlv1.Error {
-	e := &drlv1.Error{Code: codeOf(err), Message: err.Error()}
+	e := &drlv1.Error{Code: WireCode(err), Message: err.Error()}
 	if ae, ok := asArgumentError(err); ok {
 		e.Field = ae.Field
 	}
@@ -331,53 +277,4 @@ func (s *grpcServer) Owner(ctx context.Context, m *drlv1.OwnerRequest) (*drlv1.O
 func memberToProto(m drl.Member) *drlv1.Member {
 	return &drlv1.Member{Name: m.Name, GossipAddr: m.GossipAddr, GrpcAddr: m.GRPCAddr,
 		HttpAddr: m.HTTPAddr, State: m.State, InRing: m.InRing}
-}
-
-// Forward applies a batch of checks forwarded by another node.
-func (s *grpcServer) Forward(ctx context.Context, m *drlv1.ForwardRequest) (*drlv1.ForwardResponse, error) {
-	n := len(m.GetChecks())
-	if n > s.cfg.MaxBatch {
-		return nil, status.Errorf(codes.InvalidArgument, "transport: %d checks in one forward, more than %d", n, s.cfg.MaxBatch)
-	}
-	checks := make([]OwnedCheck, n)
-	results := make([]OwnedResult, n)
-	for i, c := range m.GetChecks() {
-		if c.GetAlgorithm() > 255 || c.GetCount() < 1 || int(c.GetCount()) > s.cfg.MaxBatch || c.GetMode() > drlv1.Mode_MODE_PROXIED {
-			return nil, status.Errorf(codes.InvalidArgument, "transport: check %d: algorithm %d, count %d, mode %d",
-				i, c.GetAlgorithm(), c.GetCount(), c.GetMode())
-		}
-		checks[i] = OwnedCheck{
-			Key: bucket.Key{Hi: c.GetKeyHi(), Lo: c.GetKeyLo()},
-			Request: bucket.Request{
-				Limit:     c.GetLimit(),
-				Window:    time.Duration(c.GetWindowNs()),
-				Burst:     c.GetBurst(),
-				Hits:      c.GetHits(),
-				Algorithm: bucket.Algorithm(c.GetAlgorithm()),
-				DryRun:    c.GetDryRun(),
-			},
-			Count: int(c.GetCount()),
-			Mode:  Mode(c.GetMode()),
-			Lease: int(min(c.GetLease(), uint32(s.cfg.MaxBatch))),
-		}
-	}
-	s.cfg.Owner.CheckOwned(ctx, checks, results)
-	out := &drlv1.ForwardResponse{Results: make([]*drlv1.OwnedResult, n)}
-	for i, r := range results {
-		res := &drlv1.OwnedResult{Code: codeOf(r.Err)}
-		if r.Err == nil {
-			res.Admitted = uint32(r.Repeated.Admitted)
-			res.Leased = uint32(r.Leased)
-			if r.Repeated.Admitted > 0 {
-				res.LastAdmitted = decisionToPeer(r.Repeated.LastAdmitted)
-			}
-			if r.Repeated.Admitted < checks[i].Count {
-				res.Denied = decisionToPeer(r.Repeated.Denied)
-			}
-		} else {
-			s.cfg.Logger.Debug("forwarded check failed", "peer", m.GetFrom(), "err", r.Err)
-		}
-		out.Results[i] = res
-	}
-	return out, nil
 }

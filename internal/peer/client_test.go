@@ -1,4 +1,4 @@
-package transport
+package peer
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/transport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -43,7 +44,7 @@ func (o *storeOwner) CheckOwned(_ context.Context, checks []OwnedCheck, results 
 	for i, c := range checks {
 		o.modes = append(o.modes, c.Mode)
 		if o.notOwned[c.Key] {
-			results[i].Err = ErrNotOwner
+			results[i].Err = transport.ErrNotOwner
 			continue
 		}
 		results[i].Repeated, results[i].Err = o.store.CheckKey(c.Key, c.Request, c.Count)
@@ -62,7 +63,7 @@ func serve(t *testing.T, owner Owner) grpc.DialOption {
 	if r, ok := owner.(Receiver); ok {
 		receiver = r
 	}
-	RegisterServices(gs, ServerConfig{Owner: owner, Receiver: receiver})
+	Register(gs, ServerConfig{Owner: owner, Receiver: receiver})
 	var wg sync.WaitGroup
 	wg.Go(func() { gs.Serve(lis) })
 	t.Cleanup(func() { gs.Stop(); wg.Wait() })
@@ -79,10 +80,10 @@ func newStoreOwner(t testing.TB) *storeOwner {
 	return &storeOwner{store: s, notOwned: map[bucket.Key]bool{}}
 }
 
-func newPeer(t *testing.T, dial grpc.DialOption, cfg PeerConfig) *Peer {
+func newPeer(t *testing.T, dial grpc.DialOption, cfg ClientConfig) *Client {
 	t.Helper()
 	cfg.DialOptions = append(cfg.DialOptions, dial)
-	p, err := NewPeer("owner", "passthrough:///bufnet", cfg)
+	p, err := NewClient("owner", "passthrough:///bufnet", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func newPeer(t *testing.T, dial grpc.DialOption, cfg PeerConfig) *Peer {
 func TestPeerBatchedChecksAnswerLikeSeparateChecks(t *testing.T) {
 	for _, size := range []int{1, 256} {
 		owner := newStoreOwner(t)
-		p := newPeer(t, serve(t, owner), PeerConfig{BatchSize: size, BatchDelay: time.Millisecond})
+		p := newPeer(t, serve(t, owner), ClientConfig{BatchSize: size, BatchDelay: time.Millisecond})
 		req := bucket.Request{Limit: 1000, Window: time.Minute, Hits: 1}
 		key := bucket.Key{Hi: 1, Lo: 2}
 		var mu sync.Mutex
@@ -137,13 +138,13 @@ func TestPeerBatchedChecksAnswerLikeSeparateChecks(t *testing.T) {
 
 func TestPeerErrors(t *testing.T) {
 	owner := newStoreOwner(t)
-	p := newPeer(t, serve(t, owner), PeerConfig{})
+	p := newPeer(t, serve(t, owner), ClientConfig{})
 	ctx := context.Background()
 	req := bucket.Request{Limit: 10, Window: time.Minute, Hits: 1}
 
 	owner.notOwned[bucket.Key{Hi: 9}] = true
-	if _, err := p.Check(ctx, bucket.Key{Hi: 9}, req); !errors.Is(err, ErrNotOwner) {
-		t.Fatalf("Check on a key the peer does not own: %v, want ErrNotOwner", err)
+	if _, err := p.Check(ctx, bucket.Key{Hi: 9}, req); !errors.Is(err, transport.ErrNotOwner) {
+		t.Fatalf("Check on a key the peer does not own: %v, want transport.ErrNotOwner", err)
 	}
 	bad := req
 	bad.Window = time.Millisecond
@@ -152,7 +153,7 @@ func TestPeerErrors(t *testing.T) {
 	}
 
 	// Nobody listens: unavailable, quickly.
-	down, err := NewPeer("gone", "127.0.0.1:1", PeerConfig{RPCTimeout: 200 * time.Millisecond})
+	down, err := NewClient("gone", "127.0.0.1:1", ClientConfig{RPCTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func TestPeerErrors(t *testing.T) {
 }
 
 func TestPeerConfigValidate(t *testing.T) {
-	for _, c := range []PeerConfig{{BatchSize: -1}, {BatchSize: DefaultMaxBatch + 1}, {BatchDelay: -1}, {MaxInFlight: -1}, {RPCTimeout: -1}, {QueueLen: -1}} {
+	for _, c := range []ClientConfig{{BatchSize: -1}, {BatchSize: transport.DefaultMaxBatch + 1}, {BatchDelay: -1}, {MaxInFlight: -1}, {RPCTimeout: -1}, {QueueLen: -1}} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("Validate(%+v) = nil, want an error", c)
 		}
@@ -187,7 +188,7 @@ func TestPeerConfigValidate(t *testing.T) {
 // last batch, and Send carries its mode and count.
 func TestHandoffAndSend(t *testing.T) {
 	owner := newStoreOwner(t)
-	p := newPeer(t, serve(t, owner), PeerConfig{Self: "leaver"})
+	p := newPeer(t, serve(t, owner), ClientConfig{Self: "leaver"})
 	clock := &bucket.ManualClock{}
 	from, err := bucket.NewStore(bucket.StoreConfig{Clock: clock, SweepInterval: -1, Hasher: func(u, a string) bucket.Key {
 		return bucket.KeyOf(uint64(len(u))*7919, uint64(len(a)))

@@ -1,4 +1,4 @@
-package transport
+package peer
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/transport"
 )
 
 // Receiver takes buckets handed off by a member that no longer owns them.
@@ -27,17 +28,17 @@ const HandoffBatch = 2000
 // maxLogEntries bounds one moved bucket's sliding log on the wire.
 const maxLogEntries = 1 << 20
 
-func (s *grpcServer) Handoff(ctx context.Context, m *drlv1.HandoffRequest) (*drlv1.HandoffResponse, error) {
+func (s *server) Handoff(ctx context.Context, m *drlv1.HandoffRequest) (*drlv1.HandoffResponse, error) {
 	if s.cfg.Receiver == nil {
-		return nil, status.Error(codes.Unimplemented, "transport: this node takes no handoffs")
+		return nil, status.Error(codes.Unimplemented, "peer: this node takes no handoffs")
 	}
 	if n := len(m.GetBuckets()); n > HandoffBatch {
-		return nil, status.Errorf(codes.InvalidArgument, "transport: %d buckets in one handoff, more than %d", n, HandoffBatch)
+		return nil, status.Errorf(codes.InvalidArgument, "peer: %d buckets in one handoff, more than %d", n, HandoffBatch)
 	}
 	moved := make([]bucket.Moved, len(m.GetBuckets()))
 	for i, b := range m.GetBuckets() {
 		if len(b.GetLog()) > maxLogEntries {
-			return nil, status.Errorf(codes.InvalidArgument, "transport: bucket %d has %d log entries", i, len(b.GetLog()))
+			return nil, status.Errorf(codes.InvalidArgument, "peer: bucket %d has %d log entries", i, len(b.GetLog()))
 		}
 		moved[i] = bucket.Moved{
 			Key:     bucket.Key{Hi: b.GetKeyHi(), Lo: b.GetKeyLo()},
@@ -57,7 +58,7 @@ func (s *grpcServer) Handoff(ctx context.Context, m *drlv1.HandoffRequest) (*drl
 // Handoff sends buckets to the peer in batches of HandoffBatch, the last
 // one marked done for ringID, and returns how many it kept. With no
 // buckets it sends just the done mark. It stops at the first failed call.
-func (p *Peer) Handoff(ctx context.Context, moved []bucket.Moved, ringID uint64) (int, error) {
+func (p *Client) Handoff(ctx context.Context, moved []bucket.Moved, ringID uint64) (int, error) {
 	kept := 0
 	for start := 0; start == 0 || start < len(moved); start += HandoffBatch {
 		part := moved[start:min(start+HandoffBatch, len(moved))]
@@ -74,7 +75,7 @@ func (p *Peer) Handoff(ctx context.Context, moved []bucket.Moved, ringID uint64)
 		}
 		resp, err := p.client.Handoff(ctx, msg)
 		if err != nil {
-			return kept, fmt.Errorf("transport: hand %d buckets to %s: %w", len(part), p.name, ErrorFromGRPC(err))
+			return kept, fmt.Errorf("peer: hand %d buckets to %s: %w", len(part), p.name, transport.ErrorFromGRPC(err))
 		}
 		kept += int(resp.GetAccepted())
 	}
@@ -84,7 +85,7 @@ func (p *Peer) Handoff(ctx context.Context, moved []bucket.Moved, ringID uint64)
 // Send makes one unbatched Forward call for count identical checks with the
 // given mode, for the rare checks that cross an ownership change. Errors
 // are as for Check.
-func (p *Peer) Send(ctx context.Context, key bucket.Key, req bucket.Request, mode Mode, count int) (bucket.Repeated, error) {
+func (p *Client) Send(ctx context.Context, key bucket.Key, req bucket.Request, mode Mode, count int) (bucket.Repeated, error) {
 	msg := &drlv1.ForwardRequest{From: p.cfg.Self, Checks: []*drlv1.OwnedCheck{{
 		KeyHi: key.Hi, KeyLo: key.Lo, Algorithm: uint32(req.Algorithm),
 		Limit: req.Limit, WindowNs: int64(req.Window), Burst: req.Burst, Hits: req.Hits,
@@ -95,11 +96,11 @@ func (p *Peer) Send(ctx context.Context, key bucket.Key, req bucket.Request, mod
 		err = fmt.Errorf("%d results for 1 check", len(resp.GetResults()))
 	}
 	if err != nil {
-		return bucket.Repeated{}, fmt.Errorf("transport: forward to %s: %w", p.name, ErrorFromGRPC(err))
+		return bucket.Repeated{}, fmt.Errorf("peer: forward to %s: %w", p.name, transport.ErrorFromGRPC(err))
 	}
 	r := resp.GetResults()[0]
 	if r.GetCode() != drlv1.Code_CODE_OK {
-		return bucket.Repeated{}, errorOf(r.GetCode(), "from "+p.name)
+		return bucket.Repeated{}, transport.ErrorFromCode(r.GetCode(), "from "+p.name)
 	}
 	return bucket.Repeated{
 		Admitted:     int(r.GetAdmitted()),
@@ -110,10 +111,10 @@ func (p *Peer) Send(ctx context.Context, key bucket.Key, req bucket.Request, mod
 
 // ResetKey asks the peer to drop everything it keeps for key and returns
 // how many live buckets it dropped.
-func (p *Peer) ResetKey(ctx context.Context, key bucket.Key) (int, error) {
+func (p *Client) ResetKey(ctx context.Context, key bucket.Key) (int, error) {
 	resp, err := p.client.ResetKey(ctx, &drlv1.ResetKeyRequest{KeyHi: key.Hi, KeyLo: key.Lo})
 	if err != nil {
-		return 0, fmt.Errorf("transport: reset a key on %s: %w", p.name, ErrorFromGRPC(err))
+		return 0, fmt.Errorf("peer: reset a key on %s: %w", p.name, transport.ErrorFromGRPC(err))
 	}
 	return int(resp.GetDropped()), nil
 }

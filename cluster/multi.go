@@ -1,4 +1,4 @@
-package transport
+package cluster
 
 import (
 	"context"
@@ -6,12 +6,13 @@ import (
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/transport"
 )
 
-// CheckFunc decides one check, as drl.Limiter.CheckWith does.
-type CheckFunc func(ctx context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error)
+// checkFunc decides one check, as drl.Limiter.CheckWith does.
+type checkFunc func(ctx context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error)
 
-// CheckAllWith runs a multi-limit check over check, in two rounds so that
+// checkAllWith runs a multi-limit check over check, in two rounds so that
 // a denied request spends nothing:
 //
 //  1. a dry run of every limit, side by side: if any would deny (and is
@@ -23,15 +24,15 @@ type CheckFunc func(ctx context.Context, req bucket.Request, opts drl.CheckOptio
 //     the one case where a denied request costs something.
 //
 // One limit alone takes one round. Argument errors name the limit
-// ("limits[1].window"). Checks that local (if not nil) decides without a
+// ("limits[1].window"). Checks that local says are decided without a
 // hop run on the caller's goroutine, while the others run side by side
 // (a goroutine and its wake-up cost far more than a local decision), as in
 // CheckBatch.
-func CheckAllWith(ctx context.Context, checks []drl.LimitCheck, check CheckFunc, local LocalLimiter) (allowed bool, ds []bucket.Decision, err error) {
+func checkAllWith(ctx context.Context, checks []drl.LimitCheck, check checkFunc, local func(userID, action string) bool) (allowed bool, ds []bucket.Decision, err error) {
 	if len(checks) == 1 {
 		d, err := check(ctx, checks[0].Request, checks[0].Options)
 		if err != nil {
-			return false, nil, inLimit(0, err)
+			return false, nil, transport.InLimit(0, err)
 		}
 		return d.Allowed, []bucket.Decision{d}, nil
 	}
@@ -55,13 +56,13 @@ func CheckAllWith(ctx context.Context, checks []drl.LimitCheck, check CheckFunc,
 
 // checkEach decides every check, the remote ones side by side; the first
 // error wins.
-func checkEach(ctx context.Context, checks []drl.LimitCheck, check CheckFunc, local LocalLimiter) ([]bucket.Decision, error) {
+func checkEach(ctx context.Context, checks []drl.LimitCheck, check checkFunc, local func(userID, action string) bool) ([]bucket.Decision, error) {
 	ds := make([]bucket.Decision, len(checks))
 	errs := make([]error, len(checks))
 	here := make([]bool, len(checks))
 	var wg sync.WaitGroup
 	for i, c := range checks {
-		if here[i] = local != nil && local.DecidesLocally(c.Request.UserID, c.Request.Action); !here[i] {
+		if here[i] = local(c.Request.UserID, c.Request.Action); !here[i] {
 			wg.Go(func() { ds[i], errs[i] = check(ctx, c.Request, c.Options) })
 		}
 	}
@@ -73,7 +74,7 @@ func checkEach(ctx context.Context, checks []drl.LimitCheck, check CheckFunc, lo
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			return nil, inLimit(i, err)
+			return nil, transport.InLimit(i, err)
 		}
 	}
 	return ds, nil

@@ -1,4 +1,4 @@
-package transport
+package peer
 
 import (
 	"context"
@@ -18,12 +18,13 @@ import (
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/transport"
 )
 
-// PeerConfig tunes the client that forwards checks to one owner. The zero
+// ClientConfig tunes the client that forwards checks to one owner. The zero
 // value of each field means its default; DESIGN.md has the measurements
 // behind them.
-type PeerConfig struct {
+type ClientConfig struct {
 	// Self is this node's name, sent along for the receiver's logs.
 	Self string
 	// BatchSize is the most distinct keys in one Forward call. Default 256.
@@ -45,10 +46,10 @@ type PeerConfig struct {
 	DialOptions []grpc.DialOption
 	// Stats, when set, receives the counts of every peer made with this
 	// config, so that they outlive any one peer; nil gives each its own.
-	Stats *PeerStats
+	Stats *Stats
 }
 
-// Defaults for PeerConfig.
+// Defaults for ClientConfig.
 const (
 	DefaultBatchSize   = 256
 	DefaultBatchDelay  = 200 * time.Microsecond
@@ -57,7 +58,7 @@ const (
 	DefaultQueueLen    = 4096
 )
 
-func (c PeerConfig) withDefaults() PeerConfig {
+func (c ClientConfig) withDefaults() ClientConfig {
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize
 	}
@@ -77,31 +78,31 @@ func (c PeerConfig) withDefaults() PeerConfig {
 }
 
 // Validate reports the first invalid field of c, after defaults.
-func (c PeerConfig) Validate() error {
+func (c ClientConfig) Validate() error {
 	c = c.withDefaults()
 	switch {
-	case c.BatchSize < 1 || c.BatchSize > DefaultMaxBatch:
-		return fmt.Errorf("transport: BatchSize %d must be 1 to %d", c.BatchSize, DefaultMaxBatch)
+	case c.BatchSize < 1 || c.BatchSize > transport.DefaultMaxBatch:
+		return fmt.Errorf("peer: BatchSize %d must be 1 to %d", c.BatchSize, transport.DefaultMaxBatch)
 	case c.BatchDelay < 0:
-		return fmt.Errorf("transport: BatchDelay %v must not be negative", c.BatchDelay)
+		return fmt.Errorf("peer: BatchDelay %v must not be negative", c.BatchDelay)
 	case c.MaxInFlight < 1:
-		return fmt.Errorf("transport: MaxInFlight %d must be at least 1", c.MaxInFlight)
+		return fmt.Errorf("peer: MaxInFlight %d must be at least 1", c.MaxInFlight)
 	case c.RPCTimeout <= 0:
-		return fmt.Errorf("transport: RPCTimeout %v must be positive", c.RPCTimeout)
+		return fmt.Errorf("peer: RPCTimeout %v must be positive", c.RPCTimeout)
 	case c.QueueLen < 1:
-		return fmt.Errorf("transport: QueueLen %d must be at least 1", c.QueueLen)
+		return fmt.Errorf("peer: QueueLen %d must be at least 1", c.QueueLen)
 	}
 	return nil
 }
 
-// Peer forwards checks to one remote owner. Concurrent checks on their way
+// Client forwards checks to one remote owner. Concurrent checks on their way
 // to the same peer are batched into one Forward call, and identical checks
 // on one key inside a batch are coalesced into one entry; every caller
 // still gets the answer it would have had from its own call, in arrival
-// order. A Peer is safe for concurrent use.
-type Peer struct {
+// order. A Client is safe for concurrent use.
+type Client struct {
 	name   string
-	cfg    PeerConfig
+	cfg    ClientConfig
 	conn   *grpc.ClientConn
 	client drlv1.PeerClient
 
@@ -115,11 +116,11 @@ type Peer struct {
 	runner   sync.WaitGroup // the batcher
 	closing  sync.Once
 
-	stats *PeerStats
+	stats *Stats
 }
 
-// PeerStats counts a peer's traffic.
-type PeerStats struct {
+// Stats counts a peer's traffic.
+type Stats struct {
 	RPCs     atomic.Uint64 // Forward calls made
 	Entries  atomic.Uint64 // distinct keys sent
 	Checks   atomic.Uint64 // checks answered through them
@@ -142,9 +143,9 @@ type callResult struct {
 
 var callPool = sync.Pool{New: func() any { return &call{done: make(chan callResult, 1)} }}
 
-// NewPeer returns a client for the owner called name at the gRPC address
+// NewClient returns a client for the owner called name at the gRPC address
 // addr. It connects lazily; call Close to stop it.
-func NewPeer(name, addr string, cfg PeerConfig) (*Peer, error) {
+func NewClient(name, addr string, cfg ClientConfig) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -159,10 +160,10 @@ func NewPeer(name, addr string, cfg PeerConfig) (*Peer, error) {
 	}, cfg.DialOptions...)
 	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("transport: client for peer %s at %s: %w", name, addr, err)
+		return nil, fmt.Errorf("peer: client for peer %s at %s: %w", name, addr, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Peer{
+	p := &Client{
 		name:     name,
 		cfg:      cfg,
 		conn:     conn,
@@ -176,20 +177,20 @@ func NewPeer(name, addr string, cfg PeerConfig) (*Peer, error) {
 		stats:    cfg.Stats,
 	}
 	if p.stats == nil {
-		p.stats = &PeerStats{}
+		p.stats = &Stats{}
 	}
 	p.runner.Go(p.run)
 	return p, nil
 }
 
-// Stats returns the peer's counters (PeerConfig.Stats if it was set).
-func (p *Peer) Stats() *PeerStats { return p.stats }
+// Stats returns the peer's counters (ClientConfig.Stats if it was set).
+func (p *Client) Stats() *Stats { return p.stats }
 
 // Check forwards one check on key (from the cluster's shared hasher) to the
-// peer and waits for its decision. Errors: ctx's, drl.ErrClosed, ErrNotOwner
+// peer and waits for its decision. Errors: ctx's, drl.ErrClosed, transport.ErrNotOwner
 // (the peer's ring no longer gives it the key), drl.ErrUnavailable (wrapped,
 // with the cause), or an invalid argument the peer found.
-func (p *Peer) Check(ctx context.Context, key bucket.Key, req bucket.Request) (bucket.Decision, error) {
+func (p *Client) Check(ctx context.Context, key bucket.Key, req bucket.Request) (bucket.Decision, error) {
 	d, _, err := p.CheckLease(ctx, key, req, 0)
 	return d, err
 }
@@ -198,7 +199,7 @@ func (p *Peer) Check(ctx context.Context, key bucket.Key, req bucket.Request) (b
 // lease more identical checks, spent at the owner now; it returns how many
 // were granted. Coalesced checks share one request: the first caller that
 // asked gets the grant.
-func (p *Peer) CheckLease(ctx context.Context, key bucket.Key, req bucket.Request, lease int) (bucket.Decision, int, error) {
+func (p *Client) CheckLease(ctx context.Context, key bucket.Key, req bucket.Request, lease int) (bucket.Decision, int, error) {
 	c := callPool.Get().(*call)
 	c.key, c.req, c.lease = key, req, lease
 	select {
@@ -232,7 +233,7 @@ func (p *Peer) CheckLease(ctx context.Context, key bucket.Key, req bucket.Reques
 // Close stops accepting checks, sends what is queued, waits for the calls
 // in flight (as long as ctx allows), then closes the connection. It is
 // idempotent.
-func (p *Peer) Close(ctx context.Context) error {
+func (p *Client) Close(ctx context.Context) error {
 	p.closing.Do(func() { close(p.stop) })
 	waited := make(chan struct{})
 	go func() { p.runner.Wait(); close(waited) }()
@@ -240,20 +241,20 @@ func (p *Peer) Close(ctx context.Context) error {
 	select {
 	case <-waited:
 	case <-ctx.Done():
-		err = fmt.Errorf("transport: closing peer %s: %w", p.name, ctx.Err())
+		err = fmt.Errorf("peer: closing peer %s: %w", p.name, ctx.Err())
 		p.cancel() // abort the calls in flight; the batcher then ends
 		<-waited
 	}
 	p.cancel()
 	if cerr := p.conn.Close(); cerr != nil && err == nil && !errors.Is(cerr, context.Canceled) {
-		err = fmt.Errorf("transport: closing connection to %s: %w", p.name, cerr)
+		err = fmt.Errorf("peer: closing connection to %s: %w", p.name, cerr)
 	}
 	return err
 }
 
 // run is the batcher. Owned by p.runner; it ends after Close once every
 // queued check has been answered.
-func (p *Peer) run() {
+func (p *Client) run() {
 	defer close(p.done)
 	defer p.sends.Wait()
 	for {
@@ -285,7 +286,7 @@ func (p *Peer) run() {
 // fill adds queued checks to b until it is full. It waits up to BatchDelay
 // for more only while other Forward calls are in flight: an idle peer gets
 // a lone check at once.
-func (p *Peer) fill(b *batch) {
+func (p *Client) fill(b *batch) {
 	var deadline time.Time
 	for !b.full() {
 		select {
@@ -319,7 +320,7 @@ func (p *Peer) fill(b *batch) {
 }
 
 // send makes one Forward call for b and answers its callers.
-func (p *Peer) send(b *batch) {
+func (p *Client) send(b *batch) {
 	defer func() { <-p.inFlight }()
 	msg := &drlv1.ForwardRequest{From: p.cfg.Self, Checks: make([]*drlv1.OwnedCheck, len(b.entries))}
 	for i, e := range b.entries {
@@ -344,7 +345,7 @@ func (p *Peer) send(b *batch) {
 		if status.Code(err) == codes.DeadlineExceeded {
 			p.stats.Timeouts.Add(1)
 		}
-		err = fmt.Errorf("transport: forward %d checks to %s: %w", b.calls, p.name, ErrorFromGRPC(err))
+		err = fmt.Errorf("peer: forward %d checks to %s: %w", b.calls, p.name, transport.ErrorFromGRPC(err))
 		for _, e := range b.entries {
 			for _, c := range e.waiters {
 				c.done <- callResult{err: err}
@@ -355,7 +356,7 @@ func (p *Peer) send(b *batch) {
 	for i, e := range b.entries {
 		r := resp.Results[i]
 		if r.GetCode() != drlv1.Code_CODE_OK {
-			err := errorOf(r.GetCode(), "from "+p.name)
+			err := transport.ErrorFromCode(r.GetCode(), "from "+p.name)
 			for _, c := range e.waiters {
 				c.done <- callResult{err: err}
 			}
@@ -408,7 +409,7 @@ func (b *batch) full() bool { return len(b.entries) >= b.size }
 func (b *batch) add(c *call) {
 	b.calls++
 	k := bucket.IDOf(c.key, c.req)
-	if i, ok := b.index[k]; ok && len(b.entries[i].waiters) < DefaultMaxBatch {
+	if i, ok := b.index[k]; ok && len(b.entries[i].waiters) < transport.DefaultMaxBatch {
 		e := &b.entries[i]
 		e.waiters = append(e.waiters, c)
 		if c.lease > 0 && e.leaser == nil {

@@ -1,0 +1,163 @@
+package peer
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/drlimit/drl/api/drlv1"
+	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/transport"
+)
+
+// Owner applies checks that other nodes forwarded to this one. It is called
+// concurrently. It writes one result per check into results (same length);
+// a check on a key this node does not own gets transport.ErrNotOwner.
+type Owner interface {
+	CheckOwned(ctx context.Context, checks []OwnedCheck, results []OwnedResult)
+	// ResetKey drops everything this node keeps for key (buckets, cached
+	// denials, leases) and returns how many live buckets it dropped.
+	ResetKey(key bucket.Key) int
+}
+
+// OwnedCheck is Count identical checks on the bucket named by Key.
+// Request's ids are empty: the key travels as its hash.
+type OwnedCheck struct {
+	Key     bucket.Key
+	Request bucket.Request
+	Count   int
+	Mode    Mode
+	// Lease asks for up to this many more identical checks, spent now and
+	// answered by the sender itself (see api/drl.proto).
+	Lease int
+}
+
+// Mode tells the receiver of a forwarded check how much authority the
+// sender gives it while ownership moves (api/drl.proto, Mode).
+type Mode uint8
+
+const (
+	// ModeDirect: the sender thinks the receiver owns the key.
+	ModeDirect Mode = iota
+	// ModeProxied: answer it, never forward it again.
+	ModeProxied
+)
+
+// OwnedResult answers one OwnedCheck: a decision for all Count checks, or
+// an error.
+type OwnedResult struct {
+	Repeated bucket.Repeated
+	Err      error
+	// Leased is how many leased checks were granted.
+	Leased int
+}
+
+// ServerConfig wires a node's owner side into the Client service.
+type ServerConfig struct {
+	// Owner applies forwarded checks and resets. Required.
+	Owner Owner
+	// Receiver takes handed-off buckets; nil refuses them.
+	Receiver Receiver
+	// MaxBatch bounds the checks in one Forward call. Default
+	// transport.DefaultMaxBatch.
+	MaxBatch int
+	// Logger gets failed forwarded checks at Debug. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Register registers the Client service on gs. Its callers are other
+// members; transport.ServerOptions keeps everyone else out when member
+// certificates are required.
+func Register(gs *grpc.Server, cfg ServerConfig) {
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = transport.DefaultMaxBatch
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	drlv1.RegisterPeerServer(gs, &server{cfg: cfg})
+}
+
+type server struct {
+	drlv1.UnimplementedPeerServer
+	cfg ServerConfig
+}
+
+// ResetKey drops one key's state on this node, for a peer's Reset.
+func (s *server) ResetKey(ctx context.Context, m *drlv1.ResetKeyRequest) (*drlv1.ResetKeyResponse, error) {
+	n := s.cfg.Owner.ResetKey(bucket.Key{Hi: m.GetKeyHi(), Lo: m.GetKeyLo()})
+	return &drlv1.ResetKeyResponse{Dropped: uint32(n)}, nil
+}
+
+// Forward applies a batch of checks forwarded by another node.
+func (s *server) Forward(ctx context.Context, m *drlv1.ForwardRequest) (*drlv1.ForwardResponse, error) {
+	n := len(m.GetChecks())
+	if n > s.cfg.MaxBatch {
+		return nil, status.Errorf(codes.InvalidArgument, "peer: %d checks in one forward, more than %d", n, s.cfg.MaxBatch)
+	}
+	checks := make([]OwnedCheck, n)
+	results := make([]OwnedResult, n)
+	for i, c := range m.GetChecks() {
+		if c.GetAlgorithm() > 255 || c.GetCount() < 1 || int(c.GetCount()) > s.cfg.MaxBatch || c.GetMode() > drlv1.Mode_MODE_PROXIED {
+			return nil, status.Errorf(codes.InvalidArgument, "peer: check %d: algorithm %d, count %d, mode %d",
+				i, c.GetAlgorithm(), c.GetCount(), c.GetMode())
+		}
+		checks[i] = OwnedCheck{
+			Key: bucket.Key{Hi: c.GetKeyHi(), Lo: c.GetKeyLo()},
+			Request: bucket.Request{
+				Limit:     c.GetLimit(),
+				Window:    time.Duration(c.GetWindowNs()),
+				Burst:     c.GetBurst(),
+				Hits:      c.GetHits(),
+				Algorithm: bucket.Algorithm(c.GetAlgorithm()),
+				DryRun:    c.GetDryRun(),
+			},
+			Count: int(c.GetCount()),
+			Mode:  Mode(c.GetMode()),
+			Lease: int(min(c.GetLease(), uint32(s.cfg.MaxBatch))),
+		}
+	}
+	s.cfg.Owner.CheckOwned(ctx, checks, results)
+	out := &drlv1.ForwardResponse{Results: make([]*drlv1.OwnedResult, n)}
+	for i, r := range results {
+		res := &drlv1.OwnedResult{Code: transport.WireCode(r.Err)}
+		if r.Err == nil {
+			res.Admitted = uint32(r.Repeated.Admitted)
+			res.Leased = uint32(r.Leased)
+			if r.Repeated.Admitted > 0 {
+				res.LastAdmitted = decisionToPeer(r.Repeated.LastAdmitted)
+			}
+			if r.Repeated.Admitted < checks[i].Count {
+				res.Denied = decisionToPeer(r.Repeated.Denied)
+			}
+		} else {
+			s.cfg.Logger.Debug("forwarded check failed", "peer", m.GetFrom(), "err", r.Err)
+		}
+		out.Results[i] = res
+	}
+	return out, nil
+}
+
+func decisionToPeer(d bucket.Decision) *drlv1.Decision {
+	return &drlv1.Decision{
+		Allowed:      d.Allowed,
+		Limit:        d.Limit,
+		Remaining:    d.Remaining,
+		ResetAfterNs: int64(d.ResetAfter),
+		RetryAfterNs: int64(d.RetryAfter),
+	}
+}
+
+func decisionFromPeer(m *drlv1.Decision) bucket.Decision {
+	return bucket.Decision{
+		Allowed:    m.GetAllowed(),
+		Limit:      m.GetLimit(),
+		Remaining:  m.GetRemaining(),
+		ResetAfter: time.Duration(m.GetResetAfterNs()),
+		RetryAfter: time.Duration(m.GetRetryAfterNs()),
+	}
+}
