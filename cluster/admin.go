@@ -28,7 +28,7 @@ func (n *Node) Reset(ctx context.Context, userID, action string) (int, []string,
 		return 0, nil, drl.ErrClosed
 	}
 	key := n.hash(userID, action)
-	n.topDenied.forget(userID, action)
+	n.topDenied.Forget(userID, action)
 	v := n.view.Load()
 	var (
 		mu        sync.Mutex
@@ -66,10 +66,10 @@ func (n *Node) resetKey(key bucket.Key) int {
 	dropped := n.store.Reset(key)
 	v.fallback.Reset(key)
 	if v.deny != nil {
-		v.deny.forget(key)
+		v.deny.Forget(key)
 	}
 	if v.leases != nil {
-		v.leases.forget(key)
+		v.leases.Forget(key)
 	}
 	return dropped
 }
@@ -78,5 +78,5 @@ func (n *Node) resetKey(key bucket.Key) int {
 // most often lately, most first: counted where checks enter, from the
 // last few minutes (counts halve every minute).
 func (n *Node) TopDenied(limit int) (string, []drl.DeniedKey) {
-	return n.cfg.Name, n.topDenied.top(limit)
+	return n.cfg.Name, n.topDenied.Top(limit)
 }

@@ -44,7 +44,7 @@ func (n *Node) CheckWith(ctx context.Context, req bucket.Request, opts drl.Check
 	d, err := n.checkPolicy(ctx, req, opts.FailPolicy)
 	n.metrics.count(req.Algorithm, d, err)
 	if err == nil && !d.Allowed {
-		n.topDenied.record(req.UserID, req.Action)
+		n.topDenied.Record(req.UserID, req.Action)
 		if opts.Shadow {
 			n.shadowDenied.Add(1)
 			d.Allowed, d.Shadowed = true, true
@@ -82,7 +82,7 @@ func (n *Node) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []b
 				d.Allowed, d.Shadowed = true, true
 			} else {
 				n.metrics.count(req.Algorithm, d, nil)
-				n.topDenied.record(req.UserID, req.Action)
+				n.topDenied.Record(req.UserID, req.Action)
 			}
 		}
 		return d, err
@@ -174,18 +174,18 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 			return bucket.Decision{}, fmt.Errorf("%w: no client for owner %s", drl.ErrNoOwner, owner)
 		}
 		if v.deny != nil {
-			if d, ok := v.deny.lookup(key, req); ok {
+			if d, ok := v.deny.Lookup(key, req); ok {
 				n.denyHits.Add(1)
 				return d, nil
 			}
 		}
 		lease := 0
 		if v.leases != nil && !req.DryRun {
-			if d, ok := v.leases.take(key, req); ok {
+			if d, ok := v.leases.Take(key, req); ok {
 				n.leaseHits.Add(1)
 				return d, nil
 			}
-			lease = v.leases.want(key, req)
+			lease = v.leases.Want(key, req)
 		}
 		arm()
 		n.forwarded.Add(1)
@@ -193,18 +193,18 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		d, leased, err := p.CheckLease(ctx, key, req, lease)
 		n.metrics.forwardTook(n.cfg.Clock.Now() - sentAt)
 		if err != nil && lease > 0 {
-			v.leases.failed(key, req)
+			v.leases.Failed(key, req)
 		}
 		switch {
 		case err == nil:
 			if v.deny != nil && !d.Allowed {
-				v.deny.store(key, req, d, sentAt)
+				v.deny.Store(key, req, d, sentAt)
 			}
 			if v.leases != nil {
 				if d.Allowed {
-					v.leases.admitted(key, req, d, leased)
+					v.leases.Admitted(key, req, d, leased)
 				} else if lease > 0 {
-					v.leases.failed(key, req)
+					v.leases.Failed(key, req)
 				}
 			}
 			return d, nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/hotkeys"
 )
 
 // With leases on, a forwarder hammering a hot key answers most admitted
@@ -39,8 +40,8 @@ func TestLeasesCutHopsWithoutOverAdmission(t *testing.T) {
 	st := a.Stats()
 	t.Logf("%d checks: %d admitted, %d forwarded, %d answered from leases (%d granted by the owner)",
 		callers*each, admitted.Load(), st.Forwarded, st.LeaseHits, nodes[1].Stats().LeasesGranted)
-	if got := admitted.Load(); got > limit || got < limit-leaseMax {
-		t.Fatalf("admitted %d, want between %d and %d", got, limit-leaseMax, limit)
+	if got := admitted.Load(); got > limit || got < limit-hotkeys.LeaseMax {
+		t.Fatalf("admitted %d, want between %d and %d", got, limit-hotkeys.LeaseMax, limit)
 	}
 	if st.LeaseHits == 0 || st.Forwarded >= callers*each {
 		t.Fatalf("leases answered %d checks and %d were forwarded: no hops saved", st.LeaseHits, st.Forwarded)

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/hotkeys"
 	"github.com/drlimit/drl/internal/peer"
 	"github.com/drlimit/drl/ring"
 )
@@ -267,10 +268,10 @@ func (n *Node) rebuildRing() {
 		id: ringID(members), prev: prev, changed: time.Now(), settled: make(chan struct{}), next: make(chan struct{}),
 		fallback: n.newFallbackStore()}
 	if !n.cfg.NoDenyCache {
-		v.deny = newDenyCache(n.cfg.Clock)
+		v.deny = hotkeys.NewDenyCache(n.cfg.Clock)
 	}
 	if n.cfg.Leases {
-		v.leases = newLeaseTable(n.cfg.Clock)
+		v.leases = hotkeys.NewLeases(n.cfg.Clock)
 	}
 	var stale []*peer.Client
 	for name, md := range members {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/hotkeys"
 	"github.com/drlimit/drl/internal/peer"
 	"github.com/drlimit/drl/ring"
 	"github.com/drlimit/drl/transport"
@@ -87,7 +88,7 @@ type Node struct {
 	proxied          atomic.Uint64 // checks passed on to the owner this node knows
 	shadowDenied     atomic.Uint64 // checks over the limit admitted by shadow mode
 	multiRaces       atomic.Uint64 // limits that denied in a multi-limit check's second round
-	topDenied        *topDenied
+	topDenied        *hotkeys.TopDenied
 	events           eventLog // ring changes and fallbacks, for the status page
 	rates            rates    // check rates, sampled for the status page
 
@@ -132,9 +133,9 @@ type view struct {
 	// fallback holds drl.FailLocal's provisional buckets for this view.
 	fallback *bucket.Store
 	// deny caches owners' denials for this view; nil when disabled.
-	deny *denyCache
+	deny *hotkeys.DenyCache
 	// leases holds this view's token leases on hot keys; nil when disabled.
-	leases *leaseTable
+	leases *hotkeys.Leases
 	// next is closed when a newer view replaces this one.
 	next chan struct{}
 }
@@ -165,7 +166,7 @@ func New(cfg Config) (*Node, error) {
 		known:    map[string]knownMember{},
 		doneFrom: map[string]uint64{},
 	}
-	n.topDenied = newTopDenied(cfg.Clock)
+	n.topDenied = hotkeys.NewTopDenied(cfg.Clock)
 	n.view.Store(&view{ring: &ring.Ring{}, peers: map[string]*peer.Client{}, settled: make(chan struct{}), next: make(chan struct{}),
 		fallback: n.newFallbackStore()})
 	n.stopCtx, n.stop = context.WithCancel(context.Background())

@@ -1,4 +1,4 @@
-package cluster
+package hotkeys
 
 import (
 	"strconv"
@@ -11,34 +11,34 @@ import (
 // minute, and a key falls out once it stops being denied.
 func TestTopDeniedFindsHeavyHittersAndForgets(t *testing.T) {
 	clock := &bucket.ManualClock{}
-	td := newTopDenied(clock)
+	td := NewTopDenied(clock)
 	for i := range 5000 {
-		td.record("crowd-"+strconv.Itoa(i), "a")
+		td.Record("crowd-"+strconv.Itoa(i), "a")
 		if i%10 == 0 {
-			td.record("heavy", "a")
+			td.Record("heavy", "a")
 		}
 		if i%25 == 0 {
-			td.record("medium", "a")
+			td.Record("medium", "a")
 		}
 	}
-	top := td.top(2)
+	top := td.Top(2)
 	if len(top) != 2 || top[0].UserID != "heavy" || top[1].UserID != "medium" {
 		t.Fatalf("top 2: %+v", top)
 	}
 	if top[0].Denied < 500 || top[0].Denied-top[0].Error > 500 {
 		t.Fatalf("heavy counted %d ± %d, want 500 within the error", top[0].Denied, top[0].Error)
 	}
-	clock.Advance(topDeniedHalfLife)
-	if got := td.top(1)[0].Denied; got != top[0].Denied/2 {
+	clock.Advance(TopDeniedHalfLife)
+	if got := td.Top(1)[0].Denied; got != top[0].Denied/2 {
 		t.Fatalf("after a half-life: %d, want %d", got, top[0].Denied/2)
 	}
-	clock.Advance(20 * topDeniedHalfLife)
-	if got := td.top(10); len(got) != 0 {
+	clock.Advance(20 * TopDeniedHalfLife)
+	if got := td.Top(10); len(got) != 0 {
 		t.Fatalf("after 20 half-lives without denials: %+v", got)
 	}
-	td.record("heavy", "a")
-	td.forget("heavy", "a")
-	if got := td.top(10); len(got) != 0 {
+	td.Record("heavy", "a")
+	td.Forget("heavy", "a")
+	if got := td.Top(10); len(got) != 0 {
 		t.Fatalf("after forget: %+v", got)
 	}
 }
