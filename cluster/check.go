@@ -232,6 +232,8 @@ const (
 )
 
 // awaitNext waits until v is replaced by a newer view, or pause passes.
+// The pause is a back-off in real time, not a span of the node's clock:
+// it only keeps a check from spinning while the ring settles.
 func (v *view) awaitNext(ctx context.Context, pause time.Duration) error {
 	t := time.NewTimer(pause)
 	defer t.Stop()
@@ -287,17 +289,15 @@ var errViewChanged = errors.New("cluster: the ring changed while the check waite
 // replaces v first, it returns errViewChanged.
 func (n *Node) awaitSettled(ctx context.Context, v *view) error {
 	n.waitedHandoff.Add(1)
-	left := time.Until(v.changed.Add(n.cfg.HandoffWait))
+	left := v.changed + n.cfg.HandoffWait - n.cfg.Clock.Now()
 	if left <= 0 {
 		return nil
 	}
-	t := time.NewTimer(left)
-	defer t.Stop()
 	select {
 	case <-v.settled:
 	case <-v.next:
 		return errViewChanged
-	case <-t.C:
+	case <-n.cfg.Clock.After(left):
 		n.log.Warn("handoffs of a ring change did not settle in time; new keys start fresh", "ring", v.version, "waiting_for", n.unsettled(v))
 	case <-ctx.Done():
 		return fmt.Errorf("waiting for the handoffs of a ring change: %w", ctx.Err())

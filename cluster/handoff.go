@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/internal/peer"
@@ -119,7 +118,7 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 		owner := r.Owner(k.Hi)
 		return owner != self && peers[owner] != nil
 	})
-	start := time.Now()
+	start := n.cfg.Clock.Now()
 	byOwner := map[string][]bucket.Moved{}
 	for _, m := range moved {
 		owner := r.Owner(m.Key.Hi)
@@ -145,7 +144,7 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 	n.handoffsSent.Add(uint64(sent))
 	n.handoffsLost.Add(uint64(lost))
 	if len(moved) > 0 {
-		n.log.Info("handed off buckets", "keys", sent, "lost", lost, "members", len(byOwner), "took", time.Since(start))
+		n.log.Info("handed off buckets", "keys", sent, "lost", lost, "members", len(byOwner), "took", n.cfg.Clock.Now()-start)
 	}
 }
 

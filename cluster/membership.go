@@ -265,7 +265,7 @@ func (n *Node) rebuildRing() {
 		}
 	}
 	v := &view{ring: r, members: members, peers: map[string]*peer.Client{}, version: old.version + 1,
-		id: ringID(members), prev: prev, changed: time.Now(), settled: make(chan struct{}), next: make(chan struct{}),
+		id: ringID(members), prev: prev, changed: n.cfg.Clock.Now(), settled: make(chan struct{}), next: make(chan struct{}),
 		fallback: n.newFallbackStore()}
 	if !n.cfg.NoDenyCache {
 		v.deny = hotkeys.NewDenyCache(n.cfg.Clock)

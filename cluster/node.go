@@ -127,7 +127,7 @@ type view struct {
 	// key this node gained waits (check.go).
 	id         uint64
 	prev       *ring.Ring
-	changed    time.Time
+	changed    time.Duration // by cfg.Clock
 	settled    chan struct{}
 	settleOnce sync.Once
 	// fallback holds drl.FailLocal's provisional buckets for this view.

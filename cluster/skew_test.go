@@ -102,6 +102,10 @@ func (c driftClock) Now() time.Duration {
 	return c.offset + time.Duration(float64(time.Since(c.start))*c.rate)
 }
 
+func (c driftClock) After(d time.Duration) <-chan struct{} {
+	return bucket.SystemClock().After(time.Duration(float64(d) / c.rate))
+}
+
 // Under load, with clocks minutes apart and running 2% fast or slow, a join
 // and a graceful leave still admit no key more than its limit.
 func TestDriftingClocksKeepLimitsThroughChanges(t *testing.T) {
