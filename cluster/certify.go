@@ -6,6 +6,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/drlimit/drl/internal/membership"
 )
 
 // With TLS on, gossip's word is not enough to enter the ring: a member
@@ -87,7 +89,7 @@ func handshake(ctx context.Context, cfg *tls.Config, addr string) error {
 
 // forgetCertified drops what it knows of members no longer known, so that
 // the maps do not grow with every restart.
-func (n *Node) forgetCertified(known map[string]knownMember) {
+func (n *Node) forgetCertified(known map[string]membership.Member) {
 	c := &n.certs
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -19,13 +19,13 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/hashicorp/go-sockaddr"
-	"github.com/hashicorp/memberlist"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/internal/hotkeys"
+	"github.com/drlimit/drl/internal/membership"
 	"github.com/drlimit/drl/internal/peer"
 	"github.com/drlimit/drl/ring"
 	"github.com/drlimit/drl/transport"
@@ -41,16 +41,12 @@ type Node struct {
 	// suffix. A member that restarts under the same name is a new instance,
 	// so gossip about the old one (its leave, or its death) can never be
 	// taken for news about the new one.
-	id         string
-	log        *slog.Logger
-	store      *bucket.Store
-	hash       bucket.KeyHasher
-	selfMeta   meta
-	metaBytes  atomic.Pointer[[]byte] // selfMeta encoded; Ready changes once
-	gossipAddr string                 // advertised
+	id    string
+	log   *slog.Logger
+	store *bucket.Store
+	hash  bucket.KeyHasher
 
-	ml       *memberlist.Memberlist
-	keyring  *memberlist.Keyring // nil without gossip encryption
+	gossip   *membership.Gossip
 	grpcLis  net.Listener
 	grpcSrv  *grpc.Server
 	grpcAddr string // advertised
@@ -62,10 +58,6 @@ type Node struct {
 	view        atomic.Pointer[view]
 	rebuild     chan struct{}
 	ringChanges atomic.Uint64
-
-	// knownMu guards known: every member gossip has told us about.
-	knownMu sync.Mutex
-	known   map[string]knownMember
 
 	local     atomic.Uint64 // checks decided here as the owner
 	forwarded atomic.Uint64 // checks sent to another owner
@@ -106,7 +98,6 @@ type Node struct {
 	// the cluster's CA (certify.go).
 	certs certifier
 
-	joined  atomic.Bool
 	closed  atomic.Bool
 	closing sync.Once
 	stopCtx context.Context // ends when Close begins stopping goroutines
@@ -117,7 +108,7 @@ type Node struct {
 // view is one immutable ring with the clients for its members.
 type view struct {
 	ring    *ring.Ring
-	members map[string]meta
+	members map[string]membership.Meta
 	peers   map[string]*peer.Client
 	version uint64
 	// id names the ring (its members and their addresses) in handoff done
@@ -163,7 +154,6 @@ func New(cfg Config) (*Node, error) {
 		log:      cfg.Logger.With("node", cfg.Name),
 		hash:     KeyHasher(),
 		rebuild:  make(chan struct{}, 1),
-		known:    map[string]knownMember{},
 		doneFrom: map[string]uint64{},
 	}
 	n.topDenied = hotkeys.NewTopDenied(cfg.Clock)
@@ -225,31 +215,25 @@ func New(cfg Config) (*Node, error) {
 			n.httpSrv.TLSConfig = cfg.TLS.ServerConfig()
 		}
 	}
-	n.selfMeta = meta{Version: protocolVersion, Name: cfg.Name, GRPC: n.grpcAddr, HTTP: httpAdv}
-	if err := n.publishMeta(); err != nil {
-		return nil, err
-	}
-
 	host, port, err := splitPort(cfg.GossipAddr)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: GossipAddr: %w", err)
 	}
-	advHost, advPort := "", 0
+	gcfg := membership.Config{ID: n.id, BindHost: host, BindPort: port, Transport: cfg.GossipTransport,
+		Keys: cfg.GossipKeys, Join: cfg.Join, RejoinInterval: cfg.RejoinInterval, AnnounceTimeout: cfg.HandoffTimeout,
+		OnChange: n.signalRebuild, Logger: n.log}
+	if cfg.Gossip == GossipLocal {
+		gcfg.Profile = membership.Local
+	}
 	if cfg.GossipAdvertise != "" {
-		if advHost, advPort, err = splitPort(cfg.GossipAdvertise); err != nil {
+		if gcfg.AdvertiseHost, gcfg.AdvertisePort, err = splitPort(cfg.GossipAdvertise); err != nil {
 			return nil, fmt.Errorf("cluster: GossipAdvertise: %w", err)
 		}
 	}
-	if n.ml, err = memberlist.Create(n.memberlistConfig(host, port, advHost, advPort)); err != nil {
-		return nil, fmt.Errorf("cluster: start gossip on %s: %w", cfg.GossipAddr, err)
-	}
-	self := n.ml.LocalNode()
-	n.gossipAddr = net.JoinHostPort(self.Addr.String(), strconv.Itoa(int(self.Port)))
-	// A node with nobody to join is a cluster of one, ready at once; a node
-	// with seeds joins in the background (rejoinLoop) and is in no ring,
-	// its own included, until then.
-	if len(cfg.Join) == 0 {
-		n.markJoined()
+	// Until the node has joined it is in no ring, its own included
+	// (membership.Meta.Ready).
+	if n.gossip, err = membership.Start(gcfg, membership.Meta{Name: cfg.Name, GRPC: n.grpcAddr, HTTP: httpAdv}); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	n.rebuildRing()
 
@@ -263,9 +247,9 @@ func New(cfg Config) (*Node, error) {
 		}
 	}
 	n.wg.Go(func() { n.ringLoop(ctx) })
-	n.wg.Go(func() { n.rejoinLoop(ctx) })
+	n.wg.Go(func() { n.gossip.Run(ctx) })
 	n.wg.Go(func() { n.sampleLoop(ctx) })
-	n.log.Info("node started", "gossip", n.gossipAddr, "grpc", n.grpcAddr, "http", httpAdv, "join", cfg.Join)
+	n.log.Info("node started", "gossip", n.gossip.Addr(), "grpc", n.grpcAddr, "http", httpAdv, "join", cfg.Join)
 	ok = true
 	return n, nil
 }
@@ -304,7 +288,7 @@ func splitPort(addr string) (string, int, error) {
 func (n *Node) Name() string { return n.cfg.Name }
 
 // GossipAddr returns the gossip address other members join through.
-func (n *Node) GossipAddr() string { return n.gossipAddr }
+func (n *Node) GossipAddr() string { return n.gossip.Addr() }
 
 // GRPCAddr returns the address of the node's gRPC API.
 func (n *Node) GRPCAddr() string { return n.grpcAddr }
@@ -321,7 +305,7 @@ func (n *Node) HTTPAddr() string {
 // Ready reports whether the node has joined (or has no one to join) and
 // has a ring that includes itself.
 func (n *Node) Ready() bool {
-	return n.joined.Load() && n.view.Load().ring.Has(n.id) && !n.closed.Load()
+	return n.gossip.Joined() && n.view.Load().ring.Has(n.id) && !n.closed.Load()
 }
 
 // RateLimit reports whether userID may do action once more, with at most
@@ -363,7 +347,7 @@ func (p peerSide) Absorb(ctx context.Context, from string, moved []bucket.Moved,
 func (n *Node) Members() (string, []drl.Member) {
 	v := n.view.Load()
 	byName := map[string]drl.Member{}
-	for id, k := range n.snapshot() {
+	for id, k := range n.gossip.Members() {
 		m := n.member(v, id, k)
 		if old, ok := byName[m.Name]; ok && (old.State == "alive" || m.State != "alive") {
 			continue
@@ -379,9 +363,9 @@ func (n *Node) Members() (string, []drl.Member) {
 }
 
 // member describes the member instance id as gossip last told us.
-func (n *Node) member(v *view, id string, k knownMember) drl.Member {
-	m := drl.Member{Name: id, GossipAddr: k.gossip, State: k.state, InRing: v.ring.Has(id)}
-	if md, err := decodeMeta([]byte(k.meta)); err == nil {
+func (n *Node) member(v *view, id string, k membership.Member) drl.Member {
+	m := drl.Member{Name: id, GossipAddr: k.Gossip, State: k.State, InRing: v.ring.Has(id)}
+	if md, err := membership.DecodeMeta([]byte(k.Meta)); err == nil {
 		m.GRPCAddr, m.HTTPAddr = md.GRPC, md.HTTP
 		if md.Name != "" {
 			m.Name = md.Name
@@ -403,9 +387,9 @@ func (n *Node) OwnerOf(userID, action string) (drl.Member, int, error) {
 	if owner == "" {
 		return drl.Member{}, 0, fmt.Errorf("%w: the ring is empty", drl.ErrNoOwner)
 	}
-	k, ok := n.snapshot()[owner]
+	k, ok := n.gossip.Members()[owner]
 	if !ok {
-		k = knownMember{state: "alive"}
+		k = membership.Member{State: "alive"}
 	}
 	return n.member(v, owner, k), v.ring.Partition(key.Hi), nil
 }
@@ -476,7 +460,7 @@ func (n *Node) Close(ctx context.Context) error {
 		leaving := n.ringWithout(v)
 		n.leaving.Store(leaving)
 		if leaving.Len() > 0 {
-			others := make(map[string]meta, len(v.members))
+			others := make(map[string]membership.Meta, len(v.members))
 			for name, md := range v.members {
 				if name != n.id {
 					others[name] = md
@@ -491,7 +475,7 @@ func (n *Node) Close(ctx context.Context) error {
 			// Never zero or less: memberlist waits forever then.
 			leaveTimeout = max(min(leaveTimeout, time.Until(d)/2), time.Millisecond)
 		}
-		if err := n.ml.Leave(leaveTimeout); err != nil {
+		if err := n.gossip.Leave(leaveTimeout); err != nil {
 			// Nobody acknowledged in time (the others may be stopping too):
 			// they will declare this node dead instead, which costs only
 			// time, since its buckets are already handed off.
@@ -503,7 +487,7 @@ func (n *Node) Close(ctx context.Context) error {
 		case <-time.After(n.cfg.LeaveDrain):
 		case <-ctx.Done():
 		}
-		if err := n.ml.Shutdown(); err != nil {
+		if err := n.gossip.Shutdown(); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: stop gossip: %w", err))
 		}
 		n.stop()
@@ -545,7 +529,7 @@ func (n *Node) Close(ctx context.Context) error {
 func (n *Node) Halt() {
 	n.closing.Do(func() {
 		n.closed.Store(true)
-		n.ml.Shutdown()
+		n.gossip.Shutdown()
 		n.stop()
 		n.grpcSrv.Stop()
 		if n.httpSrv != nil {
@@ -563,8 +547,8 @@ func (n *Node) Halt() {
 
 // shutdownListeners releases what New bound before it failed.
 func (n *Node) shutdownListeners() {
-	if n.ml != nil {
-		n.ml.Shutdown()
+	if n.gossip != nil {
+		n.gossip.Shutdown()
 	}
 	if n.grpcLis != nil {
 		n.grpcLis.Close()

@@ -1,4 +1,4 @@
-package cluster
+package membership
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 // gossip port can send, to the decoder: it must never panic, and what it
 // accepts must encode back to metadata it accepts alike.
 func FuzzDecodeMeta(f *testing.F) {
-	good, _ := meta{Version: protocolVersion, Name: "a", GRPC: "127.0.0.1:7947", HTTP: "127.0.0.1:8080", Ready: true}.encode()
+	good, _ := Meta{Version: ProtocolVersion, Name: "a", GRPC: "127.0.0.1:7947", HTTP: "127.0.0.1:8080", Ready: true}.encode()
 	f.Add(good)
 	f.Add([]byte(`{"v":1,"name":"a","grpc":"127.0.0.1:7947"}`))
 	f.Add([]byte(`{"v":999}`))
@@ -18,7 +18,7 @@ func FuzzDecodeMeta(f *testing.F) {
 	f.Add(bytes.Repeat([]byte("{"), 600))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := decodeMeta(b)
+		m, err := DecodeMeta(b)
 		if err != nil {
 			return
 		}
@@ -26,7 +26,7 @@ func FuzzDecodeMeta(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted %q but cannot encode it: %v", b, err)
 		}
-		if m2, err := decodeMeta(again); err != nil || m2 != m {
+		if m2, err := DecodeMeta(again); err != nil || m2 != m {
 			t.Fatalf("round trip of %q: %+v, %v; want %+v", b, m2, err, m)
 		}
 	})

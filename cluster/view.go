@@ -1,0 +1,187 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/hotkeys"
+	"github.com/drlimit/drl/internal/membership"
+	"github.com/drlimit/drl/internal/peer"
+	"github.com/drlimit/drl/ring"
+)
+
+func (n *Node) signalRebuild() {
+	select {
+	case n.rebuild <- struct{}{}:
+	default: // a rebuild is already due; it will read the latest members
+	}
+}
+
+// ringLoop rebuilds the ring whenever membership changes. Owned by n.wg.
+func (n *Node) ringLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.rebuild:
+			n.rebuildRing()
+		}
+	}
+}
+
+// rebuildRing builds a ring from the members gossip last called alive
+// (suspects stay in until they are declared dead), off to the side, then
+// swaps it in with its peer clients.
+func (n *Node) rebuildRing() {
+	old := n.view.Load()
+	members := map[string]membership.Meta{}
+	known := n.gossip.Members()
+	if n.cfg.TLS != nil {
+		n.forgetCertified(known)
+	}
+	for name, k := range known {
+		if k.State != "alive" {
+			continue
+		}
+		md, err := membership.DecodeMeta([]byte(k.Meta))
+		if err != nil {
+			n.log.Warn("member kept out of the ring", "peer", name, "err", err)
+			continue
+		}
+		if name == n.id {
+			md.Ready = n.gossip.Joined() // gossip's copy of our own meta may lag
+		}
+		if !md.Ready || name != n.id && n.cfg.TLS != nil && !n.certified(name, md.GRPC) {
+			continue
+		}
+		members[name] = md
+	}
+	names := make([]string, 0, len(members))
+	for name := range members {
+		names = append(names, name)
+	}
+	r, err := ring.New(n.cfg.Ring, names)
+	if err != nil {
+		n.log.Error("ring not rebuilt", "members", len(names), "err", err)
+		return
+	}
+	// A node that is not yet ready is in no ring, its own included, so a
+	// joiner's previous ring is the ring of the others: every key it owns
+	// now counts as gained. While the last change has not settled, keys it
+	// gained are still pending, so the ring before it stays the reference
+	// (a second rebuild, even of the same ring, must not forget them).
+	prev := old.ring
+	select {
+	case <-old.settled:
+	default:
+		if old.prev != nil {
+			prev = old.prev
+		}
+	}
+	v := &view{ring: r, members: members, peers: map[string]*peer.Client{}, version: old.version + 1,
+		id: ringID(members), prev: prev, changed: n.cfg.Clock.Now(), settled: make(chan struct{}), next: make(chan struct{}),
+		fallback: n.newFallbackStore()}
+	if !n.cfg.NoDenyCache {
+		v.deny = hotkeys.NewDenyCache(n.cfg.Clock)
+	}
+	if n.cfg.Leases {
+		v.leases = hotkeys.NewLeases(n.cfg.Clock)
+	}
+	var stale []*peer.Client
+	for name, md := range members {
+		if name == n.id {
+			continue
+		}
+		if p, ok := old.peers[name]; ok && old.members[name].GRPC == md.GRPC {
+			v.peers[name] = p
+			continue
+		}
+		p, err := peer.NewClient(name, md.GRPC, n.peerConfig())
+		if err != nil {
+			n.log.Warn("no client for member", "peer", name, "err", err)
+			continue
+		}
+		v.peers[name] = p
+	}
+	for name, p := range old.peers {
+		if v.peers[name] != p {
+			stale = append(stale, p)
+		}
+	}
+	// Fence off the keys this node no longer owns before anyone can see the
+	// new view: a check racing the change either lands before the handoff
+	// takes its bucket or is refused and re-routed, and a question about a
+	// key on its way out waits for the handoff (moving).
+	var ms *moveState
+	if r.Has(n.id) && n.leaving.Load() == nil {
+		ms = &moveState{ring: r, id: v.id, done: make(chan struct{})}
+		n.moving.Store(ms)
+		self := n.id
+		n.store.SetFence(func(k bucket.Key) bool { return r.Owner(k.Hi) != self })
+	}
+	n.view.Store(v)
+	close(old.next)
+	n.checkSettled(v)
+	n.ringChanges.Add(1)
+	n.log.Info("ring changed", "members", r.Len(), "version", v.version)
+	inRing := make([]string, 0, len(members))
+	for _, md := range members {
+		inRing = append(inRing, md.Name)
+	}
+	slices.Sort(inRing)
+	if v.id != old.id {
+		n.events.add("ring changed to " + strings.Join(inRing, ", "))
+	}
+	if ms != nil {
+		n.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(n.stopCtx, n.cfg.HandoffTimeout)
+			defer cancel()
+			n.handOffMoved(ctx, ms)
+		})
+	}
+	// Checks that still hold a stale peer finish or get drl.ErrClosed and retry
+	// on the new view.
+	for _, p := range stale {
+		n.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			p.Close(ctx)
+		})
+	}
+}
+
+// ringID names a ring by its members and their gRPC addresses, so that a
+// member that restarts under the same name makes a different ring. Never 0.
+func ringID(members map[string]membership.Meta) uint64 {
+	names := make([]string, 0, len(members))
+	for name := range members {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	h := xxhash.New()
+	for _, name := range names {
+		h.WriteString(name)
+		h.WriteString("=")
+		h.WriteString(members[name].GRPC)
+		h.WriteString(";")
+	}
+	return h.Sum64() | 1
+}
+
+// SetGossipKeys changes the gossip keyring at run time: keys[0] becomes
+// the key that encrypts, every key in keys decrypts, and keys not in keys
+// are dropped. Rotate in three steps across every member (DESIGN.md §15):
+// add the new key as a second key, then make it the first, then drop the
+// old one. It fails if the node started without gossip encryption.
+func (n *Node) SetGossipKeys(keys [][]byte) error {
+	if err := n.gossip.SetKeys(keys); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	return nil
+}
