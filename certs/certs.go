@@ -110,8 +110,8 @@ func (s *Store) current() (*tls.Certificate, *x509.CertPool) {
 
 // ServerConfig is for this node's listeners. A client certificate is
 // asked for and, when given, must chain to the CA; whether one is
-// required is the service's choice (members' calls need one: see
-// PeerVerified).
+// required is the service's choice (members' calls to the peer API need
+// one: transport.ServerConfig.RequireMemberCert).
 func (s *Store) ServerConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,

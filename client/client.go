@@ -2,11 +2,11 @@
 // embed a node. It spreads calls over the node addresses it is given (any
 // node answers any check) and skips nodes that are down.
 //
-//	c, err := client.New("10.0.0.1:7947", "10.0.0.2:7947")
+//	c, err := client.New([]string{"10.0.0.1:7947", "10.0.0.2:7947"})
 //	ok, err := c.RateLimit(ctx, "user-42", "login", 10, time.Minute)
 //
-// A *Client has the same CheckWith method as an embedded cluster.Node, so
-// the middleware package takes either.
+// A *Client is a drl.Limiter, as an embedded *cluster.Node is, so the
+// middleware package takes either.
 package client
 
 import (
@@ -31,9 +31,10 @@ import (
 
 // Client is a connection to a cluster. It is safe for concurrent use.
 type Client struct {
-	conn  *grpc.ClientConn
-	api   drlv1.RateLimiterClient
-	batch *batcher // nil without batching
+	conn   *grpc.ClientConn
+	api    drlv1.RateLimiterClient
+	batch  *batcher // nil without batching
+	closed atomic.Bool
 }
 
 // schemes are unique per client: a manual resolver is registered with its
@@ -75,14 +76,24 @@ func New(addrs []string, opts ...grpc.DialOption) (*Client, error) {
 // Close stops batching, answering queued checks with an error, and closes
 // the connections.
 func (c *Client) Close() error {
+	c.closed.Store(true)
 	if c.batch != nil {
 		c.batch.close()
 	}
 	return c.conn.Close()
 }
 
+// callError says which call failed and why, as one of drl's sentinels
+// where it is one: drl.ErrClosed after Close.
+func (c *Client) callError(call string, err error) error {
+	if c.closed.Load() {
+		return fmt.Errorf("client: %s: %w", call, drl.ErrClosed)
+	}
+	return fmt.Errorf("client: %s: %w", call, transport.ErrorFromGRPC(err))
+}
+
 // RateLimit spends one hit of (userID, action) under limit per window,
-// with the token bucket, and reports whether it was allowed.
+// with the default algorithm, and reports whether it was allowed.
 func (c *Client) RateLimit(ctx context.Context, userID, action string, limit int64, window time.Duration) (bool, error) {
 	d, err := c.Check(ctx, bucket.Request{UserID: userID, Action: action, Limit: limit, Window: window, Hits: 1})
 	return d.Allowed, err
@@ -94,8 +105,8 @@ func (c *Client) Check(ctx context.Context, req bucket.Request) (bucket.Decision
 }
 
 // CheckWith is Check with a fail policy and shadow mode. Errors match
-// bucket.ErrInvalidArgument (with the field at fault) or
-// drl.ErrUnavailable.
+// bucket.ErrInvalidArgument (with the field at fault), drl.ErrUnavailable
+// or, after Close, drl.ErrClosed.
 func (c *Client) CheckWith(ctx context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error) {
 	m := transport.LimitCheckToProto(drl.LimitCheck{Request: req, Options: opts})
 	if c.batch != nil {
@@ -103,7 +114,7 @@ func (c *Client) CheckWith(ctx context.Context, req bucket.Request, opts drl.Che
 	}
 	resp, err := c.api.Check(ctx, m)
 	if err != nil {
-		return bucket.Decision{}, fmt.Errorf("client: check: %w", transport.ErrorFromGRPC(err))
+		return bucket.Decision{}, c.callError("check", err)
 	}
 	return transport.DecisionFromProto(resp), nil
 }
@@ -117,7 +128,7 @@ func (c *Client) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, [
 	}
 	resp, err := c.api.CheckAll(ctx, m)
 	if err != nil {
-		return false, nil, fmt.Errorf("client: check all: %w", transport.ErrorFromGRPC(err))
+		return false, nil, c.callError("check all", err)
 	}
 	ds := make([]bucket.Decision, len(resp.GetDecisions()))
 	for i, d := range resp.GetDecisions() {
@@ -131,7 +142,7 @@ func (c *Client) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, [
 func (c *Client) Members(ctx context.Context) (string, []*drlv1.Member, error) {
 	resp, err := c.api.Members(ctx, &drlv1.MembersRequest{})
 	if err != nil {
-		return "", nil, fmt.Errorf("client: members: %w", transport.ErrorFromGRPC(err))
+		return "", nil, c.callError("members", err)
 	}
 	return resp.GetSelf(), resp.GetMembers(), nil
 }
@@ -141,7 +152,7 @@ func (c *Client) Members(ctx context.Context) (string, []*drlv1.Member, error) {
 func (c *Client) Owner(ctx context.Context, userID, action string) (*drlv1.Member, int, error) {
 	resp, err := c.api.Owner(ctx, &drlv1.OwnerRequest{UserId: userID, Action: action})
 	if err != nil {
-		return nil, 0, fmt.Errorf("client: owner: %w", transport.ErrorFromGRPC(err))
+		return nil, 0, c.callError("owner", err)
 	}
 	return resp.GetOwner(), int(resp.GetPartition()), nil
 }
@@ -151,7 +162,7 @@ func (c *Client) Owner(ctx context.Context, userID, action string) (*drlv1.Membe
 func (c *Client) Reset(ctx context.Context, userID, action string) (int, []string, error) {
 	resp, err := c.api.Reset(ctx, &drlv1.ResetRequest{UserId: userID, Action: action})
 	if err != nil {
-		return 0, nil, fmt.Errorf("client: reset: %w", transport.ErrorFromGRPC(err))
+		return 0, nil, c.callError("reset", err)
 	}
 	return int(resp.GetDropped()), resp.GetMembers(), nil
 }
@@ -162,7 +173,7 @@ func (c *Client) Reset(ctx context.Context, userID, action string) (int, []strin
 func (c *Client) TopDenied(ctx context.Context, n int) (string, []drl.DeniedKey, error) {
 	resp, err := c.api.TopDenied(ctx, &drlv1.TopDeniedRequest{Limit: uint32(n)})
 	if err != nil {
-		return "", nil, fmt.Errorf("client: top denied: %w", transport.ErrorFromGRPC(err))
+		return "", nil, c.callError("top denied", err)
 	}
 	keys := make([]drl.DeniedKey, len(resp.GetKeys()))
 	for i, k := range resp.GetKeys() {

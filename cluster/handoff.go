@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 
 	"github.com/drlimit/drl/bucket"
@@ -168,7 +169,13 @@ func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []bucket.Mov
 		kept += k
 		if err != nil {
 			n.handoffsLost.Add(uint64(len(ms) - k))
-			n.log.Warn("relay of handed-off buckets incomplete", "peer", owner, "lost", len(ms)-k, "err", err)
+			// When the whole cluster stops at once every relay fails: warn
+			// once, and count the rest in drl_handoff_buckets_total.
+			level := slog.LevelDebug
+			if n.relayWarned.CompareAndSwap(false, true) {
+				level = slog.LevelWarn
+			}
+			n.log.Log(ctx, level, "relay of handed-off buckets incomplete; later failures are logged at debug", "peer", owner, "lost", len(ms)-k, "err", err)
 		}
 	}
 	return kept

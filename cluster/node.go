@@ -70,6 +70,7 @@ type Node struct {
 	handoffsSent     atomic.Uint64
 	handoffsReceived atomic.Uint64
 	handoffsLost     atomic.Uint64
+	relayWarned      atomic.Bool   // a failed relay while leaving was logged
 	waitedHandoff    atomic.Uint64 // checks that waited for a handoff to settle
 	fallbackLocal    atomic.Uint64 // checks answered by drl.FailLocal
 	fallbackOpen     atomic.Uint64 // checks answered by drl.FailOpen

@@ -19,16 +19,10 @@ import (
 	"github.com/drlimit/drl/transport"
 )
 
-// Limiter is the cluster the service asks; *cluster.Node and
-// *client.Client implement it.
-type Limiter interface {
-	CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []bucket.Decision, error)
-}
-
 // Service answers ShouldRateLimit from rules and a cluster.
 type Service struct {
 	rlsv3.UnimplementedRateLimitServiceServer
-	limiter Limiter
+	limiter drl.Limiter
 	rules   atomic.Pointer[Rules]
 }
 
@@ -37,7 +31,7 @@ type Service struct {
 const MaxDescriptors = drl.MaxLimitsPerCheck
 
 // NewService returns a service that decides with lim under rules.
-func NewService(lim Limiter, rules *Rules) *Service {
+func NewService(lim drl.Limiter, rules *Rules) *Service {
 	s := &Service{limiter: lim}
 	s.rules.Store(rules)
 	return s

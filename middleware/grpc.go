@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/drlimit/drl"
 )
 
 // GRPCKeyFunc names the caller of an RPC. An error fails the RPC: with its
@@ -45,7 +47,7 @@ func GRPCKeyByMetadata(name string) GRPCKeyFunc {
 // GRPCConfig configures the gRPC interceptors. Limiter and at least one of
 // Methods and Default are required.
 type GRPCConfig struct {
-	Limiter Limiter
+	Limiter drl.Limiter
 	// Key names the caller; default GRPCKeyByPeer.
 	Key GRPCKeyFunc
 	// Methods maps a full method ("/pkg.Service/Method") or a service

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+
+	"github.com/drlimit/drl"
 )
 
 // KeyFunc names the caller a request's limits apply to: the user id of
@@ -53,7 +55,7 @@ type Route struct {
 // HTTPConfig configures the HTTP middleware. Limiter and at least one of
 // Routes and Default are required.
 type HTTPConfig struct {
-	Limiter Limiter
+	Limiter drl.Limiter
 	// Key names the caller; default KeyByIP.
 	Key KeyFunc
 	// Routes are matched as http.ServeMux matches patterns: the most

@@ -19,13 +19,6 @@ import (
 	"github.com/drlimit/drl/bucket"
 )
 
-// Limiter is the cluster the middleware asks. *cluster.Node and
-// *client.Client implement it.
-type Limiter interface {
-	CheckWith(ctx context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error)
-	CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []bucket.Decision, error)
-}
-
 // Limit is one quota of a rule: Limit calls per Window for each key.
 type Limit struct {
 	// Name is the quota's name in the RateLimit fields and the action of
@@ -50,7 +43,7 @@ type Rule struct {
 	FailPolicy drl.FailPolicy
 }
 
-// ErrConfig is matched by every configuration error New and
+// ErrConfig is matched by every configuration error NewHTTP and
 // UnaryServerInterceptor return.
 var ErrConfig = errors.New("middleware: bad configuration")
 
@@ -100,7 +93,7 @@ type verdict struct {
 }
 
 // decide asks lim about one call by user under rule.
-func decide(ctx context.Context, lim Limiter, rule *Rule, user string) (verdict, error) {
+func decide(ctx context.Context, lim drl.Limiter, rule *Rule, user string) (verdict, error) {
 	opts := drl.CheckOptions{FailPolicy: rule.FailPolicy, Shadow: rule.Shadow}
 	if len(rule.Limits) == 1 {
 		d, err := lim.CheckWith(ctx, rule.Limits[0].request(user), opts)

@@ -83,7 +83,7 @@ func grpcCode(err error) codes.Code {
 	return codes.Internal
 }
 
-// grpcError returns err as a gRPC status error; an invalid argument carries
+// GRPCError returns err as a gRPC status error; an invalid argument carries
 // the field at fault as a BadRequest detail.
 func GRPCError(err error) error {
 	st := status.New(grpcCode(err), err.Error())
