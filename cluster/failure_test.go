@@ -50,6 +50,9 @@ func blackhole(t *testing.T) string {
 // An owner that gossips but never answers checks: every check on its keys
 // is answered within the deadline, by the policy asked for.
 func TestUnreachableOwnerFallsBackWithinDeadline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seconds of gossip and load: the full suite runs it")
+	}
 	const timeout = 100 * time.Millisecond
 	nodes := startCluster(t, 2, func(c *Config) {
 		c.CheckTimeout = timeout

@@ -95,6 +95,9 @@ func (s *liveSet) set(nodes []*Node) {
 // restarts in turn. With a fixed window per key (exact counts), no key is
 // admitted more than its limit: buckets follow their keys.
 func TestOwnershipChangesUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seconds of gossip and load: the full suite runs it")
+	}
 	const keys, limit = 300, 40
 	for _, alg := range []bucket.Algorithm{bucket.FixedWindow, bucket.TokenBucket} {
 		t.Run(alg.String(), func(t *testing.T) {
@@ -170,6 +173,9 @@ func TestOwnershipChangesUnderLoad(t *testing.T) {
 // keys by the default local fallback (limit/N each). The bound DESIGN.md
 // states is limit + limit + (N-1)*ceil(limit/N) per key; this measures it.
 func TestCrashBound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seconds of gossip and load: the full suite runs it")
+	}
 	const keys, limit = 200, 30
 	nodes := startCluster(t, 3, nil)
 	live := &liveSet{nodes: nodes}

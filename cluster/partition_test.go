@@ -89,6 +89,9 @@ func newCutTransport(t *testing.T, c *cuts) *cutTransport {
 // background rejoin merges them again, although memberlist had declared
 // the other side dead.
 func TestSplitHealsByRejoin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seconds of gossip and load: the full suite runs it")
+	}
 	c := &cuts{}
 	nodes := make([]*Node, 4)
 	addrs := make([]string, 4)

@@ -66,6 +66,9 @@ func secured(t *testing.T, ca *certstest.CA, name string, key []byte, tokens *tr
 // joins, callers without a member certificate cannot forward checks or
 // hand off buckets, and the public API wants TLS and a token.
 func TestOutsidersAreRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seconds of gossip and load: the full suite runs it")
+	}
 	ca, rogue := certstest.NewCA(t, "cluster"), certstest.NewCA(t, "rogue")
 	key, tokens := gossipKey(t), tokenFile(t)
 	a := startNode(t, secured(t, ca, "node-0", key, tokens))
@@ -200,6 +203,9 @@ func TestOutsidersAreRefused(t *testing.T) {
 // Gossip keys rotate without a split: add the new key, make it primary,
 // drop the old; a node that knows only the new key joins at the end.
 func TestGossipKeyRotation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seconds of gossip and load: the full suite runs it")
+	}
 	oldKey, newKey := gossipKey(t), gossipKey(t)
 	nodes := startCluster(t, 2, func(c *Config) { c.GossipKeys = [][]byte{oldKey} })
 	for _, step := range [][][]byte{{oldKey, newKey}, {newKey, oldKey}, {newKey}} {

@@ -109,6 +109,9 @@ func (c driftClock) After(d time.Duration) <-chan struct{} {
 // Under load, with clocks minutes apart and running 2% fast or slow, a join
 // and a graceful leave still admit no key more than its limit.
 func TestDriftingClocksKeepLimitsThroughChanges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seconds of gossip and load: the full suite runs it")
+	}
 	const keys, limit = 200, 30
 	clocks := []driftClock{
 		{time.Now(), time.Hour, 1.0},
