@@ -113,13 +113,13 @@ func (n *Node) checkPolicy(ctx context.Context, req bucket.Request, policy drl.F
 // check routes a check to its owner; errors that leave it without a
 // decision are drl.ErrNoOwner or a context error.
 func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, error) {
-	if n.closed.Load() {
-		return bucket.Decision{}, drl.ErrClosed
-	}
 	if err := n.store.Validate(req); err != nil {
 		return bucket.Decision{}, err
 	}
 	key := n.hash(req.UserID, req.Action)
+	if n.closed.Load() {
+		return n.checkLeaving(ctx, key, req)
+	}
 	// The deadline is armed only when a check may wait on a peer: a timer
 	// per check costs more than the rest of a local decision.
 	var cancel context.CancelFunc
@@ -152,6 +152,16 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		v = n.view.Load()
 		owner := v.ring.Owner(key.Hi)
 		switch {
+		case owner == "" && !n.gossip.Joined() || owner == "" && attempt == 0:
+			// Just started, or just joined: the first ring is moments away,
+			// and a check that waits for it within its deadline needs no
+			// fail policy.
+			arm()
+			lastErr = errors.New("the node has no ring yet")
+			if err := v.awaitNext(ctx, n.cfg.CheckTimeout); err != nil {
+				return bucket.Decision{}, fmt.Errorf("%w: %w: %w", drl.ErrNoOwner, lastErr, err)
+			}
+			continue
 		case owner == "":
 			return bucket.Decision{}, fmt.Errorf("%w: the ring is empty", drl.ErrNoOwner)
 		case owner == n.id:
@@ -354,6 +364,64 @@ func (n *Node) answerNotOwned(ctx context.Context, v *view, leaving *ring.Ring, 
 		return bucket.Repeated{}, transport.ErrNotOwner
 	}
 	return got, err
+}
+
+// checkLeaving answers a check that entered a node on its way out: until
+// its listeners close it passes the check on, once, to the key's owner in
+// the ring without itself, after the handoff that carries the key's
+// bucket there. A node that is gone (or halted) answers drl.ErrClosed.
+func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Request) (bucket.Decision, error) {
+	leaving := n.leaving.Load()
+	if leaving == nil || leaving.Len() == 0 || n.gone.Load() {
+		return bucket.Decision{}, drl.ErrClosed
+	}
+	if n.cfg.CheckTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.CheckTimeout)
+		defer cancel()
+	}
+	n.waitForMove(ctx, key)
+	owner := leaving.Owner(key.Hi)
+	p := n.view.Load().peers[owner]
+	if p == nil {
+		return bucket.Decision{}, fmt.Errorf("%w: leaving, and no member is left to ask", drl.ErrNoOwner)
+	}
+	var err error
+	for attempt := range maxRoutes {
+		if attempt > 0 {
+			// The new owner refused: its ring still names this node, and
+			// the leave will reach it in a moment.
+			if err := sleepCtx(ctx, reroutePause); err != nil {
+				break
+			}
+		}
+		n.proxied.Add(1)
+		var rep bucket.Repeated
+		rep, err = p.Send(ctx, key, req, peer.ModeProxied, 1)
+		switch {
+		case err == nil:
+			return single(rep), nil
+		case errors.Is(err, bucket.ErrInvalidArgument):
+			return bucket.Decision{}, err
+		case n.gone.Load():
+			return bucket.Decision{}, drl.ErrClosed
+		case !errors.Is(err, transport.ErrNotOwner):
+			return bucket.Decision{}, fmt.Errorf("%w: leaving; check passed on to %s: %w", drl.ErrNoOwner, owner, err)
+		}
+	}
+	return bucket.Decision{}, fmt.Errorf("%w: leaving; check passed on to %s: %w", drl.ErrNoOwner, owner, err)
+}
+
+// sleepCtx waits d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // waitForMove waits, within ctx, for a handoff in flight that carries key.

@@ -61,6 +61,9 @@ func (n *Node) checkSettled(v *view) {
 	}
 	n.doneMu.Unlock()
 	v.settleOnce.Do(func() { close(v.settled) })
+	if v.ring.Has(n.id) {
+		n.joinSettled.Store(true)
+	}
 }
 
 // handOffMoved sends every bucket this node holds but does not own in

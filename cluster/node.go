@@ -99,11 +99,15 @@ type Node struct {
 	// the cluster's CA (certify.go).
 	certs certifier
 
-	closed  atomic.Bool
-	closing sync.Once
-	stopCtx context.Context // ends when Close begins stopping goroutines
-	stop    context.CancelFunc
-	wg      sync.WaitGroup
+	// joinSettled turns true the first time a ring with this node in it
+	// settles: every peer reported the same ring and its handoff done.
+	joinSettled atomic.Bool
+	closed      atomic.Bool // Close or Halt began
+	gone        atomic.Bool // Close closed the peer clients: nothing is passed on
+	closing     sync.Once
+	stopCtx     context.Context // ends when Close begins stopping goroutines
+	stop        context.CancelFunc
+	wg          sync.WaitGroup
 }
 
 // view is one immutable ring with the clients for its members.
@@ -303,10 +307,13 @@ func (n *Node) HTTPAddr() string {
 	return n.httpLis.Addr().String()
 }
 
-// Ready reports whether the node has joined (or has no one to join) and
-// has a ring that includes itself.
+// Ready reports whether it is safe to take another member down: the node
+// has joined (or has no one to join), is in its own ring and in every live
+// member's (they all reported the same ring), and the handoffs its join
+// set off are done. Once true it stays true until Close, through later
+// ring changes: it gates a rolling restart, not each rebalance.
 func (n *Node) Ready() bool {
-	return n.gossip.Joined() && n.view.Load().ring.Has(n.id) && !n.closed.Load()
+	return n.gossip.Joined() && n.joinSettled.Load() && n.view.Load().ring.Has(n.id) && !n.closed.Load()
 }
 
 // RateLimit reports whether userID may do action once more, with at most
@@ -452,15 +459,19 @@ func (n *Node) Stats() Stats {
 func (n *Node) Close(ctx context.Context) error {
 	var errs []error
 	n.closing.Do(func() {
-		n.closed.Store(true)
 		n.log.Info("leaving the cluster")
 		// Hand every bucket to its owner in the ring without this node while
 		// still a member: checks that keep arriving are answered from what
-		// is held, or passed on to the new owner (answerNotOwned).
+		// is held, or passed on to the new owner (answerNotOwned,
+		// checkLeaving).
 		v := n.view.Load()
 		leaving := n.ringWithout(v)
 		n.leaving.Store(leaving)
+		n.closed.Store(true)
 		if leaving.Len() > 0 {
+			// The others take this node out of their rings now, and wait
+			// for its handoff before they decide on the keys they gain.
+			n.gossip.AnnounceLeave(min(time.Second, n.cfg.HandoffTimeout))
 			others := make(map[string]membership.Meta, len(v.members))
 			for name, md := range v.members {
 				if name != n.id {
@@ -506,6 +517,7 @@ func (n *Node) Close(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("cluster: stop HTTP: %w", err))
 			}
 		}
+		n.gone.Store(true)
 		for _, p := range n.view.Load().peers {
 			if err := p.Close(ctx); err != nil {
 				errs = append(errs, err)

@@ -46,11 +46,15 @@ func (e *eventLog) newestFirst() []transport.Event {
 }
 
 // rates samples the node's check counters every second, so that the status
-// page can show rates without keeping state per viewer.
+// page can show rates without keeping state per viewer. It keeps the last
+// historyLen+1 samples in a fixed ring: the rate now is over the newest
+// rateWindow seconds of it, and the page's chart draws all of it.
 type rates struct {
-	// mu guards samples.
-	mu      sync.Mutex
-	samples []rateSample // the last rateWindow+1, oldest first
+	// mu guards ring, next and n.
+	mu   sync.Mutex
+	ring [historyLen + 1]rateSample
+	next int // where the next sample goes
+	n    int // how many of ring hold samples; the oldest is n before next
 }
 
 type rateSample struct {
@@ -58,7 +62,10 @@ type rateSample struct {
 	checks, denied uint64
 }
 
-const rateWindow = 5 // seconds
+const (
+	rateWindow = 5   // seconds
+	historyLen = 300 // seconds: the status page's chart spans five minutes
+)
 
 // sampleLoop samples until ctx ends, and turns the fallbacks of each
 // second into one event: the fallback path itself takes no lock and makes
@@ -90,27 +97,68 @@ func (r *rates) sample(m *metrics) {
 	if m != nil {
 		s.checks, s.denied = m.totals()
 	}
+	r.add(s)
+}
+
+func (r *rates) add(s rateSample) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.samples = append(r.samples, s)
-	if len(r.samples) > rateWindow+1 {
-		r.samples = r.samples[1:]
-	}
+	r.ring[r.next] = s
+	r.next = (r.next + 1) % len(r.ring)
+	r.n = min(r.n+1, len(r.ring))
+}
+
+// newest returns the i-th newest sample, 0 being the newest. Requires mu
+// held and i < n.
+func (r *rates) newest(i int) rateSample {
+	return r.ring[(r.next-1-i+2*len(r.ring))%len(r.ring)]
 }
 
 // now returns checks per second and the share denied over the window.
 func (r *rates) now() (perSecond, denied float64) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.samples) < 2 {
+	if r.n < 2 {
+		r.mu.Unlock()
 		return 0, 0
 	}
-	first, last := r.samples[0], r.samples[len(r.samples)-1]
-	checks := float64(last.checks - first.checks)
-	if checks == 0 {
-		return 0, 0
+	first, last := r.newest(min(rateWindow, r.n-1)), r.newest(0)
+	r.mu.Unlock()
+	p := ratePoint(first, last)
+	return p.PerSecond, p.DeniedShare
+}
+
+// history returns one point per pair of successive samples, oldest first:
+// up to historyLen. It is never nil, so that the JSON says [].
+func (r *rates) history() []transport.RatePoint {
+	samples := make([]rateSample, 0, len(r.ring)) // allocated outside the lock
+	r.mu.Lock()
+	for i := r.n - 1; i >= 0; i-- {
+		samples = append(samples, r.newest(i))
 	}
-	return checks / last.at.Sub(first.at).Seconds(), float64(last.denied-first.denied) / checks
+	r.mu.Unlock()
+	out := make([]transport.RatePoint, 0, len(samples))
+	for i := 1; i < len(samples); i++ {
+		out = append(out, ratePoint(samples[i-1], samples[i]))
+	}
+	return out
+}
+
+// ratePoint is the rates between two samples, a before b. They stay finite
+// (the JSON encoder refuses NaN and Inf) and in range, even if the clock
+// or the counters went backwards: a sample was taken from counters read
+// one after the other, not at one instant.
+func ratePoint(a, b rateSample) transport.RatePoint {
+	p := transport.RatePoint{At: b.at}
+	secs := b.at.Sub(a.at).Seconds()
+	if b.checks <= a.checks || secs <= 0 {
+		return p
+	}
+	checks := float64(b.checks - a.checks)
+	p.PerSecond = checks / secs
+	if b.denied > a.denied {
+		p.DeniedShare = min(float64(b.denied-a.denied)/checks, 1)
+	}
+	return p
 }
 
 // Status is what the status page shows about this node and the members it
@@ -130,6 +178,7 @@ func (n *Node) Status() transport.Status {
 		st.Members = append(st.Members, ms)
 	}
 	st.ChecksPerSecond, st.DeniedShare = n.rates.now()
+	st.RateHistory = n.rates.history()
 	s := n.Stats()
 	st.Fallbacks = map[string]uint64{"local": s.FallbackLocal, "open": s.FallbackOpen, "closed": s.FallbackClosed}
 	return st

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -41,6 +42,9 @@ func (n *Node) ringLoop(ctx context.Context) {
 func (n *Node) rebuildRing() {
 	old := n.view.Load()
 	members := map[string]membership.Meta{}
+	// departing members are leaving gracefully: out of the ring, but still
+	// peers until they are gone, so that this node waits for their handoff.
+	departing := map[string]membership.Meta{}
 	known := n.gossip.Members()
 	if n.cfg.TLS != nil {
 		n.forgetCertified(known)
@@ -58,6 +62,10 @@ func (n *Node) rebuildRing() {
 			md.Ready = n.gossip.Joined() // gossip's copy of our own meta may lag
 		}
 		if !md.Ready || name != n.id && n.cfg.TLS != nil && !n.certified(name, md.GRPC) {
+			continue
+		}
+		if md.Leaving {
+			departing[name] = md
 			continue
 		}
 		members[name] = md
@@ -94,7 +102,7 @@ func (n *Node) rebuildRing() {
 		v.leases = hotkeys.NewLeases(n.cfg.Clock)
 	}
 	var stale []*peer.Client
-	for name, md := range members {
+	for name, md := range all(members, departing) {
 		if name == n.id {
 			continue
 		}
@@ -153,6 +161,22 @@ func (n *Node) rebuildRing() {
 			defer cancel()
 			p.Close(ctx)
 		})
+	}
+}
+
+// all iterates over the members of both maps.
+func all(a, b map[string]membership.Meta) iter.Seq2[string, membership.Meta] {
+	return func(yield func(string, membership.Meta) bool) {
+		for name, md := range a {
+			if !yield(name, md) {
+				return
+			}
+		}
+		for name, md := range b {
+			if !yield(name, md) {
+				return
+			}
+		}
 	}
 }
 

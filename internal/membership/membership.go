@@ -42,6 +42,10 @@ type Meta struct {
 	// it in the ring: a half-joined node would compute ownership from half
 	// a membership and could not know whom to ask for a key's history.
 	Ready bool `json:"ready,omitempty"`
+	// Leaving turns true when the member starts a graceful leave: the
+	// others take it out of their rings at once, wait for its handoff, and
+	// do not count it as failed once it is gone.
+	Leaving bool `json:"leaving,omitempty"`
 }
 
 // maxMetaBytes is memberlist's limit on a node's metadata.
@@ -377,13 +381,35 @@ func (g *Gossip) markJoined() bool {
 	if err := g.publish(); err != nil {
 		g.log.Error("metadata not published", "err", err)
 	}
-	if err := g.ml.UpdateNode(g.cfg.AnnounceTimeout); err != nil {
-		g.log.Warn("readiness not yet gossiped", "err", err)
+	g.push(g.cfg.AnnounceTimeout)
+	g.cfg.OnChange()
+	return true
+}
+
+// AnnounceLeave tells the others that this node is leaving, in its metadata, and
+// pushes that to every live member directly (within timeout), so that
+// they take it out of their rings before it hands its keys over. Gossip's
+// own leave (Leave) follows once the handoff is done.
+func (g *Gossip) AnnounceLeave(timeout time.Duration) {
+	g.metaMu.Lock()
+	g.self.Leaving = true
+	g.metaMu.Unlock()
+	if err := g.publish(); err != nil {
+		g.log.Error("metadata not published", "err", err)
+		return
 	}
-	// Gossip may take seconds to carry the change to everyone (it was seen
-	// to wait for a push-pull), and a member that does not know this node is
-	// ready computes other owners than everyone else. Exchange state with
-	// every member directly instead.
+	g.push(timeout)
+	g.cfg.OnChange()
+}
+
+// push gossips this node's metadata (within timeout), then exchanges state
+// with every live member directly: gossip alone may take seconds to carry
+// a change to everyone (it was seen to wait for a push-pull), and a member
+// that has not heard computes other owners than everyone else.
+func (g *Gossip) push(timeout time.Duration) {
+	if err := g.ml.UpdateNode(timeout); err != nil {
+		g.log.Warn("metadata not yet gossiped", "err", err)
+	}
 	var others []string
 	for id, k := range g.Members() {
 		if id != g.cfg.ID && k.State == "alive" {
@@ -392,11 +418,9 @@ func (g *Gossip) markJoined() bool {
 	}
 	if len(others) > 0 {
 		if _, err := g.ml.Join(others); err != nil {
-			g.log.Debug("announcing readiness", "err", err)
+			g.log.Debug("pushing metadata", "err", err)
 		}
 	}
-	g.cfg.OnChange()
-	return true
 }
 
 // SetKeys changes the gossip keyring at run time: keys[0] becomes the key
