@@ -64,6 +64,7 @@ func (n *Node) Reset(ctx context.Context, userID, action string) (int, []string,
 func (n *Node) resetKey(key bucket.Key) int {
 	v := n.view.Load()
 	dropped := n.store.Reset(key)
+	n.lastAnswers.Forget(key)
 	v.fallback.Reset(key)
 	if v.deny != nil {
 		v.deny.Forget(key)

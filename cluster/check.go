@@ -207,6 +207,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		}
 		switch {
 		case err == nil:
+			n.lastAnswers.Store(key, req, d, sentAt)
 			if v.deny != nil && !d.Allowed {
 				v.deny.Store(key, req, d, sentAt)
 			}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -54,13 +55,20 @@ func TestUnreachableOwnerFallsBackWithinDeadline(t *testing.T) {
 		t.Skip("seconds of gossip and load: the full suite runs it")
 	}
 	const timeout = 100 * time.Millisecond
-	nodes := startCluster(t, 2, func(c *Config) {
-		c.CheckTimeout = timeout
-		if c.Name == "node-1" {
-			c.GRPCAdvertise = blackhole(t)
+	// The black-holed member never gets node-0's handoff mark, so it never
+	// turns ready: wait for the rings alone.
+	a := startNode(t, func() Config { c := TestConfig("node-0"); c.CheckTimeout = timeout; return c }())
+	b := TestConfig("node-1")
+	b.CheckTimeout, b.GRPCAdvertise, b.Join = timeout, blackhole(t), []string{a.GossipAddr()}
+	nodes := []*Node{a, startNode(t, b)}
+	eventually(t, 10*time.Second, func() error {
+		for _, n := range nodes {
+			if got := n.view.Load().ring.Len(); got != 2 {
+				return fmt.Errorf("%s: ring of %d, want 2", n.Name(), got)
+			}
 		}
+		return nil
 	})
-	a := nodes[0]
 	key := userOwnedBy(t, a, "node-1")
 	ask := func(policy drl.FailPolicy, user string) bucket.Decision {
 		t.Helper()

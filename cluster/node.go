@@ -82,8 +82,9 @@ type Node struct {
 	shadowDenied     atomic.Uint64 // checks over the limit admitted by shadow mode
 	multiRaces       atomic.Uint64 // limits that denied in a multi-limit check's second round
 	topDenied        *hotkeys.TopDenied
-	events           eventLog // ring changes and fallbacks, for the status page
-	rates            rates    // check rates, sampled for the status page
+	lastAnswers      *hotkeys.LastAnswers // what owners last said was left, for FailLocal
+	events           eventLog             // ring changes and fallbacks, for the status page
+	rates            rates                // check rates, sampled for the status page
 
 	// moving is the handoff in flight, if any; leaving is the ring without
 	// this node while it leaves.
@@ -162,6 +163,7 @@ func New(cfg Config) (*Node, error) {
 		doneFrom: map[string]uint64{},
 	}
 	n.topDenied = hotkeys.NewTopDenied(cfg.Clock)
+	n.lastAnswers = hotkeys.NewLastAnswers(cfg.Clock)
 	n.view.Store(&view{ring: &ring.Ring{}, peers: map[string]*peer.Client{}, settled: make(chan struct{}), next: make(chan struct{}),
 		fallback: n.newFallbackStore()})
 	n.stopCtx, n.stop = context.WithCancel(context.Background())

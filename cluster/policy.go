@@ -49,9 +49,28 @@ func (n *Node) fallback(req bucket.Request, policy drl.FailPolicy, cause error) 
 		// real owner might well have.
 		return bucket.Decision{Limit: localCap, RetryAfter: req.Window}, nil
 	}
-	d, err := v.fallback.Check(local)
+	key := n.hash(req.UserID, req.Action)
+	rep, held, err := v.fallback.CheckKeyIfHeld(key, local, 1)
+	if err == nil && !held {
+		// A new provisional bucket holds no more than the owner last said
+		// was left, in the same share: a key its owner had exhausted stays
+		// exhausted. The start is spent up front, once per bucket (two
+		// racing first checks may both spend it, which only denies more).
+		start := localCap
+		if left, ok := n.lastAnswers.Remaining(key, req); ok {
+			start = min(start, left/share)
+		}
+		if spent := localCap - start; spent > 0 {
+			pre := local
+			pre.Hits, pre.DryRun = spent, false
+			_, err = v.fallback.CheckKey(key, pre, 1)
+		}
+		if err == nil {
+			rep, err = v.fallback.CheckKey(key, local, 1)
+		}
+	}
 	if err != nil {
 		return bucket.Decision{}, fmt.Errorf("%w (and the local fallback failed: %w)", cause, err)
 	}
-	return d, nil
+	return single(rep), nil
 }

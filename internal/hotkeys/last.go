@@ -1,0 +1,69 @@
+package hotkeys
+
+import (
+	"time"
+
+	"github.com/drlimit/drl/bucket"
+)
+
+// LastAnswers remembers, on a node that forwards checks, how much each
+// check's bucket had left when its owner last answered. When the owner
+// later cannot be reached, the local fail policy starts its provisional
+// bucket from that share instead of a fresh one: a key its owner had
+// exhausted stays exhausted through the outage. Unlike the deny cache it
+// outlives ring changes: what the owner said stays an upper bound of what
+// was left, whoever owns the key next.
+type LastAnswers struct {
+	clock bucket.Clock
+	t     *Table[bucket.CheckID, lastAnswer]
+}
+
+// lastPerShard bounds the table: ~64k checks per node; beyond that, the
+// oldest answers are not kept and those keys fall back to a fresh share.
+const lastPerShard = 4096
+
+type lastAnswer struct {
+	remaining int64
+	until     time.Duration // when the answer says nothing any more: a window after it
+}
+
+// NewLastAnswers returns an empty table that reads time from clock.
+func NewLastAnswers(clock bucket.Clock) *LastAnswers {
+	return &LastAnswers{clock: clock, t: NewTable[bucket.CheckID, lastAnswer](lastPerShard, checkShard)}
+}
+
+// Store remembers what the owner answered to a check sent at sentAt. The
+// answer is as good as a window long: by then any bucket has refilled.
+func (l *LastAnswers) Store(key bucket.Key, req bucket.Request, d bucket.Decision, sentAt time.Duration) {
+	k := shapeID(key, req)
+	now := l.clock.Now()
+	a := lastAnswer{remaining: d.Remaining, until: sentAt + req.Window}
+	sh := l.t.Lock(k)
+	defer sh.Unlock()
+	sh.Put(k, a, func(_ bucket.CheckID, e lastAnswer) bool { return now >= e.until })
+}
+
+// Remaining returns what the owner last said was left for the check, if
+// it said so within the last window.
+func (l *LastAnswers) Remaining(key bucket.Key, req bucket.Request) (int64, bool) {
+	k := shapeID(key, req)
+	now := l.clock.Now()
+	sh := l.t.Lock(k)
+	defer sh.Unlock()
+	e, ok := sh.Get(k)
+	if !ok || now >= e.until {
+		return 0, false
+	}
+	return e.remaining, true
+}
+
+// Forget drops what is known of key, after a reset.
+func (l *LastAnswers) Forget(key bucket.Key) {
+	l.t.DeleteIf(key.Lo, func(k bucket.CheckID) bool { return k.Key == key })
+}
+
+// shapeID names a bucket, whatever the hits of the check that asked.
+func shapeID(key bucket.Key, req bucket.Request) bucket.CheckID {
+	req.Hits, req.DryRun = 0, false
+	return bucket.IDOf(key, req)
+}
