@@ -6,9 +6,12 @@
 //	drlctl owner -user u1 -action login
 //	drlctl top -n 10          # most denied keys, summed over every member
 //	drlctl reset -user u1 -action login
+//	drlctl -addr 127.0.0.1:7947,127.0.0.1:7957 wait   # until both nodes have both in their rings
 //
 // -addr takes several comma-separated nodes (DRL_ADDR is its twin); any
-// node answers. -json prints JSON instead of text.
+// node answers. -json prints JSON, with the field names of the nodes'
+// HTTP API, instead of text. -h lists the flags; "drlctl check -h" a
+// command's.
 package main
 
 import (
@@ -25,32 +28,59 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/drlimit/drl"
+	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/client"
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Getenv); err != nil {
+	err := run(os.Args[1:], os.Stdout, os.Getenv)
+	if code := exitCode(err); code != 0 {
 		fmt.Fprintln(os.Stderr, "drlctl:", err)
-		if errors.Is(err, errUsage) {
-			os.Exit(2)
-		}
-		os.Exit(1)
+		os.Exit(code)
 	}
 }
 
+// errUsage marks a bad command line.
 var errUsage = errors.New("usage")
 
-const usage = `usage: drlctl [-addr nodes] [-json] [-timeout d] [-token t] [-tls-ca f [-tls-cert f -tls-key f]] command [flags]
+// exitCode maps run's error to the exit status: 0 for success and for -h,
+// 2 for a bad command line, 1 for any other failure.
+func exitCode(err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	}
+	return 1
+}
 
-commands:
-  check   -user U -action A -limit N -window D [-hits H] [-algorithm name] [-burst B] [-dry-run] [-shadow]
-  members
-  owner   -user U -action A
-  top     [-n 10]     the keys denied most often lately, summed over every member
-  reset   -user U -action A`
+// Default deadlines of a command, when -timeout is 0.
+const (
+	defaultTimeout = 5 * time.Second
+	waitTimeout    = 30 * time.Second
+)
+
+// command is one of drlctl's commands: define adds its flags to fs and
+// returns what runs it once they are parsed.
+type command struct {
+	name, args, about string
+	define            func(fs *flag.FlagSet) func(g globals) error
+}
+
+var commands = []command{
+	{"check", "-user U -action A -limit N -window D [flags]", "spend hits on a key at its owner and print the decision", defineCheck},
+	{"members", "", "list the members as one node sees them", defineMembers},
+	{"owner", "-user U -action A", "name the member that owns a key", defineOwner},
+	{"top", "[-n 10]", "the keys denied most often lately, summed over every member", defineTop},
+	{"reset", "-user U -action A", "drop a key's bucket on every member", defineReset},
+	{"wait", "[-members N]", "wait until every -addr node sees N members alive in its ring (default: as many as -addr names)", defineWait},
+}
 
 type globals struct {
 	addrs    []string
@@ -64,64 +94,133 @@ type globals struct {
 	ctx    context.Context
 }
 
-func run(args []string, out io.Writer, getenv func(string) string) error {
+// globalFlags defines the flags that come before the command.
+func globalFlags(getenv func(string) string) (*flag.FlagSet, *globalValues) {
 	fs := flag.NewFlagSet("drlctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	addr := fs.String("addr", "", "comma-separated gRPC addresses of nodes (default $DRL_ADDR, else 127.0.0.1:7947)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	timeout := fs.Duration("timeout", 5*time.Second, "deadline of the whole command")
-	token := fs.String("token", "", "bearer token for nodes started with -auth-token-file (default $DRL_TOKEN)")
-	tlsCA := fs.String("tls-ca", "", "PEM CA to verify the nodes with: speak TLS")
-	tlsCert := fs.String("tls-cert", "", "PEM client certificate to present, with -tls-key")
-	tlsKey := fs.String("tls-key", "", "PEM key of -tls-cert")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v\n%s", errUsage, err, usage)
+	fs.Usage = func() {}
+	defaultAddr := getenv("DRL_ADDR")
+	if defaultAddr == "" {
+		defaultAddr = "127.0.0.1:7947"
+	}
+	v := &globalValues{}
+	fs.StringVar(&v.addr, "addr", defaultAddr, "comma-separated gRPC addresses of nodes, any of which answers; its twin is $DRL_ADDR")
+	fs.BoolVar(&v.json, "json", false, "print JSON, with the field names of the nodes' HTTP API")
+	fs.DurationVar(&v.timeout, "timeout", 0, "deadline of the whole command; 0 means 5s, or 30s for wait")
+	fs.StringVar(&v.token, "token", "", "bearer token for nodes started with -auth-token-file; its twin is $DRL_TOKEN")
+	fs.StringVar(&v.tlsCA, "tls-ca", "", "PEM CA to verify the nodes with: speak TLS")
+	fs.StringVar(&v.tlsCert, "tls-cert", "", "PEM client certificate to present, with -tls-key")
+	fs.StringVar(&v.tlsKey, "tls-key", "", "PEM key of -tls-cert")
+	return fs, v
+}
+
+type globalValues struct {
+	addr, token, tlsCA, tlsCert, tlsKey string
+	json                                bool
+	timeout                             time.Duration
+}
+
+// usage is drlctl -h.
+func usage(fs *flag.FlagSet) string {
+	var b strings.Builder
+	b.WriteString("usage: drlctl [flags] command [command flags]\n\n" +
+		"Asks a drl cluster questions and gives it orders, over the nodes' gRPC API.\n\nflags:\n")
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	b.WriteString("\ncommands (drlctl command -h lists a command's flags):\n")
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.name, c.args, c.about)
+	}
+	tw.Flush()
+	return b.String()
+}
+
+// commandUsage is drlctl command -h.
+func commandUsage(c command, fs *flag.FlagSet) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "usage: drlctl [flags] %s %s\n\n%s.\n", c.name, c.args, strings.ToUpper(c.about[:1])+c.about[1:])
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		b.WriteString("\nflags:\n")
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	b.WriteString("\n(drlctl -h lists the flags that go before the command.)\n")
+	return b.String()
+}
+
+func run(args []string, out io.Writer, getenv func(string) string) error {
+	fs, v := globalFlags(getenv)
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		io.WriteString(out, usage(fs))
+		return err
+	} else if err != nil {
+		return fmt.Errorf("%w: %v (drlctl -h lists the flags)", errUsage, err)
 	}
 	if fs.NArg() == 0 {
-		return fmt.Errorf("%w: no command\n%s", errUsage, usage)
+		return fmt.Errorf("%w: no command (drlctl -h lists them)", errUsage)
 	}
-	if *addr == "" {
-		*addr = getenv("DRL_ADDR")
+	name := fs.Arg(0)
+	i := slices.IndexFunc(commands, func(c command) bool { return c.name == name })
+	if i < 0 {
+		return fmt.Errorf("%w: unknown command %q (drlctl -h lists them)", errUsage, name)
 	}
-	if *addr == "" {
-		*addr = "127.0.0.1:7947"
+	c := commands[i]
+	cfs := flag.NewFlagSet(name, flag.ContinueOnError)
+	cfs.SetOutput(io.Discard)
+	cfs.Usage = func() {}
+	runCommand := c.define(cfs)
+	if err := cfs.Parse(fs.Args()[1:]); errors.Is(err, flag.ErrHelp) {
+		io.WriteString(out, commandUsage(c, cfs))
+		return err
+	} else if err != nil {
+		return fmt.Errorf("%w: %s: %v (drlctl %s -h lists its flags)", errUsage, name, err, name)
 	}
-	g := globals{json: *asJSON, timeout: *timeout, out: out}
-	if *token == "" {
-		*token = getenv("DRL_TOKEN")
+	if cfs.NArg() > 0 {
+		return fmt.Errorf("%w: %s: unexpected arguments %q", errUsage, name, cfs.Args())
 	}
-	if *token != "" {
-		g.dialOpts = append(g.dialOpts, client.WithToken(*token))
+
+	g := globals{json: v.json, timeout: v.timeout, out: out}
+	if g.timeout <= 0 {
+		g.timeout = defaultTimeout
+		if name == "wait" {
+			g.timeout = waitTimeout
+		}
 	}
-	if *tlsCA != "" {
-		cfg, err := client.TLSFromFiles(*tlsCA, *tlsCert, *tlsKey)
+	if v.token == "" {
+		v.token = getenv("DRL_TOKEN")
+	}
+	if v.token != "" {
+		g.dialOpts = append(g.dialOpts, client.WithToken(v.token))
+	}
+	if v.tlsCA != "" {
+		cfg, err := client.TLSFromFiles(v.tlsCA, v.tlsCert, v.tlsKey)
 		if err != nil {
 			return err
 		}
 		g.dialOpts = append(g.dialOpts, client.WithTLS(cfg))
 	}
-	for _, a := range strings.Split(*addr, ",") {
+	for _, a := range strings.Split(v.addr, ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			g.addrs = append(g.addrs, a)
 		}
 	}
-	cmd, rest := fs.Arg(0), fs.Args()[1:]
-	commands := map[string]func(globals, []string) error{
-		"check": check, "members": members, "owner": owner, "top": top, "reset": reset,
+	if len(g.addrs) == 0 {
+		return fmt.Errorf("%w: -addr names no node", errUsage)
 	}
-	f, ok := commands[cmd]
-	if !ok {
-		return fmt.Errorf("%w: unknown command %q\n%s", errUsage, cmd, usage)
-	}
-	c, err := client.New(g.addrs, g.dialOpts...)
+	cl, err := client.New(g.addrs, g.dialOpts...)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
 	defer cancel()
-	g.client, g.ctx = c, ctx
-	return f(g, rest)
+	g.client, g.ctx = cl, ctx
+	return runCommand(g)
 }
 
 // print writes v as JSON, or text as it is.
@@ -136,200 +235,231 @@ func (g globals) print(v any, text func(w io.Writer)) error {
 	return tw.Flush()
 }
 
-// keyFlags parses -user and -action, both required.
-func keyFlags(name string, args []string, more func(fs *flag.FlagSet)) (user, action string, err error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&user, "user", "", "user id")
-	fs.StringVar(&action, "action", "", "action")
-	if more != nil {
-		more(fs)
-	}
-	if err := fs.Parse(args); err != nil {
-		return "", "", fmt.Errorf("%w: %s: %v", errUsage, name, err)
-	}
-	if fs.NArg() > 0 {
-		return "", "", fmt.Errorf("%w: %s: unexpected arguments %q", errUsage, name, fs.Args())
-	}
-	if user == "" || action == "" {
-		return "", "", fmt.Errorf("%w: %s needs -user and -action", errUsage, name)
-	}
-	return user, action, nil
+// keyFlags defines -user and -action, both required; check reports a
+// missing one.
+func keyFlags(fs *flag.FlagSet) (check func() error, user, action *string) {
+	user = fs.String("user", "", "user id (required)")
+	action = fs.String("action", "", "action (required)")
+	return func() error {
+		if *user == "" || *action == "" {
+			return fmt.Errorf("%w: %s needs -user and -action", errUsage, fs.Name())
+		}
+		return nil
+	}, user, action
 }
 
-func check(g globals, args []string) error {
-	var (
-		limit, hits, burst int64
-		window             time.Duration
-		algorithm          string
-		dryRun, shadow     bool
-	)
-	user, action, err := keyFlags("check", args, func(fs *flag.FlagSet) {
-		fs.Int64Var(&limit, "limit", 0, "hits per window")
-		fs.DurationVar(&window, "window", 0, "window")
-		fs.Int64Var(&hits, "hits", 1, "cost of this check; 0 peeks")
-		fs.Int64Var(&burst, "burst", 0, "bucket capacity (token_bucket, gcra); 0 means limit")
-		fs.StringVar(&algorithm, "algorithm", "", "token_bucket (default), gcra, sliding_window, fixed_window or sliding_log")
-		fs.BoolVar(&dryRun, "dry-run", false, "decide without spending")
-		fs.BoolVar(&shadow, "shadow", false, "shadow mode: admit when over the limit, and say so")
-	})
-	if err != nil {
-		return err
-	}
-	alg, err := bucket.ParseAlgorithm(algorithm)
-	if err != nil {
-		return err
-	}
-	c, ctx := g.client, g.ctx
-	req := bucket.Request{UserID: user, Action: action, Limit: limit, Window: window, Hits: hits, Burst: burst,
-		Algorithm: alg, DryRun: dryRun}
-	d, err := c.CheckWith(ctx, req, drl.CheckOptions{Shadow: shadow})
-	if err != nil {
-		return err
-	}
-	return g.print(map[string]any{"allowed": d.Allowed, "limit": d.Limit, "remaining": d.Remaining,
-		"reset_after": d.ResetAfter.String(), "retry_after": d.RetryAfter.String(), "shadowed": d.Shadowed}, func(w io.Writer) {
-		verdict := "allowed"
-		switch {
-		case d.Shadowed:
-			verdict = "allowed (shadow mode; over the limit)"
-		case !d.Allowed:
-			verdict = "denied"
-		}
-		fmt.Fprintf(w, "%s\tremaining %d of %d\treset in %v", verdict, d.Remaining, d.Limit, d.ResetAfter)
-		if !d.Allowed {
-			fmt.Fprintf(w, "\tretry in %v", d.RetryAfter)
-		}
-		fmt.Fprintln(w)
-	})
+// member converts the wire's member to the shared type, whose JSON field
+// names are the HTTP API's.
+func member(m *drlv1.Member) drl.Member {
+	return drl.Member{Name: m.GetName(), GossipAddr: m.GetGossipAddr(), GRPCAddr: m.GetGrpcAddr(),
+		HTTPAddr: m.GetHttpAddr(), State: m.GetState(), InRing: m.GetInRing()}
 }
 
-func members(g globals, args []string) error {
-	if len(args) > 0 {
-		return fmt.Errorf("%w: members takes no arguments", errUsage)
+// algorithmUsage lists the algorithms, naming the default (the zero
+// Algorithm).
+func algorithmUsage() string {
+	var names []string
+	for _, a := range bucket.Algorithms() {
+		names = append(names, a.String())
 	}
-	c, ctx := g.client, g.ctx
-	self, ms, err := c.Members(ctx)
-	if err != nil {
-		return err
-	}
-	type member struct {
-		Name, State, GRPC, HTTP, Gossip string
-		InRing                          bool
-	}
-	list := make([]member, len(ms))
-	for i, m := range ms {
-		list[i] = member{m.GetName(), m.GetState(), m.GetGrpcAddr(), m.GetHttpAddr(), m.GetGossipAddr(), m.GetInRing()}
-	}
-	return g.print(map[string]any{"answered_by": self, "members": list}, func(w io.Writer) {
-		fmt.Fprintln(w, "NAME\tSTATE\tIN RING\tGRPC\tHTTP\tGOSSIP")
-		for _, m := range list {
-			fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%s\t%s\n", m.Name, m.State, m.InRing, m.GRPC, m.HTTP, m.Gossip)
-		}
-		fmt.Fprintf(w, "(as %s sees it)\n", self)
-	})
+	return fmt.Sprintf("%s; empty means %s", strings.Join(names, ", "), bucket.Algorithm(0))
 }
 
-func owner(g globals, args []string) error {
-	user, action, err := keyFlags("owner", args, nil)
-	if err != nil {
-		return err
-	}
-	c, ctx := g.client, g.ctx
-	m, partition, err := c.Owner(ctx, user, action)
-	if err != nil {
-		return err
-	}
-	return g.print(map[string]any{"owner": m.GetName(), "grpc": m.GetGrpcAddr(), "partition": partition}, func(w io.Writer) {
-		fmt.Fprintf(w, "%s\t%s\tpartition %d\n", m.GetName(), m.GetGrpcAddr(), partition)
-	})
+// decisionJSON is a decision as POST /v1/ratelimit answers it.
+type decisionJSON struct {
+	Allowed    bool            `json:"allowed"`
+	Limit      int64           `json:"limit"`
+	Remaining  int64           `json:"remaining"`
+	ResetAfter json.RawMessage `json:"reset_after"`
+	RetryAfter json.RawMessage `json:"retry_after"`
+	Shadowed   bool            `json:"shadowed,omitempty"`
 }
 
-func reset(g globals, args []string) error {
-	user, action, err := keyFlags("reset", args, nil)
-	if err != nil {
-		return err
-	}
-	c, ctx := g.client, g.ctx
-	dropped, confirmed, err := c.Reset(ctx, user, action)
-	if err != nil {
-		return err
-	}
-	return g.print(map[string]any{"dropped": dropped, "members": confirmed}, func(w io.Writer) {
-		fmt.Fprintf(w, "reset: %d live bucket(s) dropped; confirmed by %s\n", dropped, strings.Join(confirmed, ", "))
-	})
+// durationJSON writes a duration as the HTTP API does (protojson): "1.500s".
+func durationJSON(d time.Duration) json.RawMessage {
+	b, _ := protojson.Marshal(durationpb.New(d))
+	return b
 }
 
-// top asks every member for its most denied keys (each counts the checks
-// that entered through it) and sums them.
-func top(g globals, args []string) error {
-	fs := flag.NewFlagSet("top", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	n := fs.Int("n", 10, "how many keys")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *n < 1 {
-		return fmt.Errorf("%w: top [-n N]", errUsage)
-	}
-	c, ctx := g.client, g.ctx
-	_, ms, err := c.Members(ctx)
-	if err != nil {
-		return err
-	}
-	type entry struct {
-		User, Action  string
-		Denied, Error uint64
-	}
-	sums := map[[2]string]*entry{}
-	var asked, failed []string
-	for _, m := range ms {
-		if m.GetState() != "alive" {
-			continue
+func defineCheck(fs *flag.FlagSet) func(g globals) error {
+	needKey, user, action := keyFlags(fs)
+	limit := fs.Int64("limit", 0, "hits per window (required)")
+	window := fs.Duration("window", 0, "the window, such as 1m (required)")
+	hits := fs.Int64("hits", 1, "cost of this check; 0 peeks")
+	burst := fs.Int64("burst", 0, "bucket capacity (token_bucket, gcra); 0 means limit")
+	algorithm := fs.String("algorithm", "", algorithmUsage())
+	dryRun := fs.Bool("dry-run", false, "decide without spending")
+	shadow := fs.Bool("shadow", false, "shadow mode: admit when over the limit, and say so")
+	return func(g globals) error {
+		if err := needKey(); err != nil {
+			return err
 		}
-		mc, err := client.New([]string{m.GetGrpcAddr()}, g.dialOpts...)
-		if err == nil {
-			var keys []drl.DeniedKey
-			// Every member's list is asked for more than n: a key can be
-			// near the top of the sum without topping any one member.
-			_, keys, err = mc.TopDenied(ctx, 4**n)
-			mc.Close()
-			for _, k := range keys {
-				e := sums[[2]string{k.UserID, k.Action}]
-				if e == nil {
-					e = &entry{User: k.UserID, Action: k.Action}
-					sums[[2]string{k.UserID, k.Action}] = e
-				}
-				e.Denied += k.Denied
-				e.Error += k.Error
-			}
-		}
+		alg, err := bucket.ParseAlgorithm(*algorithm)
 		if err != nil {
-			failed = append(failed, m.GetName())
-			continue
+			return err
 		}
-		asked = append(asked, m.GetName())
-	}
-	list := make([]entry, 0, len(sums))
-	for _, e := range sums {
-		list = append(list, *e)
-	}
-	slices.SortFunc(list, func(a, b entry) int {
-		if a.Denied != b.Denied {
-			if a.Denied > b.Denied {
-				return -1
+		req := bucket.Request{UserID: *user, Action: *action, Limit: *limit, Window: *window, Hits: *hits, Burst: *burst,
+			Algorithm: alg, DryRun: *dryRun}
+		d, err := g.client.CheckWith(g.ctx, req, drl.CheckOptions{Shadow: *shadow})
+		if err != nil {
+			return err
+		}
+		return g.print(decisionJSON{Allowed: d.Allowed, Limit: d.Limit, Remaining: d.Remaining,
+			ResetAfter: durationJSON(d.ResetAfter), RetryAfter: durationJSON(d.RetryAfter), Shadowed: d.Shadowed}, func(w io.Writer) {
+			verdict := "allowed"
+			switch {
+			case d.Shadowed:
+				verdict = "allowed (shadow mode; over the limit)"
+			case !d.Allowed:
+				verdict = "denied"
 			}
-			return 1
+			fmt.Fprintf(w, "%s\tremaining %d of %d\treset in %v", verdict, d.Remaining, d.Limit, d.ResetAfter)
+			if !d.Allowed {
+				fmt.Fprintf(w, "\tretry in %v", d.RetryAfter)
+			}
+			fmt.Fprintln(w)
+		})
+	}
+}
+
+func defineMembers(*flag.FlagSet) func(g globals) error {
+	return func(g globals) error {
+		self, ms, err := g.client.Members(g.ctx)
+		if err != nil {
+			return err
 		}
-		return strings.Compare(a.User+"\x00"+a.Action, b.User+"\x00"+b.Action)
-	})
-	list = list[:min(*n, len(list))]
-	return g.print(map[string]any{"keys": list, "members": asked, "unreachable": failed}, func(w io.Writer) {
-		fmt.Fprintln(w, "USER\tACTION\tDENIED\t±")
-		for _, e := range list {
-			fmt.Fprintf(w, "%s\t%s\t%d\t%d\n", e.User, e.Action, e.Denied, e.Error)
+		list := make([]drl.Member, len(ms))
+		for i, m := range ms {
+			list[i] = member(m)
 		}
-		fmt.Fprintf(w, "(summed over %s", strings.Join(asked, ", "))
-		if len(failed) > 0 {
-			fmt.Fprintf(w, "; unreachable: %s", strings.Join(failed, ", "))
+		// The same fields as GET /v1/members.
+		out := struct {
+			Self    string       `json:"self"`
+			Members []drl.Member `json:"members"`
+		}{self, list}
+		return g.print(out, func(w io.Writer) {
+			fmt.Fprintln(w, "NAME\tSTATE\tIN RING\tGRPC\tHTTP\tGOSSIP")
+			for _, m := range list {
+				fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%s\t%s\n", m.Name, m.State, m.InRing, m.GRPCAddr, m.HTTPAddr, m.GossipAddr)
+			}
+			fmt.Fprintf(w, "(as %s sees it)\n", self)
+		})
+	}
+}
+
+func defineOwner(fs *flag.FlagSet) func(g globals) error {
+	needKey, user, action := keyFlags(fs)
+	return func(g globals) error {
+		if err := needKey(); err != nil {
+			return err
 		}
-		fmt.Fprintln(w, ")")
-	})
+		m, partition, err := g.client.Owner(g.ctx, *user, *action)
+		if err != nil {
+			return err
+		}
+		// The same fields as GET /v1/owner.
+		out := struct {
+			Owner     drl.Member `json:"owner"`
+			Partition int        `json:"partition"`
+		}{member(m), partition}
+		return g.print(out, func(w io.Writer) {
+			fmt.Fprintf(w, "%s\t%s\tpartition %d\n", m.GetName(), m.GetGrpcAddr(), partition)
+		})
+	}
+}
+
+func defineReset(fs *flag.FlagSet) func(g globals) error {
+	needKey, user, action := keyFlags(fs)
+	return func(g globals) error {
+		if err := needKey(); err != nil {
+			return err
+		}
+		dropped, confirmed, err := g.client.Reset(g.ctx, *user, *action)
+		if err != nil {
+			return err
+		}
+		// The same fields as POST /v1/reset.
+		out := struct {
+			Dropped int      `json:"dropped"`
+			Members []string `json:"members"`
+		}{dropped, confirmed}
+		return g.print(out, func(w io.Writer) {
+			fmt.Fprintf(w, "reset: %d live bucket(s) dropped; confirmed by %s\n", dropped, strings.Join(confirmed, ", "))
+		})
+	}
+}
+
+// defineTop asks every member for its most denied keys (each counts the
+// checks that entered through it) and sums them.
+func defineTop(fs *flag.FlagSet) func(g globals) error {
+	n := fs.Int("n", 10, "how many keys")
+	return func(g globals) error {
+		if *n < 1 {
+			return fmt.Errorf("%w: top: -n %d: want 1 or more", errUsage, *n)
+		}
+		_, ms, err := g.client.Members(g.ctx)
+		if err != nil {
+			return err
+		}
+		sums := map[[2]string]*drl.DeniedKey{}
+		var asked, failed []string
+		for _, m := range ms {
+			if m.GetState() != "alive" {
+				continue
+			}
+			mc, err := client.New([]string{m.GetGrpcAddr()}, g.dialOpts...)
+			if err == nil {
+				var keys []drl.DeniedKey
+				// Every member's list is asked for more than n: a key can be
+				// near the top of the sum without topping any one member.
+				_, keys, err = mc.TopDenied(g.ctx, 4**n)
+				mc.Close()
+				for _, k := range keys {
+					e := sums[[2]string{k.UserID, k.Action}]
+					if e == nil {
+						e = &drl.DeniedKey{UserID: k.UserID, Action: k.Action}
+						sums[[2]string{k.UserID, k.Action}] = e
+					}
+					e.Denied += k.Denied
+					e.Error += k.Error
+				}
+			}
+			if err != nil {
+				failed = append(failed, m.GetName())
+				continue
+			}
+			asked = append(asked, m.GetName())
+		}
+		list := make([]drl.DeniedKey, 0, len(sums))
+		for _, e := range sums {
+			list = append(list, *e)
+		}
+		slices.SortFunc(list, func(a, b drl.DeniedKey) int {
+			if a.Denied != b.Denied {
+				if a.Denied > b.Denied {
+					return -1
+				}
+				return 1
+			}
+			return strings.Compare(a.UserID+"\x00"+a.Action, b.UserID+"\x00"+b.Action)
+		})
+		list = list[:min(*n, len(list))]
+		// GET /v1/topdenied's keys, summed over the members.
+		out := struct {
+			Keys        []drl.DeniedKey `json:"keys"`
+			Members     []string        `json:"members"`
+			Unreachable []string        `json:"unreachable"`
+		}{list, asked, failed}
+		return g.print(out, func(w io.Writer) {
+			fmt.Fprintln(w, "USER\tACTION\tDENIED\t±")
+			for _, e := range list {
+				fmt.Fprintf(w, "%s\t%s\t%d\t%d\n", e.UserID, e.Action, e.Denied, e.Error)
+			}
+			fmt.Fprintf(w, "(summed over %s", strings.Join(asked, ", "))
+			if len(failed) > 0 {
+				fmt.Fprintf(w, "; unreachable: %s", strings.Join(failed, ", "))
+			}
+			fmt.Fprintln(w, ")")
+		})
+	}
 }

@@ -66,10 +66,10 @@ func TestCommands(t *testing.T) {
 	out, err = ctl(t, addrs, "-json", "top", "-n", "1")
 	var topOut struct {
 		Keys []struct {
-			User   string
-			Denied uint64
-		}
-		Members []string
+			User   string `json:"user_id"`
+			Denied uint64 `json:"denied"`
+		} `json:"keys"`
+		Members []string `json:"members"`
 	}
 	if err != nil || json.Unmarshal([]byte(out), &topOut) != nil || len(topOut.Keys) != 1 ||
 		topOut.Keys[0].User != "mallory" || topOut.Keys[0].Denied != 3+4+5-1 || len(topOut.Members) != 3 {

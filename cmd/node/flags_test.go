@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"testing"
 	"time"
 
@@ -44,7 +45,7 @@ func TestBadFlags(t *testing.T) {
 	}); err == nil {
 		t.Error("DRL_BATCH_SIZE=many accepted")
 	}
-	if _, err := newLogger("loud", "text"); err == nil {
+	if _, err := newLogger(io.Discard, "loud", "text"); err == nil {
 		t.Error("-log-level loud accepted")
 	}
 }

@@ -6,8 +6,14 @@
 //	    -http-addr 127.0.0.1:8090 -join 127.0.0.1:7946  # a second one, joining it
 //
 // Every flag has an environment-variable twin: -gossip-addr is
-// DRL_GOSSIP_ADDR, and so on. A flag on the command line wins. SIGTERM or
-// SIGINT makes the node leave the cluster and stop.
+// DRL_GOSSIP_ADDR, and so on; -h lists them all. A flag on the command
+// line wins. SIGTERM or SIGINT, at any time from the first milliseconds
+// on, makes the node log "stopping", leave the cluster and stop; SIGHUP
+// reloads its certificates, tokens, gossip keys and Envoy rules.
+//
+// To run a node in the background, build it first (go build -o): "go run
+// ./cmd/node &" backgrounds the go command, and killing that leaves the
+// node running.
 package main
 
 import (
@@ -15,9 +21,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
 	"syscall"
 	"time"
@@ -25,13 +31,50 @@ import (
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/cluster"
+	"github.com/drlimit/drl/cmd/node/internal/earlysignal"
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Getenv); err != nil {
-		fmt.Fprintln(os.Stderr, "node:", err)
-		os.Exit(2)
+	// The first thing main does: take the signals, which earlysignal has
+	// been catching since package initialization (before main, which
+	// starts some milliseconds after the process), so that a SIGTERM at
+	// any time is logged and ends the node cleanly (issue 14).
+	sigs := earlysignal.C
+	err := run(os.Args[1:], os.Getenv, sigs, os.Stdout, os.Stderr)
+	if msg := errorMessage(err); msg != "" {
+		fmt.Fprintln(os.Stderr, msg)
 	}
+	os.Exit(exitCode(err))
+}
+
+// errUsage marks errors in the command line or the environment.
+var errUsage = errors.New("usage")
+
+// exitCode maps run's error to the process's exit status: 0 for success
+// and for -h, 2 for a bad command line, 1 for any other failure.
+func exitCode(err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	}
+	return 1
+}
+
+// errorMessage is what main prints for run's error; "" for none.
+func errorMessage(err error) string {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return ""
+	case errors.Is(err, errUsage):
+		lines := strings.Split(err.Error(), "\n") // several, from errors.Join
+		for i, l := range lines {
+			lines[i] = "node: " + strings.TrimPrefix(l, errUsage.Error()+": ")
+		}
+		return strings.Join(lines, "\n") + "\n(node -h lists the flags and their DRL_* twins)"
+	}
+	return "node: " + err.Error()
 }
 
 // options are the command line, before it becomes a cluster.Config.
@@ -45,9 +88,13 @@ type options struct {
 	tlsCert, tlsKey, tlsCA, gossipKey, gossipKeyFile, authTokenFile            string
 }
 
-func parse(args []string, getenv func(string) string) (options, error) {
-	var o options
+// flags defines the command line's flags on a new set, bound to o.
+func flags(o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	// parse returns errors and run prints the usage; the flag package
+	// prints nothing itself.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	fs.StringVar(&o.name, "name", "", "unique member name (default: host name and a random suffix)")
 	fs.StringVar(&o.gossipAddr, "gossip-addr", cluster.DefaultGossipAddr, "gossip bind address, host:port (TCP and UDP)")
 	fs.StringVar(&o.gossipAdvertise, "gossip-advertise", "", "gossip address other members use (default: the bound one)")
@@ -76,25 +123,83 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.gossipKey, "gossip-key", "", "base64 gossip encryption keys, comma-separated, the first encrypting (prefer DRL_GOSSIP_KEY or -gossip-key-file)")
 	fs.StringVar(&o.gossipKeyFile, "gossip-key-file", "", "file of base64 gossip keys, one per line, the first encrypting (reloaded on SIGHUP)")
 	fs.StringVar(&o.authTokenFile, "auth-token-file", "", "file of bearer tokens, one per line, that the public API requires (reloaded on SIGHUP)")
-	if err := fs.Parse(args); err != nil {
+	return fs
+}
+
+// envName is the environment twin of a flag: -gossip-addr is
+// DRL_GOSSIP_ADDR.
+func envName(flagName string) string {
+	return "DRL_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parse reads the command line, then the DRL_* environment for the flags
+// the command line left alone. -h or -help answers flag.ErrHelp; other
+// errors wrap errUsage.
+func parse(args []string, getenv func(string) string) (options, error) {
+	var o options
+	fs := flags(&o)
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return o, err
+	} else if err != nil {
+		return o, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+		return o, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
 	// Environment twins fill in the flags the command line left alone.
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		env := "DRL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		env := envName(f.Name)
 		if v := getenv(env); v != "" && !set[f.Name] {
 			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+				errs = append(errs, fmt.Errorf("%w: %s=%q: %v", errUsage, env, v, err))
 			}
 		}
 	})
 	return o, errors.Join(errs...)
+}
+
+const usageHead = `usage: node [flags]
+
+Runs one drl node: a member of a rate-limiting cluster that serves the gRPC
+and HTTP/JSON APIs. SIGTERM or SIGINT makes it hand its keys to the other
+members, leave and stop; SIGHUP reloads the certificates, tokens, gossip
+keys and Envoy rules.
+
+Every flag has an environment twin, named after the flag below: the twin
+of -join is DRL_JOIN. A flag on the command line wins over its twin.
+
+flags:
+`
+
+// writeUsage prints the help: each flag with its environment twin, what it
+// does and its default.
+func writeUsage(w io.Writer) {
+	var o options
+	fs := flags(&o)
+	var b strings.Builder
+	b.WriteString(usageHead)
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, usage := flag.UnquoteUsage(f)
+		fmt.Fprintf(&b, "  -%s", f.Name)
+		if kind != "" {
+			fmt.Fprintf(&b, " %s", kind)
+		}
+		fmt.Fprintf(&b, "  (env %s)\n    \t%s", envName(f.Name), usage)
+		switch f.DefValue {
+		case "", "0", "0s", "false":
+		default:
+			if kind == "string" {
+				fmt.Fprintf(&b, " (default %q)", f.DefValue)
+			} else {
+				fmt.Fprintf(&b, " (default %s)", f.DefValue)
+			}
+		}
+		b.WriteString("\n")
+	})
+	io.WriteString(w, b.String())
 }
 
 func (o options) config(logger *slog.Logger) (cluster.Config, error) {
@@ -133,7 +238,8 @@ func (o options) config(logger *slog.Logger) (cluster.Config, error) {
 	return cfg, cfg.Validate()
 }
 
-func newLogger(level, format string) (*slog.Logger, error) {
+// newLogger makes the node's logger, writing to w.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("-log-level %q: %w", level, err)
@@ -141,29 +247,49 @@ func newLogger(level, format string) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: l}
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("-log-format %q: want text or json", format)
 }
 
-func run(args []string, getenv func(string) string) error {
+// run runs the node until a signal on sigs stops it (SIGHUP reloads). It
+// writes -h's help to stdout and the logs to stderr.
+func run(args []string, getenv func(string) string, sigs <-chan os.Signal, stdout, stderr io.Writer) error {
 	o, err := parse(args, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		writeUsage(stdout)
+		return err
+	}
 	if err != nil {
 		return err
 	}
-	logger, err := newLogger(o.logLevel, o.logFormat)
+	logger, err := newLogger(stderr, o.logLevel, o.logFormat)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	cfg, err := o.config(logger)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	sec, err := o.security(&cfg)
 	if err != nil {
 		return err
+	}
+	// A SIGTERM or SIGINT during start-up stops the node here, before it
+	// binds anything; one during cluster.New waits in sigs for the loop
+	// below. A SIGHUP now is dropped: the files were just read.
+	for pending := true; pending; {
+		select {
+		case s := <-sigs:
+			if s != syscall.SIGHUP {
+				logger.Info("stopping", "signal", s.String(), "started", false)
+				return nil
+			}
+		default:
+			pending = false
+		}
 	}
 	n, err := cluster.New(cfg)
 	if err != nil {
@@ -191,15 +317,13 @@ func run(args []string, getenv func(string) string) error {
 		defer stopEnvoy()
 		reload = reloadEnvoy
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	s := <-sig
+	s := <-sigs
 	for s == syscall.SIGHUP {
 		sec.reload(n, logger)
 		reload()
-		s = <-sig
+		s = <-sigs
 	}
-	logger.Info("signal received; leaving", "signal", s.String())
+	logger.Info("stopping", "signal", s.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return n.Close(ctx)

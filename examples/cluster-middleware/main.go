@@ -2,9 +2,9 @@
 // run apart from it (cmd/node), through the client: the service holds no
 // limiter state, and any node answers.
 //
-//	go run ./cmd/node -name a &                       # or three of them
-//	go run ./examples/cluster-middleware -nodes 127.0.0.1:7947
-//	curl -i 127.0.0.1:9100/search                     # 10 per second per IP
+//	go run ./cmd/node -name a                         # in one shell (or three nodes: see the README)
+//	go run ./examples/cluster-middleware -nodes 127.0.0.1:7947   # in another
+//	curl -i 127.0.0.1:9100/search                     # in a third: 10 per second per IP
 package main
 
 import (
