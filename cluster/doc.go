@@ -5,12 +5,17 @@
 //
 //	n, err := cluster.New(cluster.Config{
 //		Name:       "web-1",
-//		GossipAddr: "10.0.0.1:7946",
-//		GRPCAddr:   "10.0.0.1:7947",
-//		Join:       []string{"10.0.0.2:7946"},
+//		GossipAddr: "127.0.0.1:7946",
+//		GRPCAddr:   "127.0.0.1:7947",
+//		Join:       []string{"127.0.0.1:7956"}, // any member, or none for a cluster of one
 //	})
-//	defer n.Close(ctx)
+//	if err != nil {
+//		return err // bad config, or a port in use; nothing to close
+//	}
+//	defer n.Close(context.Background())
 //	ok, err := n.RateLimit(ctx, "user-42", "login", 5, time.Minute)
+//
+// The README's Example_embedded (examples/readme) runs the same lines.
 //
 // Every key (user, action) has exactly one owner among the live members;
 // the owner keeps its bucket in memory and decides every check on it, so

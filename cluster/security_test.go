@@ -226,7 +226,7 @@ func TestGossipKeyRotation(t *testing.T) {
 }
 
 // Hostile sizes are refused before they cost anything: more checks in a
-// batch than MaxBatch, and a message over MaxRecvBytes.
+// batch than MaxRecvBatch, and a message over MaxRecvBytes.
 func TestHostileInputIsBounded(t *testing.T) {
 	n := startNode(t, TestConfig("node-0"))
 	conn, err := grpc.NewClient(n.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -237,7 +237,7 @@ func TestHostileInputIsBounded(t *testing.T) {
 	api := drlv1.NewRateLimiterClient(conn)
 	window := transport.RequestToProto(bucket.Request{Window: time.Minute}).Window
 	batch := &drlv1.CheckBatchRequest{}
-	for range transport.DefaultMaxBatch + 1 {
+	for range transport.DefaultMaxRecvBatch + 1 {
 		batch.Checks = append(batch.Checks, &drlv1.CheckRequest{UserId: "u", Action: "a", Limit: 1, Window: window})
 	}
 	if _, err := api.CheckBatch(context.Background(), batch); status.Code(err) != codes.InvalidArgument {

@@ -55,9 +55,10 @@ type ServerConfig struct {
 	// Ready reports whether the node has joined and built its ring; it backs
 	// /readyz. Nil means always ready.
 	Ready func() bool
-	// MaxBatch bounds the checks in one CheckBatch or Forward call. Default
+	// MaxRecvBatch bounds the checks this server takes in one CheckBatch call
+	// (senders batch up to their own MaxBatch). Default
 	// 4096.
-	MaxBatch int
+	MaxRecvBatch int
 	// MaxBodyBytes bounds an HTTP request body. Default 64 KiB.
 	MaxBodyBytes int64
 	// MaxRecvBytes bounds one gRPC message. Default 4 MiB.
@@ -78,15 +79,15 @@ type ServerConfig struct {
 
 // Defaults for ServerConfig.
 const (
-	DefaultMaxBatch     = 4096
+	DefaultMaxRecvBatch = 4096
 	DefaultMaxBodyBytes = 64 << 10
 	DefaultMaxRecvBytes = 4 << 20
 	DefaultMaxStreams   = 1024
 )
 
 func (c ServerConfig) withDefaults() ServerConfig {
-	if c.MaxBatch == 0 {
-		c.MaxBatch = DefaultMaxBatch
+	if c.MaxRecvBatch == 0 {
+		c.MaxRecvBatch = DefaultMaxRecvBatch
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
@@ -217,8 +218,8 @@ func (s *grpcServer) TopDenied(ctx context.Context, m *drlv1.TopDeniedRequest) (
 }
 
 func (s *grpcServer) CheckBatch(ctx context.Context, m *drlv1.CheckBatchRequest) (*drlv1.CheckBatchResponse, error) {
-	if n := len(m.GetChecks()); n > s.cfg.MaxBatch {
-		return nil, status.Errorf(codes.InvalidArgument, "transport: %d checks in one batch, more than %d", n, s.cfg.MaxBatch)
+	if n := len(m.GetChecks()); n > s.cfg.MaxRecvBatch {
+		return nil, status.Errorf(codes.InvalidArgument, "transport: %d checks in one batch, more than %d", n, s.cfg.MaxRecvBatch)
 	}
 	out := &drlv1.CheckBatchResponse{Results: make([]*drlv1.CheckResult, len(m.GetChecks()))}
 	answer := func(i int, c *drlv1.CheckRequest) {

@@ -556,7 +556,7 @@ func newEmbedded(ctx context.Context, o options) (*embedded, error) {
 		Join:   strings.Split(o.join, ","),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
-	cfg.Peer.BatchSize, cfg.Peer.BatchDelay, cfg.Peer.MaxInFlight = o.batchSize, o.batchDelay, o.maxInFlight
+	cfg.Peer.MaxBatch, cfg.Peer.BatchDelay, cfg.Peer.MaxInFlight = o.batchSize, o.batchDelay, o.maxInFlight
 	cfg.NoDenyCache = o.noDenyCache
 	cfg.Leases = o.leases
 	cfg.CheckTimeout = o.checkTimeout

@@ -220,7 +220,7 @@ func (o options) config(logger *slog.Logger) (cluster.Config, error) {
 		}
 	}
 	cfg.Store.MinWindow, cfg.Store.MaxWindow, cfg.Store.MaxEntries = o.minWindow, o.maxWindow, o.maxEntries
-	cfg.Peer.BatchSize, cfg.Peer.BatchDelay = o.batchSize, o.batchDelay
+	cfg.Peer.MaxBatch, cfg.Peer.BatchDelay = o.batchSize, o.batchDelay
 	policy, err := drl.ParseFailPolicy(o.failPolicy)
 	if err != nil || policy == drl.FailDefault {
 		return cfg, fmt.Errorf("-fail-policy %q: want local, open or closed", o.failPolicy)

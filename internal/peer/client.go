@@ -27,9 +27,10 @@ import (
 type ClientConfig struct {
 	// Self is this node's name, sent along for the receiver's logs.
 	Self string
-	// BatchSize is the most distinct keys in one Forward call. Default 256.
+	// MaxBatch is the most distinct keys this client puts in one Forward
+	// call (the receiver bounds what it takes with MaxRecvBatch). Default 256.
 	// 1 turns batching (and coalescing) off: one RPC per check.
-	BatchSize int
+	MaxBatch int
 	// BatchDelay is the longest a check waits for more checks to join its
 	// batch. The batcher waits only while another RPC to the same peer is
 	// in flight; an idle peer gets each check at once. Default 200 µs.
@@ -51,7 +52,7 @@ type ClientConfig struct {
 
 // Defaults for ClientConfig.
 const (
-	DefaultBatchSize   = 256
+	DefaultMaxBatch    = 256
 	DefaultBatchDelay  = 200 * time.Microsecond
 	DefaultMaxInFlight = 4
 	DefaultRPCTimeout  = time.Second
@@ -59,8 +60,8 @@ const (
 )
 
 func (c ClientConfig) withDefaults() ClientConfig {
-	if c.BatchSize == 0 {
-		c.BatchSize = DefaultBatchSize
+	if c.MaxBatch == 0 {
+		c.MaxBatch = DefaultMaxBatch
 	}
 	if c.BatchDelay == 0 {
 		c.BatchDelay = DefaultBatchDelay
@@ -81,8 +82,8 @@ func (c ClientConfig) withDefaults() ClientConfig {
 func (c ClientConfig) Validate() error {
 	c = c.withDefaults()
 	switch {
-	case c.BatchSize < 1 || c.BatchSize > transport.DefaultMaxBatch:
-		return fmt.Errorf("peer: BatchSize %d must be 1 to %d", c.BatchSize, transport.DefaultMaxBatch)
+	case c.MaxBatch < 1 || c.MaxBatch > transport.DefaultMaxRecvBatch:
+		return fmt.Errorf("peer: MaxBatch %d must be 1 to %d", c.MaxBatch, transport.DefaultMaxRecvBatch)
 	case c.BatchDelay < 0:
 		return fmt.Errorf("peer: BatchDelay %v must not be negative", c.BatchDelay)
 	case c.MaxInFlight < 1:
@@ -261,7 +262,7 @@ func (p *Client) run() {
 		select {
 		case c := <-p.queue:
 			p.inFlight <- struct{}{} // wait for a free slot; meanwhile checks pile up
-			b := newBatch(p.cfg.BatchSize)
+			b := newBatch(p.cfg.MaxBatch)
 			b.add(c)
 			p.fill(b)
 			p.sends.Go(func() { p.send(b) })
@@ -271,7 +272,7 @@ func (p *Client) run() {
 				select {
 				case c := <-p.queue:
 					p.inFlight <- struct{}{}
-					b := newBatch(p.cfg.BatchSize)
+					b := newBatch(p.cfg.MaxBatch)
 					b.add(c)
 					p.fill(b)
 					p.sends.Go(func() { p.send(b) })
@@ -409,7 +410,7 @@ func (b *batch) full() bool { return len(b.entries) >= b.size }
 func (b *batch) add(c *call) {
 	b.calls++
 	k := bucket.IDOf(c.key, c.req)
-	if i, ok := b.index[k]; ok && len(b.entries[i].waiters) < transport.DefaultMaxBatch {
+	if i, ok := b.index[k]; ok && len(b.entries[i].waiters) < transport.DefaultMaxRecvBatch {
 		e := &b.entries[i]
 		e.waiters = append(e.waiters, c)
 		if c.lease > 0 && e.leaser == nil {

@@ -29,7 +29,7 @@ func FuzzPeerMessages(f *testing.F) {
 	f.Add([]byte{0x12, 0x05, 0x08, 0x01})
 	f.Add([]byte{})
 	owner := newStoreOwner(f)
-	s := &server{cfg: ServerConfig{Owner: owner, Receiver: owner, MaxBatch: transport.DefaultMaxBatch, Logger: slog.Default()}}
+	s := &server{cfg: ServerConfig{Owner: owner, Receiver: owner, MaxRecvBatch: transport.DefaultMaxRecvBatch, Logger: slog.Default()}}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var fr drlv1.ForwardRequest
 		if proto.Unmarshal(b, &fr) == nil {

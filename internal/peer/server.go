@@ -62,9 +62,9 @@ type ServerConfig struct {
 	Owner Owner
 	// Receiver takes handed-off buckets; nil refuses them.
 	Receiver Receiver
-	// MaxBatch bounds the checks in one Forward call. Default
-	// transport.DefaultMaxBatch.
-	MaxBatch int
+	// MaxRecvBatch bounds the checks in one Forward call. Default
+	// transport.DefaultMaxRecvBatch.
+	MaxRecvBatch int
 	// Logger gets failed forwarded checks at Debug. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -73,8 +73,8 @@ type ServerConfig struct {
 // members; transport.ServerOptions keeps everyone else out when member
 // certificates are required.
 func Register(gs *grpc.Server, cfg ServerConfig) {
-	if cfg.MaxBatch == 0 {
-		cfg.MaxBatch = transport.DefaultMaxBatch
+	if cfg.MaxRecvBatch == 0 {
+		cfg.MaxRecvBatch = transport.DefaultMaxRecvBatch
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -96,13 +96,13 @@ func (s *server) ResetKey(ctx context.Context, m *drlv1.ResetKeyRequest) (*drlv1
 // Forward applies a batch of checks forwarded by another node.
 func (s *server) Forward(ctx context.Context, m *drlv1.ForwardRequest) (*drlv1.ForwardResponse, error) {
 	n := len(m.GetChecks())
-	if n > s.cfg.MaxBatch {
-		return nil, status.Errorf(codes.InvalidArgument, "peer: %d checks in one forward, more than %d", n, s.cfg.MaxBatch)
+	if n > s.cfg.MaxRecvBatch {
+		return nil, status.Errorf(codes.InvalidArgument, "peer: %d checks in one forward, more than %d", n, s.cfg.MaxRecvBatch)
 	}
 	checks := make([]OwnedCheck, n)
 	results := make([]OwnedResult, n)
 	for i, c := range m.GetChecks() {
-		if c.GetAlgorithm() > 255 || c.GetCount() < 1 || int(c.GetCount()) > s.cfg.MaxBatch || c.GetMode() > drlv1.Mode_MODE_PROXIED {
+		if c.GetAlgorithm() > 255 || c.GetCount() < 1 || int(c.GetCount()) > s.cfg.MaxRecvBatch || c.GetMode() > drlv1.Mode_MODE_PROXIED {
 			return nil, status.Errorf(codes.InvalidArgument, "peer: check %d: algorithm %d, count %d, mode %d",
 				i, c.GetAlgorithm(), c.GetCount(), c.GetMode())
 		}
@@ -118,7 +118,7 @@ func (s *server) Forward(ctx context.Context, m *drlv1.ForwardRequest) (*drlv1.F
 			},
 			Count: int(c.GetCount()),
 			Mode:  Mode(c.GetMode()),
-			Lease: int(min(c.GetLease(), uint32(s.cfg.MaxBatch))),
+			Lease: int(min(c.GetLease(), uint32(s.cfg.MaxRecvBatch))),
 		}
 	}
 	s.cfg.Owner.CheckOwned(ctx, checks, results)
