@@ -101,8 +101,20 @@ type Member struct {
 	GossipAddr string `json:"gossip_addr"`
 	GRPCAddr   string `json:"grpc_addr"`
 	HTTPAddr   string `json:"http_addr"`
-	State      string `json:"state"` // alive or dead (failed or left)
+	State      string `json:"state"` // alive, failed (crashed, cut off) or left (gracefully)
 	InRing     bool   `json:"in_ring"`
+}
+
+// Quorum is one node's count of its cluster: the members alive in its
+// gossip view, and the size counting also the members that failed (not
+// those that left) within forget-failed-after. A node decides checks
+// itself only while Majority holds; without it every check gets the fail
+// policy.
+type Quorum struct {
+	Majority bool     `json:"majority"`
+	Alive    int      `json:"alive"`
+	Size     int      `json:"size"`
+	Failed   []string `json:"failed"`
 }
 
 // DeniedKey is one entry of a node's most-denied keys: Denied counts its
@@ -129,4 +141,7 @@ var (
 	// ErrPermissionDenied means the node refused the caller: the peer API
 	// without a member certificate.
 	ErrPermissionDenied = errors.New("drl: permission denied")
+	// ErrNotFound means an admin call named something that is not there,
+	// such as a failed member to forget.
+	ErrNotFound = errors.New("drl: not found")
 )

@@ -317,11 +317,11 @@ func waitMembers(t *testing.T, l *lab, want int) time.Duration {
 		var why error
 		for _, n := range l.nodes {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_, members, err := n.api.Members(ctx)
+			_, members, _, err := n.api.Members(ctx)
 			cancel()
 			inRing := 0
 			for _, m := range members {
-				if m.GetInRing() {
+				if m.InRing {
 					inRing++
 				}
 			}

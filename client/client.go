@@ -137,14 +137,18 @@ func (c *Client) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, [
 	return resp.GetAllowed(), ds, nil
 }
 
-// Members returns the name of the node that answered and the members it
-// sees.
-func (c *Client) Members(ctx context.Context) (string, []*drlv1.Member, error) {
+// Members returns the name of the node that answered, the members it
+// sees, and its count of the cluster (whether it sees a majority).
+func (c *Client) Members(ctx context.Context) (self string, members []drl.Member, quorum drl.Quorum, err error) {
 	resp, err := c.api.Members(ctx, &drlv1.MembersRequest{})
 	if err != nil {
-		return "", nil, c.callError("members", err)
+		return "", nil, drl.Quorum{}, c.callError("members", err)
 	}
-	return resp.GetSelf(), resp.GetMembers(), nil
+	members = make([]drl.Member, len(resp.GetMembers()))
+	for i, m := range resp.GetMembers() {
+		members[i] = transport.MemberFromProto(m)
+	}
+	return resp.GetSelf(), members, transport.QuorumFromProto(resp.GetQuorum()), nil
 }
 
 // Owner returns the member that owns (userID, action) and the key's ring
@@ -165,6 +169,17 @@ func (c *Client) Reset(ctx context.Context, userID, action string) (int, []strin
 		return 0, nil, c.callError("reset", err)
 	}
 	return int(resp.GetDropped()), resp.GetMembers(), nil
+}
+
+// Forget asks the node that answers to stop counting the failed member
+// called name toward the cluster's size (cluster.Node.Forget). Each node
+// counts for itself: ask every member. drl.ErrNotFound if that node counts
+// no failed member by that name.
+func (c *Client) Forget(ctx context.Context, name string) error {
+	if _, err := c.api.Forget(ctx, &drlv1.ForgetRequest{Name: name}); err != nil {
+		return c.callError("forget", err)
+	}
+	return nil
 }
 
 // TopDenied returns the answering node's name and the up to n keys it

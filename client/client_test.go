@@ -56,9 +56,9 @@ func TestClientAgainstCluster(t *testing.T) {
 		t.Fatalf("admitted %d of 400 with limit 100", got)
 	}
 
-	self, members, err := c.Members(ctx)
-	if err != nil || self == "" || len(members) != 3 {
-		t.Fatalf("Members: %q %v %v", self, members, err)
+	self, members, q, err := c.Members(ctx)
+	if err != nil || self == "" || len(members) != 3 || !q.Majority || q.Size != 3 {
+		t.Fatalf("Members: %q %v %+v %v", self, members, q, err)
 	}
 	owner, _, err := c.Owner(ctx, "alice", "upload")
 	if err != nil || owner.GetName() == "" {

@@ -151,6 +151,9 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		}
 		v = n.view.Load()
 		owner := v.ring.Owner(key.Hi)
+		if owner != "" && !v.quorum.ok() {
+			return bucket.Decision{}, fmt.Errorf("%w: no majority: this node sees %v", drl.ErrNoOwner, v.quorum)
+		}
 		switch {
 		case owner == "" && !n.gossip.Joined() || owner == "" && attempt == 0:
 			// Just started, or just joined: the first ring is moments away,
@@ -260,14 +263,37 @@ func (v *view) awaitNext(ctx context.Context, pause time.Duration) error {
 // decideOwned answers count identical checks on a key this node owns.
 // Only a key gained in an unsettled ring change needs the held probe (one
 // shard lock) before the decision (another): everywhere else one call does.
+//
+// A key taken over from a failed member starts, in its first window, with
+// the failed side's share spent (quorum.go): whatever that side spent is
+// unknown, and it may still be spending.
 func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req bucket.Request, count int) (bucket.Repeated, error) {
-	if v.mustWait(key, n.id) {
+	wait := v.mustWait(key, n.id)
+	spent := int64(0)
+	if len(v.takeovers) > 0 && req.Hits > 0 {
+		spent = v.takeoverSpend(key, req.Window, capacity(req), n.cfg.Clock.Now())
+	}
+	if wait || spent > 0 {
 		rep, held, err := n.store.CheckKeyIfHeld(key, req, count)
 		if err != nil || held {
 			return rep, err
 		}
-		if err := n.awaitSettled(ctx, v); err != nil {
-			return bucket.Repeated{}, err
+		if wait {
+			if err := n.awaitSettled(ctx, v); err != nil {
+				return bucket.Repeated{}, err
+			}
+		}
+		if spent > 0 {
+			// Two racing first checks may both spend it: that only denies
+			// more. A bucket that arrived while this one waited is kept.
+			if _, held, err := n.store.CheckKeyIfHeld(key, bucket.Request{Limit: req.Limit, Window: req.Window,
+				Burst: req.Burst, Algorithm: req.Algorithm, DryRun: true}, 1); err == nil && !held {
+				pre := req
+				pre.Hits, pre.DryRun = spent, false
+				if _, err := n.store.CheckKey(key, pre, 1); err != nil {
+					return bucket.Repeated{}, err
+				}
+			}
 		}
 	}
 	rep, err := n.store.CheckKey(key, req, count)
@@ -320,6 +346,14 @@ func (n *Node) awaitSettled(ctx context.Context, v *view) error {
 func (n *Node) checkOwned(ctx context.Context, checks []peer.OwnedCheck, results []peer.OwnedResult) {
 	v := n.view.Load()
 	leaving := n.leaving.Load()
+	if !v.quorum.ok() && leaving == nil {
+		// Without a majority this node is no key's authority: the sender
+		// routes again, and answers by its fail policy if it must.
+		for i := range results {
+			results[i].Err = transport.ErrNotOwner
+		}
+		return
+	}
 	for i, c := range checks {
 		var rep bucket.Repeated
 		var err error

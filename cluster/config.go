@@ -96,6 +96,12 @@ type Config struct {
 	// previous owner about keys it holds nothing for, unless that member
 	// says sooner that its handoff is done. Default 2 s.
 	HandoffWait time.Duration
+	// ForgetFailedAfter is how long a member that failed (crashed, cut off,
+	// paused; not one that left gracefully) still counts toward the
+	// cluster's size, so that a node on the minority side of a split
+	// knows it is the minority (quorum.go). Node.Forget, or drlctl forget,
+	// drops one sooner. Default 10 minutes.
+	ForgetFailedAfter time.Duration
 	// LeaveDrain is how long a leaving node keeps passing checks on to the
 	// new owners after it has told gossip it is leaving. Default 300 ms.
 	LeaveDrain time.Duration
@@ -139,6 +145,7 @@ const (
 	DefaultHandoffTimeout = 5 * time.Second
 	DefaultHandoffWait    = 2 * time.Second
 	DefaultLeaveDrain     = 300 * time.Millisecond
+	DefaultForgetFailed   = 10 * time.Minute
 )
 
 // TestConfig returns a Config for tests: loopback addresses on free ports,
@@ -186,6 +193,9 @@ func (c Config) withDefaults() Config {
 	if c.LeaveDrain == 0 {
 		c.LeaveDrain = DefaultLeaveDrain
 	}
+	if c.ForgetFailedAfter == 0 {
+		c.ForgetFailedAfter = DefaultForgetFailed
+	}
 	if c.Clock == nil {
 		c.Clock = bucket.SystemClock()
 	}
@@ -221,6 +231,9 @@ func (c Config) Validate() error {
 	}
 	if c.CheckTimeout < 0 {
 		errs = append(errs, fmt.Errorf("cluster: CheckTimeout %v must not be negative", c.CheckTimeout))
+	}
+	if c.ForgetFailedAfter < 0 {
+		errs = append(errs, fmt.Errorf("cluster: ForgetFailedAfter %v must not be negative", c.ForgetFailedAfter))
 	}
 	if c.HandoffTimeout < 0 || c.HandoffWait < 0 || c.LeaveDrain < 0 {
 		errs = append(errs, fmt.Errorf("cluster: HandoffTimeout %v, HandoffWait %v and LeaveDrain %v must not be negative",

@@ -117,7 +117,9 @@ var (
 	descKeys       = prometheus.NewDesc("drl_keys", "Buckets held by this node.", nil, nil)
 	descEvictions  = prometheus.NewDesc("drl_evictions_total", "Live buckets dropped to respect MaxEntries.", nil, nil)
 	descExpired    = prometheus.NewDesc("drl_expirations_total", "Buckets dropped because they were full again.", nil, nil)
-	descReady      = prometheus.NewDesc("drl_ready", "1 when the node has joined and is in its ring.", nil, nil)
+	descReady      = prometheus.NewDesc("drl_ready", "1 when the node is in every live member's ring and the handoffs of its join are done.", nil, nil)
+	descQuorum     = prometheus.NewDesc("drl_quorum", "1 when this node sees a majority of the cluster and so decides checks itself; 0 when every check gets the fail policy.", nil, nil)
+	descFailed     = prometheus.NewDesc("drl_members_failed", "Members that failed (not left) lately, still counted toward the cluster's size.", nil, nil)
 	descRPCs       = prometheus.NewDesc("drl_forward_rpcs_total", "Forward calls this node made to owners.", nil, nil)
 	descEntries    = prometheus.NewDesc("drl_forward_batch_keys_total", "Distinct keys carried by Forward calls; divided by drl_forward_rpcs_total, the mean batch size.", nil, nil)
 	descRPCErrors  = prometheus.NewDesc("drl_forward_rpc_errors_total", "Forward calls that failed, by reason (timeout or other).", []string{"reason"}, nil)
@@ -128,6 +130,7 @@ var (
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descChecks, descLocal, descForwarded, descProxied, descDenyHits, descLeaseHits,
 		descLeases, descFallbacks, descHandoffs, descWaits, descMembers, descRingChange, descKeys, descEvictions, descExpired, descReady,
+		descQuorum, descFailed,
 		descRPCs, descEntries, descRPCErrors, descShadow, descMultiRaces} {
 		ch <- d
 	}
@@ -169,6 +172,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ready = 1
 	}
 	gauge(descReady, ready)
+	q := c.n.Quorum()
+	majority := 0.0
+	if q.Majority {
+		majority = 1
+	}
+	gauge(descQuorum, majority)
+	gauge(descFailed, float64(len(q.Failed)))
 	counter(descRPCs, st.ForwardRPCs)
 	counter(descEntries, st.ForwardEntries)
 	counter(descRPCErrors, st.ForwardTimeouts, "timeout")

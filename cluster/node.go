@@ -100,6 +100,10 @@ type Node struct {
 	// the cluster's CA (certify.go).
 	certs certifier
 
+	// forgetMu guards forgotten: failed instances the operator forgot.
+	forgetMu  sync.Mutex
+	forgotten map[string]bool
+
 	// joinSettled turns true the first time a ring with this node in it
 	// settles: every peer reported the same ring and its handoff done.
 	joinSettled atomic.Bool
@@ -135,6 +139,11 @@ type view struct {
 	leases *hotkeys.Leases
 	// next is closed when a newer view replaces this one.
 	next chan struct{}
+	// quorum is the cluster's count when this view was built; without a
+	// majority the node decides nothing itself (quorum.go).
+	quorum quorum
+	// takeovers are the recent ring changes that dropped failed members.
+	takeovers []takeover
 }
 
 // KeyHasher returns the hasher every node of a cluster uses to turn
@@ -155,12 +164,13 @@ func New(cfg Config) (*Node, error) {
 	}
 	cfg = cfg.withDefaults()
 	n := &Node{
-		cfg:      cfg,
-		id:       cfg.Name + "/" + instanceSuffix(),
-		log:      cfg.Logger.With("node", cfg.Name),
-		hash:     KeyHasher(),
-		rebuild:  make(chan struct{}, 1),
-		doneFrom: map[string]uint64{},
+		cfg:       cfg,
+		id:        cfg.Name + "/" + instanceSuffix(),
+		log:       cfg.Logger.With("node", cfg.Name),
+		hash:      KeyHasher(),
+		rebuild:   make(chan struct{}, 1),
+		doneFrom:  map[string]uint64{},
+		forgotten: map[string]bool{},
 	}
 	n.topDenied = hotkeys.NewTopDenied(cfg.Clock)
 	n.lastAnswers = hotkeys.NewLastAnswers(cfg.Clock)
@@ -228,7 +238,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	gcfg := membership.Config{ID: n.id, BindHost: host, BindPort: port, Transport: cfg.GossipTransport,
 		Keys: cfg.GossipKeys, Join: cfg.Join, RejoinInterval: cfg.RejoinInterval, AnnounceTimeout: cfg.HandoffTimeout,
-		OnChange: n.signalRebuild, Logger: n.log}
+		OnChange: n.signalRebuild, Logger: n.log, Clock: cfg.Clock}
 	if cfg.Gossip == GossipLocal {
 		gcfg.Profile = membership.Local
 	}
@@ -332,6 +342,11 @@ var (
 	_ transport.Directory = (*Node)(nil)
 )
 
+// maxWindow is the longest window a check may ask for.
+func (n *Node) maxWindow() time.Duration {
+	return cmp.Or(n.cfg.Store.MaxWindow, bucket.DefaultMaxWindow)
+}
+
 // peerSide is a Node as the other members see it through the peer
 // protocol. The hooks they call stay off Node's public API.
 type peerSide struct{ n *Node }
@@ -375,10 +390,19 @@ func (n *Node) Members() (string, []drl.Member) {
 // member describes the member instance id as gossip last told us.
 func (n *Node) member(v *view, id string, k membership.Member) drl.Member {
 	m := drl.Member{Name: id, GossipAddr: k.Gossip, State: k.State, InRing: v.ring.Has(id)}
-	if md, err := membership.DecodeMeta([]byte(k.Meta)); err == nil {
+	md, err := membership.DecodeMeta([]byte(k.Meta))
+	if err == nil {
 		m.GRPCAddr, m.HTTPAddr = md.GRPC, md.HTTP
 		if md.Name != "" {
 			m.Name = md.Name
+		}
+	}
+	if m.State != "alive" {
+		// Graceful leaves announce themselves; any other end is a failure,
+		// which counts toward the cluster's size for a while (quorum.go).
+		m.State = "failed"
+		if err == nil && md.Leaving {
+			m.State = "left"
 		}
 	}
 	return m

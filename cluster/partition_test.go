@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"sync"
@@ -9,6 +11,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/drlimit/drl"
+	"github.com/drlimit/drl/bucket"
 )
 
 // cuts is a set of severed links between gossip addresses, shared by the
@@ -85,9 +90,11 @@ func newCutTransport(t *testing.T, c *cuts) *cutTransport {
 	return &cutTransport{NodeAwareTransport: nt, self: "127.0.0.1:" + strconv.Itoa(nt.GetAutoBindPort()), cuts: c}
 }
 
-// A 2|2 split leaves each side with a ring of its own; after the heal the
-// background rejoin merges them again, although memberlist had declared
-// the other side dead.
+// In a 2|2 split neither side sees a majority once both of the other
+// side's members are declared dead: from then on it takes no key over and
+// answers checks by its fail policy. After the heal
+// the background rejoin merges the sides again, although memberlist had
+// declared the other side dead, and every node decides again.
 func TestSplitHealsByRejoin(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seconds of gossip and load: the full suite runs it")
@@ -110,14 +117,29 @@ func TestSplitHealsByRejoin(t *testing.T) {
 	c.split(addrs[:2], addrs[2:])
 	eventually(t, 15*time.Second, func() error {
 		for _, n := range nodes {
-			if got := n.view.Load().ring.Len(); got != 2 {
-				return errors.New(n.Name() + ": ring of " + strconv.Itoa(got) + ", want 2")
+			v := n.view.Load()
+			if v.quorum.ok() || len(v.quorum.failed) != 2 {
+				return fmt.Errorf("%s: %v, failed %v; want 2 of 4 alive", n.Name(), v.quorum, v.quorum.failed)
 			}
 		}
 		return nil
 	})
+	user := userOwnedBy(t, nodes[0], "node-0") // its own key: a node without a majority decides none
+	d, err := nodes[0].CheckWith(context.Background(), bucket.Request{UserID: user, Action: "api", Limit: 8, Window: time.Minute, Hits: 1},
+		drl.CheckOptions{FailPolicy: drl.FailClosed})
+	if err != nil || d.Allowed || nodes[0].Stats().FallbackClosed == 0 {
+		t.Fatalf("a check on a node without a majority: %+v, %v; want the fail policy's denial", d, err)
+	}
 	healed := time.Now()
 	c.heal()
 	waitForRing(t, nodes, 4)
-	t.Logf("4 members in every ring %v after the heal", time.Since(healed))
+	eventually(t, 5*time.Second, func() error {
+		for _, n := range nodes {
+			if q := n.view.Load().quorum; !q.ok() {
+				return fmt.Errorf("%s: %v after the heal", n.Name(), q)
+			}
+		}
+		return nil
+	})
+	t.Logf("4 members in every ring, each with a majority, %v after the heal", time.Since(healed))
 }

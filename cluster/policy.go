@@ -14,10 +14,7 @@ func (n *Node) fallback(req bucket.Request, policy drl.FailPolicy, cause error) 
 		policy = n.cfg.FailPolicy
 	}
 	n.log.Debug("owner unreachable; fail policy decides", "policy", policy, "err", cause)
-	capacity := req.Limit
-	if req.Burst > 0 {
-		capacity = req.Burst
-	}
+	capacity := capacity(req)
 	switch policy {
 	case drl.FailOpen:
 		n.fallbackOpen.Add(1)
@@ -31,7 +28,7 @@ func (n *Node) fallback(req bucket.Request, policy drl.FailPolicy, cause error) 
 	}
 	n.fallbackLocal.Add(1)
 	v := n.view.Load()
-	share := int64(max(v.ring.Len(), 1))
+	share := int64(max(v.quorum.size(), v.ring.Len(), 1))
 	local := req
 	local.Limit = max(req.Limit/share, 1)
 	if req.Burst > 0 {
@@ -60,6 +57,14 @@ func (n *Node) fallback(req bucket.Request, policy drl.FailPolicy, cause error) 
 		if left, ok := n.lastAnswers.Remaining(key, req); ok {
 			start = min(start, left/share)
 		}
+		if v.ring.Owner(key.Hi) == n.id {
+			// The owner itself, without a majority: it knows what is left.
+			peek := req
+			peek.Hits, peek.DryRun = 0, true
+			if own, held, err := n.store.CheckKeyIfHeld(key, peek, 1); err == nil && held {
+				start = min(start, single(own).Remaining/share)
+			}
+		}
 		if spent := localCap - start; spent > 0 {
 			pre := local
 			pre.Hits, pre.DryRun = spent, false
@@ -73,4 +78,13 @@ func (n *Node) fallback(req bucket.Request, policy drl.FailPolicy, cause error) 
 		return bucket.Decision{}, fmt.Errorf("%w (and the local fallback failed: %w)", cause, err)
 	}
 	return single(rep), nil
+}
+
+// capacity is the most a bucket of req's shape holds: its burst, or else
+// its limit.
+func capacity(req bucket.Request) int64 {
+	if req.Burst > 0 {
+		return req.Burst
+	}
+	return req.Limit
 }

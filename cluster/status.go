@@ -167,7 +167,7 @@ func (n *Node) Status() transport.Status {
 	v := n.view.Load()
 	shares := v.ring.Shares()
 	self, members := n.Members()
-	st := transport.Status{Node: self, Ready: n.Ready(), Keys: n.store.Len(), Now: time.Now(), Events: n.events.newestFirst()}
+	st := transport.Status{Node: self, Ready: n.Ready(), Quorum: n.Quorum(), Keys: n.store.Len(), Now: time.Now(), Events: n.events.newestFirst()}
 	for _, m := range members {
 		ms := transport.MemberStatus{Member: m}
 		for id, share := range shares {

@@ -25,13 +25,23 @@ func (n *Node) signalRebuild() {
 }
 
 // ringLoop rebuilds the ring whenever membership changes. Owned by n.wg.
+//
+// No event marks a failed member's ForgetFailedAfter running out, so the
+// loop also recounts the cluster every second and rebuilds when the count
+// changed.
 func (n *Node) ringLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-n.rebuild:
 			n.rebuildRing()
+		case <-t.C:
+			if v := n.view.Load(); len(v.quorum.failed) > 0 && !n.countQuorum(n.gossip.Members()).same(v.quorum) {
+				n.rebuildRing()
+			}
 		}
 	}
 }
@@ -70,6 +80,7 @@ func (n *Node) rebuildRing() {
 		}
 		members[name] = md
 	}
+	q := n.countQuorum(known)
 	names := make([]string, 0, len(members))
 	for name := range members {
 		names = append(names, name)
@@ -78,6 +89,15 @@ func (n *Node) rebuildRing() {
 	if err != nil {
 		n.log.Error("ring not rebuilt", "members", len(names), "err", err)
 		return
+	}
+	if !q.ok() && old.ring.Len() > 0 {
+		// Without a majority this node takes no key over: it keeps the
+		// ring it had (and decides nothing on it; check.go) until it sees
+		// a majority again.
+		r, members = old.ring, old.members
+	}
+	if q.ok() != old.quorum.ok() || old.quorum.size() == 0 {
+		n.logQuorum(q)
 	}
 	// A node that is not yet ready is in no ring, its own included, so a
 	// joiner's previous ring is the ring of the others: every key it owns
@@ -94,7 +114,7 @@ func (n *Node) rebuildRing() {
 	}
 	v := &view{ring: r, members: members, peers: map[string]*peer.Client{}, version: old.version + 1,
 		id: ringID(members), prev: prev, changed: n.cfg.Clock.Now(), settled: make(chan struct{}), next: make(chan struct{}),
-		fallback: n.newFallbackStore()}
+		fallback: n.newFallbackStore(), quorum: q, takeovers: n.takeovers(old, r, q)}
 	if !n.cfg.NoDenyCache {
 		v.deny = hotkeys.NewDenyCache(n.cfg.Clock)
 	}
@@ -161,6 +181,20 @@ func (n *Node) rebuildRing() {
 			defer cancel()
 			p.Close(ctx)
 		})
+	}
+}
+
+// logQuorum says, in the log and on the status page, that this node lost
+// or regained a majority.
+func (n *Node) logQuorum(q quorum) {
+	switch {
+	case !q.ok():
+		n.log.Warn("no majority: every check is answered by the fail policy until one is seen again",
+			"alive", q.alive, "failed", q.failed)
+		n.events.add(fmt.Sprintf("lost the majority: %v; failed %v", q, q.failed))
+	case len(q.failed) > 0:
+		n.log.Info("majority seen", "alive", q.alive, "failed", q.failed)
+		n.events.add(fmt.Sprintf("majority: %v; failed %v", q, q.failed))
 	}
 }
 

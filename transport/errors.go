@@ -80,6 +80,9 @@ func grpcCode(err error) codes.Code {
 	case drlv1.Code_CODE_UNAVAILABLE, drlv1.Code_CODE_NOT_OWNER:
 		return codes.Unavailable
 	}
+	if errors.Is(err, drl.ErrNotFound) {
+		return codes.NotFound
+	}
 	return codes.Internal
 }
 
@@ -119,6 +122,8 @@ func ErrorFromGRPC(err error) error {
 		return fmt.Errorf("%w: %s", drl.ErrUnauthenticated, st.Message())
 	case codes.PermissionDenied:
 		return fmt.Errorf("%w: %s", drl.ErrPermissionDenied, st.Message())
+	case codes.NotFound:
+		return fmt.Errorf("%w: %s", drl.ErrNotFound, st.Message())
 	case codes.DeadlineExceeded:
 		return errors.Join(drl.ErrUnavailable, context.DeadlineExceeded)
 	case codes.Canceled:
@@ -138,6 +143,8 @@ func httpStatus(err error) int {
 		return http.StatusServiceUnavailable
 	case codes.Canceled:
 		return 499 // the client went away; nobody reads this
+	case codes.NotFound:
+		return http.StatusNotFound
 	}
 	return http.StatusInternalServerError
 }

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -30,7 +31,7 @@ func FuzzHTTPBody(f *testing.F) {
 	h := NewHTTPHandler(ServerConfig{Limiter: storeLimiter{store}, Directory: oneMember{},
 		Admin: storeAdmin{store}, MaxBodyBytes: 4096})
 	f.Fuzz(func(t *testing.T, body string) {
-		for _, path := range []string{"/v1/ratelimit", "/v1/ratelimit:batch", "/v1/ratelimit:all", "/v1/reset"} {
+		for _, path := range []string{"/v1/ratelimit", "/v1/ratelimit:batch", "/v1/ratelimit:all", "/v1/reset", "/v1/forget"} {
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, httptest.NewRequest("POST", path, strings.NewReader(body)))
 			if w.Code >= 500 {
@@ -59,3 +60,7 @@ func (a storeAdmin) Reset(_ context.Context, userID, action string) (int, []stri
 }
 
 func (storeAdmin) TopDenied(int) (string, []drl.DeniedKey) { return "a", nil }
+
+func (storeAdmin) Forget(name string) error {
+	return fmt.Errorf("no failed member %q: %w", name, drl.ErrNotFound)
+}

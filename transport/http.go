@@ -26,6 +26,7 @@ import (
 //	POST /v1/ratelimit:all  CheckAllRequest -> CheckAllResponse
 //	POST /v1/reset          ResetRequest -> ResetResponse (admin)
 //	GET  /v1/topdenied?limit=10  TopDeniedResponse
+//	POST /v1/forget         ForgetRequest -> ForgetResponse (admin)
 //	GET  /v1/members        MembersResponse
 //	GET  /v1/owner?user_id=u&action=a  OwnerResponse
 //	GET  /status            a page for people: members, ring shares, rates, events
@@ -98,6 +99,17 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 				return
 			}
 			writeValue(w, http.StatusOK, map[string]any{"dropped": dropped, "members": confirmed})
+		})
+		mux.HandleFunc("POST /v1/forget", func(w http.ResponseWriter, r *http.Request) {
+			var m drlv1.ForgetRequest
+			if !readJSON(w, r, cfg.MaxBodyBytes, &m) {
+				return
+			}
+			if err := forget(cfg.Admin, m.GetName()); err != nil {
+				writeError(w, httpStatus(err), wireError(err))
+				return
+			}
+			writeJSON(w, http.StatusOK, &drlv1.ForgetResponse{})
 		})
 		mux.HandleFunc("GET /v1/topdenied", func(w http.ResponseWriter, r *http.Request) {
 			n := 10

@@ -56,6 +56,8 @@ func (oneMember) Members() (string, []drl.Member) {
 	return "a", []drl.Member{{Name: "a", GRPCAddr: "127.0.0.1:1", State: "alive", InRing: true}}
 }
 
+func (oneMember) Quorum() drl.Quorum { return drl.Quorum{Majority: true, Alive: 1, Size: 1} }
+
 func (oneMember) OwnerOf(userID, action string) (drl.Member, int, error) {
 	if err := bucket.ValidateIDs(userID, action); err != nil {
 		return drl.Member{}, 0, err

@@ -25,6 +25,9 @@ type Admin interface {
 	// TopDenied returns this node's name and the up to n keys it denied
 	// most often lately, most first.
 	TopDenied(n int) (self string, keys []drl.DeniedKey)
+	// Forget stops counting the failed member called name toward the
+	// cluster's size; drl.ErrNotFound if none by that name is counted.
+	Forget(name string) error
 }
 
 // Directory answers membership questions for the public API. It is called
@@ -32,6 +35,8 @@ type Admin interface {
 type Directory interface {
 	// Members returns this node's name and the members it sees.
 	Members() (self string, members []drl.Member)
+	// Quorum returns this node's count of the cluster.
+	Quorum() drl.Quorum
 	// OwnerOf returns the member that owns (userID, action) and the key's
 	// ring partition. Bad ids are ErrInvalidArgument.
 	OwnerOf(userID, action string) (drl.Member, int, error)
@@ -260,11 +265,32 @@ func wireError(err error) *drlv1.Error {
 
 func (s *grpcServer) Members(ctx context.Context, _ *drlv1.MembersRequest) (*drlv1.MembersResponse, error) {
 	self, members := s.cfg.Directory.Members()
-	out := &drlv1.MembersResponse{Self: self}
+	q := s.cfg.Directory.Quorum()
+	out := &drlv1.MembersResponse{Self: self, Quorum: &drlv1.Quorum{Majority: q.Majority, Alive: uint32(q.Alive),
+		Size: uint32(q.Size), Failed: q.Failed}}
 	for _, m := range members {
 		out.Members = append(out.Members, memberToProto(m))
 	}
 	return out, nil
+}
+
+// Forget stops counting a failed member toward the cluster's size.
+func (s *grpcServer) Forget(ctx context.Context, m *drlv1.ForgetRequest) (*drlv1.ForgetResponse, error) {
+	if s.cfg.Admin == nil {
+		return nil, status.Error(codes.Unimplemented, "transport: this node serves no admin calls")
+	}
+	if err := forget(s.cfg.Admin, m.GetName()); err != nil {
+		return nil, GRPCError(err)
+	}
+	return &drlv1.ForgetResponse{}, nil
+}
+
+// forget validates the name and asks admin to forget it.
+func forget(admin Admin, name string) error {
+	if name == "" {
+		return &bucket.ArgumentError{Field: "name", Reason: "empty: name the failed member to forget"}
+	}
+	return admin.Forget(name)
 }
 
 func (s *grpcServer) Owner(ctx context.Context, m *drlv1.OwnerRequest) (*drlv1.OwnerResponse, error) {
@@ -273,6 +299,17 @@ func (s *grpcServer) Owner(ctx context.Context, m *drlv1.OwnerRequest) (*drlv1.O
 		return nil, GRPCError(err)
 	}
 	return &drlv1.OwnerResponse{Owner: memberToProto(owner), Partition: int32(partition)}, nil
+}
+
+// MemberFromProto is the client side of a member on the wire.
+func MemberFromProto(m *drlv1.Member) drl.Member {
+	return drl.Member{Name: m.GetName(), GossipAddr: m.GetGossipAddr(), GRPCAddr: m.GetGrpcAddr(),
+		HTTPAddr: m.GetHttpAddr(), State: m.GetState(), InRing: m.GetInRing()}
+}
+
+// QuorumFromProto is the client side of a node's count of the cluster.
+func QuorumFromProto(q *drlv1.Quorum) drl.Quorum {
+	return drl.Quorum{Majority: q.GetMajority(), Alive: int(q.GetAlive()), Size: int(q.GetSize()), Failed: q.GetFailed()}
 }
 
 func memberToProto(m drl.Member) *drlv1.Member {

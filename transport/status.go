@@ -17,6 +17,9 @@ type Status struct {
 	Node    string         `json:"node"`
 	Ready   bool           `json:"ready"`
 	Members []MemberStatus `json:"members"`
+	// Quorum is the node's count of the cluster: without a majority it
+	// answers every check by its fail policy.
+	Quorum drl.Quorum `json:"quorum"`
 	// Keys is how many buckets this node holds.
 	Keys int `json:"keys"`
 	// ChecksPerSecond and DeniedShare are over the last few seconds, for

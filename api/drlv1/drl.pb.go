@@ -1003,7 +1003,8 @@ type Member struct {
 	GossipAddr string                 `protobuf:"bytes,2,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
 	GrpcAddr   string                 `protobuf:"bytes,3,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
 	HttpAddr   string                 `protobuf:"bytes,4,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
-	// alive or dead (failed or left), as gossip last said.
+	// alive, failed (crashed, cut off, paused) or left (gracefully), as
+	// gossip last said.
 	State string `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
 	// Whether the member owns part of the ring now.
 	InRing        bool `protobuf:"varint,6,opt,name=in_ring,json=inRing,proto3" json:"in_ring,omitempty"`
@@ -1086,8 +1087,12 @@ func (x *Member) GetInRing() bool {
 type MembersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The answering node's name.
-	Self          string    `protobuf:"bytes,1,opt,name=self,proto3" json:"self,omitempty"`
-	Members       []*Member `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	Self    string    `protobuf:"bytes,1,opt,name=self,proto3" json:"self,omitempty"`
+	Members []*Member `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	// Whether the answering node sees a majority of the cluster, and so
+	// decides checks itself; without one it answers every check by its
+	// fail policy.
+	Quorum        *Quorum `protobuf:"bytes,3,opt,name=quorum,proto3" json:"quorum,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1136,6 +1141,164 @@ func (x *MembersResponse) GetMembers() []*Member {
 	return nil
 }
 
+func (x *MembersResponse) GetQuorum() *Quorum {
+	if x != nil {
+		return x.Quorum
+	}
+	return nil
+}
+
+// Quorum is one node's count of the cluster: the members alive in its
+// gossip view and those that failed (not left) within forget-failed-after.
+type Quorum struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Majority bool                   `protobuf:"varint,1,opt,name=majority,proto3" json:"majority,omitempty"`
+	Alive    uint32                 `protobuf:"varint,2,opt,name=alive,proto3" json:"alive,omitempty"`
+	// alive plus the failed members still counted.
+	Size          uint32   `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Failed        []string `protobuf:"bytes,4,rep,name=failed,proto3" json:"failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Quorum) Reset() {
+	*x = Quorum{}
+	mi := &file_drl_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Quorum) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Quorum) ProtoMessage() {}
+
+func (x *Quorum) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Quorum.ProtoReflect.Descriptor instead.
+func (*Quorum) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Quorum) GetMajority() bool {
+	if x != nil {
+		return x.Majority
+	}
+	return false
+}
+
+func (x *Quorum) GetAlive() uint32 {
+	if x != nil {
+		return x.Alive
+	}
+	return 0
+}
+
+func (x *Quorum) GetSize() uint32 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *Quorum) GetFailed() []string {
+	if x != nil {
+		return x.Failed
+	}
+	return nil
+}
+
+type ForgetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetRequest) Reset() {
+	*x = ForgetRequest{}
+	mi := &file_drl_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetRequest) ProtoMessage() {}
+
+func (x *ForgetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetRequest.ProtoReflect.Descriptor instead.
+func (*ForgetRequest) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ForgetRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ForgetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetResponse) Reset() {
+	*x = ForgetResponse{}
+	mi := &file_drl_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetResponse) ProtoMessage() {}
+
+func (x *ForgetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetResponse.ProtoReflect.Descriptor instead.
+func (*ForgetResponse) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{18}
+}
+
 type OwnerRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
@@ -1146,7 +1309,7 @@ type OwnerRequest struct {
 
 func (x *OwnerRequest) Reset() {
 	*x = OwnerRequest{}
-	mi := &file_drl_proto_msgTypes[16]
+	mi := &file_drl_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1158,7 +1321,7 @@ func (x *OwnerRequest) String() string {
 func (*OwnerRequest) ProtoMessage() {}
 
 func (x *OwnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[16]
+	mi := &file_drl_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1171,7 +1334,7 @@ func (x *OwnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnerRequest.ProtoReflect.Descriptor instead.
 func (*OwnerRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{16}
+	return file_drl_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *OwnerRequest) GetUserId() string {
@@ -1199,7 +1362,7 @@ type OwnerResponse struct {
 
 func (x *OwnerResponse) Reset() {
 	*x = OwnerResponse{}
-	mi := &file_drl_proto_msgTypes[17]
+	mi := &file_drl_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1211,7 +1374,7 @@ func (x *OwnerResponse) String() string {
 func (*OwnerResponse) ProtoMessage() {}
 
 func (x *OwnerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[17]
+	mi := &file_drl_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,7 +1387,7 @@ func (x *OwnerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnerResponse.ProtoReflect.Descriptor instead.
 func (*OwnerResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{17}
+	return file_drl_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *OwnerResponse) GetOwner() *Member {
@@ -1251,7 +1414,7 @@ type ResetKeyRequest struct {
 
 func (x *ResetKeyRequest) Reset() {
 	*x = ResetKeyRequest{}
-	mi := &file_drl_proto_msgTypes[18]
+	mi := &file_drl_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1426,7 @@ func (x *ResetKeyRequest) String() string {
 func (*ResetKeyRequest) ProtoMessage() {}
 
 func (x *ResetKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[18]
+	mi := &file_drl_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1439,7 @@ func (x *ResetKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetKeyRequest.ProtoReflect.Descriptor instead.
 func (*ResetKeyRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{18}
+	return file_drl_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ResetKeyRequest) GetKeyHi() uint64 {
@@ -1303,7 +1466,7 @@ type ResetKeyResponse struct {
 
 func (x *ResetKeyResponse) Reset() {
 	*x = ResetKeyResponse{}
-	mi := &file_drl_proto_msgTypes[19]
+	mi := &file_drl_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1315,7 +1478,7 @@ func (x *ResetKeyResponse) String() string {
 func (*ResetKeyResponse) ProtoMessage() {}
 
 func (x *ResetKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[19]
+	mi := &file_drl_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1328,7 +1491,7 @@ func (x *ResetKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetKeyResponse.ProtoReflect.Descriptor instead.
 func (*ResetKeyResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{19}
+	return file_drl_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ResetKeyResponse) GetDropped() uint32 {
@@ -1352,7 +1515,7 @@ type HandoffRequest struct {
 
 func (x *HandoffRequest) Reset() {
 	*x = HandoffRequest{}
-	mi := &file_drl_proto_msgTypes[20]
+	mi := &file_drl_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1364,7 +1527,7 @@ func (x *HandoffRequest) String() string {
 func (*HandoffRequest) ProtoMessage() {}
 
 func (x *HandoffRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[20]
+	mi := &file_drl_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1377,7 +1540,7 @@ func (x *HandoffRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffRequest.ProtoReflect.Descriptor instead.
 func (*HandoffRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{20}
+	return file_drl_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HandoffRequest) GetFrom() string {
@@ -1420,7 +1583,7 @@ type MovedBucket struct {
 
 func (x *MovedBucket) Reset() {
 	*x = MovedBucket{}
-	mi := &file_drl_proto_msgTypes[21]
+	mi := &file_drl_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1595,7 @@ func (x *MovedBucket) String() string {
 func (*MovedBucket) ProtoMessage() {}
 
 func (x *MovedBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[21]
+	mi := &file_drl_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1608,7 @@ func (x *MovedBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MovedBucket.ProtoReflect.Descriptor instead.
 func (*MovedBucket) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{21}
+	return file_drl_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *MovedBucket) GetKeyHi() uint64 {
@@ -1507,7 +1670,7 @@ type MovedLogEntry struct {
 
 func (x *MovedLogEntry) Reset() {
 	*x = MovedLogEntry{}
-	mi := &file_drl_proto_msgTypes[22]
+	mi := &file_drl_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1519,7 +1682,7 @@ func (x *MovedLogEntry) String() string {
 func (*MovedLogEntry) ProtoMessage() {}
 
 func (x *MovedLogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[22]
+	mi := &file_drl_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1532,7 +1695,7 @@ func (x *MovedLogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MovedLogEntry.ProtoReflect.Descriptor instead.
 func (*MovedLogEntry) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{22}
+	return file_drl_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *MovedLogEntry) GetAtNs() int64 {
@@ -1559,7 +1722,7 @@ type HandoffResponse struct {
 
 func (x *HandoffResponse) Reset() {
 	*x = HandoffResponse{}
-	mi := &file_drl_proto_msgTypes[23]
+	mi := &file_drl_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1571,7 +1734,7 @@ func (x *HandoffResponse) String() string {
 func (*HandoffResponse) ProtoMessage() {}
 
 func (x *HandoffResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[23]
+	mi := &file_drl_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +1747,7 @@ func (x *HandoffResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffResponse.ProtoReflect.Descriptor instead.
 func (*HandoffResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{23}
+	return file_drl_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *HandoffResponse) GetAccepted() uint32 {
@@ -1605,7 +1768,7 @@ type ForwardRequest struct {
 
 func (x *ForwardRequest) Reset() {
 	*x = ForwardRequest{}
-	mi := &file_drl_proto_msgTypes[24]
+	mi := &file_drl_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1617,7 +1780,7 @@ func (x *ForwardRequest) String() string {
 func (*ForwardRequest) ProtoMessage() {}
 
 func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[24]
+	mi := &file_drl_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1630,7 +1793,7 @@ func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
 func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{24}
+	return file_drl_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ForwardRequest) GetFrom() string {
@@ -1675,7 +1838,7 @@ type OwnedCheck struct {
 
 func (x *OwnedCheck) Reset() {
 	*x = OwnedCheck{}
-	mi := &file_drl_proto_msgTypes[25]
+	mi := &file_drl_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1687,7 +1850,7 @@ func (x *OwnedCheck) String() string {
 func (*OwnedCheck) ProtoMessage() {}
 
 func (x *OwnedCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[25]
+	mi := &file_drl_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1700,7 +1863,7 @@ func (x *OwnedCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedCheck.ProtoReflect.Descriptor instead.
 func (*OwnedCheck) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{25}
+	return file_drl_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *OwnedCheck) GetKeyHi() uint64 {
@@ -1790,7 +1953,7 @@ type ForwardResponse struct {
 
 func (x *ForwardResponse) Reset() {
 	*x = ForwardResponse{}
-	mi := &file_drl_proto_msgTypes[26]
+	mi := &file_drl_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1802,7 +1965,7 @@ func (x *ForwardResponse) String() string {
 func (*ForwardResponse) ProtoMessage() {}
 
 func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[26]
+	mi := &file_drl_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1815,7 +1978,7 @@ func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardResponse.ProtoReflect.Descriptor instead.
 func (*ForwardResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{26}
+	return file_drl_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ForwardResponse) GetResults() []*OwnedResult {
@@ -1844,7 +2007,7 @@ type OwnedResult struct {
 
 func (x *OwnedResult) Reset() {
 	*x = OwnedResult{}
-	mi := &file_drl_proto_msgTypes[27]
+	mi := &file_drl_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1856,7 +2019,7 @@ func (x *OwnedResult) String() string {
 func (*OwnedResult) ProtoMessage() {}
 
 func (x *OwnedResult) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[27]
+	mi := &file_drl_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1869,7 +2032,7 @@ func (x *OwnedResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedResult.ProtoReflect.Descriptor instead.
 func (*OwnedResult) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{27}
+	return file_drl_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *OwnedResult) GetCode() Code {
@@ -1920,7 +2083,7 @@ type Decision struct {
 
 func (x *Decision) Reset() {
 	*x = Decision{}
-	mi := &file_drl_proto_msgTypes[28]
+	mi := &file_drl_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1932,7 +2095,7 @@ func (x *Decision) String() string {
 func (*Decision) ProtoMessage() {}
 
 func (x *Decision) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[28]
+	mi := &file_drl_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1945,7 +2108,7 @@ func (x *Decision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Decision.ProtoReflect.Descriptor instead.
 func (*Decision) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{28}
+	return file_drl_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Decision) GetAllowed() bool {
@@ -2052,10 +2215,19 @@ const file_drl_proto_rawDesc = "" +
 	"\tgrpc_addr\x18\x03 \x01(\tR\bgrpcAddr\x12\x1b\n" +
 	"\thttp_addr\x18\x04 \x01(\tR\bhttpAddr\x12\x14\n" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x12\x17\n" +
-	"\ain_ring\x18\x06 \x01(\bR\x06inRing\"O\n" +
+	"\ain_ring\x18\x06 \x01(\bR\x06inRing\"w\n" +
 	"\x0fMembersResponse\x12\x12\n" +
 	"\x04self\x18\x01 \x01(\tR\x04self\x12(\n" +
-	"\amembers\x18\x02 \x03(\v2\x0e.drl.v1.MemberR\amembers\"?\n" +
+	"\amembers\x18\x02 \x03(\v2\x0e.drl.v1.MemberR\amembers\x12&\n" +
+	"\x06quorum\x18\x03 \x01(\v2\x0e.drl.v1.QuorumR\x06quorum\"f\n" +
+	"\x06Quorum\x12\x1a\n" +
+	"\bmajority\x18\x01 \x01(\bR\bmajority\x12\x14\n" +
+	"\x05alive\x18\x02 \x01(\rR\x05alive\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\rR\x04size\x12\x16\n" +
+	"\x06failed\x18\x04 \x03(\tR\x06failed\"#\n" +
+	"\rForgetRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x10\n" +
+	"\x0eForgetResponse\"?\n" +
 	"\fOwnerRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
 	"\x06action\x18\x02 \x01(\tR\x06action\"S\n" +
@@ -2124,7 +2296,7 @@ const file_drl_proto_rawDesc = "" +
 	"\rCODE_INTERNAL\x10\x05*)\n" +
 	"\x04Mode\x12\x0f\n" +
 	"\vMODE_DIRECT\x10\x00\x12\x10\n" +
-	"\fMODE_PROXIED\x10\x012\xb1\x03\n" +
+	"\fMODE_PROXIED\x10\x012\xea\x03\n" +
 	"\vRateLimiter\x124\n" +
 	"\x05Check\x12\x14.drl.v1.CheckRequest\x1a\x15.drl.v1.CheckResponse\x12C\n" +
 	"\n" +
@@ -2133,7 +2305,8 @@ const file_drl_proto_rawDesc = "" +
 	"\x05Owner\x12\x14.drl.v1.OwnerRequest\x1a\x15.drl.v1.OwnerResponse\x12=\n" +
 	"\bCheckAll\x12\x17.drl.v1.CheckAllRequest\x1a\x18.drl.v1.CheckAllResponse\x124\n" +
 	"\x05Reset\x12\x14.drl.v1.ResetRequest\x1a\x15.drl.v1.ResetResponse\x12@\n" +
-	"\tTopDenied\x12\x18.drl.v1.TopDeniedRequest\x1a\x19.drl.v1.TopDeniedResponse2\xbd\x01\n" +
+	"\tTopDenied\x12\x18.drl.v1.TopDeniedRequest\x1a\x19.drl.v1.TopDeniedResponse\x127\n" +
+	"\x06Forget\x12\x15.drl.v1.ForgetRequest\x1a\x16.drl.v1.ForgetResponse2\xbd\x01\n" +
 	"\x04Peer\x12:\n" +
 	"\aForward\x12\x16.drl.v1.ForwardRequest\x1a\x17.drl.v1.ForwardResponse\x12:\n" +
 	"\aHandoff\x12\x16.drl.v1.HandoffRequest\x1a\x17.drl.v1.HandoffResponse\x12=\n" +
@@ -2152,7 +2325,7 @@ func file_drl_proto_rawDescGZIP() []byte {
 }
 
 var file_drl_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_drl_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_drl_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_drl_proto_goTypes = []any{
 	(Code)(0),                   // 0: drl.v1.Code
 	(Mode)(0),                   // 1: drl.v1.Mode
@@ -2172,25 +2345,28 @@ var file_drl_proto_goTypes = []any{
 	(*MembersRequest)(nil),      // 15: drl.v1.MembersRequest
 	(*Member)(nil),              // 16: drl.v1.Member
 	(*MembersResponse)(nil),     // 17: drl.v1.MembersResponse
-	(*OwnerRequest)(nil),        // 18: drl.v1.OwnerRequest
-	(*OwnerResponse)(nil),       // 19: drl.v1.OwnerResponse
-	(*ResetKeyRequest)(nil),     // 20: drl.v1.ResetKeyRequest
-	(*ResetKeyResponse)(nil),    // 21: drl.v1.ResetKeyResponse
-	(*HandoffRequest)(nil),      // 22: drl.v1.HandoffRequest
-	(*MovedBucket)(nil),         // 23: drl.v1.MovedBucket
-	(*MovedLogEntry)(nil),       // 24: drl.v1.MovedLogEntry
-	(*HandoffResponse)(nil),     // 25: drl.v1.HandoffResponse
-	(*ForwardRequest)(nil),      // 26: drl.v1.ForwardRequest
-	(*OwnedCheck)(nil),          // 27: drl.v1.OwnedCheck
-	(*ForwardResponse)(nil),     // 28: drl.v1.ForwardResponse
-	(*OwnedResult)(nil),         // 29: drl.v1.OwnedResult
-	(*Decision)(nil),            // 30: drl.v1.Decision
-	(*durationpb.Duration)(nil), // 31: google.protobuf.Duration
+	(*Quorum)(nil),              // 18: drl.v1.Quorum
+	(*ForgetRequest)(nil),       // 19: drl.v1.ForgetRequest
+	(*ForgetResponse)(nil),      // 20: drl.v1.ForgetResponse
+	(*OwnerRequest)(nil),        // 21: drl.v1.OwnerRequest
+	(*OwnerResponse)(nil),       // 22: drl.v1.OwnerResponse
+	(*ResetKeyRequest)(nil),     // 23: drl.v1.ResetKeyRequest
+	(*ResetKeyResponse)(nil),    // 24: drl.v1.ResetKeyResponse
+	(*HandoffRequest)(nil),      // 25: drl.v1.HandoffRequest
+	(*MovedBucket)(nil),         // 26: drl.v1.MovedBucket
+	(*MovedLogEntry)(nil),       // 27: drl.v1.MovedLogEntry
+	(*HandoffResponse)(nil),     // 28: drl.v1.HandoffResponse
+	(*ForwardRequest)(nil),      // 29: drl.v1.ForwardRequest
+	(*OwnedCheck)(nil),          // 30: drl.v1.OwnedCheck
+	(*ForwardResponse)(nil),     // 31: drl.v1.ForwardResponse
+	(*OwnedResult)(nil),         // 32: drl.v1.OwnedResult
+	(*Decision)(nil),            // 33: drl.v1.Decision
+	(*durationpb.Duration)(nil), // 34: google.protobuf.Duration
 }
 var file_drl_proto_depIdxs = []int32{
-	31, // 0: drl.v1.CheckRequest.window:type_name -> google.protobuf.Duration
-	31, // 1: drl.v1.CheckResponse.reset_after:type_name -> google.protobuf.Duration
-	31, // 2: drl.v1.CheckResponse.retry_after:type_name -> google.protobuf.Duration
+	34, // 0: drl.v1.CheckRequest.window:type_name -> google.protobuf.Duration
+	34, // 1: drl.v1.CheckResponse.reset_after:type_name -> google.protobuf.Duration
+	34, // 2: drl.v1.CheckResponse.retry_after:type_name -> google.protobuf.Duration
 	2,  // 3: drl.v1.CheckAllRequest.limits:type_name -> drl.v1.CheckRequest
 	3,  // 4: drl.v1.CheckAllResponse.decisions:type_name -> drl.v1.CheckResponse
 	10, // 5: drl.v1.TopDeniedResponse.keys:type_name -> drl.v1.DeniedKey
@@ -2200,40 +2376,43 @@ var file_drl_proto_depIdxs = []int32{
 	14, // 9: drl.v1.CheckResult.error:type_name -> drl.v1.Error
 	0,  // 10: drl.v1.Error.code:type_name -> drl.v1.Code
 	16, // 11: drl.v1.MembersResponse.members:type_name -> drl.v1.Member
-	16, // 12: drl.v1.OwnerResponse.owner:type_name -> drl.v1.Member
-	23, // 13: drl.v1.HandoffRequest.buckets:type_name -> drl.v1.MovedBucket
-	24, // 14: drl.v1.MovedBucket.log:type_name -> drl.v1.MovedLogEntry
-	27, // 15: drl.v1.ForwardRequest.checks:type_name -> drl.v1.OwnedCheck
-	1,  // 16: drl.v1.OwnedCheck.mode:type_name -> drl.v1.Mode
-	29, // 17: drl.v1.ForwardResponse.results:type_name -> drl.v1.OwnedResult
-	0,  // 18: drl.v1.OwnedResult.code:type_name -> drl.v1.Code
-	30, // 19: drl.v1.OwnedResult.last_admitted:type_name -> drl.v1.Decision
-	30, // 20: drl.v1.OwnedResult.denied:type_name -> drl.v1.Decision
-	2,  // 21: drl.v1.RateLimiter.Check:input_type -> drl.v1.CheckRequest
-	11, // 22: drl.v1.RateLimiter.CheckBatch:input_type -> drl.v1.CheckBatchRequest
-	15, // 23: drl.v1.RateLimiter.Members:input_type -> drl.v1.MembersRequest
-	18, // 24: drl.v1.RateLimiter.Owner:input_type -> drl.v1.OwnerRequest
-	4,  // 25: drl.v1.RateLimiter.CheckAll:input_type -> drl.v1.CheckAllRequest
-	6,  // 26: drl.v1.RateLimiter.Reset:input_type -> drl.v1.ResetRequest
-	8,  // 27: drl.v1.RateLimiter.TopDenied:input_type -> drl.v1.TopDeniedRequest
-	26, // 28: drl.v1.Peer.Forward:input_type -> drl.v1.ForwardRequest
-	22, // 29: drl.v1.Peer.Handoff:input_type -> drl.v1.HandoffRequest
-	20, // 30: drl.v1.Peer.ResetKey:input_type -> drl.v1.ResetKeyRequest
-	3,  // 31: drl.v1.RateLimiter.Check:output_type -> drl.v1.CheckResponse
-	12, // 32: drl.v1.RateLimiter.CheckBatch:output_type -> drl.v1.CheckBatchResponse
-	17, // 33: drl.v1.RateLimiter.Members:output_type -> drl.v1.MembersResponse
-	19, // 34: drl.v1.RateLimiter.Owner:output_type -> drl.v1.OwnerResponse
-	5,  // 35: drl.v1.RateLimiter.CheckAll:output_type -> drl.v1.CheckAllResponse
-	7,  // 36: drl.v1.RateLimiter.Reset:output_type -> drl.v1.ResetResponse
-	9,  // 37: drl.v1.RateLimiter.TopDenied:output_type -> drl.v1.TopDeniedResponse
-	28, // 38: drl.v1.Peer.Forward:output_type -> drl.v1.ForwardResponse
-	25, // 39: drl.v1.Peer.Handoff:output_type -> drl.v1.HandoffResponse
-	21, // 40: drl.v1.Peer.ResetKey:output_type -> drl.v1.ResetKeyResponse
-	31, // [31:41] is the sub-list for method output_type
-	21, // [21:31] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	18, // 12: drl.v1.MembersResponse.quorum:type_name -> drl.v1.Quorum
+	16, // 13: drl.v1.OwnerResponse.owner:type_name -> drl.v1.Member
+	26, // 14: drl.v1.HandoffRequest.buckets:type_name -> drl.v1.MovedBucket
+	27, // 15: drl.v1.MovedBucket.log:type_name -> drl.v1.MovedLogEntry
+	30, // 16: drl.v1.ForwardRequest.checks:type_name -> drl.v1.OwnedCheck
+	1,  // 17: drl.v1.OwnedCheck.mode:type_name -> drl.v1.Mode
+	32, // 18: drl.v1.ForwardResponse.results:type_name -> drl.v1.OwnedResult
+	0,  // 19: drl.v1.OwnedResult.code:type_name -> drl.v1.Code
+	33, // 20: drl.v1.OwnedResult.last_admitted:type_name -> drl.v1.Decision
+	33, // 21: drl.v1.OwnedResult.denied:type_name -> drl.v1.Decision
+	2,  // 22: drl.v1.RateLimiter.Check:input_type -> drl.v1.CheckRequest
+	11, // 23: drl.v1.RateLimiter.CheckBatch:input_type -> drl.v1.CheckBatchRequest
+	15, // 24: drl.v1.RateLimiter.Members:input_type -> drl.v1.MembersRequest
+	21, // 25: drl.v1.RateLimiter.Owner:input_type -> drl.v1.OwnerRequest
+	4,  // 26: drl.v1.RateLimiter.CheckAll:input_type -> drl.v1.CheckAllRequest
+	6,  // 27: drl.v1.RateLimiter.Reset:input_type -> drl.v1.ResetRequest
+	8,  // 28: drl.v1.RateLimiter.TopDenied:input_type -> drl.v1.TopDeniedRequest
+	19, // 29: drl.v1.RateLimiter.Forget:input_type -> drl.v1.ForgetRequest
+	29, // 30: drl.v1.Peer.Forward:input_type -> drl.v1.ForwardRequest
+	25, // 31: drl.v1.Peer.Handoff:input_type -> drl.v1.HandoffRequest
+	23, // 32: drl.v1.Peer.ResetKey:input_type -> drl.v1.ResetKeyRequest
+	3,  // 33: drl.v1.RateLimiter.Check:output_type -> drl.v1.CheckResponse
+	12, // 34: drl.v1.RateLimiter.CheckBatch:output_type -> drl.v1.CheckBatchResponse
+	17, // 35: drl.v1.RateLimiter.Members:output_type -> drl.v1.MembersResponse
+	22, // 36: drl.v1.RateLimiter.Owner:output_type -> drl.v1.OwnerResponse
+	5,  // 37: drl.v1.RateLimiter.CheckAll:output_type -> drl.v1.CheckAllResponse
+	7,  // 38: drl.v1.RateLimiter.Reset:output_type -> drl.v1.ResetResponse
+	9,  // 39: drl.v1.RateLimiter.TopDenied:output_type -> drl.v1.TopDeniedResponse
+	20, // 40: drl.v1.RateLimiter.Forget:output_type -> drl.v1.ForgetResponse
+	31, // 41: drl.v1.Peer.Forward:output_type -> drl.v1.ForwardResponse
+	28, // 42: drl.v1.Peer.Handoff:output_type -> drl.v1.HandoffResponse
+	24, // 43: drl.v1.Peer.ResetKey:output_type -> drl.v1.ResetKeyResponse
+	33, // [33:44] is the sub-list for method output_type
+	22, // [22:33] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_drl_proto_init() }
@@ -2252,7 +2431,7 @@ func file_drl_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_drl_proto_rawDesc), len(file_drl_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   29,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

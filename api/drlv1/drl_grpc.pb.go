@@ -28,6 +28,7 @@ const (
 	RateLimiter_CheckAll_FullMethodName   = "/drl.v1.RateLimiter/CheckAll"
 	RateLimiter_Reset_FullMethodName      = "/drl.v1.RateLimiter/Reset"
 	RateLimiter_TopDenied_FullMethodName  = "/drl.v1.RateLimiter/TopDenied"
+	RateLimiter_Forget_FullMethodName     = "/drl.v1.RateLimiter/Forget"
 )
 
 // RateLimiterClient is the client API for RateLimiter service.
@@ -57,6 +58,12 @@ type RateLimiterClient interface {
 	Reset(ctx context.Context, in *ResetRequest, opts ...grpc.CallOption) (*ResetResponse, error)
 	// TopDenied lists the keys this node denied most often lately.
 	TopDenied(ctx context.Context, in *TopDeniedRequest, opts ...grpc.CallOption) (*TopDeniedResponse, error)
+	// Forget stops counting a failed member toward the cluster's size on
+	// this node at once, instead of after its forget-failed-after (DESIGN.md
+	// §6): the operator's word that it is gone for good. NotFound if no
+	// member by that name is counted as failed. An admin call; drlctl forget
+	// calls it on every node.
+	Forget(ctx context.Context, in *ForgetRequest, opts ...grpc.CallOption) (*ForgetResponse, error)
 }
 
 type rateLimiterClient struct {
@@ -137,6 +144,16 @@ func (c *rateLimiterClient) TopDenied(ctx context.Context, in *TopDeniedRequest,
 	return out, nil
 }
 
+func (c *rateLimiterClient) Forget(ctx context.Context, in *ForgetRequest, opts ...grpc.CallOption) (*ForgetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ForgetResponse)
+	err := c.cc.Invoke(ctx, RateLimiter_Forget_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RateLimiterServer is the server API for RateLimiter service.
 // All implementations must embed UnimplementedRateLimiterServer
 // for forward compatibility.
@@ -164,6 +181,12 @@ type RateLimiterServer interface {
 	Reset(context.Context, *ResetRequest) (*ResetResponse, error)
 	// TopDenied lists the keys this node denied most often lately.
 	TopDenied(context.Context, *TopDeniedRequest) (*TopDeniedResponse, error)
+	// Forget stops counting a failed member toward the cluster's size on
+	// this node at once, instead of after its forget-failed-after (DESIGN.md
+	// §6): the operator's word that it is gone for good. NotFound if no
+	// member by that name is counted as failed. An admin call; drlctl forget
+	// calls it on every node.
+	Forget(context.Context, *ForgetRequest) (*ForgetResponse, error)
 	mustEmbedUnimplementedRateLimiterServer()
 }
 
@@ -194,6 +217,9 @@ func (UnimplementedRateLimiterServer) Reset(context.Context, *ResetRequest) (*Re
 }
 func (UnimplementedRateLimiterServer) TopDenied(context.Context, *TopDeniedRequest) (*TopDeniedResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method TopDenied not implemented")
+}
+func (UnimplementedRateLimiterServer) Forget(context.Context, *ForgetRequest) (*ForgetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Forget not implemented")
 }
 func (UnimplementedRateLimiterServer) mustEmbedUnimplementedRateLimiterServer() {}
 func (UnimplementedRateLimiterServer) testEmbeddedByValue()                     {}
@@ -342,6 +368,24 @@ func _RateLimiter_TopDenied_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RateLimiter_Forget_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ForgetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RateLimiterServer).Forget(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RateLimiter_Forget_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RateLimiterServer).Forget(ctx, req.(*ForgetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RateLimiter_ServiceDesc is the grpc.ServiceDesc for RateLimiter service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -376,6 +420,10 @@ var RateLimiter_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TopDenied",
 			Handler:    _RateLimiter_TopDenied_Handler,
+		},
+		{
+			MethodName: "Forget",
+			Handler:    _RateLimiter_Forget_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -39,7 +39,7 @@ func TestHelp(t *testing.T) {
 	flagsOf := map[string][]string{
 		"check": {"-user", "-action", "-limit", "-window", "-hits", "(default 1)", "-burst", "-algorithm", "-dry-run", "-shadow"},
 		"owner": {"-user", "-action"}, "reset": {"-user", "-action"}, "top": {"-n", "(default 10)"},
-		"wait": {"-members"}, "members": {},
+		"wait": {"-members"}, "members": {}, "forget": {},
 	}
 	for _, c := range commands {
 		out.Reset()

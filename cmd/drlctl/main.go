@@ -27,12 +27,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/drlimit/drl/transport"
+
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/drlimit/drl"
-	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/client"
 )
@@ -79,6 +80,7 @@ var commands = []command{
 	{"owner", "-user U -action A", "name the member that owns a key", defineOwner},
 	{"top", "[-n 10]", "the keys denied most often lately, summed over every member", defineTop},
 	{"reset", "-user U -action A", "drop a key's bucket on every member", defineReset},
+	{"forget", "NAME", "stop counting a failed member toward the cluster's size, on every live member", defineForget},
 	{"wait", "[-members N]", "wait until every -addr node sees N members alive in its ring (default: as many as -addr names)", defineWait},
 }
 
@@ -248,13 +250,6 @@ func keyFlags(fs *flag.FlagSet) (check func() error, user, action *string) {
 	}, user, action
 }
 
-// member converts the wire's member to the shared type, whose JSON field
-// names are the HTTP API's.
-func member(m *drlv1.Member) drl.Member {
-	return drl.Member{Name: m.GetName(), GossipAddr: m.GetGossipAddr(), GRPCAddr: m.GetGrpcAddr(),
-		HTTPAddr: m.GetHttpAddr(), State: m.GetState(), InRing: m.GetInRing()}
-}
-
 // algorithmUsage lists the algorithms, naming the default (the zero
 // Algorithm).
 func algorithmUsage() string {
@@ -324,25 +319,30 @@ func defineCheck(fs *flag.FlagSet) func(g globals) error {
 
 func defineMembers(*flag.FlagSet) func(g globals) error {
 	return func(g globals) error {
-		self, ms, err := g.client.Members(g.ctx)
+		self, list, q, err := g.client.Members(g.ctx)
 		if err != nil {
 			return err
-		}
-		list := make([]drl.Member, len(ms))
-		for i, m := range ms {
-			list[i] = member(m)
 		}
 		// The same fields as GET /v1/members.
 		out := struct {
 			Self    string       `json:"self"`
 			Members []drl.Member `json:"members"`
-		}{self, list}
+			Quorum  drl.Quorum   `json:"quorum"`
+		}{self, list, q}
 		return g.print(out, func(w io.Writer) {
 			fmt.Fprintln(w, "NAME\tSTATE\tIN RING\tGRPC\tHTTP\tGOSSIP")
 			for _, m := range list {
 				fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%s\t%s\n", m.Name, m.State, m.InRing, m.GRPCAddr, m.HTTPAddr, m.GossipAddr)
 			}
-			fmt.Fprintf(w, "(as %s sees it)\n", self)
+			majority := "a majority"
+			if !q.Majority {
+				majority = "NO majority: it answers every check by its fail policy"
+			}
+			fmt.Fprintf(w, "(as %s sees it: %d of %d members up, %s", self, q.Alive, q.Size, majority)
+			if len(q.Failed) > 0 {
+				fmt.Fprintf(w, "; failed lately: %s", strings.Join(q.Failed, ", "))
+			}
+			fmt.Fprintln(w, ")")
 		})
 	}
 }
@@ -361,7 +361,7 @@ func defineOwner(fs *flag.FlagSet) func(g globals) error {
 		out := struct {
 			Owner     drl.Member `json:"owner"`
 			Partition int        `json:"partition"`
-		}{member(m), partition}
+		}{transport.MemberFromProto(m), partition}
 		return g.print(out, func(w io.Writer) {
 			fmt.Fprintf(w, "%s\t%s\tpartition %d\n", m.GetName(), m.GetGrpcAddr(), partition)
 		})
@@ -389,6 +389,60 @@ func defineReset(fs *flag.FlagSet) func(g globals) error {
 	}
 }
 
+// defineForget asks every live member to stop counting a failed member:
+// each node keeps its own count of the cluster.
+func defineForget(fs *flag.FlagSet) func(g globals) error {
+	return func(g globals) error {
+		if fs.NArg() != 1 || fs.Arg(0) == "" {
+			return fmt.Errorf("%w: forget: name one failed member", errUsage)
+		}
+		name := fs.Arg(0)
+		_, ms, _, err := g.client.Members(g.ctx)
+		if err != nil {
+			return err
+		}
+		var forgot, counted, failed []string
+		for _, m := range ms {
+			if m.State != "alive" {
+				continue
+			}
+			mc, err := client.New([]string{m.GRPCAddr}, g.dialOpts...)
+			if err == nil {
+				err = mc.Forget(g.ctx, name)
+				mc.Close()
+			}
+			switch {
+			case err == nil:
+				forgot = append(forgot, m.Name)
+			case errors.Is(err, drl.ErrNotFound):
+				counted = append(counted, m.Name)
+			default:
+				failed = append(failed, m.Name)
+			}
+		}
+		out := struct {
+			Forgotten   []string `json:"forgotten_by"`
+			NotCounting []string `json:"not_counting"`
+			Unreachable []string `json:"unreachable"`
+		}{forgot, counted, failed}
+		if err := g.print(out, func(w io.Writer) {
+			fmt.Fprintf(w, "%s forgotten by: %s\n", name, strings.Join(forgot, ", "))
+			if len(counted) > 0 {
+				fmt.Fprintf(w, "not counted as failed by: %s\n", strings.Join(counted, ", "))
+			}
+			if len(failed) > 0 {
+				fmt.Fprintf(w, "unreachable: %s\n", strings.Join(failed, ", "))
+			}
+		}); err != nil {
+			return err
+		}
+		if len(forgot) == 0 {
+			return fmt.Errorf("forget: no member counts %q as failed", name)
+		}
+		return nil
+	}
+}
+
 // defineTop asks every member for its most denied keys (each counts the
 // checks that entered through it) and sums them.
 func defineTop(fs *flag.FlagSet) func(g globals) error {
@@ -397,17 +451,17 @@ func defineTop(fs *flag.FlagSet) func(g globals) error {
 		if *n < 1 {
 			return fmt.Errorf("%w: top: -n %d: want 1 or more", errUsage, *n)
 		}
-		_, ms, err := g.client.Members(g.ctx)
+		_, ms, _, err := g.client.Members(g.ctx)
 		if err != nil {
 			return err
 		}
 		sums := map[[2]string]*drl.DeniedKey{}
 		var asked, failed []string
 		for _, m := range ms {
-			if m.GetState() != "alive" {
+			if m.State != "alive" {
 				continue
 			}
-			mc, err := client.New([]string{m.GetGrpcAddr()}, g.dialOpts...)
+			mc, err := client.New([]string{m.GRPCAddr}, g.dialOpts...)
 			if err == nil {
 				var keys []drl.DeniedKey
 				// Every member's list is asked for more than n: a key can be
@@ -425,10 +479,10 @@ func defineTop(fs *flag.FlagSet) func(g globals) error {
 				}
 			}
 			if err != nil {
-				failed = append(failed, m.GetName())
+				failed = append(failed, m.Name)
 				continue
 			}
-			asked = append(asked, m.GetName())
+			asked = append(asked, m.Name)
 		}
 		list := make([]drl.DeniedKey, 0, len(sums))
 		for _, e := range sums {

@@ -51,6 +51,9 @@ func TestCommands(t *testing.T) {
 	if err != nil || strings.Count(out, "alive") != 3 {
 		t.Fatalf("members: %q %v", out, err)
 	}
+	if out, err := ctl(t, addrs, "forget", "nobody"); err == nil || !strings.Contains(err.Error()+out, "nobody") {
+		t.Fatalf("forget of a member nobody counts as failed: %q %v, want an error", out, err)
+	}
 	out, err = ctl(t, addrs, "owner", "-user", "u1", "-action", "login")
 	m, _, _ := nodes[0].OwnerOf("u1", "login")
 	if err != nil || !strings.HasPrefix(out, m.Name) {

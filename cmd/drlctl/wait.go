@@ -105,7 +105,7 @@ func ask(ctx context.Context, addrs []string, clients []*client.Client, want int
 		v := &views[i]
 		v.Addr = addrs[i]
 		askCtx, cancel := context.WithTimeout(ctx, waitAsk)
-		self, ms, err := c.Members(askCtx)
+		self, ms, q, err := c.Members(askCtx)
 		cancel()
 		if err != nil {
 			v.Error = err.Error()
@@ -118,12 +118,12 @@ func ask(ctx context.Context, addrs []string, clients []*client.Client, want int
 		v.Self = self
 		selfIn := false
 		for _, m := range ms {
-			if m.GetState() == "alive" && m.GetInRing() {
+			if m.State == "alive" && m.InRing {
 				v.InRing++
-				selfIn = selfIn || m.GetName() == self
+				selfIn = selfIn || m.Name == self
 			}
 		}
-		v.Ready = selfIn && v.InRing >= want
+		v.Ready = selfIn && v.InRing >= want && q.Majority
 		all = all && v.Ready
 	}
 	return views, all

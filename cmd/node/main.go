@@ -80,7 +80,7 @@ func errorMessage(err error) string {
 // options are the command line, before it becomes a cluster.Config.
 type options struct {
 	name, gossipAddr, gossipAdvertise, grpcAddr, grpcAdvertise, httpAddr, join string
-	minWindow, maxWindow, batchDelay, checkTimeout, rejoin                     time.Duration
+	minWindow, maxWindow, batchDelay, checkTimeout, rejoin, forgetFailed       time.Duration
 	batchSize, maxEntries                                                      int
 	leases                                                                     bool
 	gossip, logLevel, logFormat, pprofAddr, failPolicy                         string
@@ -108,6 +108,7 @@ func flags(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.batchDelay, "batch-delay", 0, "longest a forwarded check waits for its batch (default 200µs)")
 	fs.DurationVar(&o.checkTimeout, "check-timeout", cluster.DefaultCheckTimeout, "deadline of a check without its own")
 	fs.DurationVar(&o.rejoin, "rejoin-interval", cluster.DefaultRejoinInterval, "how often to re-join seeds and lost members")
+	fs.DurationVar(&o.forgetFailed, "forget-failed-after", cluster.DefaultForgetFailed, "how long a failed (not left) member still counts toward the majority; drlctl forget drops one sooner")
 	fs.IntVar(&o.maxEntries, "max-entries", bucket.DefaultMaxEntries, "most keys held by this node")
 	fs.StringVar(&o.gossip, "gossip-profile", "lan", "gossip timings: lan or local")
 	fs.BoolVar(&o.leases, "leases", false, "lease tokens of hot keys to forwarders (fewer hops; unused leases lapse spent)")
@@ -204,15 +205,16 @@ func writeUsage(w io.Writer) {
 
 func (o options) config(logger *slog.Logger) (cluster.Config, error) {
 	cfg := cluster.Config{
-		Name:            o.name,
-		GossipAddr:      o.gossipAddr,
-		GossipAdvertise: o.gossipAdvertise,
-		GRPCAddr:        o.grpcAddr,
-		GRPCAdvertise:   o.grpcAdvertise,
-		HTTPAddr:        o.httpAddr,
-		RejoinInterval:  o.rejoin,
-		CheckTimeout:    o.checkTimeout,
-		Logger:          logger,
+		Name:              o.name,
+		GossipAddr:        o.gossipAddr,
+		GossipAdvertise:   o.gossipAdvertise,
+		GRPCAddr:          o.grpcAddr,
+		GRPCAdvertise:     o.grpcAdvertise,
+		HTTPAddr:          o.httpAddr,
+		RejoinInterval:    o.rejoin,
+		CheckTimeout:      o.checkTimeout,
+		ForgetFailedAfter: o.forgetFailed,
+		Logger:            logger,
 	}
 	for _, j := range strings.Split(o.join, ",") {
 		if j = strings.TrimSpace(j); j != "" {

@@ -59,14 +59,14 @@ func TestSecureClusterRefusesOutsider(t *testing.T) {
 	inRing := func() int {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_, members, err := c.Members(ctx)
+		_, members, _, err := c.Members(ctx)
 		if err != nil {
 			t.Logf("members: %v", err)
 			return -1
 		}
 		n := 0
 		for _, m := range members {
-			if m.GetInRing() {
+			if m.InRing {
 				n++
 			}
 		}

@@ -70,7 +70,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		page = dom()
-		if len(alive.FindAllString(page, -1)) == 2 && regexp.MustCompile(`data-name="c" data-state="dead"`).MatchString(page) {
+		if len(alive.FindAllString(page, -1)) == 2 && regexp.MustCompile(`data-name="c" data-state="left"`).MatchString(page) {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/drlimit/drl/bucket"
 )
 
 // ProtocolVersion is carried in every member's metadata; members with a
@@ -88,6 +90,8 @@ type Member struct {
 	Gossip string // its gossip address, host:port
 	State  string // "alive", or "dead" (failed or left)
 	Meta   string // its metadata as sent; DecodeMeta reads it
+	// Since is when State last changed, by Config.Clock.
+	Since time.Duration
 }
 
 // Profile names a set of memberlist timings.
@@ -128,6 +132,9 @@ type Config struct {
 	// turns ready. It must not block.
 	OnChange func()
 	Logger   *slog.Logger
+	// Clock stamps state changes (Member.Since). Default
+	// bucket.SystemClock().
+	Clock bucket.Clock
 }
 
 // Gossip is one node's membership. It is safe for concurrent use.
@@ -155,6 +162,9 @@ type Gossip struct {
 func Start(cfg Config, self Meta) (*Gossip, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = bucket.SystemClock()
 	}
 	g := &Gossip{cfg: cfg, log: cfg.Logger, members: map[string]Member{}}
 	self.Version, self.Ready = ProtocolVersion, false
@@ -299,10 +309,15 @@ var (
 // may change under a reader afterwards, which the race detector reports.
 func (g *Gossip) note(m *memberlist.Node, state string) {
 	g.mu.Lock()
+	since := g.cfg.Clock.Now()
+	if old, ok := g.members[m.Name]; ok && old.State == state {
+		since = old.Since
+	}
 	g.members[m.Name] = Member{
 		Gossip: net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))),
 		State:  state,
 		Meta:   string(m.Meta),
+		Since:  since,
 	}
 	g.mu.Unlock()
 	g.cfg.OnChange()

@@ -1,0 +1,103 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/drlimit/drl"
+	"github.com/drlimit/drl/bucket"
+)
+
+// A member that leaves gracefully shrinks the cluster; one that fails
+// still counts toward its size. The last node standing of three has no
+// majority, answers by the fail policy, and decides again once the
+// operator forgets the failed member.
+func TestQuorumCountsFailedNotLeft(t *testing.T) {
+	nodes := startCluster(t, 4, nil)
+	a := nodes[0]
+	quorumIs := func(want string, failed ...string) {
+		t.Helper()
+		eventually(t, 10*time.Second, func() error {
+			q := a.Quorum()
+			got := fmt.Sprintf("%v %d/%d", q.Majority, q.Alive, q.Size)
+			if got != want || !slices.Equal(q.Failed, failed) {
+				return fmt.Errorf("quorum %s failed %v, want %s failed %v", got, q.Failed, want, failed)
+			}
+			return nil
+		})
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := nodes[3].Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	quorumIs("true 3/3") // left: not counted
+	if ms := members(a); ms["node-3"] != "left" {
+		t.Fatalf("members after a leave: %v, want node-3 left", ms)
+	}
+
+	nodes[2].Halt()
+	quorumIs("true 2/3", "node-2")
+	if ms := members(a); ms["node-2"] != "failed" {
+		t.Fatalf("members after a crash: %v, want node-2 failed", ms)
+	}
+	nodes[1].Halt()
+	quorumIs("false 1/3", "node-1", "node-2")
+
+	req := bucket.Request{UserID: userOwnedBy(t, a, "node-0"), Action: "api", Limit: 5, Window: time.Minute, Hits: 1}
+	d, err := a.CheckWith(context.Background(), req, drl.CheckOptions{FailPolicy: drl.FailClosed})
+	if err != nil || d.Allowed {
+		t.Fatalf("a check on its own key without a majority: %+v %v, want the closed policy's denial", d, err)
+	}
+	if err := a.Forget("node-0"); !errors.Is(err, drl.ErrNotFound) {
+		t.Fatalf("Forget of a live member: %v, want drl.ErrNotFound", err)
+	}
+	for _, name := range []string{"node-1", "node-2"} {
+		if err := a.Forget(name); err != nil {
+			t.Fatalf("Forget(%s): %v", name, err)
+		}
+	}
+	quorumIs("true 1/1")
+	if d, err := a.CheckWith(context.Background(), req, drl.CheckOptions{FailPolicy: drl.FailClosed}); err != nil || !d.Allowed {
+		t.Fatalf("a check once the failed members are forgotten: %+v %v, want allowed by the owner", d, err)
+	}
+}
+
+// A failed member stops counting once ForgetFailedAfter has passed on the
+// node's clock.
+func TestQuorumForgetsFailedAfter(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seconds of gossip: the full suite runs it")
+	}
+	clock := &bucket.ManualClock{}
+	clock.Set(time.Hour)
+	nodes := startCluster(t, 2, func(c *Config) { c.Clock, c.ForgetFailedAfter = clock, time.Minute })
+	nodes[1].Halt()
+	eventually(t, 10*time.Second, func() error {
+		if q := nodes[0].Quorum(); q.Majority || q.Size != 2 {
+			return fmt.Errorf("%+v, want no majority of 2", q)
+		}
+		return nil
+	})
+	clock.Advance(time.Minute)
+	eventually(t, 5*time.Second, func() error {
+		if q := nodes[0].Quorum(); !q.Majority || q.Size != 1 {
+			return fmt.Errorf("%+v a minute on, want a majority of 1", q)
+		}
+		return nil
+	})
+}
+
+func members(n *Node) map[string]string {
+	_, ms := n.Members()
+	out := map[string]string{}
+	for _, m := range ms {
+		out[m.Name] = m.State
+	}
+	return out
+}
