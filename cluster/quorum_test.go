@@ -101,3 +101,40 @@ func members(n *Node) map[string]string {
 	}
 	return out
 }
+
+// A key taken over from a crashed owner starts with the failed side's
+// share spent, for one window: the crashed owner may have spent it.
+func TestTakeoverStartsFromTheFailedShare(t *testing.T) {
+	clock := &bucket.ManualClock{}
+	clock.Set(time.Hour)
+	nodes := startCluster(t, 3, func(c *Config) { c.Clock = clock })
+	a := nodes[0]
+	req := bucket.Request{UserID: userOwnedBy(t, a, "node-2"), Action: "api", Limit: 30, Window: time.Minute, Hits: 1}
+	if d, err := a.Check(context.Background(), req); err != nil || d.Remaining != 29 {
+		t.Fatalf("before the crash: %+v %v", d, err)
+	}
+	nodes[2].Halt()
+	eventually(t, 10*time.Second, func() error {
+		if q := a.Quorum(); q.Size != 3 || len(q.Failed) != 1 || a.view.Load().ring.Len() != 2 {
+			return fmt.Errorf("%+v, ring of %d", q, a.view.Load().ring.Len())
+		}
+		return nil
+	})
+	// 30 × 1/3 = 10 counted as spent by the crashed side, then this check.
+	if d, err := a.Check(context.Background(), req); err != nil || d.Remaining != 19 {
+		t.Fatalf("after the takeover: %+v %v, want 19 left", d, err)
+	}
+	clock.Advance(time.Minute)
+	// A window later, another key the crashed member owned starts fresh.
+	to := a.view.Load().takeovers[0]
+	later := req
+	for i := range 100_000 {
+		later.UserID = fmt.Sprint("later-", i)
+		if to.failed[to.ring.Owner(a.hash(later.UserID, later.Action).Hi)] {
+			break
+		}
+	}
+	if d, err := a.Check(context.Background(), later); err != nil || d.Remaining != 29 {
+		t.Fatalf("a window after the takeover: %+v %v, want a fresh bucket", d, err)
+	}
+}
