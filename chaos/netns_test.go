@@ -279,7 +279,7 @@ func dialIn(ns string) func(ctx context.Context, addr string) (net.Conn, error) 
 
 // runLab runs one fault on fresh processes under load and checks the
 // invariants, as RunScenario does in this process.
-func runLab(t *testing.T, l *lab, name string, fresh int, fault func(ctx context.Context, run Run)) Result {
+func runLab(t *testing.T, l *lab, name string, extra float64, fault func(ctx context.Context, run Run)) Result {
 	t.Helper()
 	for _, n := range l.nodes {
 		l.start(n)
@@ -298,7 +298,7 @@ func runLab(t *testing.T, l *lab, name string, fresh int, fault func(ctx context
 		converge: func(context.Context) (time.Duration, error) {
 			return waitMembers(t, l, len(l.nodes)), nil
 		},
-	}, fresh)
+	}, extra)
 	t.Logf("%s: %d checks, %d admitted; worst key %.0f (exact %.1f, bound %.0f); p99 %v, max %v; converged in %v",
 		name, res.Checks, res.Admitted, res.WorstKey, res.Exact, res.Bound, res.P99, res.Max, res.Converged)
 	for _, v := range res.Violations {
@@ -346,23 +346,23 @@ func TestProcessesUnderFaults(t *testing.T) {
 	}
 	l := newLab(t, 3)
 	n0, n1, n2 := l.nodes[0], l.nodes[1], l.nodes[2]
-	runLab(t, l, "split-2/1", 1, func(ctx context.Context, run Run) {
+	runLab(t, l, "split-2/1", 2.0/3, func(ctx context.Context, run Run) {
 		for _, a := range []*labNode{n0, n1} {
 			l.cut(a, n2)
 			l.cut(n2, a)
 		}
 		sleep(ctx, run.FaultFor)
 	})
-	runLab(t, l, "one-way-cut", 1, func(ctx context.Context, run Run) {
+	runLab(t, l, "one-way-cut", 2.0/3, func(ctx context.Context, run Run) {
 		l.cut(n0, n1)
 		sleep(ctx, run.FaultFor)
 	})
-	runLab(t, l, "crash-restart", 1, func(ctx context.Context, run Run) {
+	runLab(t, l, "crash-restart", 2.0/3, func(ctx context.Context, run Run) {
 		n1.kill()
 		sleep(ctx, run.FaultFor)
 		l.start(n1)
 	})
-	runLab(t, l, "pause-5s", 1, func(ctx context.Context, run Run) {
+	runLab(t, l, "pause-5s", 2.0/3, func(ctx context.Context, run Run) {
 		// Callers stop choosing n1 first, as a load balancer's health
 		// check would, and the calls in flight finish.
 		n1.mu.Lock()

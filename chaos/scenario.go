@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/cluster"
 )
 
@@ -19,12 +18,12 @@ type Scenario struct {
 	Description string
 	// Nodes at the start, and members expected once the fault is over.
 	Nodes, After int
-	// FreshStarts bounds how many times a key's bucket can start fresh
-	// beyond the first during the fault: each is a member acting as owner
-	// without the real bucket (a side of a partition, the new owner after
-	// a crash). The bound on admissions adds Limit plus the refill of the
-	// fault's duration for each (DESIGN.md §14).
-	FreshStarts func(r Run) int
+	// Extra is the share of a key's limit the fault may add beyond what a
+	// perfect limiter admits, with the default (local) fail policy: the
+	// share of the side that lost the key's owner, (N−1)/N at most
+	// (DESIGN.md §6). The bound on a key's admissions adds Extra times
+	// Limit plus the refill of the fault's duration.
+	Extra func(r Run) float64
 	// Fault injects the fault; it runs after the warm-up and returns when
 	// the fault is over (healed, restarted, resumed).
 	Fault func(ctx context.Context, c *Cluster, r Run) error
@@ -50,8 +49,7 @@ type Run struct {
 func DefaultRun(seed uint64) Run {
 	return Run{
 		Seed: seed, Warmup: 2 * time.Second, FaultFor: 4 * time.Second, Cooldown: 3 * time.Second,
-		Load: Load{Keys: 30, Limit: 20, Window: 10 * time.Second, Callers: 8, Interval: 25 * time.Millisecond,
-			FailPolicy: drl.FailClosed},
+		Load:         Load{Keys: 30, Limit: 20, Window: 10 * time.Second, Callers: 8, Interval: 25 * time.Millisecond},
 		CheckTimeout: 200 * time.Millisecond, Grace: 250 * time.Millisecond, ConvergeWithin: 15 * time.Second,
 	}
 }
@@ -96,7 +94,7 @@ func RunScenario(ctx context.Context, s Scenario, run Run) (Result, error) {
 		converge: func(ctx context.Context) (time.Duration, error) {
 			return c.WaitConverged(ctx, s.After)
 		},
-	}, s.FreshStarts(run))
+	}, s.Extra(run))
 	c.Close()
 	if faultErr != nil {
 		return res, fmt.Errorf("chaos: %s: fault: %w", s.Name, faultErr)
@@ -115,9 +113,9 @@ type phases struct {
 
 // underLoad drives res.Run's load on target through warm-up, the fault,
 // the heal, convergence and cool-down, records the times in res, and
-// checks the invariants with fresh fresh starts allowed. It returns the
+// checks the invariants with extra shares of the limit allowed. It returns the
 // fault's error; the load has stopped when it returns.
-func (res *Result) underLoad(ctx context.Context, target Target, p phases, fresh int) error {
+func (res *Result) underLoad(ctx context.Context, target Target, p phases, extra float64) error {
 	run := res.Run
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var rec *Record
@@ -140,14 +138,14 @@ func (res *Result) underLoad(ctx context.Context, target Target, p phases, fresh
 	sleep(ctx, run.Cooldown)
 	stopLoad()
 	wg.Wait()
-	res.evaluate(rec, fresh)
+	res.evaluate(rec, extra)
 	return faultErr
 }
 
 // evaluate fills in what rec says and checks the invariants: no key over
-// the bound that fresh extra buckets allow, no check past its deadline,
+// the bound that extra shares of the limit allow, no check past its deadline,
 // no check without a decision.
-func (res *Result) evaluate(rec *Record, fresh int) {
+func (res *Result) evaluate(rec *Record, extra float64) {
 	run := res.Run
 	res.Checks, res.Errors, res.PerSecond = rec.Checks, rec.Errors, rec.PerSecond
 	res.P99, res.Max = rec.Quantile(0.99), rec.Quantile(1)
@@ -156,7 +154,7 @@ func (res *Result) evaluate(rec *Record, fresh int) {
 	perWindow := float64(l.Limit) / l.Window.Seconds()
 	res.Exact = float64(l.Limit) + perWindow*elapsed.Seconds()
 	fault := (res.FaultEnd - res.FaultStart + res.Converged).Seconds()
-	res.Bound = math.Floor(res.Exact + float64(fresh)*(float64(l.Limit)+perWindow*fault))
+	res.Bound = math.Floor(res.Exact + extra*(float64(l.Limit)+perWindow*fault))
 	for key, n := range rec.Admitted {
 		res.Admitted += n
 		res.WorstKey = max(res.WorstKey, float64(n))

@@ -35,3 +35,27 @@ func TestScenarios(t *testing.T) {
 		})
 	}
 }
+
+// One hot key, its owner where the fault hurts most, with the default
+// fail policy: no fault adds more than the lost side's share of the limit
+// (DESIGN.md §6).
+func TestHotKeyScenarios(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the chaos suite takes minutes")
+	}
+	for _, s := range HotKeyScenarios() {
+		t.Run(s.Name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			res, err := RunScenario(ctx, s, HotKeyRun(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d checks, %d admitted (exact %.1f, bound %.0f, so %.2f of the limit beyond exact); p99 %v, max %v; converged in %v",
+				res.Checks, res.Admitted, res.Exact, res.Bound, (res.WorstKey-res.Exact)/float64(res.Run.Load.Limit), res.P99, res.Max, res.Converged)
+			for _, v := range res.Violations {
+				t.Error(v)
+			}
+		})
+	}
+}

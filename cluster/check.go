@@ -136,6 +136,14 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 			ctx, cancel = context.WithTimeout(ctx, n.cfg.CheckTimeout)
 		}
 	}
+	if n.view.Load().ring.Len() == 0 {
+		// Just started: the first ring is moments away. Waiting for it
+		// costs one check some latency; answering without it would take
+		// the fail policy with no idea of the cluster's size.
+		if err := n.awaitRing(ctx); err != nil {
+			return bucket.Decision{}, fmt.Errorf("%w: the node has no ring yet: %w", drl.ErrNoOwner, err)
+		}
+	}
 	var lastErr error
 	// A receiver that can do nothing with the check answers ErrNotOwner
 	// (its ring differs from ours). Route again, but only on a newer view
@@ -155,16 +163,6 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 			return bucket.Decision{}, fmt.Errorf("%w: no majority: this node sees %v", drl.ErrNoOwner, v.quorum)
 		}
 		switch {
-		case owner == "" && !n.gossip.Joined() || owner == "" && attempt == 0:
-			// Just started, or just joined: the first ring is moments away,
-			// and a check that waits for it within its deadline needs no
-			// fail policy.
-			arm()
-			lastErr = errors.New("the node has no ring yet")
-			if err := v.awaitNext(ctx, n.cfg.CheckTimeout); err != nil {
-				return bucket.Decision{}, fmt.Errorf("%w: %w: %w", drl.ErrNoOwner, lastErr, err)
-			}
-			continue
 		case owner == "":
 			return bucket.Decision{}, fmt.Errorf("%w: the ring is empty", drl.ErrNoOwner)
 		case owner == n.id:
@@ -278,7 +276,15 @@ func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req buc
 		if err != nil || held {
 			return rep, err
 		}
-		if wait {
+		if spent > 0 {
+			// Take a failed member's key over only once every peer of
+			// this ring confirmed it: a node that merely has not yet
+			// noticed that it is in the minority would otherwise take
+			// over keys the majority still decides.
+			if err := v.awaitConfirmed(ctx); err != nil {
+				return bucket.Repeated{}, err
+			}
+		} else if wait {
 			if err := n.awaitSettled(ctx, v); err != nil {
 				return bucket.Repeated{}, err
 			}
@@ -312,6 +318,20 @@ func (v *view) mustWait(key bucket.Key, self string) bool {
 		return false
 	default:
 		return true
+	}
+}
+
+// awaitConfirmed waits until every peer of v reported v's ring, with no
+// HandoffWait to cut it short: without that, the check is answered by the
+// fail policy (drl.ErrNoOwner).
+func (v *view) awaitConfirmed(ctx context.Context) error {
+	select {
+	case <-v.settled:
+		return nil
+	case <-v.next:
+		return errViewChanged
+	case <-ctx.Done():
+		return fmt.Errorf("%w: taking over a failed member's key: not every member confirmed the ring: %w", drl.ErrNoOwner, ctx.Err())
 	}
 }
 
@@ -399,6 +419,24 @@ func (n *Node) answerNotOwned(ctx context.Context, v *view, leaving *ring.Ring, 
 		return bucket.Repeated{}, transport.ErrNotOwner
 	}
 	return got, err
+}
+
+// awaitRing waits until the node has a ring, for HandoffWait at most: the
+// bound on a wait for ownership that moves rather than fails.
+func (n *Node) awaitRing(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.HandoffWait)
+	defer cancel()
+	for {
+		v := n.view.Load()
+		if v.ring.Len() > 0 {
+			return nil
+		}
+		select {
+		case <-v.next:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // checkLeaving answers a check that entered a node on its way out: until

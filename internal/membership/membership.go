@@ -396,6 +396,8 @@ func (g *Gossip) markJoined() bool {
 	if err := g.publish(); err != nil {
 		g.log.Error("metadata not published", "err", err)
 	}
+	// This node's own ring first: checks entering it wait for one.
+	g.cfg.OnChange()
 	g.push(g.cfg.AnnounceTimeout)
 	g.cfg.OnChange()
 	return true
