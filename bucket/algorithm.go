@@ -6,13 +6,27 @@ import (
 )
 
 // Algorithm names one of the rate-limit algorithms. The zero value is
-// TokenBucket, the default.
+// StrictWindow, the default.
+//
+// The numeric values are this build's own: they name an algorithm inside
+// a Key and between nodes of one version, never in a public API, where
+// the wire name (String, ParseAlgorithm) is used.
 type Algorithm uint8
 
 const (
+	// StrictWindow never admits more than Limit hits in any rolling window
+	// of length Window, whatever their spacing: an exact upper bound, O(1),
+	// 24 bytes of state. It may deny a little more than an exact limiter
+	// would: a hit may be held up to Window/(K-1) after it has left the
+	// window (K = 37 slots for 5 per window, 16 for 100, 7 for 10⁹), and
+	// from limits of 16,384 on, older hits count in units of about
+	// 1/4096 of the limit, rounded up. The default.
+	StrictWindow Algorithm = iota
 	// TokenBucket holds Burst tokens and refills Limit tokens per Window,
-	// continuously. The default: smooth, exact, 24 bytes of state.
-	TokenBucket Algorithm = iota
+	// continuously: smooth, exact about what it promises, 24 bytes of
+	// state. A rolling window can see Burst plus the Limit that refills
+	// during it (up to 2×Limit with the default Burst).
+	TokenBucket
 	// GCRA is the virtual-scheduling form of the leaky bucket. It admits
 	// exactly what TokenBucket admits, from one timestamp of state.
 	GCRA
@@ -30,6 +44,7 @@ const (
 )
 
 var algorithmNames = [numAlgorithms]string{
+	StrictWindow:  "strict_window",
 	TokenBucket:   "token_bucket",
 	GCRA:          "gcra",
 	SlidingWindow: "sliding_window",
@@ -46,7 +61,7 @@ func Algorithms() []Algorithm {
 	return all
 }
 
-// String returns the algorithm's wire name, such as "token_bucket".
+// String returns the algorithm's wire name, such as "strict_window".
 func (a Algorithm) String() string {
 	if a < numAlgorithms {
 		return algorithmNames[a]
@@ -55,10 +70,11 @@ func (a Algorithm) String() string {
 }
 
 // ParseAlgorithm returns the algorithm with the given wire name. The empty
-// string means TokenBucket. An unknown name is an ErrInvalidArgument.
+// string means StrictWindow, the default. An unknown name is an
+// ErrInvalidArgument.
 func ParseAlgorithm(name string) (Algorithm, error) {
 	if name == "" {
-		return TokenBucket, nil
+		return StrictWindow, nil
 	}
 	for i, n := range algorithmNames {
 		if n == name {
@@ -77,6 +93,8 @@ func (a Algorithm) Engine() Engine { return engines[a] }
 // caller's stack (an interface call would move it to the heap).
 func decide(a Algorithm, st *State, lim Limit, now time.Duration, hits int64) Decision {
 	switch a {
+	case TokenBucket:
+		return tokenBucket{}.Decide(st, lim, now, hits)
 	case GCRA:
 		return gcra{}.Decide(st, lim, now, hits)
 	case SlidingWindow:
@@ -86,10 +104,11 @@ func decide(a Algorithm, st *State, lim Limit, now time.Duration, hits int64) De
 	case SlidingLog:
 		return slidingLog{}.Decide(st, lim, now, hits)
 	}
-	return tokenBucket{}.Decide(st, lim, now, hits)
+	return strictWindow{}.Decide(st, lim, now, hits)
 }
 
 var engines = [numAlgorithms]Engine{
+	StrictWindow:  strictWindow{},
 	TokenBucket:   tokenBucket{},
 	GCRA:          gcra{},
 	SlidingWindow: slidingWindow{},
@@ -112,6 +131,7 @@ type Engine interface {
 }
 
 var (
+	_ Engine = strictWindow{}
 	_ Engine = tokenBucket{}
 	_ Engine = gcra{}
 	_ Engine = slidingWindow{}

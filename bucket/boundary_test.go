@@ -64,6 +64,24 @@ func TestBurstAtWindowEdge(t *testing.T) {
 			{12 * s, 1, allow(5, 0, 18*s)},
 		})
 	})
+	t.Run("strict_window holds each hit until its slot leaves the window", func(t *testing.T) {
+		// 5 per 10 s: 37 slots of g = 17·2^24 ns = 285.212672 ms. The
+		// first hit ends slot 0, so slot k is ((k-1)g, kg].
+		const g = 285212672 * time.Nanosecond
+		const ms = time.Millisecond
+		runSteps(t, StrictWindow, lim, []step{
+			{0, 1, allow(5, 4, 10*s)},
+			{100 * ms, 1, allow(5, 3, g+10*s-100*ms)}, // slot 1: held until g+10 s
+			{9 * s, 3, allow(5, 0, 32*g+s)},           // slot 32
+			// The hit at 0 has left the window, exactly on time.
+			{10 * s, 1, allow(5, 0, 36*g)},
+			// The hit at 100 ms counts until the window starts after its
+			// slot, at g+10 s: a needless denial of g-100 ms, which the
+			// exact sliding log would not make.
+			{10*s + 100*ms, 1, deny(5, 0, 36*g-100*ms, g-100*ms)},
+			{10*s + g, 1, allow(5, 0, 36*g)},
+		})
+	})
 	t.Run("token_bucket refills continuously", func(t *testing.T) {
 		runSteps(t, TokenBucket, lim, []step{
 			{0, 1, allow(5, 4, 2*s)},
@@ -127,7 +145,7 @@ func TestHugeLimitsAndWindows(t *testing.T) {
 			t.Fatalf("%v: after retry: %+v", alg, d)
 		}
 	}
-	for _, alg := range []Algorithm{FixedWindow, SlidingWindow, SlidingLog} {
+	for _, alg := range []Algorithm{StrictWindow, FixedWindow, SlidingWindow, SlidingLog} {
 		lim := Limit{Limit: MaxLimit, Window: HardMaxWindow, Burst: MaxLimit}
 		var st State
 		if d := alg.Engine().Decide(&st, lim, 0, MaxLimit); !d.Allowed || d.Remaining != 0 {

@@ -32,6 +32,10 @@ func TestAlgorithmComparison(t *testing.T) {
 				r.admitted, exact.admitted, r.worstWindow, r.worstWindow-limit, r.needless, r.shortfall)
 
 			switch alg {
+			case StrictWindow:
+				if r.worstWindow > limit {
+					t.Errorf("%v on %s: worst window %d > limit", alg, tr.name, r.worstWindow)
+				}
 			case SlidingLog:
 				if r.worstWindow > limit || r.needless != 0 {
 					t.Errorf("%v on %s: worst window %d, %d needless denials; want exact", alg, tr.name, r.worstWindow, r.needless)
@@ -111,6 +115,12 @@ type replayResult struct {
 
 func replay(alg Algorithm, lim Limit, times []time.Duration) replayResult {
 	var st State
+	return replayWith(func(t time.Duration) bool { return alg.Engine().Decide(&st, lim, t, 1).Allowed }, lim, times)
+}
+
+// replayWith replays one hit at each time through allow, which admits it
+// or not, and measures the result against lim's rolling window.
+func replayWith(allow func(time.Duration) bool, lim Limit, times []time.Duration) replayResult {
 	var r replayResult
 	var admittedAt []time.Duration
 	inWindow := func(t time.Duration) int64 { // admitted in (t-W, t]
@@ -118,7 +128,7 @@ func replay(alg Algorithm, lim Limit, times []time.Duration) replayResult {
 		return int64(len(admittedAt) - i)
 	}
 	for _, t := range times {
-		if alg.Engine().Decide(&st, lim, t, 1).Allowed {
+		if allow(t) {
 			r.admitted++
 			admittedAt = append(admittedAt, t)
 			r.worstWindow = max(r.worstWindow, inWindow(t))
@@ -128,4 +138,68 @@ func replay(alg Algorithm, lim Limit, times []time.Duration) replayResult {
 		}
 	}
 	return r
+}
+
+// TestStrictShapes compares shapes that keep the exact bound "at most
+// limit in any rolling window" from a few words of state, on the same
+// traces, to choose the strict window's (DESIGN.md §1):
+//
+//	go test ./bucket -run TestStrictShapes -v
+//
+// The slot shapes run the reference model with the slot length each would
+// have: k+1 counters for k slots per window (two counters: the previous
+// window counted in full until it has wholly left). The GCRA shapes are the
+// existing engine with burst b and rate (limit-b+1) per window, the most
+// that keeps b + floor((window-1)/interval) <= limit.
+func TestStrictShapes(t *testing.T) {
+	const limit, window = 100, 10 * time.Second
+	lim := Limit{Limit: limit, Window: window, Burst: limit}
+	type shape struct {
+		name  string
+		state string
+		allow func() func(time.Duration) bool
+	}
+	slots := func(k int64) func() func(time.Duration) bool {
+		return func() func(time.Duration) bool {
+			m := &refStrictWindow{lim: lim, slot: (int64(window) - 1 + k - 1) / k, unit: 1}
+			return func(t time.Duration) bool { return m.decide(int64(t), 1).Allowed }
+		}
+	}
+	gcraCapped := func(b int64) func() func(time.Duration) bool {
+		return func() func(time.Duration) bool {
+			capped := Limit{Limit: limit - b + 1, Window: window, Burst: b}
+			var st State
+			return func(t time.Duration) bool { return GCRA.Engine().Decide(&st, capped, t, 1).Allowed }
+		}
+	}
+	shapes := []shape{
+		{"two counters (1 slot per window)", "24 B (2 counts, 1 time)", slots(1)},
+		{"3 counters (2 slots)", "24 B up to limit 2^37", slots(2)},
+		{"5 counters (4 slots)", "24 B up to limit 2^22", slots(4)},
+		{"strict_window (16 counters, 15 slots at this limit)", "24 B", func() func(time.Duration) bool {
+			var st State
+			return func(t time.Duration) bool { return StrictWindow.Engine().Decide(&st, lim, t, 1).Allowed }
+		}},
+		{"gcra, burst = limit, 1 per window", "16 B", gcraCapped(limit)},
+		{"gcra, burst = limit/2", "16 B", gcraCapped(limit / 2)},
+		{"gcra, burst 1, limit per window", "16 B", gcraCapped(1)},
+	}
+	var table strings.Builder
+	fmt.Fprintf(&table, "\n| shape | state | trace | admitted | sliding-log admitted | worst in any window | needless denials | worst shortfall at a denial |\n")
+	fmt.Fprintf(&table, "|---|---|---|---|---|---|---|---|\n")
+	for _, sh := range shapes {
+		total := 0
+		for _, tr := range comparisonTraces(limit, window) {
+			r := replayWith(sh.allow(), lim, tr.times)
+			exact := replay(SlidingLog, lim, tr.times)
+			fmt.Fprintf(&table, "| %s | %s | %s | %d | %d | %d | %d | %d |\n", sh.name, sh.state, tr.name,
+				r.admitted, exact.admitted, r.worstWindow, r.needless, r.shortfall)
+			if r.worstWindow > limit {
+				t.Errorf("%s on %s: worst window %d > limit", sh.name, tr.name, r.worstWindow)
+			}
+			total += r.admitted
+		}
+		fmt.Fprintf(&table, "| %s | | all five | %d | | | | |\n", sh.name, total)
+	}
+	t.Log(table.String())
 }

@@ -9,6 +9,7 @@
 //
 //	s, err := bucket.NewStore(bucket.StoreConfig{})   // defaults: 256 shards, 1 s to 1 h windows
 //	defer s.Close()
+//	// The default algorithm, StrictWindow: at most 5 in any rolling minute.
 //	d, err := s.Check(bucket.Request{
 //		UserID: "u1", Action: "login",
 //		Limit: 5, Window: time.Minute, Hits: 1,

@@ -83,3 +83,48 @@ func (x u128) ceilDiv(d uint64) int64 {
 
 // maxDuration caps computed waits; validation keeps real values far below.
 const maxDuration = 1<<63 - 1
+
+// The bit operations below serve strictWindow, which packs its counts
+// into 128 bits.
+
+// mulU returns x*y, truncated to 128 bits.
+func (x u128) mulU(y uint64) u128 {
+	hi, lo := bits.Mul64(x.lo, y)
+	return u128{x.hi*y + hi, lo}
+}
+
+// shl returns x<<n; n may be 128 or more (the result is then zero).
+func (x u128) shl(n uint) u128 {
+	if n >= 64 {
+		return u128{x.lo << (n - 64), 0}
+	}
+	return u128{x.hi<<n | x.lo>>(64-n), x.lo << n}
+}
+
+// shr returns x>>n; n may be 128 or more (the result is then zero).
+func (x u128) shr(n uint) u128 {
+	if n >= 64 {
+		return u128{0, x.hi >> (n - 64)}
+	}
+	return u128{x.hi >> n, x.lo>>n | x.hi<<(64-n)}
+}
+
+func (x u128) and(y u128) u128 { return u128{x.hi & y.hi, x.lo & y.lo} }
+func (x u128) or(y u128) u128  { return u128{x.hi | y.hi, x.lo | y.lo} }
+func (x u128) not() u128       { return u128{^x.hi, ^x.lo} }
+
+// trailingZeros returns the number of trailing zero bits of x; 128 for 0.
+func (x u128) trailingZeros() uint {
+	if x.lo != 0 {
+		return uint(bits.TrailingZeros64(x.lo))
+	}
+	return 64 + uint(bits.TrailingZeros64(x.hi))
+}
+
+// lowBits returns a mask of the n low bits, n <= 128.
+func lowBits(n uint) u128 {
+	if n >= 64 {
+		return u128{1<<(n-64) - 1, ^uint64(0)}
+	}
+	return u128{0, 1<<n - 1}
+}

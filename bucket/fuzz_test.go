@@ -14,10 +14,13 @@ import (
 func FuzzCheck(f *testing.F) {
 	f.Add("u1", "login", int64(5), int64(time.Minute), int64(0), int64(1), uint8(0), []byte{1, 2, 3, 4, 5, 6, 7, 8})
 	f.Add("", "x", int64(0), int64(0), int64(-1), int64(-1), uint8(9), []byte{})
-	f.Add("u", "a", int64(MaxLimit), int64(time.Hour), int64(MaxLimit), int64(MaxLimit), uint8(1), []byte{255, 255, 255, 255, 0, 0, 0, 128})
-	f.Add("u", "a", int64(3), int64(time.Second), int64(0), int64(3), uint8(2), []byte{0, 0, 0, 0, 0, 0, 0, 0, 9, 9})
-	f.Add("\xff", "a", int64(1), int64(time.Second), int64(0), int64(1), uint8(3), []byte{})
-	f.Add("u", "a", int64(7), int64(1500*time.Millisecond), int64(7), int64(2), uint8(4), []byte{3, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0})
+	f.Add("u", "a", int64(MaxLimit), int64(time.Hour), int64(MaxLimit), int64(MaxLimit), uint8(2), []byte{255, 255, 255, 255, 0, 0, 0, 128})
+	f.Add("u", "a", int64(3), int64(time.Second), int64(0), int64(3), uint8(3), []byte{0, 0, 0, 0, 0, 0, 0, 0, 9, 9})
+	f.Add("\xff", "a", int64(1), int64(time.Second), int64(0), int64(1), uint8(4), []byte{})
+	f.Add("u", "a", int64(7), int64(1500*time.Millisecond), int64(7), int64(2), uint8(5), []byte{3, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0})
+	// The default, strict_window: hits > 1 with the clock going back past a slot.
+	f.Add("u", "login", int64(5), int64(time.Minute), int64(0), int64(2), uint8(0),
+		[]byte{0, 0xe8, 0x76, 0x48, 0x17, 0, 0, 0, 0, 0, 0x5c, 0xd0, 0x0b, 0, 0, 0, 0, 0xe8, 0x76, 0x48, 0x17, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, user, action string, limit, window, burst, hits int64, alg uint8, times []byte) {
 		clock := &ManualClock{}
 		store := newTestStore(t, StoreConfig{Clock: clock, Shards: 1})

@@ -37,6 +37,7 @@ func (m Moved) Algorithm() Algorithm { return m.Key.algorithm() }
 
 // timeFields says which of A, B and C hold absolute times, per algorithm.
 var timeFields = [numAlgorithms][3]bool{
+	StrictWindow:  {true, false, false}, // A: when the newest slot opened (B, C: counts)
 	TokenBucket:   {false, false, true}, // C: last update
 	GCRA:          {true, false, false}, // A: TAT (B is a fraction of a ns)
 	SlidingWindow: {true, false, false}, // A: window start
@@ -157,6 +158,12 @@ func combine(alg Algorithm, x, y State, now int64) State {
 		return x
 	}
 	switch alg {
+	case StrictWindow:
+		// Every hit of both moves to the slot of x's layout that holds the
+		// end of its old slot, or a later one: held at least as long as
+		// before, and never past the newest end either side had, so the
+		// sum of the two fresh times still bounds the result's.
+		return combineStrict(x, y)
 	case TokenBucket:
 		// Deficits add. Each was last brought up to date at its own C; taking
 		// the later C credits neither with refill it has not had yet. The

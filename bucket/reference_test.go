@@ -20,6 +20,8 @@ type model interface {
 
 func newModel(a Algorithm, lim Limit) model {
 	switch a {
+	case StrictWindow:
+		return newRefStrict(lim)
 	case TokenBucket:
 		return &refTokenBucket{lim: lim}
 	case GCRA:
@@ -34,9 +36,18 @@ func newModel(a Algorithm, lim Limit) model {
 	panic("no model for " + a.String())
 }
 
+// retrySearcher is a model that finds its own RetryAfter.
+type retrySearcher interface {
+	retryAfter(now, want int64) time.Duration
+}
+
 // retryAfter finds, by binary search over later times, the shortest wait
-// after which a check of want hits would pass, given no other hits.
+// after which a check of want hits would pass, given no other hits. A
+// model whose answer is not monotone in time finds it itself.
 func retryAfter(m model, now, want int64, lim Limit) time.Duration {
+	if r, ok := m.(retrySearcher); ok {
+		return r.retryAfter(now, want)
+	}
 	lo := now
 	hi := now + 3*int64(lim.Window) + int64(lim.Window)*(lim.Burst/lim.Limit+1)
 	for lo < hi {
@@ -288,4 +299,141 @@ func (m *refSlidingLog) decide(now, hits int64) Decision {
 		d.ResetAfter = time.Duration(m.events[len(m.events)-1].at + w - now)
 	}
 	return d
+}
+
+// refStrictWindow: every admitted hit is kept, stamped with the last
+// nanosecond of its slot on a grid of slot length refStrictShape on which
+// the hit that found the bucket empty ends a slot. A check counts the hits
+// whose stamp is inside the rolling window (now-Window, now] or after it:
+// those of the slot that holds now exactly, those of each earlier slot
+// rounded up to a whole number of units.
+type refStrictWindow struct {
+	lim        Limit
+	slot, unit int64
+	origin     *int64  // start of a slot of the grid; nil while nothing is held
+	events     []event // at: the stamp
+}
+
+func newRefStrict(lim Limit) *refStrictWindow {
+	m := &refStrictWindow{lim: lim}
+	m.slot, m.unit = refStrictShape(lim)
+	return m
+}
+
+// refStrictShape returns the slot length and the unit of the older slots,
+// found by search. Limit's bit length w says how 112 bits of counts are
+// shared: K slots of w bits each, or, when that gives more slots, one of w
+// bits and K-1 of 13 bits counting units of 2^(w-12). The slot is the least
+// m·2^e, 16 <= m < 32, with (K-1)·slot >= Window-1.
+func refStrictShape(lim Limit) (slot, unit int64) {
+	w := int64(0)
+	for new(big.Int).Lsh(big.NewInt(1), uint(w)).Cmp(big.NewInt(lim.Limit)) <= 0 {
+		w++
+	}
+	k, unit := 112/w, int64(1)
+	if rounded := 1 + (112-w)/13; w > 12 && rounded > k {
+		k, unit = rounded, int64(1)<<(w-12)
+	}
+	need := big.NewRat(int64(lim.Window)-1, k-1)
+	for e := uint(0); ; e++ {
+		for m := int64(16); m < 32; m++ {
+			if rat(m<<e).Cmp(need) >= 0 {
+				return m << e, unit
+			}
+		}
+	}
+}
+
+func (m *refStrictWindow) clone() model {
+	c := *m
+	c.events = slices.Clone(m.events)
+	if m.origin != nil {
+		o := *m.origin
+		c.origin = &o
+	}
+	return &c
+}
+
+func (m *refStrictWindow) decide(now, hits int64) Decision {
+	w := int64(m.lim.Window)
+	perSlot := map[int64]int64{} // stamp -> hits
+	for _, e := range m.events {
+		if e.at > now-w {
+			perSlot[e.at] += e.n
+		}
+	}
+	held, newest := int64(0), int64(0)
+	for at, n := range perSlot {
+		if at < now { // an earlier slot: rounded up
+			n = (n + m.unit - 1) / m.unit * m.unit
+		}
+		held += n
+		newest = max(newest, at)
+	}
+	if held == 0 {
+		m.origin, m.events = nil, nil
+	}
+	want := max(hits, 1)
+	d := Decision{Allowed: held+want <= m.lim.Limit, Limit: m.lim.Limit}
+	if d.Allowed && hits > 0 {
+		if m.origin == nil {
+			o := now - m.slot + 1
+			m.origin = &o
+		}
+		k := new(big.Int).Div(big.NewInt(now-*m.origin), big.NewInt(m.slot)).Int64() // floor: now >= origin
+		at := *m.origin + k*m.slot + m.slot - 1
+		m.events = append(m.events, event{at, hits})
+		held += hits
+		newest = max(newest, at)
+	}
+	d.Remaining = max(m.lim.Limit-held, 0)
+	if held > 0 {
+		d.ResetAfter = time.Duration(newest + w - now)
+	}
+	return d
+}
+
+// retryAfter tries every time at which the answer can change: when a slot
+// leaves the window, and when the slot that holds now ends and is rounded
+// up. (Rounding can turn an admission back into a denial, so a binary
+// search over time could miss the earliest admission.)
+func (m *refStrictWindow) retryAfter(now, want int64) time.Duration {
+	var times []int64
+	for _, e := range m.events {
+		times = append(times, e.at+int64(m.lim.Window))
+		if e.at >= now {
+			times = append(times, e.at+1)
+		}
+	}
+	slices.Sort(times)
+	for _, at := range times {
+		if at > now && m.clone().decide(at, want).Allowed {
+			return time.Duration(at - now)
+		}
+	}
+	panic("refStrictWindow: never admitted")
+}
+
+// rollingLog is the exact rule itself: it records admitted hits at
+// non-decreasing times and reports the most that any rolling window
+// (t-Window, t] ending at a recorded hit holds.
+type rollingLog struct {
+	w      int64
+	events []event
+	head   int   // events[head:] are inside the window of the last hit
+	inside int64 // their sum
+	worst  int64
+}
+
+// add records n hits at t, which must not be before the last recorded
+// time, and returns the hits now in (t-Window, t].
+func (r *rollingLog) add(t, n int64) int64 {
+	r.events = append(r.events, event{t, n})
+	r.inside += n
+	for r.events[r.head].at <= t-r.w {
+		r.inside -= r.events[r.head].n
+		r.head++
+	}
+	r.worst = max(r.worst, r.inside)
+	return r.inside
 }

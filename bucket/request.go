@@ -17,13 +17,15 @@ type Request struct {
 	Window time.Duration
 	// Burst is the bucket's capacity for TokenBucket and GCRA: how many
 	// hits may pass at once after a quiet period. 0 means Limit. The window
-	// algorithms take only 0 or Limit.
+	// algorithms, StrictWindow (the default) among them, take only 0 or
+	// Limit: a burst needs TokenBucket or GCRA named.
 	Burst int64
 	// Hits is the cost of this check, 0 to the bucket's capacity. 0 spends
 	// nothing and reports whether one more hit would pass.
 	Hits int64
-	// Algorithm picks the algorithm; the zero value is TokenBucket. A key's
-	// buckets under different algorithms are separate.
+	// Algorithm picks the algorithm; the zero value is StrictWindow, at
+	// most Limit in any rolling Window. A key's buckets under different
+	// algorithms are separate.
 	Algorithm Algorithm
 	// DryRun spends nothing: the decision says whether Hits would pass now
 	// (and if not, RetryAfter says when), while Remaining and ResetAfter

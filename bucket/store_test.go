@@ -41,7 +41,7 @@ func TestBadInputIsRejectedAndSpendsNothing(t *testing.T) {
 		{"long window", "window", func(r *Request) { r.Window = time.Hour + 1 }},
 		{"negative hits", "hits", func(r *Request) { r.Hits = -1 }},
 		{"hits over capacity", "hits", func(r *Request) { r.Hits = 6 }},
-		{"hits over burst", "hits", func(r *Request) { r.Burst = 2; r.Hits = 3 }},
+		{"hits over burst", "hits", func(r *Request) { r.Algorithm = TokenBucket; r.Burst = 2; r.Hits = 3 }},
 		{"negative burst", "burst", func(r *Request) { r.Burst = -1 }},
 		{"burst on a window", "burst", func(r *Request) { r.Algorithm = FixedWindow; r.Burst = 7 }},
 		{"fill time overflow", "burst", func(r *Request) { r.Limit = 1; r.Burst = MaxLimit; r.Window = time.Hour }},
@@ -146,7 +146,8 @@ func TestExpiry(t *testing.T) {
 	clock := &ManualClock{}
 	store := newTestStore(t, StoreConfig{Clock: clock, Shards: 4})
 	req := validRequest()
-	if _, err := store.Check(req); err != nil {
+	d, err := store.Check(req)
+	if err != nil {
 		t.Fatal(err)
 	}
 	peek := req
@@ -157,8 +158,11 @@ func TestExpiry(t *testing.T) {
 	if n := store.Len(); n != 1 {
 		t.Fatalf("after one spend and one peek: %d keys, want 1", n)
 	}
-	// One token of 5 per minute comes back in 12 s.
-	clock.Advance(12*time.Second - 1)
+	// The default algorithm holds a hit into a fresh bucket one window.
+	if d.ResetAfter != time.Minute {
+		t.Fatalf("ResetAfter %v after one hit, want %v", d.ResetAfter, time.Minute)
+	}
+	clock.Advance(d.ResetAfter - 1)
 	if _, dropped := store.Sweep(); dropped != 0 || store.Len() != 1 {
 		t.Fatalf("sweep before fresh dropped %d, holds %d", dropped, store.Len())
 	}
@@ -174,7 +178,7 @@ func TestExpiry(t *testing.T) {
 		}
 	}
 	clock.Advance(time.Hour)
-	d, _ := store.Check(peek2(req))
+	d, _ = store.Check(peek2(req))
 	if !d.Allowed || d.Remaining != 5 || store.Len() != 0 {
 		t.Fatalf("peek after idle: %+v, %d keys; want a full bucket and no keys", d, store.Len())
 	}
@@ -190,14 +194,17 @@ func TestSweeperBoundedPasses(t *testing.T) {
 	clock := &ManualClock{}
 	store := newTestStore(t, StoreConfig{Clock: clock, Shards: 16})
 	const keys = 20_000
+	var last Decision
 	for i := range keys {
 		r := validRequest()
 		r.UserID = "user" + strconv.Itoa(i)
-		if _, err := store.Check(r); err != nil {
+		d, err := store.Check(r)
+		if err != nil {
 			t.Fatal(err)
 		}
+		last = d
 	}
-	clock.Advance(time.Minute)
+	clock.Advance(last.ResetAfter) // every key took one hit at the same instant
 	passes := 0
 	for store.Len() > 0 && passes < 100 {
 		visited, _ := store.Sweep()
@@ -221,13 +228,17 @@ func TestCapEvictsClosestToFresh(t *testing.T) {
 	for i := range 4 {
 		r := validRequest()
 		r.UserID = "u" + strconv.Itoa(i)
-		r.Hits = int64(5 - i) // u3 spends least, so is fresh soonest
+		// Under the token bucket, u3 spends least, so is fresh soonest.
+		// (Under the default strict window, hits at one instant make all
+		// four fresh at once.)
+		r.Algorithm = TokenBucket
+		r.Hits = int64(5 - i)
 		if _, err := store.Check(r); err != nil {
 			t.Fatal(err)
 		}
 	}
 	r := validRequest()
-	r.UserID = "new"
+	r.UserID, r.Algorithm = "new", TokenBucket
 	if _, err := store.Check(r); err != nil {
 		t.Fatal(err)
 	}

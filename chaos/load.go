@@ -16,7 +16,7 @@ import (
 // Load is steady traffic on a set of keys, each with one limit, entering
 // through random live nodes.
 type Load struct {
-	// Keys, each checked with Limit per Window (token bucket, burst Limit).
+	// Keys, each checked with Limit per Window (strict_window, the default).
 	Keys   int
 	Limit  int64
 	Window time.Duration

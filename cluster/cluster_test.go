@@ -119,7 +119,7 @@ func TestClusterAgreesOnOwners(t *testing.T) {
 // bucket admits 1000 plus what refills while the test runs (1000/min).
 func TestClusterAdmitsExactlyLimitOnOneKey(t *testing.T) {
 	nodes := startCluster(t, 3, nil)
-	for _, alg := range []bucket.Algorithm{bucket.FixedWindow, bucket.TokenBucket} {
+	for _, alg := range []bucket.Algorithm{bucket.StrictWindow, bucket.FixedWindow, bucket.TokenBucket} {
 		start := time.Now()
 		var admitted atomic.Int64
 		var wg sync.WaitGroup

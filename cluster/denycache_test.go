@@ -16,7 +16,7 @@ func TestDenyCacheAnswersUntilRetryAfter(t *testing.T) {
 	nodes := startCluster(t, 2, func(c *Config) { c.Clock = clock })
 	a := nodes[0]
 	user := userOwnedBy(t, a, "node-1")
-	req := bucket.Request{UserID: user, Action: "api", Limit: 2, Window: 10 * time.Second, Hits: 1}
+	req := bucket.Request{UserID: user, Action: "api", Limit: 2, Window: 10 * time.Second, Hits: 1, Algorithm: bucket.TokenBucket}
 	check := func() bucket.Decision {
 		t.Helper()
 		d, err := a.Check(context.Background(), req)

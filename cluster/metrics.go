@@ -18,17 +18,17 @@ import (
 type metrics struct {
 	// checks counts checks by algorithm and outcome (allowed, denied,
 	// error).
-	checks  [numAlgorithms][3]atomic.Uint64
+	checks [][3]atomic.Uint64 // by bucket.Algorithm
+
 	latency prometheus.Histogram
 	handler http.Handler // nil when the registry is the application's
 }
-
-const numAlgorithms = 5
 
 var outcomes = [3]string{"allowed", "denied", "error"}
 
 func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
+		checks: make([][3]atomic.Uint64, len(bucket.Algorithms())),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "drl_forward_duration_seconds",
 			Help: "Time for a check forwarded to its owner to come back (a check this node owns takes well under a microsecond, " +
@@ -51,7 +51,7 @@ func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
 
 // count counts one answered check.
 func (m *metrics) count(alg bucket.Algorithm, d bucket.Decision, err error) {
-	if m == nil || int(alg) >= numAlgorithms {
+	if m == nil || int(alg) >= len(m.checks) {
 		return
 	}
 	outcome := 0
@@ -143,7 +143,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
 	}
-	for a := range numAlgorithms {
+	for a := range c.m.checks {
 		for o, name := range outcomes {
 			counter(descChecks, c.m.checks[a][o].Load(), bucket.Algorithm(a).String(), name)
 		}

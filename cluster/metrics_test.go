@@ -28,12 +28,14 @@ func TestMetricsEndpoint(t *testing.T) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	for _, want := range []string{
-		`drl_checks_total{algorithm="token_bucket",outcome="allowed"} 2`,
-		`drl_checks_total{algorithm="token_bucket",outcome="denied"} 1`,
-		`drl_checks_total{algorithm="token_bucket",outcome="error"} 1`,
+		`drl_checks_total{algorithm="strict_window",outcome="allowed"} 2`,
+		`drl_checks_total{algorithm="strict_window",outcome="denied"} 1`,
+		`drl_checks_total{algorithm="strict_window",outcome="error"} 1`,
 		`drl_checks_owned_total 3`,
 		`drl_members 1`,
 		`drl_ready 1`,
+		`drl_quorum 1`,
+		`drl_members_failed 0`,
 		`drl_keys 1`,
 		`drl_forward_duration_seconds_count 0`,
 		`drl_fallbacks_total{policy="local"} 0`,
@@ -72,7 +74,7 @@ func TestMetricsOnAnApplicationRegistry(t *testing.T) {
 	if !found {
 		t.Fatal("drl_checks_total not on the application's registry")
 	}
-	if numAlgorithms != len(bucket.Algorithms()) {
-		t.Fatalf("metrics count %d algorithms, bucket has %d", numAlgorithms, len(bucket.Algorithms()))
+	if got := len(n.metrics.checks); got != len(bucket.Algorithms()) {
+		t.Fatalf("metrics count %d algorithms, bucket has %d", got, len(bucket.Algorithms()))
 	}
 }

@@ -329,9 +329,9 @@ func (n *Node) Ready() bool {
 }
 
 // RateLimit reports whether userID may do action once more, with at most
-// limit actions per window. It is shorthand for Check with one hit and the
-// token bucket. The error is non-nil only when there is no decision (see
-// Check).
+// limit actions in any window-long span. It is shorthand for Check with
+// one hit and the default algorithm, strict_window. The error is non-nil
+// only when there is no decision (see Check).
 func (n *Node) RateLimit(ctx context.Context, userID, action string, limit int64, window time.Duration) (bool, error) {
 	d, err := n.Check(ctx, bucket.Request{UserID: userID, Action: action, Limit: limit, Window: window, Hits: 1})
 	return d.Allowed, err

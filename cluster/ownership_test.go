@@ -99,7 +99,7 @@ func TestOwnershipChangesUnderLoad(t *testing.T) {
 		t.Skip("seconds of gossip and load: the full suite runs it")
 	}
 	const keys, limit = 300, 40
-	for _, alg := range []bucket.Algorithm{bucket.FixedWindow, bucket.TokenBucket} {
+	for _, alg := range []bucket.Algorithm{bucket.StrictWindow, bucket.FixedWindow, bucket.TokenBucket} {
 		t.Run(alg.String(), func(t *testing.T) {
 			nodes := startCluster(t, 3, nil)
 			live := &liveSet{nodes: nodes}

@@ -42,7 +42,7 @@ func TestSkewedClocksDecideAsOneClock(t *testing.T) {
 		for step := range steps {
 			advance(time.Duration(rng.Int64N(int64(3 * time.Second))))
 			req := bucket.Request{UserID: "user-" + strconv.Itoa(rng.IntN(12)), Action: "api", Limit: 5,
-				Window: 10 * time.Second, Hits: 1 + rng.Int64N(2), Algorithm: bucket.Algorithm(rng.IntN(5))}
+				Window: 10 * time.Second, Hits: 1 + rng.Int64N(2), Algorithm: bucket.Algorithm(rng.IntN(len(bucket.Algorithms())))}
 			n := live[rng.IntN(len(live))]
 			got, err := n.Check(context.Background(), req)
 			if err != nil {

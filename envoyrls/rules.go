@@ -48,6 +48,13 @@ import (
 // drl's additions: window (any duration within the nodes' window range)
 // instead of unit, algorithm, burst, fail_policy, and name (for the
 // response's current_limit).
+//
+// requests_per_unit means what Envoy users read it as: at most that many
+// in any unit-long span (strict_window, the default). envoyproxy/ratelimit
+// counts in fixed windows aligned to the clock, which let up to twice the
+// number through across a boundary; algorithm: fixed_window counts in
+// fixed windows here too (from a key's first hit). A rule with a burst
+// and no algorithm is a token bucket.
 
 // Domain is the rules of one domain.
 type Domain struct {
@@ -253,6 +260,9 @@ func (c compiler) limit(r Rule) (*limit, error) {
 	alg, err := bucket.ParseAlgorithm(rl.Algorithm)
 	if err != nil {
 		return nil, err
+	}
+	if rl.Algorithm == "" && rl.Burst > 0 {
+		alg = bucket.TokenBucket // a burst only means something there
 	}
 	if l.policy, err = drl.ParseFailPolicy(rl.FailPolicy); err != nil {
 		return nil, err

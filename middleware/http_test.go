@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/client"
 	"github.com/drlimit/drl/cluster"
 	"github.com/drlimit/drl/cluster/clustertest"
@@ -51,14 +52,18 @@ func send(t *testing.T, method, url string, header map[string]string) (*http.Res
 	return resp, string(body)
 }
 
-func perHour(name string, n int64) Limit { return Limit{Name: name, Limit: n, Window: time.Hour} }
+// perHour is a token bucket: these tests check the headers' arithmetic,
+// which its steady refill makes easy to state.
+func perHour(name string, n int64) Limit {
+	return Limit{Name: name, Limit: n, Window: time.Hour, Algorithm: bucket.TokenBucket}
+}
 
 func TestHTTPRoutesHeadersAndDenials(t *testing.T) {
 	srv := serve(t, HTTPConfig{
 		Limiter: oneNode(t),
 		Key:     KeyByHeader("X-API-Key"),
 		Routes: []Route{
-			{Pattern: "GET /api/", Rule: Rule{Limits: []Limit{{Name: "api", Limit: 3, Window: time.Minute}}}},
+			{Pattern: "GET /api/", Rule: Rule{Limits: []Limit{{Name: "api", Limit: 3, Window: time.Minute, Algorithm: bucket.TokenBucket}}}},
 			{Pattern: "POST /upload", Rule: Rule{Limits: []Limit{perHour("upload-small", 2), perHour("upload-big", 5)}}},
 		},
 	})

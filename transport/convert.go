@@ -9,10 +9,17 @@ import (
 )
 
 // RequestFromProto converts a public CheckRequest. Absent hits mean 1.
+//
+// A request that names no algorithm but sets a burst gets the token
+// bucket: a burst means nothing to the default strict window, and it is
+// what such requests got before strict_window became the default.
 func RequestFromProto(m *drlv1.CheckRequest) (bucket.Request, error) {
 	alg, err := bucket.ParseAlgorithm(m.GetAlgorithm())
 	if err != nil {
 		return bucket.Request{}, err
+	}
+	if m.GetAlgorithm() == "" && m.GetBurst() > 0 {
+		alg = bucket.TokenBucket
 	}
 	req := bucket.Request{
 		UserID:    m.GetUserId(),

@@ -184,6 +184,11 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, m proto.Messa
 		writeError(w, http.StatusBadRequest, &drlv1.Error{Code: drlv1.Code_CODE_INVALID_ARGUMENT, Message: "reading body: " + err.Error(), Field: "body"})
 		return false
 	}
+	body, err = normalizeWindows(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, wireError(err))
+		return false
+	}
 	if err := jsonIn.Unmarshal(body, m); err != nil {
 		writeError(w, http.StatusBadRequest, &drlv1.Error{Code: drlv1.Code_CODE_INVALID_ARGUMENT, Message: "malformed JSON: " + err.Error(), Field: "body"})
 		return false
@@ -226,8 +231,10 @@ func decisionJSON(d bucket.Decision) *checkResponseJSON {
 }
 
 // durationJSON writes a duration as protojson does: "1.500s".
+// durationJSON writes d as protojson does ("1.5s"), rounded to the
+// millisecond: nobody waits a nanosecond-precise retry.
 func durationJSON(d time.Duration) json.RawMessage {
-	b, _ := protojson.Marshal(durationpb.New(d))
+	b, _ := protojson.Marshal(durationpb.New(d.Round(time.Millisecond)))
 	return b
 }
 

@@ -148,8 +148,9 @@ type CheckRequest struct {
 	// The cost of this check. Absent means 1; 0 spends nothing and reports
 	// whether one more hit would pass.
 	Hits *int64 `protobuf:"varint,5,opt,name=hits,proto3,oneof" json:"hits,omitempty"`
-	// token_bucket (the default when empty), gcra, sliding_window,
-	// fixed_window or sliding_log.
+	// strict_window (the default when empty: at most limit in any window),
+	// token_bucket, gcra, sliding_window, fixed_window or sliding_log. Empty
+	// with a burst means token_bucket.
 	Algorithm string `protobuf:"bytes,6,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
 	// Capacity for token_bucket and gcra; 0 means limit.
 	Burst int64 `protobuf:"varint,7,opt,name=burst,proto3" json:"burst,omitempty"`

@@ -32,8 +32,9 @@ func NewLastAnswers(clock bucket.Clock) *LastAnswers {
 	return &LastAnswers{clock: clock, t: NewTable[bucket.CheckID, lastAnswer](lastPerShard, checkShard)}
 }
 
-// Store remembers what the owner answered to a check sent at sentAt. The
-// answer is as good as a window long: by then any bucket has refilled.
+// Store remembers what the owner answered to a check sent at sentAt, for a
+// window: later the bucket has refilled (all but strict_window's last
+// slot), so the answer would only deny more than needed.
 func (l *LastAnswers) Store(key bucket.Key, req bucket.Request, d bucket.Decision, sentAt time.Duration) {
 	k := shapeID(key, req)
 	now := l.clock.Now()

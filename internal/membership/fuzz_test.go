@@ -11,10 +11,10 @@ import (
 func FuzzDecodeMeta(f *testing.F) {
 	good, _ := Meta{Version: ProtocolVersion, Name: "a", GRPC: "127.0.0.1:7947", HTTP: "127.0.0.1:8080", Ready: true}.encode()
 	f.Add(good)
-	f.Add([]byte(`{"v":1,"name":"a","grpc":"127.0.0.1:7947"}`))
+	f.Add([]byte(`{"v":2,"name":"a","grpc":"127.0.0.1:7947"}`))
 	f.Add([]byte(`{"v":999}`))
-	f.Add([]byte(`{"v":1,"grpc":"no-port"}`))
-	f.Add([]byte(`{"v":1,"grpc":"[::1]:1","extra":true}`))
+	f.Add([]byte(`{"v":2,"grpc":"no-port"}`))
+	f.Add([]byte(`{"v":2,"grpc":"[::1]:1","extra":true}`))
 	f.Add(bytes.Repeat([]byte("{"), 600))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {

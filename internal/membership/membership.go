@@ -30,8 +30,9 @@ import (
 )
 
 // ProtocolVersion is carried in every member's metadata; members with a
-// different version are kept out of the ring.
-const ProtocolVersion = 1
+// different version are kept out of the ring. 2: strict_window became
+// algorithm 0, which renumbered every algorithm on the peer wire.
+const ProtocolVersion = 2
 
 // Meta is what a member tells the others about itself through gossip.
 type Meta struct {

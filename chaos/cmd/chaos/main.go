@@ -64,7 +64,7 @@ func run(out string, seed uint64, fault time.Duration, match string) error {
 			res.WorstKey, res.Exact, res.Bound, res.P99.Round(time.Millisecond), res.Converged.Round(time.Millisecond), verdict)
 	}
 	l := chaos.DefaultRun(seed).Load
-	header := fmt.Sprintf("Run on %s, %d CPUs, %s; seed %d; faults of %v. Load: %d keys, each %d per %v (token bucket), "+
+	header := fmt.Sprintf("Run on %s, %d CPUs, %s; seed %d; faults of %v. Load: %d keys, each %d per %v (strict_window), "+
 		"%d callers every %v through random live nodes; fail policy %v; check timeout %v.\n\n"+
 		"Regenerate: `go run ./chaos/cmd/chaos -out %s -seed %d -fault %v`.",
 		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version(), seed, fault,
