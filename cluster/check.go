@@ -269,7 +269,14 @@ func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req buc
 	wait := v.mustWait(key, n.id)
 	spent := int64(0)
 	if len(v.takeovers) > 0 && req.Hits > 0 {
-		spent = v.takeoverSpend(key, req.Window, capacity(req), n.cfg.Clock.Now())
+		c := capacity(req)
+		if spent = v.takeoverSpend(key, req.Window, c, n.cfg.Clock.Now()); spent > 0 {
+			// What the failed owner last told this node was left bounds
+			// what it can have left now: an exhausted key stays so.
+			if left, ok := n.lastAnswers.Remaining(key, req); ok {
+				spent = max(spent, c-left)
+			}
+		}
 	}
 	if wait || spent > 0 {
 		rep, held, err := n.store.CheckKeyIfHeld(key, req, count)

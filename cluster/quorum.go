@@ -158,7 +158,8 @@ func (n *Node) takeovers(old *view, r *ring.Ring, q quorum) []takeover {
 // takeoverSpend returns how much of a new bucket for key, with capacity
 // capacity, counts as spent because the key was taken over from a failed
 // member within the last window: ceil(capacity × lost/size) of the newest
-// such takeover, or 0.
+// such takeover, or 0. (decideOwned also counts as spent what the failed
+// owner last said was gone.)
 func (v *view) takeoverSpend(key bucket.Key, window time.Duration, capacity int64, now time.Duration) int64 {
 	for _, t := range v.takeovers {
 		if now-t.at >= window {
