@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,7 +138,7 @@ func (l *lab) teardown() {
 func (l *lab) start(n *labNode) {
 	l.t.Helper()
 	args := []string{"netns", "exec", n.ns, l.bin, "-name", n.name, "-gossip-addr", n.ip + ":7946", "-grpc-addr", n.ip + ":7947",
-		"-http-addr", "", "-gossip-profile", "local", "-fail-policy", "closed", "-check-timeout", "200ms",
+		"-http-addr", n.ip + ":8080", "-gossip-profile", "local", "-check-timeout", "200ms",
 		"-rejoin-interval", "200ms", "-log-format", "json"}
 	if n != l.nodes[0] {
 		args = append(args, "-join", l.nodes[0].ip+":7946")
@@ -279,7 +280,7 @@ func dialIn(ns string) func(ctx context.Context, addr string) (net.Conn, error) 
 
 // runLab runs one fault on fresh processes under load and checks the
 // invariants, as RunScenario does in this process.
-func runLab(t *testing.T, l *lab, name string, extra float64, fault func(ctx context.Context, run Run)) Result {
+func runLab(t *testing.T, l *lab, name string, run Run, extra float64, fault func(ctx context.Context, run Run)) Result {
 	t.Helper()
 	for _, n := range l.nodes {
 		l.start(n)
@@ -291,7 +292,7 @@ func runLab(t *testing.T, l *lab, name string, extra float64, fault func(ctx con
 		l.heal()
 	}()
 	waitMembers(t, l, len(l.nodes))
-	res := Result{Scenario: Scenario{Name: name}, Run: DefaultRun(1)}
+	res := Result{Scenario: Scenario{Name: name}, Run: run}
 	res.underLoad(context.Background(), l, phases{
 		fault: func(ctx context.Context) error { fault(ctx, res.Run); return nil },
 		heal:  l.heal,
@@ -346,23 +347,23 @@ func TestProcessesUnderFaults(t *testing.T) {
 	}
 	l := newLab(t, 3)
 	n0, n1, n2 := l.nodes[0], l.nodes[1], l.nodes[2]
-	runLab(t, l, "split-2/1", 2.0/3, func(ctx context.Context, run Run) {
+	runLab(t, l, "split-2/1", DefaultRun(1), 2.0/3, func(ctx context.Context, run Run) {
 		for _, a := range []*labNode{n0, n1} {
 			l.cut(a, n2)
 			l.cut(n2, a)
 		}
 		sleep(ctx, run.FaultFor)
 	})
-	runLab(t, l, "one-way-cut", 2.0/3, func(ctx context.Context, run Run) {
+	runLab(t, l, "one-way-cut", DefaultRun(1), 2.0/3, func(ctx context.Context, run Run) {
 		l.cut(n0, n1)
 		sleep(ctx, run.FaultFor)
 	})
-	runLab(t, l, "crash-restart", 2.0/3, func(ctx context.Context, run Run) {
+	runLab(t, l, "crash-restart", DefaultRun(1), 2.0/3, func(ctx context.Context, run Run) {
 		n1.kill()
 		sleep(ctx, run.FaultFor)
 		l.start(n1)
 	})
-	runLab(t, l, "pause-5s", 2.0/3, func(ctx context.Context, run Run) {
+	runLab(t, l, "pause-5s", DefaultRun(1), 2.0/3, func(ctx context.Context, run Run) {
 		// Callers stop choosing n1 first, as a load balancer's health
 		// check would, and the calls in flight finish.
 		n1.mu.Lock()
@@ -376,4 +377,131 @@ func TestProcessesUnderFaults(t *testing.T) {
 		n1.paused = false
 		n1.mu.Unlock()
 	})
+}
+
+// stop sends n SIGTERM, as an orchestrator does, and waits for it to exit.
+func (n *labNode) stop() {
+	n.mu.Lock()
+	cmd, exited := n.cmd, n.exited
+	n.mu.Unlock()
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+		<-exited
+	}
+	n.mu.Lock()
+	n.down = true
+	n.mu.Unlock()
+}
+
+// ready reports whether n's /readyz answers 200, asked from the callers'
+// namespace.
+func (l *lab) ready(n *labNode) bool {
+	dial := dialIn(l.client)
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) { return dial(ctx, addr) }}}
+	resp, err := hc.Get("http://" + n.ip + ":8080/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// allReady reports whether every node's /readyz answers 200.
+func (l *lab) allReady() bool {
+	for _, n := range l.nodes {
+		if !l.ready(n) {
+			return false
+		}
+	}
+	return true
+}
+
+// hotOwner names the lab node that owns the hot key (key 0 of a Load).
+func (l *lab) hotOwner() (owner *labNode, others []*labNode) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m, _, err := l.nodes[0].api.Owner(ctx, "key-0", "chaos")
+	if err != nil {
+		l.t.Fatalf("owner of the hot key: %v", err)
+	}
+	for _, n := range l.nodes {
+		if n.name == m.GetName() {
+			owner = n
+		} else {
+			others = append(others, n)
+		}
+	}
+	if owner == nil {
+		l.t.Fatalf("the hot key's owner %q is not a lab node", m.GetName())
+	}
+	return owner, others
+}
+
+// cutOff cuts every link between the groups, both ways.
+func (l *lab) cutOff(groups ...[]*labNode) {
+	for i, g := range groups {
+		for j, h := range groups {
+			if i == j {
+				continue
+			}
+			for _, a := range g {
+				for _, b := range h {
+					l.cut(a, b)
+				}
+			}
+		}
+	}
+}
+
+// One hot key, 1000 per hour, hammered through three real processes with
+// the default fail policy, its owner where the fault hurts most: no fault
+// adds more than the share of the limit held by the side that lost the
+// owner (DESIGN.md §6), and a rolling restart paced by readiness adds
+// nothing and answers every check.
+func TestProcessesHotKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the process suite takes a minute")
+	}
+	l := newLab(t, 3)
+	run := HotKeyRun(1)
+	runLab(t, l, "hot-split-2/1-owner-majority", run, 1.0/3, func(ctx context.Context, run Run) {
+		owner, others := l.hotOwner()
+		l.cutOff([]*labNode{owner, others[0]}, others[1:])
+		sleep(ctx, run.FaultFor)
+	})
+	runLab(t, l, "hot-split-2/1-owner-alone", run, 2.0/3, func(ctx context.Context, run Run) {
+		owner, others := l.hotOwner()
+		l.cutOff([]*labNode{owner}, others)
+		sleep(ctx, run.FaultFor)
+	})
+	runLab(t, l, "hot-split-1/1/1", run, 2.0/3, func(ctx context.Context, run Run) {
+		l.cutOff(l.nodes[:1], l.nodes[1:2], l.nodes[2:])
+		sleep(ctx, run.FaultFor)
+	})
+	runLab(t, l, "hot-owner-killed", run, 2.0/3, func(ctx context.Context, run Run) {
+		owner, _ := l.hotOwner()
+		owner.kill()
+		sleep(ctx, run.FaultFor)
+		l.start(owner)
+	})
+	for i := range 2 {
+		runLab(t, l, fmt.Sprintf("hot-rolling-restart-%d", i+1), run, 0, func(ctx context.Context, run Run) {
+			for _, n := range l.nodes {
+				n.stop()
+				l.start(n)
+				deadline := time.Now().Add(20 * time.Second)
+				for !l.allReady() {
+					if time.Now().After(deadline) {
+						t.Errorf("not every node ready within 20 s of restarting %s", n.name)
+						return
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		})
+	}
 }
