@@ -20,8 +20,8 @@ type DenyCache struct {
 	t     *Table[bucket.CheckID, denial]
 }
 
-// denyPerShard bounds the cache: ~64k denied keys per node; beyond that,
-// no caching.
+// denyPerShard bounds the cache: ~64k denied keys per node; beyond that a
+// new denial replaces an expired one, or a random one.
 const denyPerShard = 4096
 
 type denial struct {

@@ -89,17 +89,33 @@ func (sh *Shard[K, V]) Delete(key K) { delete(sh.entries, key) }
 // Len returns the number of entries. Requires the shard locked.
 func (sh *Shard[K, V]) Len() int { return len(sh.entries) }
 
-// Put stores key's entry. When the shard is full and key is new, it first
-// drops the entries that stale says are of no more use; if the shard is
-// still full it stores nothing and returns false. Requires the shard
-// locked.
+// Put stores key's entry. When the shard is full and key is new, it looks
+// at a few entries (in map order, which is random) and drops those that
+// stale says are of no more use, or else the first it saw: a full table
+// costs O(1) per insert, never a scan. It returns false only when nothing
+// could be dropped. Requires the shard locked.
 func (sh *Shard[K, V]) Put(key K, v V, stale func(K, V) bool) bool {
 	if _, ok := sh.entries[key]; !ok && len(sh.entries) >= sh.max {
-		if stale != nil {
-			sh.DeleteFunc(stale)
+		const look = 8
+		seen, dropped := 0, false
+		var first K
+		for k, e := range sh.entries {
+			if seen == 0 {
+				first = k
+			}
+			if stale != nil && stale(k, e) {
+				delete(sh.entries, k)
+				dropped = true
+			}
+			if seen++; seen == look {
+				break
+			}
 		}
-		if len(sh.entries) >= sh.max {
-			return false
+		if !dropped {
+			if seen == 0 {
+				return false
+			}
+			delete(sh.entries, first)
 		}
 	}
 	sh.entries[key] = v
