@@ -29,7 +29,7 @@ cat "$out"
 expect_in '^ready after .*: a sees 1 alive in its ring$'
 expect_in '^ready after .*: a, b, c each see 3 or more alive in their rings$'
 # (protojson, behind the HTTP API, puts spaces after some commas at random)
-expect_in '^\{"self": ?"b", ?"members": ?\[(\{[^}]*"state": ?"alive", ?"in_ring": ?true\}(, ?)?){3}\]\}$'
+expect_in '^\{"self": ?"b", ?"members": ?\[(\{[^}]*"state": ?"alive", ?"in_ring": ?true\}(, ?)?){3}\], ?"quorum": ?\{"majority": ?true, ?"alive": ?3, ?"size": ?3[^}]*\}\}$'
 expect_in '^\{"owner": ?\{"name": ?"[abc]",.*"in_ring": ?true\}, ?"partition": ?[0-9]+\}$'
 expect_in '^\{"allowed":true,"limit":5,"remaining":4,'
 expect_count 3 ' alive +true '
