@@ -45,6 +45,8 @@ type lab struct {
 	bridge string // the bridge's namespace
 	client string // the callers' namespace
 	nodes  []*labNode
+	// checkTimeout is the nodes' -check-timeout from their next start.
+	checkTimeout time.Duration
 }
 
 type labNode struct {
@@ -69,7 +71,7 @@ func newLab(t *testing.T, nodes int) *lab {
 			t.Skipf("chaos: the process suite needs %s (Debian's iproute2 and nftables; .ci/run installs them); skipped", tool)
 		}
 	}
-	l := &lab{t: t, id: strconv.FormatUint(rand.Uint64()%1e6, 36)}
+	l := &lab{t: t, id: strconv.FormatUint(rand.Uint64()%1e6, 36), checkTimeout: DefaultRun(1).CheckTimeout}
 	probe := "drlprobe" + l.id
 	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
 		t.Skipf("chaos: this machine cannot create network namespaces (%v: %s); skipped", err, out)
@@ -138,7 +140,7 @@ func (l *lab) teardown() {
 func (l *lab) start(n *labNode) {
 	l.t.Helper()
 	args := []string{"netns", "exec", n.ns, l.bin, "-name", n.name, "-gossip-addr", n.ip + ":7946", "-grpc-addr", n.ip + ":7947",
-		"-http-addr", n.ip + ":8080", "-gossip-profile", "local", "-check-timeout", "200ms",
+		"-http-addr", n.ip + ":8080", "-gossip-profile", "local", "-check-timeout", l.checkTimeout.String(),
 		"-rejoin-interval", "200ms", "-log-format", "json"}
 	if n != l.nodes[0] {
 		args = append(args, "-join", l.nodes[0].ip+":7946")
@@ -234,7 +236,7 @@ func (l *lab) Check(ctx context.Context, entry string, req bucket.Request, opts 
 	}
 	// The node answers within its check timeout; a caller waits a little
 	// longer before giving up on it.
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	ctx, cancel := context.WithTimeout(ctx, l.checkTimeout+time.Second)
 	defer cancel()
 	d, err := n.api.CheckWith(ctx, req, opts)
 	if errors.Is(err, drl.ErrUnavailable) {
@@ -467,7 +469,12 @@ func TestProcessesHotKey(t *testing.T) {
 		t.Skip("the process suite takes a minute")
 	}
 	l := newLab(t, 3)
+	// A check that misses its deadline gets the fail policy, whose bound
+	// is not the rolling restart's: give the processes, which share two
+	// cores with the race-detected test, a deadline they keep.
 	run := HotKeyRun(1)
+	run.CheckTimeout = time.Second
+	l.checkTimeout = run.CheckTimeout
 	runLab(t, l, "hot-split-2/1-owner-majority", run, 1.0/3, func(ctx context.Context, run Run) {
 		owner, others := l.hotOwner()
 		l.cutOff([]*labNode{owner, others[0]}, others[1:])

@@ -50,8 +50,17 @@ func DefaultRun(seed uint64) Run {
 	return Run{
 		Seed: seed, Warmup: 2 * time.Second, FaultFor: 4 * time.Second, Cooldown: 3 * time.Second,
 		Load:         Load{Keys: 30, Limit: 20, Window: 10 * time.Second, Callers: 8, Interval: 25 * time.Millisecond},
-		CheckTimeout: 200 * time.Millisecond, Grace: 250 * time.Millisecond, ConvergeWithin: 15 * time.Second,
+		CheckTimeout: 200 * time.Millisecond, Grace: grace(), ConvergeWithin: 15 * time.Second,
 	}
+}
+
+// grace is how late past its deadline a check may answer: scheduling on a
+// loaded machine, three times more under the race detector.
+func grace() time.Duration {
+	if raceDetector {
+		return 750 * time.Millisecond
+	}
+	return 250 * time.Millisecond
 }
 
 // Result is one scenario's row in the report, and what its picture needs.

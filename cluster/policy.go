@@ -28,6 +28,12 @@ func (n *Node) fallback(req bucket.Request, policy drl.FailPolicy, cause error) 
 	}
 	n.fallbackLocal.Add(1)
 	v := n.view.Load()
+	if v.ring.Len() == 0 {
+		// A node that has not seen its cluster yet cannot size a share of
+		// it: a share of one would be the whole limit. It denies until it
+		// has a ring (check.go waits for one first).
+		return bucket.Decision{Limit: capacity, RetryAfter: time.Second}, nil
+	}
 	share := int64(max(v.quorum.size(), v.ring.Len(), 1))
 	local := req
 	local.Limit = max(req.Limit/share, 1)
