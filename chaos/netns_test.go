@@ -47,6 +47,10 @@ type lab struct {
 	nodes  []*labNode
 	// checkTimeout is the nodes' -check-timeout from their next start.
 	checkTimeout time.Duration
+	// logMu guards warnings: the nodes' WARN and ERROR log lines, which a
+	// failed run prints.
+	logMu    sync.Mutex
+	warnings []string
 }
 
 type labNode struct {
@@ -159,9 +163,14 @@ func (l *lab) start(n *labNode) {
 		sc := bufio.NewScanner(stderr)
 		once := sync.Once{}
 		for sc.Scan() {
-			var line struct{ Msg string }
+			var line struct{ Msg, Level string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "node started" {
 				once.Do(func() { close(started) })
+			}
+			if line.Level == "WARN" || line.Level == "ERROR" {
+				l.logMu.Lock()
+				l.warnings = append(l.warnings, n.name+": "+sc.Text())
+				l.logMu.Unlock()
 			}
 		}
 		cmd.Wait()
@@ -307,6 +316,14 @@ func runLab(t *testing.T, l *lab, name string, run Run, extra float64, fault fun
 	for _, v := range res.Violations {
 		t.Errorf("%s: %s", name, v)
 	}
+	l.logMu.Lock()
+	if len(res.Violations) > 0 {
+		for _, w := range l.warnings[:min(len(l.warnings), 40)] {
+			t.Log(w)
+		}
+	}
+	l.warnings = nil
+	l.logMu.Unlock()
 	return res
 }
 

@@ -236,8 +236,11 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 }
 
 const (
-	// maxRoutes bounds how often one check is routed.
-	maxRoutes = 4
+	// maxRoutes bounds how often one check is routed. The check's deadline
+	// ends it sooner: ownership that keeps moving for a while (a rolling
+	// restart on a loaded machine) is waited out within the deadline, not
+	// handed to the fail policy after a few bounces.
+	maxRoutes = 64
 	// reroutePause is the longest a check waits for a newer view before it
 	// is routed again.
 	reroutePause = 25 * time.Millisecond
