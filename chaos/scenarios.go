@@ -141,28 +141,16 @@ func HotKeyScenarios() []Scenario {
 		{
 			Name: "hot-split-2/1-owner-majority", Description: "3 nodes; the hot key's owner and one other | the third",
 			Nodes: 3, After: 3, Extra: third,
-			Fault: func(ctx context.Context, c *Cluster, r Run) error {
-				owner, others, err := hotOwner(c)
-				if err != nil {
-					return err
-				}
-				c.Net.Partition([]string{owner, others[0]}, others[1:])
-				sleep(ctx, r.FaultFor)
-				return nil
-			},
+			Fault: splitAroundOwner(func(owner string, others []string) [][]string {
+				return [][]string{{owner, others[0]}, others[1:]}
+			}),
 		},
 		{
 			Name: "hot-split-2/1-owner-alone", Description: "3 nodes; the hot key's owner cut off alone",
 			Nodes: 3, After: 3, Extra: lostShare(3),
-			Fault: func(ctx context.Context, c *Cluster, r Run) error {
-				owner, others, err := hotOwner(c)
-				if err != nil {
-					return err
-				}
-				c.Net.Partition([]string{owner}, others)
-				sleep(ctx, r.FaultFor)
-				return nil
-			},
+			Fault: splitAroundOwner(func(owner string, others []string) [][]string {
+				return [][]string{{owner}, others}
+			}),
 		},
 		{
 			Name: "hot-split-1/1/1", Description: "3 nodes; every node cut off from the others",
@@ -176,15 +164,9 @@ func HotKeyScenarios() []Scenario {
 		{
 			Name: "hot-split-2/2", Description: "4 nodes split in halves, the hot key's owner in one",
 			Nodes: 4, After: 4, Extra: lostShare(4),
-			Fault: func(ctx context.Context, c *Cluster, r Run) error {
-				owner, others, err := hotOwner(c)
-				if err != nil {
-					return err
-				}
-				c.Net.Partition([]string{owner, others[0]}, others[1:])
-				sleep(ctx, r.FaultFor)
-				return nil
-			},
+			Fault: splitAroundOwner(func(owner string, others []string) [][]string {
+				return [][]string{{owner, others[0]}, others[1:]}
+			}),
 		},
 		{
 			Name: "hot-owner-killed", Description: "3 nodes; the hot key's owner crashes under load, and restarts after the fault",
@@ -208,6 +190,20 @@ func HotKeyScenarios() []Scenario {
 				return rollingRestart(ctx, c)
 			},
 		},
+	}
+}
+
+// splitAroundOwner partitions the cluster, for the fault's length, into
+// the groups that place makes of the hot key's owner and the others.
+func splitAroundOwner(place func(owner string, others []string) [][]string) func(context.Context, *Cluster, Run) error {
+	return func(ctx context.Context, c *Cluster, r Run) error {
+		owner, others, err := hotOwner(c)
+		if err != nil {
+			return err
+		}
+		c.Net.Partition(place(owner, others)...)
+		sleep(ctx, r.FaultFor)
+		return nil
 	}
 }
 
