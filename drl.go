@@ -59,10 +59,11 @@ const (
 	// configured otherwise).
 	FailDefault FailPolicy = iota
 	// FailLocal decides on a provisional bucket kept by the node that
-	// received the check, holding limit (and burst) divided by the ring's
-	// size, kept until the ring changes. A service stays limited, roughly
-	// at its limit, through an owner's outage, instead of refusing
-	// everything (FailClosed) or nothing (FailOpen).
+	// received the check, holding limit (and burst) divided by the
+	// cluster's size, never more than the owner last said was left, kept
+	// until the ring changes. A service stays limited, roughly at its
+	// limit, through an owner's outage, instead of refusing everything
+	// (FailClosed) or nothing (FailOpen).
 	FailLocal
 	// FailOpen allows the check.
 	FailOpen

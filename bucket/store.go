@@ -173,7 +173,7 @@ func (s *Store) Check(req Request) (Decision, error) {
 		return Decision{}, ErrClosed
 	}
 	k := s.hash(req.UserID, req.Action).withAlgorithm(req.Algorithm)
-	d, ok := s.check(k, req.Algorithm, lim, req.Hits, req.DryRun, 1, nil, false)
+	d, ok := s.check(k, req.Algorithm, lim, req.Hits, req.DryRun, 1, nil, anyBucket)
 	if !ok {
 		return Decision{}, ErrFenced
 	}
@@ -212,10 +212,38 @@ func (s *Store) CheckKey(k Key, req Request, n int) (Repeated, error) {
 		return Repeated{}, ErrClosed
 	}
 	var rep Repeated
-	if _, ok := s.check(k.withAlgorithm(req.Algorithm), req.Algorithm, lim, req.Hits, req.DryRun, n, &rep, false); !ok {
+	if _, ok := s.check(k.withAlgorithm(req.Algorithm), req.Algorithm, lim, req.Hits, req.DryRun, n, &rep, anyBucket); !ok {
 		return Repeated{}, ErrFenced
 	}
 	return rep, nil
+}
+
+// whichBucket says which buckets a check may decide on.
+type whichBucket uint8
+
+const (
+	anyBucket whichBucket = iota
+	onlyHeld              // a live bucket: CheckKeyIfHeld
+	onlyFresh             // no live bucket: Seed
+)
+
+// Seed spends spent hits of a bucket of req's shape for key k, as one
+// decision, only if the store holds no live bucket for it, atomically
+// under the key's lock, and reports whether it did. It is how a node
+// starts a bucket it cannot know the history of from a share already
+// spent: racing first checks seed it once. spent beyond the bucket's
+// capacity is an argument error, as for hits.
+func (s *Store) Seed(k Key, req Request, spent int64) (bool, error) {
+	req.Hits, req.DryRun = spent, false
+	lim, err := req.shape(s.minW, s.maxW)
+	if err != nil {
+		return false, err
+	}
+	if s.closed.Load() {
+		return false, ErrClosed
+	}
+	_, ok := s.check(k.withAlgorithm(req.Algorithm), req.Algorithm, lim, spent, false, 1, nil, onlyFresh)
+	return ok, nil
 }
 
 // Reset drops the buckets of the key k (from Key) under every algorithm,
@@ -269,7 +297,7 @@ func (s *Store) CheckKeyIfHeld(k Key, req Request, n int) (rep Repeated, held bo
 		return Repeated{}, false, ErrClosed
 	}
 	var ok bool
-	_, ok = s.check(k.withAlgorithm(req.Algorithm), req.Algorithm, lim, req.Hits, req.DryRun, n, &rep, true)
+	_, ok = s.check(k.withAlgorithm(req.Algorithm), req.Algorithm, lim, req.Hits, req.DryRun, n, &rep, onlyHeld)
 	if !ok {
 		// Not held, or fenced: either way this store does not answer.
 		return Repeated{}, false, nil
@@ -282,7 +310,7 @@ func (s *Store) CheckKeyIfHeld(k Key, req Request, n int) (rep Repeated, held bo
 // decides nothing and returns ok false for a fenced key, and, with
 // onlyHeld, for a key without a live bucket. A dry check decides on a copy
 // of the state and writes nothing back.
-func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64, dry bool, n int, rep *Repeated, onlyHeld bool) (d Decision, ok bool) {
+func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64, dry bool, n int, rep *Repeated, which whichBucket) (d Decision, ok bool) {
 	sh := &s.shards[k.Hi>>s.shift]
 	now := s.clock.Now()
 
@@ -301,7 +329,7 @@ func (s *Store) check(k Key, alg Algorithm, lim Limit, hits int64, dry bool, n i
 			sh.expired++ // lazily: the stored state is as good as fresh
 		}
 	}
-	if onlyHeld && !held {
+	if which == onlyHeld && !held || which == onlyFresh && held {
 		sh.mu.Unlock()
 		return Decision{}, false
 	}

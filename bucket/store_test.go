@@ -263,3 +263,27 @@ func TestClosedStore(t *testing.T) {
 		t.Fatalf("Check after Close: %v, want ErrClosed", err)
 	}
 }
+
+// Seed spends a share of a new bucket once, and leaves a live bucket alone.
+func TestSeed(t *testing.T) {
+	s, err := NewStore(StoreConfig{Clock: &ManualClock{}, SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	k := Key{Hi: 7, Lo: 9}
+	req := Request{Limit: 30, Window: time.Minute, Hits: 1}
+	if ok, err := s.Seed(k, req, 10); !ok || err != nil {
+		t.Fatalf("Seed of a new bucket: %v %v", ok, err)
+	}
+	if ok, _ := s.Seed(k, req, 10); ok {
+		t.Fatal("Seed spent again on a live bucket")
+	}
+	rep, err := s.CheckKey(k, req, 1)
+	if err != nil || rep.LastAdmitted.Remaining != 19 {
+		t.Fatalf("after a seed of 10 of 30 and one hit: %+v %v, want 19 left", rep, err)
+	}
+	if _, err := s.Seed(Key{Hi: 8}, req, 31); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("a seed over the capacity: %v", err)
+	}
+}

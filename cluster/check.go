@@ -89,7 +89,7 @@ func (n *Node) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []b
 	}, n.decidesLocally)
 }
 
-// DecidesLocally reports whether a check on (userID, action) needs no hop
+// decidesLocally reports whether a check on (userID, action) needs no hop
 // now: this node owns the key, or the ids are bad and the check fails at
 // once. It is a hint (the ring may change before the check runs).
 func (n *Node) decidesLocally(userID, action string) bool {
@@ -137,9 +137,11 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		}
 	}
 	if n.view.Load().ring.Len() == 0 {
-		// Just started: the first ring is moments away. Waiting for it
-		// costs one check some latency; answering without it would take
-		// the fail policy with no idea of the cluster's size.
+		// Just started: the first ring is moments away. Waiting for it,
+		// within the check's deadline, costs one check some latency;
+		// answering without it would take the fail policy with no idea of
+		// the cluster's size.
+		arm()
 		if err := n.awaitRing(ctx); err != nil {
 			return bucket.Decision{}, fmt.Errorf("%w: the node has no ring yet: %w", drl.ErrNoOwner, err)
 		}
@@ -270,50 +272,63 @@ func (v *view) awaitNext(ctx context.Context, pause time.Duration) error {
 // unknown, and it may still be spending.
 func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req bucket.Request, count int) (bucket.Repeated, error) {
 	wait := v.mustWait(key, n.id)
-	spent := int64(0)
-	if len(v.takeovers) > 0 && req.Hits > 0 {
-		c := capacity(req)
-		if spent = v.takeoverSpend(key, req.Window, c, n.cfg.Clock.Now()); spent > 0 {
-			// What the failed owner last told this node was left bounds
-			// what it can have left now: an exhausted key stays so.
-			if left, ok := n.lastAnswers.Remaining(key, req); ok {
-				spent = max(spent, c-left)
-			}
+	if !wait && len(v.takeovers) == 0 {
+		return n.store.CheckKey(key, req, count)
+	}
+	rep, held, err := n.store.CheckKeyIfHeld(key, req, count)
+	if err != nil || held {
+		return rep, err
+	}
+	spent := n.takeoverSpend(v, key, req)
+	switch {
+	case spent > 0:
+		// Take a failed member's key over only once every peer of this
+		// ring confirmed it: a node that merely has not yet noticed that
+		// it is in the minority would otherwise take over keys the
+		// majority still decides.
+		if err := v.awaitConfirmed(ctx); err != nil {
+			return bucket.Repeated{}, err
+		}
+		// Once, atomically: racing first checks seed it together; a bucket
+		// that arrived meanwhile is kept as it is.
+		if _, err := n.store.Seed(key, req, spent); err != nil {
+			return bucket.Repeated{}, err
+		}
+	case wait:
+		if err := n.awaitSettled(ctx, v); err != nil {
+			return bucket.Repeated{}, err
 		}
 	}
-	if wait || spent > 0 {
-		rep, held, err := n.store.CheckKeyIfHeld(key, req, count)
-		if err != nil || held {
-			return rep, err
-		}
-		if spent > 0 {
-			// Take a failed member's key over only once every peer of
-			// this ring confirmed it: a node that merely has not yet
-			// noticed that it is in the minority would otherwise take
-			// over keys the majority still decides.
-			if err := v.awaitConfirmed(ctx); err != nil {
-				return bucket.Repeated{}, err
-			}
-		} else if wait {
-			if err := n.awaitSettled(ctx, v); err != nil {
-				return bucket.Repeated{}, err
-			}
-		}
-		if spent > 0 {
-			// Two racing first checks may both spend it: that only denies
-			// more. A bucket that arrived while this one waited is kept.
-			if _, held, err := n.store.CheckKeyIfHeld(key, bucket.Request{Limit: req.Limit, Window: req.Window,
-				Burst: req.Burst, Algorithm: req.Algorithm, DryRun: true}, 1); err == nil && !held {
-				pre := req
-				pre.Hits, pre.DryRun = spent, false
-				if _, err := n.store.CheckKey(key, pre, 1); err != nil {
-					return bucket.Repeated{}, err
-				}
-			}
+	return n.store.CheckKey(key, req, count)
+}
+
+// takeoverSpend is how much of a new bucket for key counts as spent
+// because a failed member owned it within the last window (quorum.go):
+// its share, or what it last told this node was gone if that is more. A
+// dry run or a peek spends nothing, so it seeds nothing.
+func (n *Node) takeoverSpend(v *view, key bucket.Key, req bucket.Request) int64 {
+	if len(v.takeovers) == 0 || req.Hits == 0 || req.DryRun {
+		return 0
+	}
+	c := capacity(req)
+	spent := v.takeoverSpend(key, req.Window, c, n.cfg.Clock.Now())
+	if spent > 0 {
+		if left, ok := n.lastAnswers.Remaining(key, req); ok {
+			spent = max(spent, c-left)
 		}
 	}
-	rep, err := n.store.CheckKey(key, req, count)
-	return rep, err
+	return min(spent, c)
+}
+
+// unsettled reports whether some peer of v has not yet reported its
+// handoff for v's ring done: ownership is still moving.
+func (v *view) unsettled() bool {
+	select {
+	case <-v.settled:
+		return false
+	default:
+		return true
+	}
 }
 
 // mustWait reports whether a check on key, which this node owns in v but

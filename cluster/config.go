@@ -79,7 +79,7 @@ type Config struct {
 	// CheckTimeout bounds every check that has no earlier deadline in its
 	// context. Default 50 ms.
 	CheckTimeout time.Duration
-	// drl.FailPolicy says what a check answers when its owner cannot be reached
+	// FailPolicy says what a check answers when its owner cannot be reached
 	// within its deadline. Default drl.FailLocal.
 	FailPolicy drl.FailPolicy
 	// NoDenyCache turns off answering a check locally from the owner's
@@ -240,7 +240,7 @@ func (c Config) Validate() error {
 			c.HandoffTimeout, c.HandoffWait, c.LeaveDrain))
 	}
 	if c.FailPolicy > drl.FailClosed {
-		errs = append(errs, fmt.Errorf("cluster: unknown drl.FailPolicy %d", c.FailPolicy))
+		errs = append(errs, fmt.Errorf("cluster: unknown FailPolicy %d", c.FailPolicy))
 	}
 	for i, k := range c.GossipKeys {
 		if n := len(k); n != 16 && n != 24 && n != 32 {

@@ -323,7 +323,10 @@ func (n *Node) HTTPAddr() string {
 // has joined (or has no one to join), is in its own ring and in every live
 // member's (they all reported the same ring), and the handoffs its join
 // set off are done. Once true it stays true until Close, through later
-// ring changes: it gates a rolling restart, not each rebalance.
+// ring changes: it gates a rolling restart, not each rebalance. It does
+// not turn false without a majority (drl_quorum says that): such a node
+// still serves the fail policy, and a load balancer that dropped every
+// node of an even split would serve nothing at all.
 func (n *Node) Ready() bool {
 	return n.gossip.Joined() && n.joinSettled.Load() && n.view.Load().ring.Has(n.id) && !n.closed.Load()
 }

@@ -28,10 +28,10 @@ func (n *Node) fallback(req bucket.Request, policy drl.FailPolicy, cause error) 
 	}
 	n.fallbackLocal.Add(1)
 	v := n.view.Load()
-	if v.ring.Len() == 0 {
+	if v.ring.Len() == 0 || n.closed.Load() {
 		// A node that has not seen its cluster yet cannot size a share of
-		// it: a share of one would be the whole limit. It denies until it
-		// has a ring (check.go waits for one first).
+		// it (a share of one would be the whole limit), and one that is
+		// leaving has handed its buckets away: both deny.
 		return bucket.Decision{Limit: capacity, RetryAfter: time.Second}, nil
 	}
 	share := int64(max(v.quorum.size(), v.ring.Len(), 1))
@@ -57,10 +57,10 @@ func (n *Node) fallback(req bucket.Request, policy drl.FailPolicy, cause error) 
 	if err == nil && !held {
 		// A new provisional bucket holds no more than the owner last said
 		// was left, in the same share: a key its owner had exhausted stays
-		// exhausted. The start is spent up front, once per bucket (two
-		// racing first checks may both spend it, which only denies more).
+		// exhausted. The start is spent up front, once per bucket (Seed).
 		start := localCap
-		if left, ok := n.lastAnswers.Remaining(key, req); ok {
+		left, known := n.lastAnswers.Remaining(key, req)
+		if known {
 			start = min(start, left/share)
 		}
 		if v.ring.Owner(key.Hi) == n.id {
@@ -68,13 +68,17 @@ func (n *Node) fallback(req bucket.Request, policy drl.FailPolicy, cause error) 
 			peek := req
 			peek.Hits, peek.DryRun = 0, true
 			if own, held, err := n.store.CheckKeyIfHeld(key, peek, 1); err == nil && held {
-				start = min(start, single(own).Remaining/share)
+				start, known = min(start, single(own).Remaining/share), true
 			}
 		}
+		if !known && v.unsettled() {
+			// The ring is changing and nothing is known of the key: its
+			// bucket is most likely on its way to a new owner, not lost. A
+			// fresh share now is the over-admission of a rolling restart.
+			return bucket.Decision{Limit: localCap, RetryAfter: reroutePause}, nil
+		}
 		if spent := localCap - start; spent > 0 {
-			pre := local
-			pre.Hits, pre.DryRun = spent, false
-			_, err = v.fallback.CheckKey(key, pre, 1)
+			_, err = v.fallback.Seed(key, local, spent)
 		}
 		if err == nil {
 			rep, err = v.fallback.CheckKey(key, local, 1)

@@ -45,6 +45,13 @@ func (q quorum) same(o quorum) bool {
 }
 
 // countQuorum counts the cluster as gossip last described it.
+//
+// A failed member stops counting after ForgetFailedAfter only while the
+// others are a majority with it counted: a node cut off alone must not
+// shrink its cluster to itself by waiting. Forgotten by time, it stays
+// forgotten (n.forgotten), like one the operator forgot. A member whose
+// metadata does not decode (another protocol version, mid-upgrade) counts
+// toward the size but not as alive.
 func (n *Node) countQuorum(known map[string]membership.Member) quorum {
 	type last struct {
 		alive  bool
@@ -53,15 +60,25 @@ func (n *Node) countQuorum(known map[string]membership.Member) quorum {
 		leaved bool
 	}
 	byName := map[string]*last{n.cfg.Name: {alive: true}}
+	q := quorum{failedIDs: map[string]bool{}}
+	foreign := 0
 	for id, m := range known {
 		md, err := membership.DecodeMeta([]byte(m.Meta))
 		if err != nil {
-			continue // a foreign or broken member is in no ring and no count
+			if m.State == "alive" {
+				foreign++
+			}
+			continue
 		}
 		l := byName[md.Name]
 		if l == nil {
 			l = &last{}
 			byName[md.Name] = l
+		}
+		if m.State != "alive" && !md.Leaving {
+			// Every failed instance, even of a name that came back: keys
+			// it owned are taken over without its bucket.
+			q.failedIDs[id] = true
 		}
 		switch {
 		case m.State == "alive":
@@ -73,16 +90,36 @@ func (n *Node) countQuorum(known map[string]membership.Member) quorum {
 	now := n.cfg.Clock.Now()
 	n.forgetMu.Lock()
 	defer n.forgetMu.Unlock()
-	q := quorum{failedIDs: map[string]bool{}}
+	var expired []string // failed long ago: instance ids
 	for name, l := range byName {
 		switch {
 		case l.alive:
 			q.alive = append(q.alive, name)
-		case l.leaved || n.forgotten[l.id] || now-l.m.Since >= n.cfg.ForgetFailedAfter:
-			// Left gracefully, forgotten by the operator, or failed long ago.
+		case l.leaved || n.forgotten[l.id]:
+			// Left gracefully, or forgotten.
 		default:
 			q.failed = append(q.failed, name)
-			q.failedIDs[l.id] = true
+			if now-l.m.Since >= n.cfg.ForgetFailedAfter {
+				expired = append(expired, l.id)
+			}
+		}
+	}
+	for range foreign {
+		q.failed = append(q.failed, "(another version)")
+	}
+	if len(expired) > 0 && q.ok() {
+		for _, id := range expired {
+			n.forgotten[id] = true
+			delete(q.failedIDs, id)
+		}
+		q.failed = q.failed[:0]
+		for name, l := range byName {
+			if !l.alive && !l.leaved && !n.forgotten[l.id] {
+				q.failed = append(q.failed, name)
+			}
+		}
+		for range foreign {
+			q.failed = append(q.failed, "(another version)")
 		}
 	}
 	slices.Sort(q.alive)
@@ -145,7 +182,7 @@ func (n *Node) takeovers(old *view, r *ring.Ring, q quorum) []takeover {
 		}
 	}
 	if len(dropped) > 0 {
-		out = append(out, takeover{ring: old.ring, failed: dropped, at: now, lost: len(q.failed), size: q.size()})
+		out = append(out, takeover{ring: old.ring, failed: dropped, at: now, lost: max(len(q.failed), len(dropped)), size: max(q.size(), len(dropped)+1)})
 	}
 	for _, t := range old.takeovers {
 		if now-t.at < n.maxWindow() && len(out) < maxTakeovers {

@@ -69,28 +69,39 @@ func TestQuorumCountsFailedNotLeft(t *testing.T) {
 }
 
 // A failed member stops counting once ForgetFailedAfter has passed on the
-// node's clock.
+// node's clock, if the others are a majority with it counted; a node left
+// in the minority never shrinks its cluster to itself by waiting.
 func TestQuorumForgetsFailedAfter(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seconds of gossip: the full suite runs it")
 	}
 	clock := &bucket.ManualClock{}
 	clock.Set(time.Hour)
-	nodes := startCluster(t, 2, func(c *Config) { c.Clock, c.ForgetFailedAfter = clock, time.Minute })
-	nodes[1].Halt()
+	nodes := startCluster(t, 4, func(c *Config) { c.Clock, c.ForgetFailedAfter = clock, time.Minute })
+	want := func(n *Node, majority bool, size int) {
+		t.Helper()
+		eventually(t, 10*time.Second, func() error {
+			if q := n.Quorum(); q.Majority != majority || q.Size != size {
+				return fmt.Errorf("%s: %+v, want majority %v of %d", n.Name(), q, majority, size)
+			}
+			return nil
+		})
+	}
+	nodes[3].Halt()
 	eventually(t, 10*time.Second, func() error {
-		if q := nodes[0].Quorum(); q.Majority || q.Size != 2 {
-			return fmt.Errorf("%+v, want no majority of 2", q)
+		if q := nodes[0].Quorum(); len(q.Failed) != 1 {
+			return fmt.Errorf("%+v, want node-3 failed", q)
 		}
 		return nil
 	})
 	clock.Advance(time.Minute)
-	eventually(t, 5*time.Second, func() error {
-		if q := nodes[0].Quorum(); !q.Majority || q.Size != 1 {
-			return fmt.Errorf("%+v a minute on, want a majority of 1", q)
-		}
-		return nil
-	})
+	want(nodes[0], true, 3) // 3 of 4 was a majority: node-3 is forgotten
+	nodes[2].Halt()
+	nodes[1].Halt()
+	want(nodes[0], false, 3)
+	clock.Advance(time.Hour)
+	time.Sleep(1500 * time.Millisecond) // a recount or two
+	want(nodes[0], false, 3)            // 1 of 3 is no majority: nobody is forgotten
 }
 
 func members(n *Node) map[string]string {

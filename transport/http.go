@@ -231,10 +231,14 @@ func decisionJSON(d bucket.Decision) *checkResponseJSON {
 }
 
 // durationJSON writes a duration as protojson does: "1.500s".
-// durationJSON writes d as protojson does ("1.5s"), rounded to the
-// millisecond: nobody waits a nanosecond-precise retry.
+// durationJSON writes d as protojson does ("1.5s"), in whole
+// milliseconds, rounded up: nobody waits a nanosecond-precise retry, and a
+// 0.4 ms RetryAfter must not read "0s".
 func durationJSON(d time.Duration) json.RawMessage {
-	b, _ := protojson.Marshal(durationpb.New(d.Round(time.Millisecond)))
+	if r := d % time.Millisecond; r > 0 {
+		d += time.Millisecond - r
+	}
+	b, _ := protojson.Marshal(durationpb.New(d))
 	return b
 }
 

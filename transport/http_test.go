@@ -145,8 +145,8 @@ func TestHTTPWindowForms(t *testing.T) {
 		t.Fatalf("a bad window in a batch: %d %v, want 400 naming checks[1].window", code, out)
 	}
 	_, out = do(t, "POST", srv.URL+"/v1/ratelimit", `{"user_id":"ms","action":"a","limit":3,"window":"1.0004s"}`)
-	if out["reset_after"] != "1s" {
-		t.Fatalf("reset_after %v: want milliseconds, 1s", out["reset_after"])
+	if out["reset_after"] != "1.001s" {
+		t.Fatalf("reset_after %v: want whole milliseconds, rounded up: 1.001s", out["reset_after"])
 	}
 }
 

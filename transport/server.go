@@ -17,7 +17,7 @@ import (
 )
 
 // Admin is the operator's side of the public API; cluster.Node implements
-// it. Nil in ServerConfig disables Reset and TopDenied.
+// it. Nil in ServerConfig disables Reset, TopDenied and Forget.
 type Admin interface {
 	// Reset drops (userID, action)'s buckets on every member and returns
 	// how many live buckets were dropped and which members confirmed.
@@ -42,8 +42,8 @@ type Directory interface {
 	OwnerOf(userID, action string) (drl.Member, int, error)
 }
 
-// ServerConfig wires the node into the gRPC and HTTP servers. Limiter,
-// Owner and Directory are required.
+// ServerConfig wires the node into the gRPC and HTTP servers. Limiter and
+// Directory are required.
 type ServerConfig struct {
 	Limiter   drl.Limiter
 	Directory Directory
