@@ -448,14 +448,14 @@ func (l *lab) hotOwner() (owner *labNode, others []*labNode) {
 		l.t.Fatalf("owner of the hot key: %v", err)
 	}
 	for _, n := range l.nodes {
-		if n.name == m.GetName() {
+		if n.name == m.Name {
 			owner = n
 		} else {
 			others = append(others, n)
 		}
 	}
 	if owner == nil {
-		l.t.Fatalf("the hot key's owner %q is not a lab node", m.GetName())
+		l.t.Fatalf("the hot key's owner %q is not a lab node", m.Name)
 	}
 	return owner, others
 }

@@ -153,12 +153,12 @@ func (c *Client) Members(ctx context.Context) (self string, members []drl.Member
 
 // Owner returns the member that owns (userID, action) and the key's ring
 // partition, as the answering node sees it.
-func (c *Client) Owner(ctx context.Context, userID, action string) (*drlv1.Member, int, error) {
+func (c *Client) Owner(ctx context.Context, userID, action string) (drl.Member, int, error) {
 	resp, err := c.api.Owner(ctx, &drlv1.OwnerRequest{UserId: userID, Action: action})
 	if err != nil {
-		return nil, 0, c.callError("owner", err)
+		return drl.Member{}, 0, c.callError("owner", err)
 	}
-	return resp.GetOwner(), int(resp.GetPartition()), nil
+	return transport.MemberFromProto(resp.GetOwner()), int(resp.GetPartition()), nil
 }
 
 // Reset forgives (userID, action) on every member; it returns how many

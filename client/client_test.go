@@ -61,7 +61,7 @@ func TestClientAgainstCluster(t *testing.T) {
 		t.Fatalf("Members: %q %v %+v %v", self, members, q, err)
 	}
 	owner, _, err := c.Owner(ctx, "alice", "upload")
-	if err != nil || owner.GetName() == "" {
+	if err != nil || owner.Name == "" {
 		t.Fatalf("Owner: %v %v", owner, err)
 	}
 

@@ -371,15 +371,14 @@ var errViewChanged = errors.New("cluster: the ring changed while the check waite
 // replaces v first, it returns errViewChanged.
 func (n *Node) awaitSettled(ctx context.Context, v *view) error {
 	n.waitedHandoff.Add(1)
-	left := v.changed + n.cfg.HandoffWait - n.cfg.Clock.Now()
-	if left <= 0 {
+	if v.changed+n.cfg.HandoffWait <= n.cfg.Clock.Now() {
 		return nil
 	}
 	select {
 	case <-v.settled:
 	case <-v.next:
 		return errViewChanged
-	case <-n.cfg.Clock.After(left):
+	case <-v.waitOver:
 		n.log.Warn("handoffs of a ring change did not settle in time; new keys start fresh", "ring", v.version, "waiting_for", n.unsettled(v))
 	case <-ctx.Done():
 		return fmt.Errorf("waiting for the handoffs of a ring change: %w", ctx.Err())

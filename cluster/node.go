@@ -126,9 +126,12 @@ type view struct {
 	// began. settled is closed once every peer has said it finished
 	// handing off for this ring; until then, or HandoffWait, a check on a
 	// key this node gained waits (check.go).
-	id         uint64
-	prev       *ring.Ring
-	changed    time.Duration // by cfg.Clock
+	id      uint64
+	prev    *ring.Ring
+	changed time.Duration // by cfg.Clock
+	// waitOver closes HandoffWait after changed: one timer per view, not
+	// one per waiting check.
+	waitOver   <-chan struct{}
 	settled    chan struct{}
 	settleOnce sync.Once
 	// fallback holds drl.FailLocal's provisional buckets for this view.

@@ -113,7 +113,8 @@ func (n *Node) rebuildRing() {
 		}
 	}
 	v := &view{ring: r, members: members, peers: map[string]*peer.Client{}, version: old.version + 1,
-		id: ringID(members), prev: prev, changed: n.cfg.Clock.Now(), settled: make(chan struct{}), next: make(chan struct{}),
+		id: ringID(members), prev: prev, changed: n.cfg.Clock.Now(), waitOver: n.cfg.Clock.After(n.cfg.HandoffWait),
+		settled: make(chan struct{}), next: make(chan struct{}),
 		fallback: n.newFallbackStore(), quorum: q, takeovers: n.takeovers(old, r, q)}
 	if !n.cfg.NoDenyCache {
 		v.deny = hotkeys.NewDenyCache(n.cfg.Clock)

@@ -27,8 +27,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/drlimit/drl/transport"
-
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -361,9 +359,9 @@ func defineOwner(fs *flag.FlagSet) func(g globals) error {
 		out := struct {
 			Owner     drl.Member `json:"owner"`
 			Partition int        `json:"partition"`
-		}{transport.MemberFromProto(m), partition}
+		}{m, partition}
 		return g.print(out, func(w io.Writer) {
-			fmt.Fprintf(w, "%s\t%s\tpartition %d\n", m.GetName(), m.GetGrpcAddr(), partition)
+			fmt.Fprintf(w, "%s\t%s\tpartition %d\n", m.Name, m.GRPCAddr, partition)
 		})
 	}
 }
