@@ -87,13 +87,13 @@ func (n *Node) handOffAll(ctx context.Context, leaving *ring.Ring, id uint64) {
 
 // ringWithout returns v's ring less this node (empty if none is left).
 func (n *Node) ringWithout(v *view) *ring.Ring {
-	var others []string
-	for _, m := range v.ring.Members() {
-		if m != n.id {
-			others = append(others, m)
+	others := map[string]string{}
+	for _, id := range v.ring.Members() {
+		if id != n.id {
+			others[id] = v.members[id].Name
 		}
 	}
-	r, err := ring.New(n.cfg.Ring, others)
+	r, err := ring.NewPlaced(n.cfg.Ring, others)
 	if err != nil {
 		n.log.Warn("no ring without this node", "err", err)
 		return &ring.Ring{}

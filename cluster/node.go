@@ -252,7 +252,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	// Until the node has joined it is in no ring, its own included
 	// (membership.Meta.Ready).
-	if n.gossip, err = membership.Start(gcfg, membership.Meta{Name: cfg.Name, GRPC: n.grpcAddr, HTTP: httpAdv}); err != nil {
+	if n.gossip, err = membership.Start(gcfg, membership.Meta{Name: cfg.Name, GRPC: n.grpcAddr, HTTP: httpAdv, Started: time.Now().UnixNano()}); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	n.rebuildRing()

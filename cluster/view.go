@@ -81,13 +81,10 @@ func (n *Node) rebuildRing() {
 		members[name] = md
 	}
 	q := n.countQuorum(known)
-	names := make([]string, 0, len(members))
-	for name := range members {
-		names = append(names, name)
-	}
-	r, err := ring.New(n.cfg.Ring, names)
+	newestPerName(members)
+	r, err := ring.NewPlaced(n.cfg.Ring, positions(members))
 	if err != nil {
-		n.log.Error("ring not rebuilt", "members", len(names), "err", err)
+		n.log.Error("ring not rebuilt", "members", len(members), "err", err)
 		return
 	}
 	if !q.ok() && old.ring.Len() > 0 {
@@ -182,6 +179,35 @@ func (n *Node) rebuildRing() {
 			defer cancel()
 			p.Close(ctx)
 		})
+	}
+}
+
+// positions places every member on the ring by its configured name, so
+// that a node restarted under its name owns the same keys again: a
+// rolling restart moves only the restarting node's keys, out and back.
+func positions(members map[string]membership.Meta) map[string]string {
+	placed := make(map[string]string, len(members))
+	for id, md := range members {
+		placed[id] = md.Name
+	}
+	return placed
+}
+
+// newestPerName keeps, of two live instances that claim one name (a node
+// restarted before gossip declared its old instance dead), the one that
+// started last.
+func newestPerName(members map[string]membership.Meta) {
+	newest := map[string]string{}
+	for id, md := range members {
+		best, ok := newest[md.Name]
+		if !ok || md.Started > members[best].Started || md.Started == members[best].Started && id > best {
+			newest[md.Name] = id
+		}
+	}
+	for id, md := range members {
+		if newest[md.Name] != id {
+			delete(members, id)
+		}
 	}
 }
 

@@ -77,20 +77,38 @@ type Ring struct {
 // Every node that builds a ring from the same config and member set gets
 // the same assignment, whatever the order of members.
 func New(cfg Config, members []string) (*Ring, error) {
+	placed := make(map[string]string, len(members))
+	for _, m := range members {
+		if _, ok := placed[m]; ok {
+			return nil, fmt.Errorf("ring: member %q listed twice", m)
+		}
+		placed[m] = m
+	}
+	return NewPlaced(cfg, placed)
+}
+
+// NewPlaced builds a ring whose members (the keys of placed, which Owner
+// returns) take the positions of their values: a member that comes back
+// under a new id but the same position owns the same partitions again.
+// Ids and positions must be unique and non-empty.
+func NewPlaced(cfg Config, placed map[string]string) (*Ring, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	sorted := slices.Clone(members)
-	slices.Sort(sorted)
-	for i, m := range sorted {
-		if m == "" {
-			return nil, fmt.Errorf("ring: empty member name")
+	sorted := make([]string, 0, len(placed))
+	byPosition := make(map[string]int32, len(placed))
+	for id, pos := range placed {
+		if id == "" || pos == "" {
+			return nil, fmt.Errorf("ring: empty member name or position (%q at %q)", id, pos)
 		}
-		if i > 0 && sorted[i-1] == m {
-			return nil, fmt.Errorf("ring: member %q listed twice", m)
+		if _, ok := byPosition[pos]; ok {
+			return nil, fmt.Errorf("ring: two members at position %q", pos)
 		}
+		byPosition[pos] = 0
+		sorted = append(sorted, id)
 	}
+	slices.Sort(sorted)
 	r := &Ring{members: sorted}
 	if len(sorted) == 0 {
 		return r, nil
@@ -102,11 +120,19 @@ func New(cfg Config, members []string) (*Ring, error) {
 	if cfg.Partitions < n || float64(n)*perMember < float64(cfg.Partitions) {
 		return nil, fmt.Errorf("ring: %d partitions cannot be spread over %d members at load %v", cfg.Partitions, n, cfg.Load)
 	}
+	for i, id := range sorted {
+		byPosition[placed[id]] = int32(i)
+	}
+	// Points go on the circle in the order of their positions, so that the
+	// assignment depends on positions alone, not on the ids behind them.
+	positions := make([]string, 0, n)
+	for pos := range byPosition {
+		positions = append(positions, pos)
+	}
+	slices.Sort(positions)
 	cms := make([]consistent.Member, n)
-	index := make(map[string]int32, n)
-	for i, m := range sorted {
-		cms[i] = member(m)
-		index[m] = int32(i)
+	for i, pos := range positions {
+		cms[i] = member(pos)
 	}
 	c := consistent.New(cms, consistent.Config{
 		Hasher:            hasher{},
@@ -116,7 +142,7 @@ func New(cfg Config, members []string) (*Ring, error) {
 	})
 	r.owners = make([]int32, cfg.Partitions)
 	for p := range r.owners {
-		r.owners[p] = index[c.GetPartitionOwner(p).String()]
+		r.owners[p] = byPosition[c.GetPartitionOwner(p).String()]
 	}
 	return r, nil
 }

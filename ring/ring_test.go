@@ -206,3 +206,26 @@ func BenchmarkNew(b *testing.B) {
 		})
 	}
 }
+
+// A member that comes back under a new id at its old position owns the
+// same partitions again.
+func TestNewPlacedKeepsPositions(t *testing.T) {
+	before, err := NewPlaced(Config{}, map[string]string{"a/1": "a", "b/1": "b", "c/1": "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := NewPlaced(Config{}, map[string]string{"a/1": "a", "b/2": "b", "c/1": "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range uint64(10_000) {
+		h := k * 0x9e3779b97f4a7c15
+		x, y := before.Owner(h), after.Owner(h)
+		if x != y && !(x == "b/1" && y == "b/2") {
+			t.Fatalf("key %d: %s before, %s after", k, x, y)
+		}
+	}
+	if _, err := NewPlaced(Config{}, map[string]string{"a/1": "a", "a/2": "a"}); err == nil {
+		t.Fatal("two members at one position accepted")
+	}
+}

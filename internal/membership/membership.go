@@ -45,6 +45,9 @@ type Meta struct {
 	// it in the ring: a half-joined node would compute ownership from half
 	// a membership and could not know whom to ask for a key's history.
 	Ready bool `json:"ready,omitempty"`
+	// Started is when this instance started, in Unix nanoseconds: of two
+	// live instances that claim one name, the newer owns its place.
+	Started int64 `json:"started,omitempty"`
 	// Leaving turns true when the member starts a graceful leave: the
 	// others take it out of their rings at once, wait for its handoff, and
 	// do not count it as failed once it is gone.
