@@ -512,8 +512,17 @@ func TestProcessesHotKey(t *testing.T) {
 		sleep(ctx, run.FaultFor)
 		l.start(owner)
 	})
+	// A rolling restart adds nothing, as long as checks keep their
+	// deadline. With the race detector in this test and every other
+	// package's tests beside it on two cores, a restarted process now and
+	// then misses even a second (measured up to 9 extra of 1000), and its
+	// fail policy answers: that run allows 1% of the limit for it.
+	rolling := 0.0
+	if raceDetector {
+		rolling = 0.01
+	}
 	for i := range 2 {
-		runLab(t, l, fmt.Sprintf("hot-rolling-restart-%d", i+1), run, 0, func(ctx context.Context, run Run) {
+		runLab(t, l, fmt.Sprintf("hot-rolling-restart-%d", i+1), run, rolling, func(ctx context.Context, run Run) {
 			for _, n := range l.nodes {
 				n.stop()
 				l.start(n)
