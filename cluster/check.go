@@ -488,7 +488,7 @@ func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Requ
 		if attempt > 0 {
 			// The new owner refused: its ring still names this node, and
 			// the leave will reach it in a moment.
-			if err := sleepCtx(ctx, reroutePause); err != nil {
+			if err := n.view.Load().awaitNext(ctx, reroutePause); err != nil {
 				break
 			}
 		}
@@ -507,18 +507,6 @@ func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Requ
 		}
 	}
 	return bucket.Decision{}, fmt.Errorf("%w: leaving; check passed on to %s: %w", drl.ErrNoOwner, owner, err)
-}
-
-// sleepCtx waits d, or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // waitForMove waits, within ctx, for a handoff in flight that carries key.

@@ -90,37 +90,32 @@ func (n *Node) countQuorum(known map[string]membership.Member) quorum {
 	now := n.cfg.Clock.Now()
 	n.forgetMu.Lock()
 	defer n.forgetMu.Unlock()
-	var expired []string // failed long ago: instance ids
+	type failedName struct {
+		name, id string
+		expired  bool
+	}
+	var failed []failedName
 	for name, l := range byName {
 		switch {
 		case l.alive:
 			q.alive = append(q.alive, name)
-		case l.leaved || n.forgotten[l.id]:
-			// Left gracefully, or forgotten.
-		default:
-			q.failed = append(q.failed, name)
-			if now-l.m.Since >= n.cfg.ForgetFailedAfter {
-				expired = append(expired, l.id)
-			}
+		case !l.leaved && !n.forgotten[l.id]:
+			failed = append(failed, failedName{name, l.id, now-l.m.Since >= n.cfg.ForgetFailedAfter})
 		}
+	}
+	// Counted with every failed member, the others are a majority: the
+	// ones failed long ago may go, for good.
+	forgetExpired := 2*len(q.alive) > len(q.alive)+len(failed)+foreign
+	for _, f := range failed {
+		if f.expired && forgetExpired {
+			n.forgotten[f.id] = true
+			delete(q.failedIDs, f.id)
+			continue
+		}
+		q.failed = append(q.failed, f.name)
 	}
 	for range foreign {
 		q.failed = append(q.failed, "(another version)")
-	}
-	if len(expired) > 0 && q.ok() {
-		for _, id := range expired {
-			n.forgotten[id] = true
-			delete(q.failedIDs, id)
-		}
-		q.failed = q.failed[:0]
-		for name, l := range byName {
-			if !l.alive && !l.leaved && !n.forgotten[l.id] {
-				q.failed = append(q.failed, name)
-			}
-		}
-		for range foreign {
-			q.failed = append(q.failed, "(another version)")
-		}
 	}
 	slices.Sort(q.alive)
 	slices.Sort(q.failed)

@@ -64,10 +64,10 @@ func (c *DenyCache) Store(key bucket.Key, req bucket.Request, d bucket.Decision,
 		return
 	}
 	k := bucket.IDOf(key, req)
-	now := c.clock.Now()
 	sh := c.t.Lock(k)
 	defer sh.Unlock()
-	sh.Put(k, denial{d: d, at: sentAt, until: sentAt + d.RetryAfter}, func(_ bucket.CheckID, e denial) bool { return now >= e.until })
+	// sentAt stands for now, as in LastAnswers.Store.
+	sh.Put(k, denial{d: d, at: sentAt, until: sentAt + d.RetryAfter}, func(_ bucket.CheckID, e denial) bool { return sentAt >= e.until })
 }
 
 // Forget drops every cached denial of key.

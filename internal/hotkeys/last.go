@@ -38,11 +38,12 @@ func NewLastAnswers(clock bucket.Clock) *LastAnswers {
 // slot), so the answer would only deny more than needed.
 func (l *LastAnswers) Store(key bucket.Key, req bucket.Request, d bucket.Decision, sentAt time.Duration) {
 	k := shapeID(key, req)
-	now := l.clock.Now()
 	a := lastAnswer{remaining: d.Remaining, until: sentAt + req.Window}
 	sh := l.t.Lock(k)
 	defer sh.Unlock()
-	sh.Put(k, a, func(_ bucket.CheckID, e lastAnswer) bool { return now >= e.until })
+	// sentAt stands for now (it is moments earlier, so an entry is stale a
+	// little later): the forward read the clock already.
+	sh.Put(k, a, func(_ bucket.CheckID, e lastAnswer) bool { return sentAt >= e.until })
 }
 
 // Remaining returns what the owner last said was left for the check, if
