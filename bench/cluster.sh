@@ -15,28 +15,15 @@ trap 'kill $(cat "$bin"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$bin"' E
 go build -o "$bin/node" ./cmd/node
 go build -o "$bin/loadgen" ./cmd/loadgen
 
-start_nodes() { # $1: batch size for the nodes' own forwarding
-  for i in 0 1 2; do
-    join=""; [ "$i" -gt 0 ] && join="-join 127.0.0.1:17946"
-    "$bin/node" -name "n$i" -gossip-addr "127.0.0.1:1$((7946 + 10 * i))" -grpc-addr "127.0.0.1:1$((7947 + 10 * i))" \
-      -http-addr "" -gossip-profile local -batch-size "$1" -log-level warn $join 2>>"$bin/nodes.log" &
-    echo $! > "$bin/n$i.pid"
-  done
-  sleep 2
-}
-stop_nodes() {
-  for i in 0 1 2; do kill "$(cat "$bin/n$i.pid")" 2>/dev/null || true; done
-  for i in 0 1 2; do while kill -0 "$(cat "$bin/n$i.pid")" 2>/dev/null; do sleep 0.1; done; rm -f "$bin/n$i.pid"; done
-}
-pids() { echo "$(cat "$bin/n0.pid"),$(cat "$bin/n1.pid"),$(cat "$bin/n2.pid")"; }
-targets=127.0.0.1:17947,127.0.0.1:17957,127.0.0.1:17967
+. bench/nodes.sh
+targets=$(node_targets)
 
 for batch in 256 1; do
-  start_nodes "$batch"
+  start_nodes "$bin/node" -batch-size "$batch"
   echo "# client mode, node batch size $batch"
-  "$bin/loadgen" -mode client -targets "$targets" -duration "$duration" -pids "$(pids)" -quiet -json "$@"
+  "$bin/loadgen" -mode client -targets "$targets" -duration "$duration" -pids "$(node_pids)" -quiet -json "$@"
   echo "# embedded mode, batch size $batch"
   "$bin/loadgen" -mode embedded -join 127.0.0.1:17946 -expect-members 4 -batch-size "$batch" \
-    -duration "$duration" -pids "$(pids)" -quiet -json "$@"
+    -duration "$duration" -pids "$(node_pids)" -quiet -json "$@"
   stop_nodes
 done

@@ -17,13 +17,8 @@ go build -o "$bin/loadgen" ./cmd/loadgen
 go build -o "$bin/floor" ./bench/floor
 
 "$bin/floor" -addr 127.0.0.1:17990 & echo $! > "$bin/floor.pid"
-for i in 0 1 2; do
-  join=""; [ "$i" -gt 0 ] && join="-join 127.0.0.1:17946"
-  "$bin/node" -name "n$i" -gossip-addr "127.0.0.1:1$((7946 + 10 * i))" -grpc-addr "127.0.0.1:1$((7947 + 10 * i))" \
-    -http-addr "" -gossip-profile local -log-level warn $join 2>>"$bin/nodes.log" &
-  echo $! > "$bin/n$i.pid"
-done
-sleep 2
+. bench/nodes.sh
+start_nodes "$bin/node"
 
 run() { # $1: name, $2: targets; prints "name checks/s p50 p99"
   "$bin/loadgen" -mode client -targets "$2" -duration "$duration" -limit 1000 -window 60s -quiet -json "${@:3}" |
@@ -33,7 +28,7 @@ run() { # $1: name, $2: targets; prints "name checks/s p50 p99"
 echo "# round target checks/s p50_us p99_us, then the cluster as a ratio to the floor of its round"
 for round in $(seq "$rounds"); do
   f=$(run floor 127.0.0.1:17990 "$@")
-  c=$(run cluster 127.0.0.1:17947,127.0.0.1:17957,127.0.0.1:17967 -action "r$round" "$@")
+  c=$(run cluster "$(node_targets)" -action "r$round" "$@")
   echo "$round $f"
   echo "$round $c"
   awk -v f="$f" -v c="$c" 'BEGIN { split(f, a, " "); split(c, b, " ");

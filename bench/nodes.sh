@@ -1,0 +1,28 @@
+# Sourced by the bench scripts: three nodes on loopback, started and
+# stopped by PID. Needs $bin (a temp folder whose *.pid files the caller's
+# trap kills).
+#
+#   start_nodes NODE_BINARY [node flags...]   n0, n1, n2 on 1794x..1796x
+#   stop_nodes                                SIGTERM, then wait for each
+#   node_pids                                 "pid0,pid1,pid2", for loadgen -pids
+#   node_targets                              their gRPC addresses
+
+start_nodes() {
+  local node=$1; shift
+  for i in 0 1 2; do
+    local join=""; [ "$i" -gt 0 ] && join="-join 127.0.0.1:17946"
+    "$node" -name "n$i" -gossip-addr "127.0.0.1:1$((7946 + 10 * i))" -grpc-addr "127.0.0.1:1$((7947 + 10 * i))" \
+      -http-addr "" -gossip-profile local -log-level warn $join "$@" 2>>"$bin/nodes.log" &
+    echo $! > "$bin/n$i.pid"
+  done
+  sleep 2
+}
+
+stop_nodes() {
+  for i in 0 1 2; do kill "$(cat "$bin/n$i.pid")" 2>/dev/null || true; done
+  for i in 0 1 2; do while kill -0 "$(cat "$bin/n$i.pid")" 2>/dev/null; do sleep 0.1; done; rm -f "$bin/n$i.pid"; done
+}
+
+node_pids() { echo "$(cat "$bin/n0.pid"),$(cat "$bin/n1.pid"),$(cat "$bin/n2.pid")"; }
+
+node_targets() { echo 127.0.0.1:17947,127.0.0.1:17957,127.0.0.1:17967; }
