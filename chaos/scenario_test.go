@@ -7,7 +7,10 @@ import (
 	"time"
 )
 
-var long = flag.Bool("chaos.long", false, "run the chaos scenarios with long faults (20 s) instead of 4 s")
+var (
+	long     = flag.Bool("chaos.long", false, "run the chaos scenarios with long faults (20 s) instead of 4 s")
+	deadline = flag.Duration("chaos.deadline", 0, "the nodes' check deadline, if not the run's 200 ms (50ms: the product's default)")
+)
 
 // Every scenario of the suite, under load, with its invariants: no key
 // over its bound, no check past its deadline, agreement after the fault.
@@ -47,7 +50,11 @@ func TestHotKeyScenarios(t *testing.T) {
 		t.Run(s.Name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			res, err := RunScenario(ctx, s, HotKeyRun(1))
+			run := HotKeyRun(1)
+			if *deadline > 0 {
+				run.CheckTimeout = *deadline
+			}
+			res, err := RunScenario(ctx, s, run)
 			if err != nil {
 				t.Fatal(err)
 			}
