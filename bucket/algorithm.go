@@ -69,6 +69,9 @@ func (a Algorithm) String() string {
 	return fmt.Sprintf("algorithm(%d)", uint8(a))
 }
 
+// Known reports whether a is one of the declared algorithms.
+func (a Algorithm) Known() bool { return a < numAlgorithms }
+
 // ParseAlgorithm returns the algorithm with the given wire name. The empty
 // string means StrictWindow, the default. An unknown name is an
 // ErrInvalidArgument.

@@ -1,6 +1,7 @@
 package bucket
 
 import (
+	"iter"
 	"slices"
 	"time"
 )
@@ -78,22 +79,80 @@ func (s *Store) Extract(move func(Key) bool) []Moved {
 				j++
 				continue
 			}
-			sl := sh.tab.slots[j]
-			if sl.freshAt > now {
-				m := Moved{Key: sl.key, FreshIn: sl.freshAt - now}
-				m.A, m.B, m.C = shift(sl.key.algorithm(), sl.a, sl.b, sl.c, -int64(now))
-				if lg := sh.logs[sl.key]; lg != nil {
-					for _, ev := range lg.events[lg.head:] {
-						m.Log = append(m.Log, LogEntry{At: time.Duration(ev.at) - now, N: ev.n})
-					}
-				}
-				out = append(out, m)
+			if sh.tab.slots[j].freshAt > now {
+				out = append(out, sh.moved(j, now))
 			}
 			sh.removeAt(j) // the next entry may shift into j: look again
 		}
 		sh.mu.Unlock()
 	}
 	return out
+}
+
+// Buckets yields every live bucket in relative form, as Extract returns
+// them, without removing any: a snapshot to save (package snapshot). It
+// copies one shard at a time under its lock and yields outside it, so
+// checks wait at most for one shard's copy. Each bucket is relative to the
+// moment its shard was copied.
+func (s *Store) Buckets() iter.Seq[Moved] {
+	return func(yield func(Moved) bool) {
+		var batch []Moved
+		for i := range s.shards {
+			sh := &s.shards[i]
+			batch = batch[:0]
+			now := s.clock.Now()
+			sh.mu.Lock()
+			for j := range sh.tab.slots {
+				if sh.tab.tags[j] == 0 || sh.tab.slots[j].freshAt <= now {
+					continue
+				}
+				batch = append(batch, sh.moved(j, now))
+			}
+			sh.mu.Unlock()
+			for _, m := range batch {
+				if !yield(m) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// moved returns slot j in relative form at now. Requires sh.mu held.
+func (sh *shard) moved(j int, now time.Duration) Moved {
+	sl := sh.tab.slots[j]
+	m := Moved{Key: sl.key, FreshIn: sl.freshAt - now}
+	m.A, m.B, m.C = shift(sl.key.algorithm(), sl.a, sl.b, sl.c, -int64(now))
+	if lg := sh.logs[sl.key]; lg != nil {
+		for _, ev := range lg.events[lg.head:] {
+			m.Log = append(m.Log, LogEntry{At: time.Duration(ev.at) - now, N: ev.n})
+		}
+	}
+	return m
+}
+
+// Aged returns m as it will be after d more has passed with no checks: its
+// times d further in the past. It reports false if the bucket is fresh by
+// then. A negative d counts as zero, so time never runs backwards into a
+// bucket: a restarted node applies the wall time it was down this way
+// (package snapshot), and a wall clock that stepped back spends nothing.
+func (m Moved) Aged(d time.Duration) (Moved, bool) {
+	if d <= 0 {
+		return m, m.FreshIn > 0
+	}
+	if m.FreshIn <= d || m.Key.algorithm() >= numAlgorithms {
+		return Moved{}, false
+	}
+	m.FreshIn -= d
+	m.A, m.B, m.C = shift(m.Key.algorithm(), m.A, m.B, m.C, -int64(d))
+	if len(m.Log) > 0 {
+		aged := make([]LogEntry, len(m.Log))
+		for i, e := range m.Log {
+			aged[i] = LogEntry{At: e.At - d, N: e.N}
+		}
+		m.Log = aged
+	}
+	return m, true
 }
 
 // Absorb takes buckets moved from another node. Where this store already

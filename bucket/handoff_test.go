@@ -164,3 +164,81 @@ func TestBucketMovingManyTimes(t *testing.T) {
 		}
 	}
 }
+
+// A bucket copied out with Buckets, aged by the time a node was down and
+// absorbed by a fresh store (a restart from a snapshot) answers exactly as
+// if it had stayed through that time; the copy leaves the original alone.
+func TestBucketsAgedKeepDecisions(t *testing.T) {
+	for _, alg := range Algorithms() {
+		t.Run(alg.String(), func(t *testing.T) {
+			for seed := range 40 {
+				rng := rand.New(rand.NewPCG(uint64(seed), 79))
+				lim := randomLimit(rng, alg)
+				req := Request{UserID: "u", Action: "a", Limit: lim.Limit, Window: lim.Window, Burst: lim.Burst, Algorithm: alg}
+				hasher := NewKeyHasher()
+				stay, before := &ManualClock{}, &ManualClock{}
+				stay.Set(10 * time.Hour)
+				before.Set(10 * time.Hour)
+				kept := newTestStore(t, StoreConfig{Clock: stay, Hasher: hasher})
+				saved := newTestStore(t, StoreConfig{Clock: before, Hasher: hasher})
+				step := func(s *Store, hits int64) Decision {
+					r := req
+					r.Hits = hits
+					d, err := s.Check(r)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return d
+				}
+				for range 30 {
+					dt, hits := randomStep(rng, lim)
+					stay.Advance(dt)
+					before.Advance(dt)
+					if a, b := step(kept, hits), step(saved, hits); a != b {
+						t.Fatalf("before the snapshot: %+v vs %+v", a, b)
+					}
+				}
+				down := time.Duration(rng.Int64N(int64(2 * lim.Window)))
+				held := saved.Len()
+				var copied []Moved
+				for m := range saved.Buckets() {
+					if aged, ok := m.Aged(down); ok {
+						copied = append(copied, aged)
+					}
+				}
+				if saved.Len() != held {
+					t.Fatalf("Buckets removed keys: %d of %d left", saved.Len(), held)
+				}
+				stay.Advance(down)
+				after := &ManualClock{} // a restarted process: its clock starts at zero
+				restarted := newTestStore(t, StoreConfig{Clock: after, Hasher: hasher})
+				restarted.Absorb(copied)
+				for i := range 30 {
+					dt, hits := randomStep(rng, lim)
+					stay.Advance(dt)
+					after.Advance(dt)
+					if a, b := step(kept, hits), step(restarted, hits); a != b {
+						t.Fatalf("seed %d, step %d after %v down: stayed %+v, restored %+v", seed, i, down, a, b)
+					}
+				}
+			}
+		})
+	}
+}
+
+// Aging never adds spending: no time or negative time leaves a bucket as
+// it was, and a bucket aged past its fresh time is dropped.
+func TestAgedBounds(t *testing.T) {
+	m := Moved{Key: Key{Hi: 1, Lo: uint64(TokenBucket)}, A: 3, C: -int64(time.Second), FreshIn: time.Minute}
+	for _, d := range []time.Duration{0, -time.Hour} {
+		if got, ok := m.Aged(d); !ok || got.C != m.C || got.FreshIn != m.FreshIn {
+			t.Errorf("Aged(%v) = %+v, %v; want it unchanged", d, got, ok)
+		}
+	}
+	if _, ok := m.Aged(time.Minute); ok {
+		t.Error("a bucket aged to its fresh time was kept")
+	}
+	if got, ok := m.Aged(time.Second); !ok || got.C != -2*int64(time.Second) || got.FreshIn != 59*time.Second {
+		t.Errorf("Aged(1s) = %+v, %v", got, ok)
+	}
+}
