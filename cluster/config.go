@@ -18,6 +18,7 @@ import (
 	"github.com/drlimit/drl/certs"
 	"github.com/drlimit/drl/internal/peer"
 	"github.com/drlimit/drl/ring"
+	"github.com/drlimit/drl/snapshot"
 	"github.com/drlimit/drl/transport"
 )
 
@@ -106,6 +107,19 @@ type Config struct {
 	// new owners after it has told gossip it is leaving. Default 300 ms.
 	LeaveDrain time.Duration
 
+	// StateDir, when set, is a directory where the node keeps a snapshot of
+	// its buckets (package snapshot), so that counts survive a stop of the
+	// whole cluster: saved on Close after the handoff and every
+	// SnapshotEvery, loaded by New. Empty: no snapshots.
+	StateDir string
+	// Snapshots, when set, keeps the snapshot instead of a file in
+	// StateDir: an application's own store. Set one of the two.
+	Snapshots snapshot.Store
+	// SnapshotEvery is how often a node with snapshots saves one while it
+	// runs, which bounds what a crash of every node loses. Default 10 s;
+	// negative turns periodic snapshots off (Close still saves).
+	SnapshotEvery time.Duration
+
 	// Store configures the local bucket store. Clock and Hasher are set by
 	// the node (Clock from the field below; Hasher shared by all nodes).
 	Store bucket.StoreConfig
@@ -146,6 +160,7 @@ const (
 	DefaultHandoffWait    = 2 * time.Second
 	DefaultLeaveDrain     = 300 * time.Millisecond
 	DefaultForgetFailed   = 10 * time.Minute
+	DefaultSnapshotEvery  = 10 * time.Second
 )
 
 // TestConfig returns a Config for tests: loopback addresses on free ports,
@@ -196,6 +211,9 @@ func (c Config) withDefaults() Config {
 	if c.ForgetFailedAfter == 0 {
 		c.ForgetFailedAfter = DefaultForgetFailed
 	}
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = DefaultSnapshotEvery
+	}
 	if c.Clock == nil {
 		c.Clock = bucket.SystemClock()
 	}
@@ -238,6 +256,9 @@ func (c Config) Validate() error {
 	if c.HandoffTimeout < 0 || c.HandoffWait < 0 || c.LeaveDrain < 0 {
 		errs = append(errs, fmt.Errorf("cluster: HandoffTimeout %v, HandoffWait %v and LeaveDrain %v must not be negative",
 			c.HandoffTimeout, c.HandoffWait, c.LeaveDrain))
+	}
+	if c.StateDir != "" && c.Snapshots != nil {
+		errs = append(errs, errors.New("cluster: StateDir and Snapshots are both set; set one"))
 	}
 	if c.FailPolicy > drl.FailClosed {
 		errs = append(errs, fmt.Errorf("cluster: unknown FailPolicy %d", c.FailPolicy))

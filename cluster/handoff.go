@@ -139,6 +139,12 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 			defer mu.Unlock()
 			sent += kept
 			if err != nil {
+				if n.snapshots != nil && n.leaving.Load() != nil {
+					// A stopping node saves what it could not hand off.
+					n.store.Absorb(buckets[kept:])
+					n.log.Warn("handoff incomplete; the rest is saved in the snapshot", "peer", name, "kept", len(buckets)-kept, "err", err)
+					return
+				}
 				lost += len(buckets) - kept
 				n.log.Warn("handoff incomplete; those keys start fresh at their owner", "peer", name, "lost", len(buckets)-kept, "err", err)
 			}
@@ -155,6 +161,11 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 // relay sends buckets that reached a leaving node on to their owners in the
 // ring without it, and returns how many were kept there.
 func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []bucket.Moved) int {
+	if n.snapshots != nil {
+		// Pass them only to a member that stays; with none left (the
+		// whole cluster is stopping), keep them for the snapshot.
+		leaving = n.stayingRing()
+	}
 	peers := n.view.Load().peers
 	byOwner := map[string][]bucket.Moved{}
 	for _, m := range moved {
@@ -165,11 +176,19 @@ func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []bucket.Mov
 	for owner, ms := range byOwner {
 		p := peers[owner]
 		if p == nil {
+			if n.snapshots != nil {
+				kept += n.store.Absorb(ms)
+				continue
+			}
 			n.handoffsLost.Add(uint64(len(ms)))
 			continue
 		}
 		k, err := p.Handoff(ctx, ms, 0)
 		kept += k
+		if err != nil && n.snapshots != nil {
+			kept += n.store.Absorb(ms[k:])
+			continue
+		}
 		if err != nil {
 			n.handoffsLost.Add(uint64(len(ms) - k))
 			// When the whole cluster stops at once every relay fails: warn

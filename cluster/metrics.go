@@ -125,13 +125,22 @@ var (
 	descRPCErrors  = prometheus.NewDesc("drl_forward_rpc_errors_total", "Forward calls that failed, by reason (timeout or other).", []string{"reason"}, nil)
 	descShadow     = prometheus.NewDesc("drl_shadow_denials_total", "Checks over their limit that shadow mode admitted.", nil, nil)
 	descMultiRaces = prometheus.NewDesc("drl_multi_limit_races_total", "Limits that denied in a multi-limit check's second round, leaving the others spent.", nil, nil)
+
+	// Only with snapshots on (Config.StateDir or Config.Snapshots).
+	descSnapSaves    = prometheus.NewDesc("drl_snapshot_saves_total", "Snapshots of this node's buckets saved, by result (ok or failed).", []string{"result"}, nil)
+	descSnapBuckets  = prometheus.NewDesc("drl_snapshot_buckets", "Buckets in the last snapshot saved.", nil, nil)
+	descSnapBytes    = prometheus.NewDesc("drl_snapshot_bytes", "Size of the last snapshot saved.", nil, nil)
+	descSnapTook     = prometheus.NewDesc("drl_snapshot_duration_seconds", "Time the last snapshot took to write and sync.", nil, nil)
+	descSnapLast     = prometheus.NewDesc("drl_snapshot_last_success_timestamp_seconds", "When the last snapshot was saved, in Unix seconds.", nil, nil)
+	descSnapRestored = prometheus.NewDesc("drl_snapshot_restored_buckets", "Buckets this node put back from its snapshot at start.", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descChecks, descLocal, descForwarded, descProxied, descDenyHits, descLeaseHits,
 		descLeases, descFallbacks, descHandoffs, descWaits, descMembers, descRingChange, descKeys, descEvictions, descExpired, descReady,
 		descQuorum, descFailed,
-		descRPCs, descEntries, descRPCErrors, descShadow, descMultiRaces} {
+		descRPCs, descEntries, descRPCErrors, descShadow, descMultiRaces,
+		descSnapSaves, descSnapBuckets, descSnapBytes, descSnapTook, descSnapLast, descSnapRestored} {
 		ch <- d
 	}
 }
@@ -185,4 +194,14 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRPCErrors, st.ForwardErrors-st.ForwardTimeouts, "other")
 	counter(descShadow, st.ShadowDenied)
 	counter(descMultiRaces, st.MultiLimitRaces)
+	if c.n.snapshots != nil {
+		ss := &c.n.snapStats
+		counter(descSnapSaves, ss.saves.Load(), "ok")
+		counter(descSnapSaves, ss.failures.Load(), "failed")
+		gauge(descSnapBuckets, float64(ss.buckets.Load()))
+		gauge(descSnapBytes, float64(ss.bytes.Load()))
+		gauge(descSnapTook, time.Duration(ss.took.Load()).Seconds())
+		gauge(descSnapLast, float64(ss.at.Load())/1e9)
+		gauge(descSnapRestored, float64(ss.restored.Load()))
+	}
 }

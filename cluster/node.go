@@ -28,6 +28,7 @@ import (
 	"github.com/drlimit/drl/internal/membership"
 	"github.com/drlimit/drl/internal/peer"
 	"github.com/drlimit/drl/ring"
+	"github.com/drlimit/drl/snapshot"
 	"github.com/drlimit/drl/transport"
 )
 
@@ -83,6 +84,9 @@ type Node struct {
 	multiRaces       atomic.Uint64 // limits that denied in a multi-limit check's second round
 	topDenied        *hotkeys.TopDenied
 	lastAnswers      *hotkeys.LastAnswers // what owners last said was left, for FailLocal
+	snapshots        snapshot.Store       // nil without Config.StateDir or Config.Snapshots
+	restored         atomic.Pointer[restoredSnapshot]
+	snapStats        snapshotStats
 	events           eventLog             // ring changes and fallbacks, for the status page
 	rates            rates                // check rates, sampled for the status page
 
@@ -197,6 +201,14 @@ func New(cfg Config) (*Node, error) {
 	if n.store, err = bucket.NewStore(storeCfg); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	if n.snapshots, err = openSnapshots(cfg); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	if n.snapshots != nil {
+		// Before the node serves or joins: it must not answer from a fresh
+		// bucket what its snapshot holds (snapshot.go).
+		n.loadSnapshot(n.stopCtx)
+	}
 
 	if n.grpcLis = cfg.GRPCListener; n.grpcLis == nil {
 		if n.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
@@ -269,6 +281,9 @@ func New(cfg Config) (*Node, error) {
 	n.wg.Go(func() { n.ringLoop(ctx) })
 	n.wg.Go(func() { n.gossip.Run(ctx) })
 	n.wg.Go(func() { n.sampleLoop(ctx) })
+	if n.snapshots != nil && cfg.SnapshotEvery > 0 {
+		n.wg.Go(func() { n.snapshotLoop(ctx, cfg.SnapshotEvery) })
+	}
 	n.log.Info("node started", "gossip", n.gossip.Addr(), "grpc", n.grpcAddr, "http", httpAdv, "join", cfg.Join)
 	ok = true
 	return n, nil
@@ -504,15 +519,23 @@ func (n *Node) Close(ctx context.Context) error {
 			// The others take this node out of their rings now, and wait
 			// for its handoff before they decide on the keys they gain.
 			n.gossip.AnnounceLeave(min(time.Second, n.cfg.HandoffTimeout))
+			if n.snapshots != nil {
+				// Members that are stopping too (the whole cluster, say)
+				// take nothing: what nobody stays to hold is saved.
+				leaving = n.stayingRing()
+				n.leaving.Store(leaving)
+			}
 			others := make(map[string]membership.Meta, len(v.members))
 			for name, md := range v.members {
 				if name != n.id {
 					others[name] = md
 				}
 			}
-			handoffCtx, cancel := context.WithTimeout(ctx, n.cfg.HandoffTimeout)
-			n.handOffAll(handoffCtx, leaving, ringID(others))
-			cancel()
+			if leaving.Len() > 0 {
+				handoffCtx, cancel := context.WithTimeout(ctx, n.cfg.HandoffTimeout)
+				n.handOffAll(handoffCtx, leaving, ringID(others))
+				cancel()
+			}
 		}
 		leaveTimeout := time.Second
 		if d, ok := ctx.Deadline(); ok {
@@ -561,6 +584,15 @@ func (n *Node) Close(ctx context.Context) error {
 		case <-waited:
 		case <-ctx.Done():
 			errs = append(errs, fmt.Errorf("cluster: waiting for goroutines: %w", ctx.Err()))
+		}
+		if n.snapshots != nil {
+			// Last: no handoff or relay can bring this node buckets now.
+			if err := n.saveSnapshot(context.WithoutCancel(ctx)); err != nil {
+				errs = append(errs, err)
+			} else {
+				n.log.Info("snapshot saved", "buckets", n.snapStats.buckets.Load(), "bytes", n.snapStats.bytes.Load(),
+					"took", time.Duration(n.snapStats.took.Load()).Round(time.Microsecond))
+			}
 		}
 		n.store.Close()
 		n.log.Info("node stopped")

@@ -146,6 +146,10 @@ func (n *Node) rebuildRing() {
 	// key on its way out waits for the handoff (moving).
 	var ms *moveState
 	if r.Has(n.id) && n.leaving.Load() == nil {
+		// The first ring with this node in it: a loaded snapshot's buckets
+		// go in now, before the fence, so those it does not own are handed
+		// off with the rest.
+		n.restore(known)
 		ms = &moveState{ring: r, id: v.id, done: make(chan struct{})}
 		n.moving.Store(ms)
 		self := n.id

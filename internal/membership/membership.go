@@ -356,6 +356,12 @@ func (g *Gossip) tryJoin() {
 			alive[k.Gossip] = true
 		}
 	}
+	// Another member that joined this one counts as a join: this node has
+	// its state then, even while some seeds are still down (a cluster
+	// restarting one node at a time).
+	if len(alive) > 1 && g.markJoined() {
+		g.log.Info("joined the cluster", "through", "a member that joined this one")
+	}
 	var candidates []string
 	seen := map[string]bool{g.addr: true}
 	add := func(addr string) {
