@@ -87,8 +87,8 @@ type Node struct {
 	snapshots        snapshot.Store       // nil without Config.StateDir or Config.Snapshots
 	restored         atomic.Pointer[restoredSnapshot]
 	snapStats        snapshotStats
-	events           eventLog             // ring changes and fallbacks, for the status page
-	rates            rates                // check rates, sampled for the status page
+	events           eventLog // ring changes and fallbacks, for the status page
+	rates            rates    // check rates, sampled for the status page
 
 	// moving is the handoff in flight, if any; leaving is the ring without
 	// this node while it leaves.
