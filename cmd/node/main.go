@@ -86,6 +86,8 @@ type options struct {
 	gossip, logLevel, logFormat, pprofAddr, failPolicy                         string
 	envoyRules, envoyAddr                                                      string
 	tlsCert, tlsKey, tlsCA, gossipKey, gossipKeyFile, authTokenFile            string
+	stateDir                                                                   string
+	snapshotEvery                                                              time.Duration
 }
 
 // flags defines the command line's flags on a new set, bound to o.
@@ -110,6 +112,8 @@ func flags(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.rejoin, "rejoin-interval", cluster.DefaultRejoinInterval, "how often to re-join seeds and lost members")
 	fs.DurationVar(&o.forgetFailed, "forget-failed-after", cluster.DefaultForgetFailed, "how long a failed (not left) member still counts toward the majority; drlctl forget drops one sooner")
 	fs.IntVar(&o.maxEntries, "max-entries", bucket.DefaultMaxEntries, "most keys held by this node")
+	fs.StringVar(&o.stateDir, "state-dir", "", "directory for a snapshot of this node's buckets, so counts survive a restart of the whole cluster (off when empty)")
+	fs.DurationVar(&o.snapshotEvery, "snapshot-every", cluster.DefaultSnapshotEvery, "with -state-dir, how often to save a snapshot while running (bounds what a crash of every node loses); 0 saves only on shutdown")
 	fs.StringVar(&o.gossip, "gossip-profile", "lan", "gossip timings: lan or local")
 	fs.BoolVar(&o.leases, "leases", false, "lease tokens of hot keys to forwarders (fewer hops; unused leases lapse spent)")
 	fs.StringVar(&o.failPolicy, "fail-policy", "local", "answer when a key's owner is unreachable: local (limit/N here), open or closed")
@@ -214,7 +218,12 @@ func (o options) config(logger *slog.Logger) (cluster.Config, error) {
 		RejoinInterval:    o.rejoin,
 		CheckTimeout:      o.checkTimeout,
 		ForgetFailedAfter: o.forgetFailed,
+		StateDir:          o.stateDir,
+		SnapshotEvery:     o.snapshotEvery,
 		Logger:            logger,
+	}
+	if o.snapshotEvery == 0 {
+		cfg.SnapshotEvery = -1 // only on shutdown
 	}
 	for _, j := range strings.Split(o.join, ",") {
 		if j = strings.TrimSpace(j); j != "" {
