@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -181,4 +182,37 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ns/bucket")
+}
+
+// BenchmarkSaveStore measures what a node's save costs (DESIGN.md §6):
+// copying 1M strict-window buckets out of a store, encoding them, and
+// writing, syncing and renaming the file.
+func BenchmarkSaveStore(b *testing.B) {
+	const keys = 1_000_000
+	store, err := bucket.NewStore(bucket.StoreConfig{MaxEntries: 2 * keys, SweepInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	for i := range keys {
+		if _, err := store.Check(bucket.Request{UserID: strconv.Itoa(i), Action: "login", Limit: 1000, Window: time.Hour, Hits: 7}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dir, err := NewDir(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		if err := dir.Save(ctx, func(w io.Writer) error { return Write(w, store.Buckets(), time.Now) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fi, err := os.Stat(dir.Path())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(fi.Size())/keys, "bytes/key")
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/1M-keys")
 }
