@@ -9,9 +9,13 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/drl-node ./cmd/node
+# The state directory, owned by the node's user: a volume mounted there
+# starts with this owner.
+RUN mkdir -p /out/state && chown 65532:65532 /out/state && chmod 0700 /out/state
 
 FROM scratch
 COPY --from=build /out/drl-node /drl-node
+COPY --from=build --chown=65532:65532 /out/state /var/lib/drl
 USER 65532:65532
 # Listen on every interface inside the container; say what to advertise
 # with DRL_GOSSIP_ADVERTISE and DRL_GRPC_ADVERTISE (the pod's or
@@ -19,6 +23,8 @@ USER 65532:65532
 ENV DRL_GOSSIP_ADDR=0.0.0.0:7946 \
     DRL_GRPC_ADDR=0.0.0.0:7947 \
     DRL_HTTP_ADDR=0.0.0.0:8080 \
-    DRL_LOG_FORMAT=json
+    DRL_LOG_FORMAT=json \
+    DRL_STATE_DIR=/var/lib/drl
+VOLUME /var/lib/drl
 EXPOSE 7946/tcp 7946/udp 7947/tcp 8080/tcp
 ENTRYPOINT ["/drl-node"]

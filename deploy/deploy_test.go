@@ -132,6 +132,16 @@ func TestKubernetesManifests(t *testing.T) {
 			t.Errorf("%s should ask %s", probe, path)
 		}
 	}
+	// The state directory is a volume of the pod's own, mounted where
+	// DRL_STATE_DIR points.
+	mounted := false
+	for _, m := range get(c, "volumeMounts").([]any) {
+		mounted = mounted || get(m, "mountPath") == env["DRL_STATE_DIR"] && env["DRL_STATE_DIR"] != ""
+	}
+	claim := get(sts, "spec", "volumeClaimTemplates", 0, "metadata", "name")
+	if !mounted || claim == nil || get(c, "volumeMounts", 0, "name") != claim {
+		t.Errorf("DRL_STATE_DIR %q is not a per-pod volume (claim %v)", env["DRL_STATE_DIR"], claim)
+	}
 	if g, _ := get(sts, "spec", "template", "spec", "terminationGracePeriodSeconds").(int); g <= 10 {
 		t.Errorf("terminationGracePeriodSeconds %d leaves no room for the 10 s handoff on SIGTERM", g)
 	}
@@ -159,6 +169,10 @@ func TestCompose(t *testing.T) {
 		}
 		if join, _ := env["DRL_JOIN"].(string); !addrs[join] && join != "172.28.0.11:7946" {
 			t.Errorf("%s joins %q, no member's address", name, join)
+		}
+		vol, _ := get(svc, "volumes", 0).(string)
+		if dir, _ := env["DRL_STATE_DIR"].(string); dir == "" || !strings.HasSuffix(vol, ":"+dir) || !hasKey(d, "volumes", strings.Split(vol, ":")[0]) {
+			t.Errorf("%s keeps its state in %q, not a named volume mounted there (%q)", name, env["DRL_STATE_DIR"], vol)
 		}
 	}
 }
@@ -204,3 +218,20 @@ func TestDockerfileBuildsAStaticBinary(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// hasKey reports whether the map at path in d has key (whose value may be
+// empty, as a compose volume's is).
+func hasKey(d any, path ...string) bool {
+	m, ok := d.(map[string]any)
+	for _, p := range path[:len(path)-1] {
+		if !ok {
+			return false
+		}
+		m, ok = m[p].(map[string]any)
+	}
+	if !ok {
+		return false
+	}
+	_, found := m[path[len(path)-1]]
+	return found
+}
