@@ -333,9 +333,10 @@ func (v *view) unsettled() bool {
 
 // mustWait reports whether a check on key, which this node owns in v but
 // holds nothing for, must wait for v's handoffs: the key was gained in
-// v's ring change, and not every member has finished handing off yet.
+// v's ring change, or a member that started from a snapshot joined in it,
+// and not every member has finished handing off yet.
 func (v *view) mustWait(key bucket.Key, self string) bool {
-	if v.prev == nil || v.prev.Owner(key.Hi) == self {
+	if !v.restoring && (v.prev == nil || v.prev.Owner(key.Hi) == self) {
 		return false
 	}
 	select {

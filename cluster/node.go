@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"runtime"
@@ -94,6 +95,10 @@ type Node struct {
 	// this node while it leaves.
 	moving  atomic.Pointer[moveState]
 	leaving atomic.Pointer[ring.Ring]
+	// lingerMu guards lingering: peer clients a leaving node's ring changes
+	// replaced, left open for its handoff until Close.
+	lingerMu  sync.Mutex
+	lingering []*peer.Client
 
 	// doneMu guards doneFrom: the id of the ring each member last said it
 	// had finished handing off for.
@@ -146,6 +151,10 @@ type view struct {
 	leases *hotkeys.Leases
 	// next is closed when a newer view replaces this one.
 	next chan struct{}
+	// restoring is set when a member that started from a snapshot joined
+	// in this change: until the change settles, every key held nowhere
+	// here waits, since that member may hold its bucket.
+	restoring bool
 	// quorum is the cluster's count when this view was built; without a
 	// majority the node decides nothing itself (quorum.go).
 	quorum quorum
@@ -264,7 +273,8 @@ func New(cfg Config) (*Node, error) {
 	}
 	// Until the node has joined it is in no ring, its own included
 	// (membership.Meta.Ready).
-	if n.gossip, err = membership.Start(gcfg, membership.Meta{Name: cfg.Name, GRPC: n.grpcAddr, HTTP: httpAdv, Started: time.Now().UnixNano()}); err != nil {
+	if n.gossip, err = membership.Start(gcfg, membership.Meta{Name: cfg.Name, GRPC: n.grpcAddr, HTTP: httpAdv, Started: time.Now().UnixNano(),
+		Restoring: n.restored.Load() != nil}); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	n.rebuildRing()
@@ -573,7 +583,10 @@ func (n *Node) Close(ctx context.Context) error {
 			}
 		}
 		n.gone.Store(true)
-		for _, p := range n.view.Load().peers {
+		n.lingerMu.Lock()
+		peers := append(n.lingering, slices.Collect(maps.Values(n.view.Load().peers))...)
+		n.lingerMu.Unlock()
+		for _, p := range peers {
 			if err := p.Close(ctx); err != nil {
 				errs = append(errs, err)
 			}

@@ -119,6 +119,11 @@ func (n *Node) rebuildRing() {
 	if n.cfg.Leases {
 		v.leases = hotkeys.NewLeases(n.cfg.Clock)
 	}
+	for id, md := range members {
+		if _, known := old.members[id]; md.Restoring && !known && id != n.id {
+			v.restoring = true
+		}
+	}
 	var stale []*peer.Client
 	for name, md := range all(members, departing) {
 		if name == n.id {
@@ -174,6 +179,15 @@ func (n *Node) rebuildRing() {
 			defer cancel()
 			n.handOffMoved(ctx, ms)
 		})
+	}
+	if n.leaving.Load() != nil {
+		// A leaving node's handoff and relays may be mid-call on these:
+		// closing them now would fail calls the peer has already served,
+		// and the buckets would be kept twice. Close closes them.
+		n.lingerMu.Lock()
+		n.lingering = append(n.lingering, stale...)
+		n.lingerMu.Unlock()
+		stale = nil
 	}
 	// Checks that still hold a stale peer finish or get drl.ErrClosed and retry
 	// on the new view.

@@ -52,6 +52,11 @@ type Meta struct {
 	// others take it out of their rings at once, wait for its handoff, and
 	// do not count it as failed once it is gone.
 	Leaving bool `json:"leaving,omitempty"`
+	// Restoring says this instance started with a saved snapshot of
+	// buckets (package snapshot), some of which may belong to others: an
+	// owner holding nothing for a key waits for this member's handoff
+	// after it joins, as it would for a key it gained.
+	Restoring bool `json:"restoring,omitempty"`
 }
 
 // maxMetaBytes is memberlist's limit on a node's metadata.
