@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/api/drlv1"
@@ -27,22 +29,25 @@ type Batching struct {
 	MaxInFlight int
 }
 
-// NewBatching is New with batching of concurrent checks.
+// NewBatching is New with batching of concurrent checks. With owner
+// routing (the default), checks are batched per owner.
 func NewBatching(addrs []string, b Batching, opts ...grpc.DialOption) (*Client, error) {
-	c, err := New(addrs, opts...)
-	if err != nil {
-		return nil, err
-	}
 	if b.MaxBatch <= 0 {
 		b.MaxBatch = 256
 	}
 	if b.MaxInFlight <= 0 {
 		b.MaxInFlight = 4
 	}
-	c.batch = &batcher{api: c.api, cfg: b, queue: make(chan *pending, 4*b.MaxBatch),
-		slots: make(chan struct{}, b.MaxInFlight), stop: make(chan struct{}), done: make(chan struct{})}
-	go c.batch.run()
-	return c, nil
+	return newClient(addrs, &b, opts)
+}
+
+// newBatcher starts a batcher that sends its batches through api. Its
+// close stops it.
+func newBatcher(api drlv1.RateLimiterClient, cfg Batching) *batcher {
+	b := &batcher{api: api, cfg: cfg, queue: make(chan *pending, 4*cfg.MaxBatch),
+		slots: make(chan struct{}, cfg.MaxInFlight), stop: make(chan struct{}), done: make(chan struct{})}
+	go b.run()
+	return b
 }
 
 type batcher struct {
@@ -65,38 +70,42 @@ type pending struct {
 type checkResult struct {
 	d   bucket.Decision
 	err error
+	// call is the gRPC code of the whole call's failure (codes.OK when the
+	// call went through, or never started): Unavailable and Canceled can
+	// mean the node never saw the check.
+	call codes.Code
 }
 
 // maxCall bounds a batch's call when a caller set no deadline.
 const maxCall = 10 * time.Second
 
 // check queues one check and waits for its answer, or for ctx.
-func (b *batcher) check(ctx context.Context, req *drlv1.CheckRequest) (bucket.Decision, error) {
+func (b *batcher) check(ctx context.Context, req *drlv1.CheckRequest) checkResult {
 	select {
 	case <-b.stop:
-		return bucket.Decision{}, drl.ErrClosed
+		return checkResult{err: drl.ErrClosed}
 	default:
 	}
 	p := &pending{ctx: ctx, req: req, done: make(chan checkResult, 1)}
 	select {
 	case b.queue <- p:
 	case <-ctx.Done():
-		return bucket.Decision{}, ctx.Err()
+		return checkResult{err: ctx.Err()}
 	case <-b.stop:
-		return bucket.Decision{}, drl.ErrClosed
+		return checkResult{err: drl.ErrClosed}
 	}
 	select {
 	case r := <-p.done:
-		return r.d, r.err
+		return r
 	case <-ctx.Done():
-		return bucket.Decision{}, ctx.Err()
+		return checkResult{err: ctx.Err()}
 	case <-b.done:
 		// Queued as the batcher stopped: answered, or left behind.
 		select {
 		case r := <-p.done:
-			return r.d, r.err
+			return r
 		default:
-			return bucket.Decision{}, drl.ErrClosed
+			return checkResult{err: drl.ErrClosed}
 		}
 	}
 }
@@ -161,7 +170,8 @@ func (b *batcher) send(batch []*pending) {
 	for i, p := range batch {
 		switch {
 		case err != nil:
-			p.done <- checkResult{err: fmt.Errorf("client: check: %w", transport.ErrorFromGRPC(err))}
+			p.done <- checkResult{err: fmt.Errorf("client: check: %w", transport.ErrorFromGRPC(err)),
+				call: status.Code(err)}
 		case resp.Results[i].GetError() != nil:
 			p.done <- checkResult{err: fmt.Errorf("client: check: %w", transport.ErrorFromWire(resp.Results[i].GetError()))}
 		default:

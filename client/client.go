@@ -1,6 +1,10 @@
 // Package client talks to a drl cluster over gRPC, for services that do not
-// embed a node. It spreads calls over the node addresses it is given (any
-// node answers any check) and skips nodes that are down.
+// embed a node. It learns the cluster's ring from a node (WatchRing) and
+// sends each check straight to its key's owner, saving the hop a node
+// makes to forward a check it does not own (owners.go). Other calls, and
+// checks while it has no ring or the owner's connection is down, are
+// spread over the node addresses it is given (any node answers any
+// check), skipping nodes that are down.
 //
 //	c, err := client.New([]string{"10.0.0.1:7947", "10.0.0.2:7947"})
 //	ok, err := c.RateLimit(ctx, "user-42", "login", 10, time.Minute)
@@ -19,9 +23,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/grpc/status"
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/api/drlv1"
@@ -31,9 +37,10 @@ import (
 
 // Client is a connection to a cluster. It is safe for concurrent use.
 type Client struct {
-	conn   *grpc.ClientConn
+	conn   *grpc.ClientConn // round-robin over the nodes given to New
 	api    drlv1.RateLimiterClient
-	batch  *batcher // nil without batching
+	batch  *batcher // on conn; nil without batching
+	owners *router  // nil without owner routing
 	closed atomic.Bool
 }
 
@@ -41,11 +48,19 @@ type Client struct {
 // ClientConn only, but its scheme names it.
 var schemes atomic.Uint64
 
-// New connects to the nodes at addrs (host:port of their gRPC listeners),
-// balancing calls round-robin among the ones that are up. It dials
+// New connects to the nodes at addrs (host:port of their gRPC listeners).
+// It sends each check to its key's owner, as the ring it watches on one
+// of the nodes says, and balances other calls round-robin among the nodes
+// that are up; WithoutOwnerRouting makes every call round-robin. It dials
 // lazily: a node that is down now is tried again later. opts are added to
-// the defaults (plaintext).
+// the defaults (plaintext) and also apply to the connections to owners.
 func New(addrs []string, opts ...grpc.DialOption) (*Client, error) {
+	return newClient(addrs, nil, opts)
+}
+
+// newClient is New, batching checks when b is not nil.
+func newClient(addrs []string, b *Batching, opts []grpc.DialOption) (*Client, error) {
+	opts, routing := ownerRouting(opts)
 	if len(addrs) == 0 {
 		return nil, errors.New("client: no node addresses")
 	}
@@ -70,13 +85,22 @@ func New(addrs []string, opts ...grpc.DialOption) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	return &Client{conn: conn, api: drlv1.NewRateLimiterClient(conn)}, nil
+	c := &Client{conn: conn, api: drlv1.NewRateLimiterClient(conn)}
+	if b != nil {
+		c.batch = newBatcher(c.api, *b)
+	}
+	if routing {
+		dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
+		c.owners = startRouter(c.api, dial, b)
+	}
+	return c, nil
 }
 
-// Close stops batching, answering queued checks with an error, and closes
-// the connections.
+// Close stops watching the ring and batching, answering queued checks
+// with an error, and closes the connections.
 func (c *Client) Close() error {
 	c.closed.Store(true)
+	c.owners.close()
 	if c.batch != nil {
 		c.batch.close()
 	}
@@ -109,18 +133,51 @@ func (c *Client) Check(ctx context.Context, req bucket.Request) (bucket.Decision
 // or, after Close, drl.ErrClosed.
 func (c *Client) CheckWith(ctx context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error) {
 	m := transport.LimitCheckToProto(drl.LimitCheck{Request: req, Options: opts})
-	if c.batch != nil {
-		return c.batch.check(ctx, m)
+	if o := c.owners.owner(req.UserID, req.Action); o != nil {
+		r := c.checkOn(ctx, o.api, o.batch, m)
+		if r.err == nil || !c.ownerFailed(o, r) {
+			return r.d, r.err
+		}
 	}
-	resp, err := c.api.Check(ctx, m)
+	r := c.checkOn(ctx, c.api, c.batch, m)
+	return r.d, r.err
+}
+
+// ownerFailed reports whether a check sent to o failed for want of o
+// rather than by o's decision: the call failed Unavailable (o's connection
+// broke, or o is stopping), or o left the client's ring and its
+// connection closed under the check. Any node can answer the check
+// instead. o has then most likely not spent it; if the connection broke
+// after o had, the retry spends the hits a second time, which takes an
+// owner that crashes mid-call (and so loses all its counts anyway) or a
+// check that outlasts retireAfter.
+func (c *Client) ownerFailed(o *member, r checkResult) bool {
+	switch {
+	case c.closed.Load():
+		return false
+	case r.call == codes.Unavailable:
+		// Whether the connection is still marked up says nothing: it
+		// learns of a peer's crash only as this very call fails.
+		return true
+	}
+	return o.retired.Load() && (r.call == codes.Canceled || errors.Is(r.err, drl.ErrClosed))
+}
+
+// checkOn sends one check through batch, or through api when batch is nil.
+func (c *Client) checkOn(ctx context.Context, api drlv1.RateLimiterClient, batch *batcher, m *drlv1.CheckRequest) checkResult {
+	if batch != nil {
+		return batch.check(ctx, m)
+	}
+	resp, err := api.Check(ctx, m)
 	if err != nil {
-		return bucket.Decision{}, c.callError("check", err)
+		return checkResult{err: c.callError("check", err), call: status.Code(err)}
 	}
-	return transport.DecisionFromProto(resp), nil
+	return checkResult{d: transport.DecisionFromProto(resp)}
 }
 
 // CheckAll checks several limits as one request: allowed only if all
-// admit; a denied request spends nothing (see cluster.Node.CheckAll).
+// admit; a denied request spends nothing (see cluster.Node.CheckAll). It
+// goes to any node: its limits may have different owners.
 func (c *Client) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []bucket.Decision, error) {
 	m := &drlv1.CheckAllRequest{Limits: make([]*drlv1.CheckRequest, len(checks))}
 	for i, ch := range checks {

@@ -23,6 +23,32 @@ func WithTLS(cfg *tls.Config) grpc.DialOption {
 	return grpc.WithTransportCredentials(credentials.NewTLS(cfg))
 }
 
+// WithoutOwnerRouting makes New send every check to any node, round-robin,
+// instead of to its key's owner: each node then forwards the checks on
+// keys it does not own, a second hop. For comparison, and for nodes that
+// predate WatchRing (owner routing falls back to round-robin with them
+// anyway).
+func WithoutOwnerRouting() grpc.DialOption { return noOwnerRouting{} }
+
+// noOwnerRouting is a client option carried among the dial options, so
+// that New keeps its signature; New takes it out before dialing.
+type noOwnerRouting struct{ grpc.EmptyDialOption }
+
+// ownerRouting returns opts without the client's own options, and whether
+// owner routing is on.
+func ownerRouting(opts []grpc.DialOption) ([]grpc.DialOption, bool) {
+	on := true
+	dial := make([]grpc.DialOption, 0, len(opts))
+	for _, o := range opts {
+		if _, off := o.(noOwnerRouting); off {
+			on = false
+			continue
+		}
+		dial = append(dial, o)
+	}
+	return dial, on
+}
+
 type bearerToken string
 
 func (t bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {

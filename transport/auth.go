@@ -100,8 +100,9 @@ const (
 
 // ServerOptions returns the gRPC server options that go with cfg: bearer
 // tokens on the public API (when cfg.Tokens is set), a verified member
-// certificate on the peer API (when cfg.RequireMemberCert), and bounds on
-// message size and concurrent streams per connection.
+// certificate on the peer API (when cfg.RequireMemberCert), on unary and
+// streaming calls alike, and bounds on message size and concurrent
+// streams per connection.
 func ServerOptions(cfg ServerConfig) []grpc.ServerOption {
 	cfg = cfg.withDefaults()
 	return []grpc.ServerOption{
@@ -112,6 +113,13 @@ func ServerOptions(cfg ServerConfig) []grpc.ServerOption {
 				return nil, err
 			}
 			return handler(ctx, req)
+		}),
+		// WatchRing streams: its callers need a token like any other.
+		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+			if err := authorize(ss.Context(), cfg, info.FullMethod); err != nil {
+				return err
+			}
+			return handler(srv, ss)
 		}),
 	}
 }

@@ -138,6 +138,218 @@ func (Mode) EnumDescriptor() ([]byte, []int) {
 	return file_drl_proto_rawDescGZIP(), []int{1}
 }
 
+type WatchRingRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRingRequest) Reset() {
+	*x = WatchRingRequest{}
+	mi := &file_drl_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRingRequest) ProtoMessage() {}
+
+func (x *WatchRingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRingRequest.ProtoReflect.Descriptor instead.
+func (*WatchRingRequest) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{0}
+}
+
+// RingState is one node's ring: who owns which keys. To find the owner of
+// a check on (user_id, action), with every hash xxHash64 (XXH64, seed 0)
+// of the id's UTF-8 bytes and all arithmetic modulo 2^64:
+//
+//	u   = XXH64(user_id)
+//	a   = XXH64(action) + 0x9e3779b97f4a7c15
+//	hi  = u XOR rotate_left(a, 29)
+//	partition = hi mod partitions
+//
+// hi is the high half of the 128-bit bucket key (the Go code:
+// cluster.KeyHasher and bucket.KeyOf; the low half, which the ring never
+// uses, is a mix of u and a). The algorithm and the other request fields
+// play no part in placement.
+//
+// The partitions are assigned to members as github.com/buraksezer/consistent
+// v0.10 does with xxHash64 as its hasher (the Go code: ring.NewPlaced):
+//
+//  1. Points. Take the members in byte-wise order of name. Each member
+//     puts replication_factor points on a 64-bit circle: point i (i from
+//  0. is XXH64 of the name followed by i in decimal ("node-1" and 0
+//     give "node-10"). If two points are equal, the member added later
+//     holds it. Sort the points ascending (a point may appear twice).
+//  2. Bound. max_load = ceil(floor(partitions / number of members) * load),
+//     computed in float64.
+//  3. Assignment. For each partition p from 0 up: h = XXH64 of p as 8
+//     bytes, little-endian; start at the first point >= h (past the last
+//     point, wrap to the first) and walk forward, wrapping, to the first
+//     point whose member still has room (partitions owned so far + 1 <=
+//     max_load); that member owns p.
+//
+// A ring with no members owns nothing: send checks to any node.
+type RingState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Counts this node's ring changes since it started. It only grows on one
+	// node's stream; versions from different nodes are not comparable.
+	Version uint64 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	// Names the ring by its members' instances and addresses: two nodes that
+	// send the same ring_id have the same ring. Never 0.
+	RingId uint64 `protobuf:"fixed64,2,opt,name=ring_id,json=ringId,proto3" json:"ring_id,omitempty"`
+	// The ring's parameters, defaults applied.
+	Partitions        uint32  `protobuf:"varint,3,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	ReplicationFactor uint32  `protobuf:"varint,4,opt,name=replication_factor,json=replicationFactor,proto3" json:"replication_factor,omitempty"`
+	Load              float64 `protobuf:"fixed64,5,opt,name=load,proto3" json:"load,omitempty"`
+	// Every member that owns part of the ring, in name order.
+	Members       []*RingMember `protobuf:"bytes,6,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RingState) Reset() {
+	*x = RingState{}
+	mi := &file_drl_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RingState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RingState) ProtoMessage() {}
+
+func (x *RingState) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RingState.ProtoReflect.Descriptor instead.
+func (*RingState) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RingState) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *RingState) GetRingId() uint64 {
+	if x != nil {
+		return x.RingId
+	}
+	return 0
+}
+
+func (x *RingState) GetPartitions() uint32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return 0
+}
+
+func (x *RingState) GetReplicationFactor() uint32 {
+	if x != nil {
+		return x.ReplicationFactor
+	}
+	return 0
+}
+
+func (x *RingState) GetLoad() float64 {
+	if x != nil {
+		return x.Load
+	}
+	return 0
+}
+
+func (x *RingState) GetMembers() []*RingMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+type RingMember struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member's configured name: its position on the ring, and what
+	// Owner and Members report as its name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Where its public RateLimiter API listens.
+	GrpcAddr      string `protobuf:"bytes,2,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RingMember) Reset() {
+	*x = RingMember{}
+	mi := &file_drl_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RingMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RingMember) ProtoMessage() {}
+
+func (x *RingMember) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RingMember.ProtoReflect.Descriptor instead.
+func (*RingMember) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RingMember) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RingMember) GetGrpcAddr() string {
+	if x != nil {
+		return x.GrpcAddr
+	}
+	return ""
+}
+
 type CheckRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
@@ -170,7 +382,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_drl_proto_msgTypes[0]
+	mi := &file_drl_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -182,7 +394,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[0]
+	mi := &file_drl_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -195,7 +407,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{0}
+	return file_drl_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CheckRequest) GetUserId() string {
@@ -286,7 +498,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_drl_proto_msgTypes[1]
+	mi := &file_drl_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -298,7 +510,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[1]
+	mi := &file_drl_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -311,7 +523,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{1}
+	return file_drl_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CheckResponse) GetAllowed() bool {
@@ -366,7 +578,7 @@ type CheckAllRequest struct {
 
 func (x *CheckAllRequest) Reset() {
 	*x = CheckAllRequest{}
-	mi := &file_drl_proto_msgTypes[2]
+	mi := &file_drl_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -378,7 +590,7 @@ func (x *CheckAllRequest) String() string {
 func (*CheckAllRequest) ProtoMessage() {}
 
 func (x *CheckAllRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[2]
+	mi := &file_drl_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -391,7 +603,7 @@ func (x *CheckAllRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckAllRequest.ProtoReflect.Descriptor instead.
 func (*CheckAllRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{2}
+	return file_drl_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CheckAllRequest) GetLimits() []*CheckRequest {
@@ -414,7 +626,7 @@ type CheckAllResponse struct {
 
 func (x *CheckAllResponse) Reset() {
 	*x = CheckAllResponse{}
-	mi := &file_drl_proto_msgTypes[3]
+	mi := &file_drl_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -426,7 +638,7 @@ func (x *CheckAllResponse) String() string {
 func (*CheckAllResponse) ProtoMessage() {}
 
 func (x *CheckAllResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[3]
+	mi := &file_drl_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -439,7 +651,7 @@ func (x *CheckAllResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckAllResponse.ProtoReflect.Descriptor instead.
 func (*CheckAllResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{3}
+	return file_drl_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CheckAllResponse) GetAllowed() bool {
@@ -466,7 +678,7 @@ type ResetRequest struct {
 
 func (x *ResetRequest) Reset() {
 	*x = ResetRequest{}
-	mi := &file_drl_proto_msgTypes[4]
+	mi := &file_drl_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -478,7 +690,7 @@ func (x *ResetRequest) String() string {
 func (*ResetRequest) ProtoMessage() {}
 
 func (x *ResetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[4]
+	mi := &file_drl_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -491,7 +703,7 @@ func (x *ResetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetRequest.ProtoReflect.Descriptor instead.
 func (*ResetRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{4}
+	return file_drl_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ResetRequest) GetUserId() string {
@@ -521,7 +733,7 @@ type ResetResponse struct {
 
 func (x *ResetResponse) Reset() {
 	*x = ResetResponse{}
-	mi := &file_drl_proto_msgTypes[5]
+	mi := &file_drl_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -533,7 +745,7 @@ func (x *ResetResponse) String() string {
 func (*ResetResponse) ProtoMessage() {}
 
 func (x *ResetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[5]
+	mi := &file_drl_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -546,7 +758,7 @@ func (x *ResetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetResponse.ProtoReflect.Descriptor instead.
 func (*ResetResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{5}
+	return file_drl_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ResetResponse) GetDropped() uint32 {
@@ -573,7 +785,7 @@ type TopDeniedRequest struct {
 
 func (x *TopDeniedRequest) Reset() {
 	*x = TopDeniedRequest{}
-	mi := &file_drl_proto_msgTypes[6]
+	mi := &file_drl_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -585,7 +797,7 @@ func (x *TopDeniedRequest) String() string {
 func (*TopDeniedRequest) ProtoMessage() {}
 
 func (x *TopDeniedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[6]
+	mi := &file_drl_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -598,7 +810,7 @@ func (x *TopDeniedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopDeniedRequest.ProtoReflect.Descriptor instead.
 func (*TopDeniedRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{6}
+	return file_drl_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TopDeniedRequest) GetLimit() uint32 {
@@ -619,7 +831,7 @@ type TopDeniedResponse struct {
 
 func (x *TopDeniedResponse) Reset() {
 	*x = TopDeniedResponse{}
-	mi := &file_drl_proto_msgTypes[7]
+	mi := &file_drl_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -631,7 +843,7 @@ func (x *TopDeniedResponse) String() string {
 func (*TopDeniedResponse) ProtoMessage() {}
 
 func (x *TopDeniedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[7]
+	mi := &file_drl_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -644,7 +856,7 @@ func (x *TopDeniedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopDeniedResponse.ProtoReflect.Descriptor instead.
 func (*TopDeniedResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{7}
+	return file_drl_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TopDeniedResponse) GetNode() string {
@@ -674,7 +886,7 @@ type DeniedKey struct {
 
 func (x *DeniedKey) Reset() {
 	*x = DeniedKey{}
-	mi := &file_drl_proto_msgTypes[8]
+	mi := &file_drl_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -686,7 +898,7 @@ func (x *DeniedKey) String() string {
 func (*DeniedKey) ProtoMessage() {}
 
 func (x *DeniedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[8]
+	mi := &file_drl_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -699,7 +911,7 @@ func (x *DeniedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeniedKey.ProtoReflect.Descriptor instead.
 func (*DeniedKey) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{8}
+	return file_drl_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeniedKey) GetUserId() string {
@@ -739,7 +951,7 @@ type CheckBatchRequest struct {
 
 func (x *CheckBatchRequest) Reset() {
 	*x = CheckBatchRequest{}
-	mi := &file_drl_proto_msgTypes[9]
+	mi := &file_drl_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -751,7 +963,7 @@ func (x *CheckBatchRequest) String() string {
 func (*CheckBatchRequest) ProtoMessage() {}
 
 func (x *CheckBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[9]
+	mi := &file_drl_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -764,7 +976,7 @@ func (x *CheckBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckBatchRequest.ProtoReflect.Descriptor instead.
 func (*CheckBatchRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{9}
+	return file_drl_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CheckBatchRequest) GetChecks() []*CheckRequest {
@@ -784,7 +996,7 @@ type CheckBatchResponse struct {
 
 func (x *CheckBatchResponse) Reset() {
 	*x = CheckBatchResponse{}
-	mi := &file_drl_proto_msgTypes[10]
+	mi := &file_drl_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -796,7 +1008,7 @@ func (x *CheckBatchResponse) String() string {
 func (*CheckBatchResponse) ProtoMessage() {}
 
 func (x *CheckBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[10]
+	mi := &file_drl_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -809,7 +1021,7 @@ func (x *CheckBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckBatchResponse.ProtoReflect.Descriptor instead.
 func (*CheckBatchResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{10}
+	return file_drl_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CheckBatchResponse) GetResults() []*CheckResult {
@@ -832,7 +1044,7 @@ type CheckResult struct {
 
 func (x *CheckResult) Reset() {
 	*x = CheckResult{}
-	mi := &file_drl_proto_msgTypes[11]
+	mi := &file_drl_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +1056,7 @@ func (x *CheckResult) String() string {
 func (*CheckResult) ProtoMessage() {}
 
 func (x *CheckResult) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[11]
+	mi := &file_drl_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +1069,7 @@ func (x *CheckResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResult.ProtoReflect.Descriptor instead.
 func (*CheckResult) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{11}
+	return file_drl_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CheckResult) GetResult() isCheckResult_Result {
@@ -913,7 +1125,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_drl_proto_msgTypes[12]
+	mi := &file_drl_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +1137,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[12]
+	mi := &file_drl_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +1150,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{12}
+	return file_drl_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Error) GetCode() Code {
@@ -970,7 +1182,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_drl_proto_msgTypes[13]
+	mi := &file_drl_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -982,7 +1194,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[13]
+	mi := &file_drl_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -995,7 +1207,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{13}
+	return file_drl_proto_rawDescGZIP(), []int{16}
 }
 
 type Member struct {
@@ -1015,7 +1227,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_drl_proto_msgTypes[14]
+	mi := &file_drl_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1239,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[14]
+	mi := &file_drl_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1252,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{14}
+	return file_drl_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Member) GetName() string {
@@ -1100,7 +1312,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_drl_proto_msgTypes[15]
+	mi := &file_drl_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +1324,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[15]
+	mi := &file_drl_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1337,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{15}
+	return file_drl_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MembersResponse) GetSelf() string {
@@ -1164,7 +1376,7 @@ type Quorum struct {
 
 func (x *Quorum) Reset() {
 	*x = Quorum{}
-	mi := &file_drl_proto_msgTypes[16]
+	mi := &file_drl_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1388,7 @@ func (x *Quorum) String() string {
 func (*Quorum) ProtoMessage() {}
 
 func (x *Quorum) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[16]
+	mi := &file_drl_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1401,7 @@ func (x *Quorum) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quorum.ProtoReflect.Descriptor instead.
 func (*Quorum) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{16}
+	return file_drl_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Quorum) GetMajority() bool {
@@ -1229,7 +1441,7 @@ type ForgetRequest struct {
 
 func (x *ForgetRequest) Reset() {
 	*x = ForgetRequest{}
-	mi := &file_drl_proto_msgTypes[17]
+	mi := &file_drl_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1453,7 @@ func (x *ForgetRequest) String() string {
 func (*ForgetRequest) ProtoMessage() {}
 
 func (x *ForgetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[17]
+	mi := &file_drl_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1466,7 @@ func (x *ForgetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetRequest.ProtoReflect.Descriptor instead.
 func (*ForgetRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{17}
+	return file_drl_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ForgetRequest) GetName() string {
@@ -1272,7 +1484,7 @@ type ForgetResponse struct {
 
 func (x *ForgetResponse) Reset() {
 	*x = ForgetResponse{}
-	mi := &file_drl_proto_msgTypes[18]
+	mi := &file_drl_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1284,7 +1496,7 @@ func (x *ForgetResponse) String() string {
 func (*ForgetResponse) ProtoMessage() {}
 
 func (x *ForgetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[18]
+	mi := &file_drl_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1297,7 +1509,7 @@ func (x *ForgetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetResponse.ProtoReflect.Descriptor instead.
 func (*ForgetResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{18}
+	return file_drl_proto_rawDescGZIP(), []int{21}
 }
 
 type OwnerRequest struct {
@@ -1310,7 +1522,7 @@ type OwnerRequest struct {
 
 func (x *OwnerRequest) Reset() {
 	*x = OwnerRequest{}
-	mi := &file_drl_proto_msgTypes[19]
+	mi := &file_drl_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1322,7 +1534,7 @@ func (x *OwnerRequest) String() string {
 func (*OwnerRequest) ProtoMessage() {}
 
 func (x *OwnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[19]
+	mi := &file_drl_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1335,7 +1547,7 @@ func (x *OwnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnerRequest.ProtoReflect.Descriptor instead.
 func (*OwnerRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{19}
+	return file_drl_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *OwnerRequest) GetUserId() string {
@@ -1363,7 +1575,7 @@ type OwnerResponse struct {
 
 func (x *OwnerResponse) Reset() {
 	*x = OwnerResponse{}
-	mi := &file_drl_proto_msgTypes[20]
+	mi := &file_drl_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1587,7 @@ func (x *OwnerResponse) String() string {
 func (*OwnerResponse) ProtoMessage() {}
 
 func (x *OwnerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[20]
+	mi := &file_drl_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1600,7 @@ func (x *OwnerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnerResponse.ProtoReflect.Descriptor instead.
 func (*OwnerResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{20}
+	return file_drl_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *OwnerResponse) GetOwner() *Member {
@@ -1415,7 +1627,7 @@ type ResetKeyRequest struct {
 
 func (x *ResetKeyRequest) Reset() {
 	*x = ResetKeyRequest{}
-	mi := &file_drl_proto_msgTypes[21]
+	mi := &file_drl_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1639,7 @@ func (x *ResetKeyRequest) String() string {
 func (*ResetKeyRequest) ProtoMessage() {}
 
 func (x *ResetKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[21]
+	mi := &file_drl_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1652,7 @@ func (x *ResetKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetKeyRequest.ProtoReflect.Descriptor instead.
 func (*ResetKeyRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{21}
+	return file_drl_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ResetKeyRequest) GetKeyHi() uint64 {
@@ -1467,7 +1679,7 @@ type ResetKeyResponse struct {
 
 func (x *ResetKeyResponse) Reset() {
 	*x = ResetKeyResponse{}
-	mi := &file_drl_proto_msgTypes[22]
+	mi := &file_drl_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1479,7 +1691,7 @@ func (x *ResetKeyResponse) String() string {
 func (*ResetKeyResponse) ProtoMessage() {}
 
 func (x *ResetKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[22]
+	mi := &file_drl_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1492,7 +1704,7 @@ func (x *ResetKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetKeyResponse.ProtoReflect.Descriptor instead.
 func (*ResetKeyResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{22}
+	return file_drl_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ResetKeyResponse) GetDropped() uint32 {
@@ -1516,7 +1728,7 @@ type HandoffRequest struct {
 
 func (x *HandoffRequest) Reset() {
 	*x = HandoffRequest{}
-	mi := &file_drl_proto_msgTypes[23]
+	mi := &file_drl_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1528,7 +1740,7 @@ func (x *HandoffRequest) String() string {
 func (*HandoffRequest) ProtoMessage() {}
 
 func (x *HandoffRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[23]
+	mi := &file_drl_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1541,7 +1753,7 @@ func (x *HandoffRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffRequest.ProtoReflect.Descriptor instead.
 func (*HandoffRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{23}
+	return file_drl_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *HandoffRequest) GetFrom() string {
@@ -1584,7 +1796,7 @@ type MovedBucket struct {
 
 func (x *MovedBucket) Reset() {
 	*x = MovedBucket{}
-	mi := &file_drl_proto_msgTypes[24]
+	mi := &file_drl_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1596,7 +1808,7 @@ func (x *MovedBucket) String() string {
 func (*MovedBucket) ProtoMessage() {}
 
 func (x *MovedBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[24]
+	mi := &file_drl_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1609,7 +1821,7 @@ func (x *MovedBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MovedBucket.ProtoReflect.Descriptor instead.
 func (*MovedBucket) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{24}
+	return file_drl_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MovedBucket) GetKeyHi() uint64 {
@@ -1671,7 +1883,7 @@ type MovedLogEntry struct {
 
 func (x *MovedLogEntry) Reset() {
 	*x = MovedLogEntry{}
-	mi := &file_drl_proto_msgTypes[25]
+	mi := &file_drl_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1683,7 +1895,7 @@ func (x *MovedLogEntry) String() string {
 func (*MovedLogEntry) ProtoMessage() {}
 
 func (x *MovedLogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[25]
+	mi := &file_drl_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1696,7 +1908,7 @@ func (x *MovedLogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MovedLogEntry.ProtoReflect.Descriptor instead.
 func (*MovedLogEntry) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{25}
+	return file_drl_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MovedLogEntry) GetAtNs() int64 {
@@ -1723,7 +1935,7 @@ type HandoffResponse struct {
 
 func (x *HandoffResponse) Reset() {
 	*x = HandoffResponse{}
-	mi := &file_drl_proto_msgTypes[26]
+	mi := &file_drl_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +1947,7 @@ func (x *HandoffResponse) String() string {
 func (*HandoffResponse) ProtoMessage() {}
 
 func (x *HandoffResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[26]
+	mi := &file_drl_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +1960,7 @@ func (x *HandoffResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffResponse.ProtoReflect.Descriptor instead.
 func (*HandoffResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{26}
+	return file_drl_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *HandoffResponse) GetAccepted() uint32 {
@@ -1769,7 +1981,7 @@ type ForwardRequest struct {
 
 func (x *ForwardRequest) Reset() {
 	*x = ForwardRequest{}
-	mi := &file_drl_proto_msgTypes[27]
+	mi := &file_drl_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1781,7 +1993,7 @@ func (x *ForwardRequest) String() string {
 func (*ForwardRequest) ProtoMessage() {}
 
 func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[27]
+	mi := &file_drl_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1794,7 +2006,7 @@ func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
 func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{27}
+	return file_drl_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ForwardRequest) GetFrom() string {
@@ -1839,7 +2051,7 @@ type OwnedCheck struct {
 
 func (x *OwnedCheck) Reset() {
 	*x = OwnedCheck{}
-	mi := &file_drl_proto_msgTypes[28]
+	mi := &file_drl_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1851,7 +2063,7 @@ func (x *OwnedCheck) String() string {
 func (*OwnedCheck) ProtoMessage() {}
 
 func (x *OwnedCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[28]
+	mi := &file_drl_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1864,7 +2076,7 @@ func (x *OwnedCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedCheck.ProtoReflect.Descriptor instead.
 func (*OwnedCheck) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{28}
+	return file_drl_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *OwnedCheck) GetKeyHi() uint64 {
@@ -1954,7 +2166,7 @@ type ForwardResponse struct {
 
 func (x *ForwardResponse) Reset() {
 	*x = ForwardResponse{}
-	mi := &file_drl_proto_msgTypes[29]
+	mi := &file_drl_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1966,7 +2178,7 @@ func (x *ForwardResponse) String() string {
 func (*ForwardResponse) ProtoMessage() {}
 
 func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[29]
+	mi := &file_drl_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1979,7 +2191,7 @@ func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardResponse.ProtoReflect.Descriptor instead.
 func (*ForwardResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{29}
+	return file_drl_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ForwardResponse) GetResults() []*OwnedResult {
@@ -2008,7 +2220,7 @@ type OwnedResult struct {
 
 func (x *OwnedResult) Reset() {
 	*x = OwnedResult{}
-	mi := &file_drl_proto_msgTypes[30]
+	mi := &file_drl_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2020,7 +2232,7 @@ func (x *OwnedResult) String() string {
 func (*OwnedResult) ProtoMessage() {}
 
 func (x *OwnedResult) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[30]
+	mi := &file_drl_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2033,7 +2245,7 @@ func (x *OwnedResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedResult.ProtoReflect.Descriptor instead.
 func (*OwnedResult) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{30}
+	return file_drl_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *OwnedResult) GetCode() Code {
@@ -2084,7 +2296,7 @@ type Decision struct {
 
 func (x *Decision) Reset() {
 	*x = Decision{}
-	mi := &file_drl_proto_msgTypes[31]
+	mi := &file_drl_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2308,7 @@ func (x *Decision) String() string {
 func (*Decision) ProtoMessage() {}
 
 func (x *Decision) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[31]
+	mi := &file_drl_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2321,7 @@ func (x *Decision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Decision.ProtoReflect.Descriptor instead.
 func (*Decision) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{31}
+	return file_drl_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Decision) GetAllowed() bool {
@@ -2151,7 +2363,21 @@ var File_drl_proto protoreflect.FileDescriptor
 
 const file_drl_proto_rawDesc = "" +
 	"\n" +
-	"\tdrl.proto\x12\x06drl.v1\x1a\x1egoogle/protobuf/duration.proto\"\xb0\x02\n" +
+	"\tdrl.proto\x12\x06drl.v1\x1a\x1egoogle/protobuf/duration.proto\"\x12\n" +
+	"\x10WatchRingRequest\"\xcf\x01\n" +
+	"\tRingState\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x17\n" +
+	"\aring_id\x18\x02 \x01(\x06R\x06ringId\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x03 \x01(\rR\n" +
+	"partitions\x12-\n" +
+	"\x12replication_factor\x18\x04 \x01(\rR\x11replicationFactor\x12\x12\n" +
+	"\x04load\x18\x05 \x01(\x01R\x04load\x12,\n" +
+	"\amembers\x18\x06 \x03(\v2\x12.drl.v1.RingMemberR\amembers\"=\n" +
+	"\n" +
+	"RingMember\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
+	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\"\xb0\x02\n" +
 	"\fCheckRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
 	"\x06action\x18\x02 \x01(\tR\x06action\x12\x14\n" +
@@ -2297,7 +2523,7 @@ const file_drl_proto_rawDesc = "" +
 	"\rCODE_INTERNAL\x10\x05*)\n" +
 	"\x04Mode\x12\x0f\n" +
 	"\vMODE_DIRECT\x10\x00\x12\x10\n" +
-	"\fMODE_PROXIED\x10\x012\xea\x03\n" +
+	"\fMODE_PROXIED\x10\x012\xa6\x04\n" +
 	"\vRateLimiter\x124\n" +
 	"\x05Check\x12\x14.drl.v1.CheckRequest\x1a\x15.drl.v1.CheckResponse\x12C\n" +
 	"\n" +
@@ -2307,7 +2533,8 @@ const file_drl_proto_rawDesc = "" +
 	"\bCheckAll\x12\x17.drl.v1.CheckAllRequest\x1a\x18.drl.v1.CheckAllResponse\x124\n" +
 	"\x05Reset\x12\x14.drl.v1.ResetRequest\x1a\x15.drl.v1.ResetResponse\x12@\n" +
 	"\tTopDenied\x12\x18.drl.v1.TopDeniedRequest\x1a\x19.drl.v1.TopDeniedResponse\x127\n" +
-	"\x06Forget\x12\x15.drl.v1.ForgetRequest\x1a\x16.drl.v1.ForgetResponse2\xbd\x01\n" +
+	"\x06Forget\x12\x15.drl.v1.ForgetRequest\x1a\x16.drl.v1.ForgetResponse\x12:\n" +
+	"\tWatchRing\x12\x18.drl.v1.WatchRingRequest\x1a\x11.drl.v1.RingState0\x012\xbd\x01\n" +
 	"\x04Peer\x12:\n" +
 	"\aForward\x12\x16.drl.v1.ForwardRequest\x1a\x17.drl.v1.ForwardResponse\x12:\n" +
 	"\aHandoff\x12\x16.drl.v1.HandoffRequest\x1a\x17.drl.v1.HandoffResponse\x12=\n" +
@@ -2326,94 +2553,100 @@ func file_drl_proto_rawDescGZIP() []byte {
 }
 
 var file_drl_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_drl_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_drl_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_drl_proto_goTypes = []any{
 	(Code)(0),                   // 0: drl.v1.Code
 	(Mode)(0),                   // 1: drl.v1.Mode
-	(*CheckRequest)(nil),        // 2: drl.v1.CheckRequest
-	(*CheckResponse)(nil),       // 3: drl.v1.CheckResponse
-	(*CheckAllRequest)(nil),     // 4: drl.v1.CheckAllRequest
-	(*CheckAllResponse)(nil),    // 5: drl.v1.CheckAllResponse
-	(*ResetRequest)(nil),        // 6: drl.v1.ResetRequest
-	(*ResetResponse)(nil),       // 7: drl.v1.ResetResponse
-	(*TopDeniedRequest)(nil),    // 8: drl.v1.TopDeniedRequest
-	(*TopDeniedResponse)(nil),   // 9: drl.v1.TopDeniedResponse
-	(*DeniedKey)(nil),           // 10: drl.v1.DeniedKey
-	(*CheckBatchRequest)(nil),   // 11: drl.v1.CheckBatchRequest
-	(*CheckBatchResponse)(nil),  // 12: drl.v1.CheckBatchResponse
-	(*CheckResult)(nil),         // 13: drl.v1.CheckResult
-	(*Error)(nil),               // 14: drl.v1.Error
-	(*MembersRequest)(nil),      // 15: drl.v1.MembersRequest
-	(*Member)(nil),              // 16: drl.v1.Member
-	(*MembersResponse)(nil),     // 17: drl.v1.MembersResponse
-	(*Quorum)(nil),              // 18: drl.v1.Quorum
-	(*ForgetRequest)(nil),       // 19: drl.v1.ForgetRequest
-	(*ForgetResponse)(nil),      // 20: drl.v1.ForgetResponse
-	(*OwnerRequest)(nil),        // 21: drl.v1.OwnerRequest
-	(*OwnerResponse)(nil),       // 22: drl.v1.OwnerResponse
-	(*ResetKeyRequest)(nil),     // 23: drl.v1.ResetKeyRequest
-	(*ResetKeyResponse)(nil),    // 24: drl.v1.ResetKeyResponse
-	(*HandoffRequest)(nil),      // 25: drl.v1.HandoffRequest
-	(*MovedBucket)(nil),         // 26: drl.v1.MovedBucket
-	(*MovedLogEntry)(nil),       // 27: drl.v1.MovedLogEntry
-	(*HandoffResponse)(nil),     // 28: drl.v1.HandoffResponse
-	(*ForwardRequest)(nil),      // 29: drl.v1.ForwardRequest
-	(*OwnedCheck)(nil),          // 30: drl.v1.OwnedCheck
-	(*ForwardResponse)(nil),     // 31: drl.v1.ForwardResponse
-	(*OwnedResult)(nil),         // 32: drl.v1.OwnedResult
-	(*Decision)(nil),            // 33: drl.v1.Decision
-	(*durationpb.Duration)(nil), // 34: google.protobuf.Duration
+	(*WatchRingRequest)(nil),    // 2: drl.v1.WatchRingRequest
+	(*RingState)(nil),           // 3: drl.v1.RingState
+	(*RingMember)(nil),          // 4: drl.v1.RingMember
+	(*CheckRequest)(nil),        // 5: drl.v1.CheckRequest
+	(*CheckResponse)(nil),       // 6: drl.v1.CheckResponse
+	(*CheckAllRequest)(nil),     // 7: drl.v1.CheckAllRequest
+	(*CheckAllResponse)(nil),    // 8: drl.v1.CheckAllResponse
+	(*ResetRequest)(nil),        // 9: drl.v1.ResetRequest
+	(*ResetResponse)(nil),       // 10: drl.v1.ResetResponse
+	(*TopDeniedRequest)(nil),    // 11: drl.v1.TopDeniedRequest
+	(*TopDeniedResponse)(nil),   // 12: drl.v1.TopDeniedResponse
+	(*DeniedKey)(nil),           // 13: drl.v1.DeniedKey
+	(*CheckBatchRequest)(nil),   // 14: drl.v1.CheckBatchRequest
+	(*CheckBatchResponse)(nil),  // 15: drl.v1.CheckBatchResponse
+	(*CheckResult)(nil),         // 16: drl.v1.CheckResult
+	(*Error)(nil),               // 17: drl.v1.Error
+	(*MembersRequest)(nil),      // 18: drl.v1.MembersRequest
+	(*Member)(nil),              // 19: drl.v1.Member
+	(*MembersResponse)(nil),     // 20: drl.v1.MembersResponse
+	(*Quorum)(nil),              // 21: drl.v1.Quorum
+	(*ForgetRequest)(nil),       // 22: drl.v1.ForgetRequest
+	(*ForgetResponse)(nil),      // 23: drl.v1.ForgetResponse
+	(*OwnerRequest)(nil),        // 24: drl.v1.OwnerRequest
+	(*OwnerResponse)(nil),       // 25: drl.v1.OwnerResponse
+	(*ResetKeyRequest)(nil),     // 26: drl.v1.ResetKeyRequest
+	(*ResetKeyResponse)(nil),    // 27: drl.v1.ResetKeyResponse
+	(*HandoffRequest)(nil),      // 28: drl.v1.HandoffRequest
+	(*MovedBucket)(nil),         // 29: drl.v1.MovedBucket
+	(*MovedLogEntry)(nil),       // 30: drl.v1.MovedLogEntry
+	(*HandoffResponse)(nil),     // 31: drl.v1.HandoffResponse
+	(*ForwardRequest)(nil),      // 32: drl.v1.ForwardRequest
+	(*OwnedCheck)(nil),          // 33: drl.v1.OwnedCheck
+	(*ForwardResponse)(nil),     // 34: drl.v1.ForwardResponse
+	(*OwnedResult)(nil),         // 35: drl.v1.OwnedResult
+	(*Decision)(nil),            // 36: drl.v1.Decision
+	(*durationpb.Duration)(nil), // 37: google.protobuf.Duration
 }
 var file_drl_proto_depIdxs = []int32{
-	34, // 0: drl.v1.CheckRequest.window:type_name -> google.protobuf.Duration
-	34, // 1: drl.v1.CheckResponse.reset_after:type_name -> google.protobuf.Duration
-	34, // 2: drl.v1.CheckResponse.retry_after:type_name -> google.protobuf.Duration
-	2,  // 3: drl.v1.CheckAllRequest.limits:type_name -> drl.v1.CheckRequest
-	3,  // 4: drl.v1.CheckAllResponse.decisions:type_name -> drl.v1.CheckResponse
-	10, // 5: drl.v1.TopDeniedResponse.keys:type_name -> drl.v1.DeniedKey
-	2,  // 6: drl.v1.CheckBatchRequest.checks:type_name -> drl.v1.CheckRequest
-	13, // 7: drl.v1.CheckBatchResponse.results:type_name -> drl.v1.CheckResult
-	3,  // 8: drl.v1.CheckResult.decision:type_name -> drl.v1.CheckResponse
-	14, // 9: drl.v1.CheckResult.error:type_name -> drl.v1.Error
-	0,  // 10: drl.v1.Error.code:type_name -> drl.v1.Code
-	16, // 11: drl.v1.MembersResponse.members:type_name -> drl.v1.Member
-	18, // 12: drl.v1.MembersResponse.quorum:type_name -> drl.v1.Quorum
-	16, // 13: drl.v1.OwnerResponse.owner:type_name -> drl.v1.Member
-	26, // 14: drl.v1.HandoffRequest.buckets:type_name -> drl.v1.MovedBucket
-	27, // 15: drl.v1.MovedBucket.log:type_name -> drl.v1.MovedLogEntry
-	30, // 16: drl.v1.ForwardRequest.checks:type_name -> drl.v1.OwnedCheck
-	1,  // 17: drl.v1.OwnedCheck.mode:type_name -> drl.v1.Mode
-	32, // 18: drl.v1.ForwardResponse.results:type_name -> drl.v1.OwnedResult
-	0,  // 19: drl.v1.OwnedResult.code:type_name -> drl.v1.Code
-	33, // 20: drl.v1.OwnedResult.last_admitted:type_name -> drl.v1.Decision
-	33, // 21: drl.v1.OwnedResult.denied:type_name -> drl.v1.Decision
-	2,  // 22: drl.v1.RateLimiter.Check:input_type -> drl.v1.CheckRequest
-	11, // 23: drl.v1.RateLimiter.CheckBatch:input_type -> drl.v1.CheckBatchRequest
-	15, // 24: drl.v1.RateLimiter.Members:input_type -> drl.v1.MembersRequest
-	21, // 25: drl.v1.RateLimiter.Owner:input_type -> drl.v1.OwnerRequest
-	4,  // 26: drl.v1.RateLimiter.CheckAll:input_type -> drl.v1.CheckAllRequest
-	6,  // 27: drl.v1.RateLimiter.Reset:input_type -> drl.v1.ResetRequest
-	8,  // 28: drl.v1.RateLimiter.TopDenied:input_type -> drl.v1.TopDeniedRequest
-	19, // 29: drl.v1.RateLimiter.Forget:input_type -> drl.v1.ForgetRequest
-	29, // 30: drl.v1.Peer.Forward:input_type -> drl.v1.ForwardRequest
-	25, // 31: drl.v1.Peer.Handoff:input_type -> drl.v1.HandoffRequest
-	23, // 32: drl.v1.Peer.ResetKey:input_type -> drl.v1.ResetKeyRequest
-	3,  // 33: drl.v1.RateLimiter.Check:output_type -> drl.v1.CheckResponse
-	12, // 34: drl.v1.RateLimiter.CheckBatch:output_type -> drl.v1.CheckBatchResponse
-	17, // 35: drl.v1.RateLimiter.Members:output_type -> drl.v1.MembersResponse
-	22, // 36: drl.v1.RateLimiter.Owner:output_type -> drl.v1.OwnerResponse
-	5,  // 37: drl.v1.RateLimiter.CheckAll:output_type -> drl.v1.CheckAllResponse
-	7,  // 38: drl.v1.RateLimiter.Reset:output_type -> drl.v1.ResetResponse
-	9,  // 39: drl.v1.RateLimiter.TopDenied:output_type -> drl.v1.TopDeniedResponse
-	20, // 40: drl.v1.RateLimiter.Forget:output_type -> drl.v1.ForgetResponse
-	31, // 41: drl.v1.Peer.Forward:output_type -> drl.v1.ForwardResponse
-	28, // 42: drl.v1.Peer.Handoff:output_type -> drl.v1.HandoffResponse
-	24, // 43: drl.v1.Peer.ResetKey:output_type -> drl.v1.ResetKeyResponse
-	33, // [33:44] is the sub-list for method output_type
-	22, // [22:33] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	4,  // 0: drl.v1.RingState.members:type_name -> drl.v1.RingMember
+	37, // 1: drl.v1.CheckRequest.window:type_name -> google.protobuf.Duration
+	37, // 2: drl.v1.CheckResponse.reset_after:type_name -> google.protobuf.Duration
+	37, // 3: drl.v1.CheckResponse.retry_after:type_name -> google.protobuf.Duration
+	5,  // 4: drl.v1.CheckAllRequest.limits:type_name -> drl.v1.CheckRequest
+	6,  // 5: drl.v1.CheckAllResponse.decisions:type_name -> drl.v1.CheckResponse
+	13, // 6: drl.v1.TopDeniedResponse.keys:type_name -> drl.v1.DeniedKey
+	5,  // 7: drl.v1.CheckBatchRequest.checks:type_name -> drl.v1.CheckRequest
+	16, // 8: drl.v1.CheckBatchResponse.results:type_name -> drl.v1.CheckResult
+	6,  // 9: drl.v1.CheckResult.decision:type_name -> drl.v1.CheckResponse
+	17, // 10: drl.v1.CheckResult.error:type_name -> drl.v1.Error
+	0,  // 11: drl.v1.Error.code:type_name -> drl.v1.Code
+	19, // 12: drl.v1.MembersResponse.members:type_name -> drl.v1.Member
+	21, // 13: drl.v1.MembersResponse.quorum:type_name -> drl.v1.Quorum
+	19, // 14: drl.v1.OwnerResponse.owner:type_name -> drl.v1.Member
+	29, // 15: drl.v1.HandoffRequest.buckets:type_name -> drl.v1.MovedBucket
+	30, // 16: drl.v1.MovedBucket.log:type_name -> drl.v1.MovedLogEntry
+	33, // 17: drl.v1.ForwardRequest.checks:type_name -> drl.v1.OwnedCheck
+	1,  // 18: drl.v1.OwnedCheck.mode:type_name -> drl.v1.Mode
+	35, // 19: drl.v1.ForwardResponse.results:type_name -> drl.v1.OwnedResult
+	0,  // 20: drl.v1.OwnedResult.code:type_name -> drl.v1.Code
+	36, // 21: drl.v1.OwnedResult.last_admitted:type_name -> drl.v1.Decision
+	36, // 22: drl.v1.OwnedResult.denied:type_name -> drl.v1.Decision
+	5,  // 23: drl.v1.RateLimiter.Check:input_type -> drl.v1.CheckRequest
+	14, // 24: drl.v1.RateLimiter.CheckBatch:input_type -> drl.v1.CheckBatchRequest
+	18, // 25: drl.v1.RateLimiter.Members:input_type -> drl.v1.MembersRequest
+	24, // 26: drl.v1.RateLimiter.Owner:input_type -> drl.v1.OwnerRequest
+	7,  // 27: drl.v1.RateLimiter.CheckAll:input_type -> drl.v1.CheckAllRequest
+	9,  // 28: drl.v1.RateLimiter.Reset:input_type -> drl.v1.ResetRequest
+	11, // 29: drl.v1.RateLimiter.TopDenied:input_type -> drl.v1.TopDeniedRequest
+	22, // 30: drl.v1.RateLimiter.Forget:input_type -> drl.v1.ForgetRequest
+	2,  // 31: drl.v1.RateLimiter.WatchRing:input_type -> drl.v1.WatchRingRequest
+	32, // 32: drl.v1.Peer.Forward:input_type -> drl.v1.ForwardRequest
+	28, // 33: drl.v1.Peer.Handoff:input_type -> drl.v1.HandoffRequest
+	26, // 34: drl.v1.Peer.ResetKey:input_type -> drl.v1.ResetKeyRequest
+	6,  // 35: drl.v1.RateLimiter.Check:output_type -> drl.v1.CheckResponse
+	15, // 36: drl.v1.RateLimiter.CheckBatch:output_type -> drl.v1.CheckBatchResponse
+	20, // 37: drl.v1.RateLimiter.Members:output_type -> drl.v1.MembersResponse
+	25, // 38: drl.v1.RateLimiter.Owner:output_type -> drl.v1.OwnerResponse
+	8,  // 39: drl.v1.RateLimiter.CheckAll:output_type -> drl.v1.CheckAllResponse
+	10, // 40: drl.v1.RateLimiter.Reset:output_type -> drl.v1.ResetResponse
+	12, // 41: drl.v1.RateLimiter.TopDenied:output_type -> drl.v1.TopDeniedResponse
+	23, // 42: drl.v1.RateLimiter.Forget:output_type -> drl.v1.ForgetResponse
+	3,  // 43: drl.v1.RateLimiter.WatchRing:output_type -> drl.v1.RingState
+	34, // 44: drl.v1.Peer.Forward:output_type -> drl.v1.ForwardResponse
+	31, // 45: drl.v1.Peer.Handoff:output_type -> drl.v1.HandoffResponse
+	27, // 46: drl.v1.Peer.ResetKey:output_type -> drl.v1.ResetKeyResponse
+	35, // [35:47] is the sub-list for method output_type
+	23, // [23:35] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_drl_proto_init() }
@@ -2421,8 +2654,8 @@ func file_drl_proto_init() {
 	if File_drl_proto != nil {
 		return
 	}
-	file_drl_proto_msgTypes[0].OneofWrappers = []any{}
-	file_drl_proto_msgTypes[11].OneofWrappers = []any{
+	file_drl_proto_msgTypes[3].OneofWrappers = []any{}
+	file_drl_proto_msgTypes[14].OneofWrappers = []any{
 		(*CheckResult_Decision)(nil),
 		(*CheckResult_Error)(nil),
 	}
@@ -2432,7 +2665,7 @@ func file_drl_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_drl_proto_rawDesc), len(file_drl_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   32,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -29,6 +29,7 @@ const (
 	RateLimiter_Reset_FullMethodName      = "/drl.v1.RateLimiter/Reset"
 	RateLimiter_TopDenied_FullMethodName  = "/drl.v1.RateLimiter/TopDenied"
 	RateLimiter_Forget_FullMethodName     = "/drl.v1.RateLimiter/Forget"
+	RateLimiter_WatchRing_FullMethodName  = "/drl.v1.RateLimiter/WatchRing"
 )
 
 // RateLimiterClient is the client API for RateLimiter service.
@@ -64,6 +65,15 @@ type RateLimiterClient interface {
 	// member by that name is counted as failed. An admin call; drlctl forget
 	// calls it on every node.
 	Forget(ctx context.Context, in *ForgetRequest, opts ...grpc.CallOption) (*ForgetResponse, error)
+	// WatchRing streams the answering node's ring, so that a client can send
+	// each check straight to its key's owner instead of through a second
+	// hop (issue 13). The first message is the node's ring now; another
+	// follows each time the node's ring changes. Routing by a stale ring is
+	// never wrong, only slower: a node that does not own a key forwards the
+	// check to the owner it knows. The stream ends (Unavailable) when the
+	// node stops; watch again, through another node. See RingState for how
+	// to place a key.
+	WatchRing(ctx context.Context, in *WatchRingRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RingState], error)
 }
 
 type rateLimiterClient struct {
@@ -154,6 +164,25 @@ func (c *rateLimiterClient) Forget(ctx context.Context, in *ForgetRequest, opts 
 	return out, nil
 }
 
+func (c *rateLimiterClient) WatchRing(ctx context.Context, in *WatchRingRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RingState], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RateLimiter_ServiceDesc.Streams[0], RateLimiter_WatchRing_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRingRequest, RingState]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RateLimiter_WatchRingClient = grpc.ServerStreamingClient[RingState]
+
 // RateLimiterServer is the server API for RateLimiter service.
 // All implementations must embed UnimplementedRateLimiterServer
 // for forward compatibility.
@@ -187,6 +216,15 @@ type RateLimiterServer interface {
 	// member by that name is counted as failed. An admin call; drlctl forget
 	// calls it on every node.
 	Forget(context.Context, *ForgetRequest) (*ForgetResponse, error)
+	// WatchRing streams the answering node's ring, so that a client can send
+	// each check straight to its key's owner instead of through a second
+	// hop (issue 13). The first message is the node's ring now; another
+	// follows each time the node's ring changes. Routing by a stale ring is
+	// never wrong, only slower: a node that does not own a key forwards the
+	// check to the owner it knows. The stream ends (Unavailable) when the
+	// node stops; watch again, through another node. See RingState for how
+	// to place a key.
+	WatchRing(*WatchRingRequest, grpc.ServerStreamingServer[RingState]) error
 	mustEmbedUnimplementedRateLimiterServer()
 }
 
@@ -220,6 +258,9 @@ func (UnimplementedRateLimiterServer) TopDenied(context.Context, *TopDeniedReque
 }
 func (UnimplementedRateLimiterServer) Forget(context.Context, *ForgetRequest) (*ForgetResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Forget not implemented")
+}
+func (UnimplementedRateLimiterServer) WatchRing(*WatchRingRequest, grpc.ServerStreamingServer[RingState]) error {
+	return status.Error(codes.Unimplemented, "method WatchRing not implemented")
 }
 func (UnimplementedRateLimiterServer) mustEmbedUnimplementedRateLimiterServer() {}
 func (UnimplementedRateLimiterServer) testEmbeddedByValue()                     {}
@@ -386,6 +427,17 @@ func _RateLimiter_Forget_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RateLimiter_WatchRing_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRingRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(RateLimiterServer).WatchRing(m, &grpc.GenericServerStream[WatchRingRequest, RingState]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RateLimiter_WatchRingServer = grpc.ServerStreamingServer[RingState]
+
 // RateLimiter_ServiceDesc is the grpc.ServiceDesc for RateLimiter service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -426,7 +478,13 @@ var RateLimiter_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _RateLimiter_Forget_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchRing",
+			Handler:       _RateLimiter_WatchRing_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "drl.proto",
 }
 

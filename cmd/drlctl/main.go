@@ -184,7 +184,9 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 		return fmt.Errorf("%w: %s: unexpected arguments %q", errUsage, name, cfs.Args())
 	}
 
-	g := globals{json: v.json, timeout: v.timeout, out: out}
+	// Each command makes a call or two: watching the ring to route checks
+	// by owner would cost more than it saves.
+	g := globals{json: v.json, timeout: v.timeout, out: out, dialOpts: []grpc.DialOption{client.WithoutOwnerRouting()}}
 	if g.timeout <= 0 {
 		g.timeout = defaultTimeout
 		if name == "wait" {

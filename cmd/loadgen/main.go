@@ -3,11 +3,16 @@
 //	loadgen -mode client -targets 127.0.0.1:7947,127.0.0.1:7957 -duration 10s
 //	loadgen -mode embedded -join 127.0.0.1:7946 -expect-members 4 -duration 10s
 //
-// client sends one gRPC Check per call, spread round-robin over the
-// targets, as a service in another language would. embedded starts a node
-// inside this process, joins the cluster and calls Node.Check directly, as
-// a Go service that embeds drl would. Given -pids, it also reports the CPU
-// time those processes spent per check (from /proc/<pid>/stat).
+// client checks through package client, as a Go service that does not
+// embed drl would: each check goes straight to its key's owner, as the
+// ring the client watches says (-owner-routing=false spreads them
+// round-robin over the targets instead, and each node forwards the checks
+// it does not own). With -per-call above 1 it sends CheckBatch calls of
+// its own, round-robin, as a service in another language might. embedded
+// starts a node inside this process, joins the cluster and calls
+// Node.Check directly, as a Go service that embeds drl would. Given -pids,
+// it also reports the CPU time those processes spent per check (from
+// /proc/<pid>/stat).
 package main
 
 import (
@@ -38,7 +43,6 @@ import (
 	"github.com/drlimit/drl/bucket"
 	drlclient "github.com/drlimit/drl/client"
 	"github.com/drlimit/drl/cluster"
-	"github.com/drlimit/drl/transport"
 )
 
 type options struct {
@@ -46,6 +50,7 @@ type options struct {
 	targets, join string
 	tlsCA, token  string
 	batching      bool
+	ownerRouting  bool
 	expect        int
 	concurrency   int
 	keys          int
@@ -132,6 +137,7 @@ func parse(args []string) (options, error) {
 	fs.IntVar(&o.perCall, "per-call", 1, "client mode: checks per gRPC call (more than 1 uses CheckBatch)")
 	fs.StringVar(&o.tlsCA, "tls-ca", "", "client mode: PEM CA of nodes that speak TLS")
 	fs.BoolVar(&o.batching, "client-batching", false, "client mode: gather concurrent checks into CheckBatch calls (client.NewBatching)")
+	fs.BoolVar(&o.ownerRouting, "owner-routing", true, "client mode, -per-call 1: send each check straight to its key's owner (false: round-robin over -targets)")
 	fs.StringVar(&o.token, "token", "", "client mode: bearer token for nodes started with -auth-token-file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -387,7 +393,9 @@ func (r *report) print(w io.Writer) {
 type client struct {
 	conns     []*grpc.ClientConn
 	clients   []drlv1.RateLimiterClient
-	batching  []*drlclient.Client // with -client-batching, one per target
+	drl       *drlclient.Client // for -per-call 1, with req and policy
+	req       bucket.Request
+	policy    drl.FailPolicy
 	users     []string
 	o         options
 	owners    []string // owner of each user, as the first target sees it
@@ -409,22 +417,52 @@ func newClient(o options) (*client, error) {
 	if o.token != "" {
 		opts = append(opts, drlclient.WithToken(o.token))
 	}
+	var addrs []string
 	for _, addr := range strings.Split(o.targets, ",") {
-		conn, err := grpc.NewClient(strings.TrimSpace(addr), opts...)
+		addrs = append(addrs, strings.TrimSpace(addr))
+	}
+	if o.perCall == 1 {
+		alg, err := bucket.ParseAlgorithm(o.algorithm)
+		if err != nil {
+			c.close()
+			return nil, err
+		}
+		if c.policy, err = drl.ParseFailPolicy(o.failPolicy); err != nil {
+			c.close()
+			return nil, err
+		}
+		c.req = bucket.Request{Action: o.action, Limit: o.limit, Window: o.window, Hits: o.hits, Algorithm: alg}
+		if !o.ownerRouting {
+			opts = append(opts, drlclient.WithoutOwnerRouting())
+		}
+		if o.batching {
+			c.drl, err = drlclient.NewBatching(addrs, drlclient.Batching{}, opts...)
+		} else {
+			c.drl, err = drlclient.New(addrs, opts...)
+		}
+		if err != nil {
+			c.close()
+			return nil, err
+		}
+		// Fail now, not per check, if the targets refuse us (no token).
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, _, _, err := c.drl.Members(ctx); err != nil {
+			c.close()
+			return nil, fmt.Errorf("asking a target who it is: %w", err)
+		}
+		// Which node each check reaches is the client's business: the
+		// forwarded share stays unknown.
+		return c, nil
+	}
+	for _, addr := range addrs {
+		conn, err := grpc.NewClient(addr, opts...)
 		if err != nil {
 			c.close()
 			return nil, fmt.Errorf("client for %s: %w", addr, err)
 		}
 		c.conns = append(c.conns, conn)
 		c.clients = append(c.clients, drlv1.NewRateLimiterClient(conn))
-		if o.batching {
-			bc, err := drlclient.NewBatching([]string{strings.TrimSpace(addr)}, drlclient.Batching{}, opts...)
-			if err != nil {
-				c.close()
-				return nil, fmt.Errorf("batching client for %s: %w", addr, err)
-			}
-			c.batching = append(c.batching, bc)
-		}
 	}
 	// Learn each target's name and each key's owner, to count forwarding.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -457,6 +495,9 @@ func newClient(o options) (*client, error) {
 const maxOwnerLookups = 100_000
 
 func (c *client) check(ctx context.Context, worker int, users []int, perKey []atomic.Int64) (admitted, failed int) {
+	if c.drl != nil {
+		return c.checkOne(ctx, users[0], perKey)
+	}
 	t := (worker + int(c.total.Add(int64(len(users))))) % len(c.clients)
 	hits := c.o.hits
 	reqs := make([]*drlv1.CheckRequest, len(users))
@@ -467,38 +508,6 @@ func (c *client) check(ctx context.Context, worker int, users []int, perKey []at
 		reqs[i] = &drlv1.CheckRequest{UserId: c.users[u], Action: c.o.action,
 			Limit: c.o.limit, Window: durationpb.New(c.o.window), Hits: &hits, Algorithm: c.o.algorithm,
 			FailPolicy: c.o.failPolicy}
-	}
-	if len(reqs) == 1 && c.batching != nil {
-		req, err := transport.RequestFromProto(reqs[0])
-		var policy drl.FailPolicy
-		if err == nil {
-			policy, err = drl.ParseFailPolicy(c.o.failPolicy)
-		}
-		var d bucket.Decision
-		if err == nil {
-			d, err = c.batching[t].CheckWith(ctx, req, drl.CheckOptions{FailPolicy: policy})
-		}
-		switch {
-		case err != nil:
-			noteError(err)
-			return 0, 1
-		case d.Allowed:
-			perKey[users[0]].Add(1)
-			return 1, 0
-		}
-		return 0, 0
-	}
-	if len(reqs) == 1 {
-		resp, err := c.clients[t].Check(ctx, reqs[0])
-		switch {
-		case err != nil:
-			noteError(err)
-			return 0, 1
-		case resp.GetAllowed():
-			perKey[users[0]].Add(1)
-			return 1, 0
-		}
-		return 0, 0
 	}
 	resp, err := c.clients[t].CheckBatch(ctx, &drlv1.CheckBatchRequest{Checks: reqs})
 	if err != nil {
@@ -515,6 +524,23 @@ func (c *client) check(ctx context.Context, worker int, users []int, perKey []at
 		}
 	}
 	return admitted, failed
+}
+
+// checkOne makes one check through package client.
+func (c *client) checkOne(ctx context.Context, u int, perKey []atomic.Int64) (admitted, failed int) {
+	c.total.Add(1)
+	req := c.req
+	req.UserID = c.users[u]
+	d, err := c.drl.CheckWith(ctx, req, drl.CheckOptions{FailPolicy: c.policy})
+	switch {
+	case err != nil:
+		noteError(err)
+		return 0, 1
+	case d.Allowed:
+		perKey[u].Add(1)
+		return 1, 0
+	}
+	return 0, 0
 }
 
 func (c *client) forwardedShare() float64 {
@@ -536,8 +562,8 @@ func (c *client) close() {
 	for _, conn := range c.conns {
 		conn.Close()
 	}
-	for _, bc := range c.batching {
-		bc.Close()
+	if c.drl != nil {
+		c.drl.Close()
 	}
 }
 

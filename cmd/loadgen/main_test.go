@@ -113,7 +113,10 @@ func TestClientModeWithTLSAndToken(t *testing.T) {
 	if rep, err := run(context.Background(), o, io.Discard); err != nil || rep.Checks == 0 || rep.Errors != 0 {
 		t.Fatalf("with -client-batching: report %+v, %v", rep, err)
 	}
-	o.batching = false
+	o.batching, o.ownerRouting = false, false
+	if rep, err := run(context.Background(), o, io.Discard); err != nil || rep.Checks == 0 || rep.Errors != 0 {
+		t.Fatalf("with -owner-routing=false: report %+v, %v", rep, err)
+	}
 	o.token = ""
 	if _, err := run(context.Background(), o, io.Discard); err == nil {
 		t.Fatal("no token, and yet the run went through")
