@@ -113,6 +113,14 @@ func ServerOptions(cfg ServerConfig) []grpc.ServerOption {
 			}
 			return handler(ctx, req)
 		}),
+		// The same checks on streams: the peer API forwards on one
+		// (Peer.ForwardStream), and a unary interceptor never sees it.
+		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+			if err := authorize(ss.Context(), cfg, info.FullMethod); err != nil {
+				return err
+			}
+			return handler(srv, ss)
+		}),
 	}
 }
 
