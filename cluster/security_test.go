@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -149,12 +150,14 @@ func TestOutsidersAreRefused(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_, err := dial(creds).Forward(ctx, forward)
 		_, herr := dial(creds).Handoff(ctx, &drlv1.HandoffRequest{From: "outsider", Buckets: []*drlv1.MovedBucket{{KeyHi: 1, KeyLo: 8, A: 1}}})
+		serr := forwardStream(ctx, dial(creds))
 		cancel()
-		if err == nil || herr == nil {
-			t.Fatalf("%s: Forward %v, Handoff %v; want both refused", name, err, herr)
+		if err == nil || herr == nil || serr == nil {
+			t.Fatalf("%s: Forward %v, Handoff %v, ForwardStream %v; want all refused", name, err, herr, serr)
 		}
-		if name == "TLS without a cert" && (status.Code(err) != codes.PermissionDenied || status.Code(herr) != codes.PermissionDenied) {
-			t.Fatalf("%s: Forward %v, Handoff %v; want PermissionDenied", name, err, herr)
+		if name == "TLS without a cert" && (status.Code(err) != codes.PermissionDenied || status.Code(herr) != codes.PermissionDenied ||
+			status.Code(serr) != codes.PermissionDenied) {
+			t.Fatalf("%s: Forward %v, Handoff %v, ForwardStream %v; want PermissionDenied", name, err, herr, serr)
 		}
 	}
 
@@ -250,4 +253,18 @@ func TestHostileInputIsBounded(t *testing.T) {
 	if d, err := api.Check(context.Background(), &drlv1.CheckRequest{UserId: "u", Action: "a", Limit: 1, Window: window}); err != nil || !d.GetAllowed() {
 		t.Fatalf("the node after hostile input: %v %v", d, err)
 	}
+}
+
+// forwardStream sends one empty frame on a ForwardStream and returns the
+// error its answer brings, if any.
+func forwardStream(ctx context.Context, pc drlv1.PeerClient) error {
+	s, err := pc.ForwardStream(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.Send(&drlv1.ForwardFrame{Batch: 1}); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	_, err = s.Recv()
+	return err
 }

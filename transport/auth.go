@@ -114,7 +114,8 @@ func ServerOptions(cfg ServerConfig) []grpc.ServerOption {
 			}
 			return handler(ctx, req)
 		}),
-		// WatchRing streams: its callers need a token like any other.
+		// The same checks on streams: WatchRing on the public API, and
+		// ForwardStream on the peer API.
 		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 			if err := authorize(ss.Context(), cfg, info.FullMethod); err != nil {
 				return err

@@ -2156,6 +2156,150 @@ func (x *OwnedCheck) GetDryRun() bool {
 	return false
 }
 
+// ForwardFrame is one batch of checks on a ForwardStream. Each check is a
+// fixed-size record rather than an OwnedCheck message, so that neither side
+// decodes or allocates anything per check.
+type ForwardFrame struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Chosen by the sender; unique among its batches in flight on the stream.
+	Batch uint64 `protobuf:"fixed64,1,opt,name=batch,proto3" json:"batch,omitempty"`
+	// One 64-byte record per check, integers little-endian, the fields of
+	// OwnedCheck:
+	//
+	//	 0 key_hi u64      8 key_lo u64     16 limit i64      24 window_ns i64
+	//	32 burst i64      40 hits i64       48 count u32      52 lease u32
+	//	56 algorithm u8   57 mode u8        58 flags u8 (bit 0: dry_run)
+	//	59..63 zero
+	Checks        []byte `protobuf:"bytes,2,opt,name=checks,proto3" json:"checks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardFrame) Reset() {
+	*x = ForwardFrame{}
+	mi := &file_drl_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardFrame) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardFrame) ProtoMessage() {}
+
+func (x *ForwardFrame) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardFrame.ProtoReflect.Descriptor instead.
+func (*ForwardFrame) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ForwardFrame) GetBatch() uint64 {
+	if x != nil {
+		return x.Batch
+	}
+	return 0
+}
+
+func (x *ForwardFrame) GetChecks() []byte {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
+// ForwardFrameResult answers the ForwardFrame with the same batch id.
+type ForwardFrameResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Batch uint64                 `protobuf:"fixed64,1,opt,name=batch,proto3" json:"batch,omitempty"`
+	// CODE_OK, or why the whole frame was refused (CODE_INVALID_ARGUMENT for
+	// a malformed one, with message saying what was wrong); results is then
+	// empty.
+	Code    Code   `protobuf:"varint,2,opt,name=code,proto3,enum=drl.v1.Code" json:"code,omitempty"`
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// One 80-byte record per check of the frame, in order, integers
+	// little-endian, the fields of OwnedResult:
+	//
+	//	 0 code u8 (a Code)   1 flags u8 (bit 0: last_admitted.allowed,
+	//	 bit 1: denied.allowed)   2..3 zero   4 admitted u32   8 leased u32
+	//	12..15 zero
+	//	16 last_admitted: limit, remaining, reset_after_ns, retry_after_ns
+	//	   (i64 each; zero when admitted is 0)
+	//	48 denied: the same (zero when every check was admitted)
+	Results       []byte `protobuf:"bytes,4,opt,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardFrameResult) Reset() {
+	*x = ForwardFrameResult{}
+	mi := &file_drl_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardFrameResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardFrameResult) ProtoMessage() {}
+
+func (x *ForwardFrameResult) ProtoReflect() protoreflect.Message {
+	mi := &file_drl_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardFrameResult.ProtoReflect.Descriptor instead.
+func (*ForwardFrameResult) Descriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ForwardFrameResult) GetBatch() uint64 {
+	if x != nil {
+		return x.Batch
+	}
+	return 0
+}
+
+func (x *ForwardFrameResult) GetCode() Code {
+	if x != nil {
+		return x.Code
+	}
+	return Code_CODE_OK
+}
+
+func (x *ForwardFrameResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ForwardFrameResult) GetResults() []byte {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 type ForwardResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One per OwnedCheck, in order.
@@ -2166,7 +2310,7 @@ type ForwardResponse struct {
 
 func (x *ForwardResponse) Reset() {
 	*x = ForwardResponse{}
-	mi := &file_drl_proto_msgTypes[32]
+	mi := &file_drl_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2178,7 +2322,7 @@ func (x *ForwardResponse) String() string {
 func (*ForwardResponse) ProtoMessage() {}
 
 func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[32]
+	mi := &file_drl_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2191,7 +2335,7 @@ func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardResponse.ProtoReflect.Descriptor instead.
 func (*ForwardResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{32}
+	return file_drl_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ForwardResponse) GetResults() []*OwnedResult {
@@ -2220,7 +2364,7 @@ type OwnedResult struct {
 
 func (x *OwnedResult) Reset() {
 	*x = OwnedResult{}
-	mi := &file_drl_proto_msgTypes[33]
+	mi := &file_drl_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2232,7 +2376,7 @@ func (x *OwnedResult) String() string {
 func (*OwnedResult) ProtoMessage() {}
 
 func (x *OwnedResult) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[33]
+	mi := &file_drl_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2245,7 +2389,7 @@ func (x *OwnedResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedResult.ProtoReflect.Descriptor instead.
 func (*OwnedResult) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{33}
+	return file_drl_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *OwnedResult) GetCode() Code {
@@ -2296,7 +2440,7 @@ type Decision struct {
 
 func (x *Decision) Reset() {
 	*x = Decision{}
-	mi := &file_drl_proto_msgTypes[34]
+	mi := &file_drl_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2308,7 +2452,7 @@ func (x *Decision) String() string {
 func (*Decision) ProtoMessage() {}
 
 func (x *Decision) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[34]
+	mi := &file_drl_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2321,7 +2465,7 @@ func (x *Decision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Decision.ProtoReflect.Descriptor instead.
 func (*Decision) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{34}
+	return file_drl_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Decision) GetAllowed() bool {
@@ -2499,7 +2643,15 @@ const file_drl_proto_rawDesc = "" +
 	"\x04mode\x18\t \x01(\x0e2\f.drl.v1.ModeR\x04mode\x12\x14\n" +
 	"\x05lease\x18\n" +
 	" \x01(\rR\x05lease\x12\x17\n" +
-	"\adry_run\x18\v \x01(\bR\x06dryRun\"@\n" +
+	"\adry_run\x18\v \x01(\bR\x06dryRun\"<\n" +
+	"\fForwardFrame\x12\x14\n" +
+	"\x05batch\x18\x01 \x01(\x06R\x05batch\x12\x16\n" +
+	"\x06checks\x18\x02 \x01(\fR\x06checks\"\x80\x01\n" +
+	"\x12ForwardFrameResult\x12\x14\n" +
+	"\x05batch\x18\x01 \x01(\x06R\x05batch\x12 \n" +
+	"\x04code\x18\x02 \x01(\x0e2\f.drl.v1.CodeR\x04code\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x18\n" +
+	"\aresults\x18\x04 \x01(\fR\aresults\"@\n" +
 	"\x0fForwardResponse\x12-\n" +
 	"\aresults\x18\x01 \x03(\v2\x13.drl.v1.OwnedResultR\aresults\"\xc4\x01\n" +
 	"\vOwnedResult\x12 \n" +
@@ -2534,9 +2686,10 @@ const file_drl_proto_rawDesc = "" +
 	"\x05Reset\x12\x14.drl.v1.ResetRequest\x1a\x15.drl.v1.ResetResponse\x12@\n" +
 	"\tTopDenied\x12\x18.drl.v1.TopDeniedRequest\x1a\x19.drl.v1.TopDeniedResponse\x127\n" +
 	"\x06Forget\x12\x15.drl.v1.ForgetRequest\x1a\x16.drl.v1.ForgetResponse\x12:\n" +
-	"\tWatchRing\x12\x18.drl.v1.WatchRingRequest\x1a\x11.drl.v1.RingState0\x012\xbd\x01\n" +
+	"\tWatchRing\x12\x18.drl.v1.WatchRingRequest\x1a\x11.drl.v1.RingState0\x012\x84\x02\n" +
 	"\x04Peer\x12:\n" +
-	"\aForward\x12\x16.drl.v1.ForwardRequest\x1a\x17.drl.v1.ForwardResponse\x12:\n" +
+	"\aForward\x12\x16.drl.v1.ForwardRequest\x1a\x17.drl.v1.ForwardResponse\x12E\n" +
+	"\rForwardStream\x12\x14.drl.v1.ForwardFrame\x1a\x1a.drl.v1.ForwardFrameResult(\x010\x01\x12:\n" +
 	"\aHandoff\x12\x16.drl.v1.HandoffRequest\x1a\x17.drl.v1.HandoffResponse\x12=\n" +
 	"\bResetKey\x12\x17.drl.v1.ResetKeyRequest\x1a\x18.drl.v1.ResetKeyResponseB(Z&github.com/drlimit/drl/api/drlv1;drlv1b\x06proto3"
 
@@ -2553,7 +2706,7 @@ func file_drl_proto_rawDescGZIP() []byte {
 }
 
 var file_drl_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_drl_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_drl_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_drl_proto_goTypes = []any{
 	(Code)(0),                   // 0: drl.v1.Code
 	(Mode)(0),                   // 1: drl.v1.Mode
@@ -2589,16 +2742,18 @@ var file_drl_proto_goTypes = []any{
 	(*HandoffResponse)(nil),     // 31: drl.v1.HandoffResponse
 	(*ForwardRequest)(nil),      // 32: drl.v1.ForwardRequest
 	(*OwnedCheck)(nil),          // 33: drl.v1.OwnedCheck
-	(*ForwardResponse)(nil),     // 34: drl.v1.ForwardResponse
-	(*OwnedResult)(nil),         // 35: drl.v1.OwnedResult
-	(*Decision)(nil),            // 36: drl.v1.Decision
-	(*durationpb.Duration)(nil), // 37: google.protobuf.Duration
+	(*ForwardFrame)(nil),        // 34: drl.v1.ForwardFrame
+	(*ForwardFrameResult)(nil),  // 35: drl.v1.ForwardFrameResult
+	(*ForwardResponse)(nil),     // 36: drl.v1.ForwardResponse
+	(*OwnedResult)(nil),         // 37: drl.v1.OwnedResult
+	(*Decision)(nil),            // 38: drl.v1.Decision
+	(*durationpb.Duration)(nil), // 39: google.protobuf.Duration
 }
 var file_drl_proto_depIdxs = []int32{
 	4,  // 0: drl.v1.RingState.members:type_name -> drl.v1.RingMember
-	37, // 1: drl.v1.CheckRequest.window:type_name -> google.protobuf.Duration
-	37, // 2: drl.v1.CheckResponse.reset_after:type_name -> google.protobuf.Duration
-	37, // 3: drl.v1.CheckResponse.retry_after:type_name -> google.protobuf.Duration
+	39, // 1: drl.v1.CheckRequest.window:type_name -> google.protobuf.Duration
+	39, // 2: drl.v1.CheckResponse.reset_after:type_name -> google.protobuf.Duration
+	39, // 3: drl.v1.CheckResponse.retry_after:type_name -> google.protobuf.Duration
 	5,  // 4: drl.v1.CheckAllRequest.limits:type_name -> drl.v1.CheckRequest
 	6,  // 5: drl.v1.CheckAllResponse.decisions:type_name -> drl.v1.CheckResponse
 	13, // 6: drl.v1.TopDeniedResponse.keys:type_name -> drl.v1.DeniedKey
@@ -2614,39 +2769,42 @@ var file_drl_proto_depIdxs = []int32{
 	30, // 16: drl.v1.MovedBucket.log:type_name -> drl.v1.MovedLogEntry
 	33, // 17: drl.v1.ForwardRequest.checks:type_name -> drl.v1.OwnedCheck
 	1,  // 18: drl.v1.OwnedCheck.mode:type_name -> drl.v1.Mode
-	35, // 19: drl.v1.ForwardResponse.results:type_name -> drl.v1.OwnedResult
-	0,  // 20: drl.v1.OwnedResult.code:type_name -> drl.v1.Code
-	36, // 21: drl.v1.OwnedResult.last_admitted:type_name -> drl.v1.Decision
-	36, // 22: drl.v1.OwnedResult.denied:type_name -> drl.v1.Decision
-	5,  // 23: drl.v1.RateLimiter.Check:input_type -> drl.v1.CheckRequest
-	14, // 24: drl.v1.RateLimiter.CheckBatch:input_type -> drl.v1.CheckBatchRequest
-	18, // 25: drl.v1.RateLimiter.Members:input_type -> drl.v1.MembersRequest
-	24, // 26: drl.v1.RateLimiter.Owner:input_type -> drl.v1.OwnerRequest
-	7,  // 27: drl.v1.RateLimiter.CheckAll:input_type -> drl.v1.CheckAllRequest
-	9,  // 28: drl.v1.RateLimiter.Reset:input_type -> drl.v1.ResetRequest
-	11, // 29: drl.v1.RateLimiter.TopDenied:input_type -> drl.v1.TopDeniedRequest
-	22, // 30: drl.v1.RateLimiter.Forget:input_type -> drl.v1.ForgetRequest
-	2,  // 31: drl.v1.RateLimiter.WatchRing:input_type -> drl.v1.WatchRingRequest
-	32, // 32: drl.v1.Peer.Forward:input_type -> drl.v1.ForwardRequest
-	28, // 33: drl.v1.Peer.Handoff:input_type -> drl.v1.HandoffRequest
-	26, // 34: drl.v1.Peer.ResetKey:input_type -> drl.v1.ResetKeyRequest
-	6,  // 35: drl.v1.RateLimiter.Check:output_type -> drl.v1.CheckResponse
-	15, // 36: drl.v1.RateLimiter.CheckBatch:output_type -> drl.v1.CheckBatchResponse
-	20, // 37: drl.v1.RateLimiter.Members:output_type -> drl.v1.MembersResponse
-	25, // 38: drl.v1.RateLimiter.Owner:output_type -> drl.v1.OwnerResponse
-	8,  // 39: drl.v1.RateLimiter.CheckAll:output_type -> drl.v1.CheckAllResponse
-	10, // 40: drl.v1.RateLimiter.Reset:output_type -> drl.v1.ResetResponse
-	12, // 41: drl.v1.RateLimiter.TopDenied:output_type -> drl.v1.TopDeniedResponse
-	23, // 42: drl.v1.RateLimiter.Forget:output_type -> drl.v1.ForgetResponse
-	3,  // 43: drl.v1.RateLimiter.WatchRing:output_type -> drl.v1.RingState
-	34, // 44: drl.v1.Peer.Forward:output_type -> drl.v1.ForwardResponse
-	31, // 45: drl.v1.Peer.Handoff:output_type -> drl.v1.HandoffResponse
-	27, // 46: drl.v1.Peer.ResetKey:output_type -> drl.v1.ResetKeyResponse
-	35, // [35:47] is the sub-list for method output_type
-	23, // [23:35] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	0,  // 19: drl.v1.ForwardFrameResult.code:type_name -> drl.v1.Code
+	37, // 20: drl.v1.ForwardResponse.results:type_name -> drl.v1.OwnedResult
+	0,  // 21: drl.v1.OwnedResult.code:type_name -> drl.v1.Code
+	38, // 22: drl.v1.OwnedResult.last_admitted:type_name -> drl.v1.Decision
+	38, // 23: drl.v1.OwnedResult.denied:type_name -> drl.v1.Decision
+	5,  // 24: drl.v1.RateLimiter.Check:input_type -> drl.v1.CheckRequest
+	14, // 25: drl.v1.RateLimiter.CheckBatch:input_type -> drl.v1.CheckBatchRequest
+	18, // 26: drl.v1.RateLimiter.Members:input_type -> drl.v1.MembersRequest
+	24, // 27: drl.v1.RateLimiter.Owner:input_type -> drl.v1.OwnerRequest
+	7,  // 28: drl.v1.RateLimiter.CheckAll:input_type -> drl.v1.CheckAllRequest
+	9,  // 29: drl.v1.RateLimiter.Reset:input_type -> drl.v1.ResetRequest
+	11, // 30: drl.v1.RateLimiter.TopDenied:input_type -> drl.v1.TopDeniedRequest
+	22, // 31: drl.v1.RateLimiter.Forget:input_type -> drl.v1.ForgetRequest
+	2,  // 32: drl.v1.RateLimiter.WatchRing:input_type -> drl.v1.WatchRingRequest
+	32, // 33: drl.v1.Peer.Forward:input_type -> drl.v1.ForwardRequest
+	34, // 34: drl.v1.Peer.ForwardStream:input_type -> drl.v1.ForwardFrame
+	28, // 35: drl.v1.Peer.Handoff:input_type -> drl.v1.HandoffRequest
+	26, // 36: drl.v1.Peer.ResetKey:input_type -> drl.v1.ResetKeyRequest
+	6,  // 37: drl.v1.RateLimiter.Check:output_type -> drl.v1.CheckResponse
+	15, // 38: drl.v1.RateLimiter.CheckBatch:output_type -> drl.v1.CheckBatchResponse
+	20, // 39: drl.v1.RateLimiter.Members:output_type -> drl.v1.MembersResponse
+	25, // 40: drl.v1.RateLimiter.Owner:output_type -> drl.v1.OwnerResponse
+	8,  // 41: drl.v1.RateLimiter.CheckAll:output_type -> drl.v1.CheckAllResponse
+	10, // 42: drl.v1.RateLimiter.Reset:output_type -> drl.v1.ResetResponse
+	12, // 43: drl.v1.RateLimiter.TopDenied:output_type -> drl.v1.TopDeniedResponse
+	23, // 44: drl.v1.RateLimiter.Forget:output_type -> drl.v1.ForgetResponse
+	3,  // 45: drl.v1.RateLimiter.WatchRing:output_type -> drl.v1.RingState
+	36, // 46: drl.v1.Peer.Forward:output_type -> drl.v1.ForwardResponse
+	35, // 47: drl.v1.Peer.ForwardStream:output_type -> drl.v1.ForwardFrameResult
+	31, // 48: drl.v1.Peer.Handoff:output_type -> drl.v1.HandoffResponse
+	27, // 49: drl.v1.Peer.ResetKey:output_type -> drl.v1.ResetKeyResponse
+	37, // [37:50] is the sub-list for method output_type
+	24, // [24:37] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_drl_proto_init() }
@@ -2665,7 +2823,7 @@ func file_drl_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_drl_proto_rawDesc), len(file_drl_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   35,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -489,9 +489,10 @@ var RateLimiter_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Peer_Forward_FullMethodName  = "/drl.v1.Peer/Forward"
-	Peer_Handoff_FullMethodName  = "/drl.v1.Peer/Handoff"
-	Peer_ResetKey_FullMethodName = "/drl.v1.Peer/ResetKey"
+	Peer_Forward_FullMethodName       = "/drl.v1.Peer/Forward"
+	Peer_ForwardStream_FullMethodName = "/drl.v1.Peer/ForwardStream"
+	Peer_Handoff_FullMethodName       = "/drl.v1.Peer/Handoff"
+	Peer_ResetKey_FullMethodName      = "/drl.v1.Peer/ResetKey"
 )
 
 // PeerClient is the client API for Peer service.
@@ -501,7 +502,15 @@ const (
 // Peer is the node-to-node API: a sender batches the checks bound for one
 // owner into one Forward call.
 type PeerClient interface {
+	// Forward applies one batch. Members forward on ForwardStream; Forward
+	// stays for Send's rare single checks and for members of older versions.
 	Forward(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error)
+	// ForwardStream carries Forward's batches on one long-lived stream per
+	// pair of members (issue 13): each ForwardFrame is a batch, answered by
+	// the ForwardFrameResult with its batch id. Several batches may be in
+	// flight at once, and their results may come back in any order. The
+	// sender's name travels once, as the stream's metadata key drl-peer-from.
+	ForwardStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ForwardFrame, ForwardFrameResult], error)
 	// Handoff moves buckets to their new owner after the ring changed. The
 	// receiver combines each with any bucket it already holds for the key.
 	Handoff(ctx context.Context, in *HandoffRequest, opts ...grpc.CallOption) (*HandoffResponse, error)
@@ -527,6 +536,19 @@ func (c *peerClient) Forward(ctx context.Context, in *ForwardRequest, opts ...gr
 	}
 	return out, nil
 }
+
+func (c *peerClient) ForwardStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ForwardFrame, ForwardFrameResult], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Peer_ServiceDesc.Streams[0], Peer_ForwardStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ForwardFrame, ForwardFrameResult]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Peer_ForwardStreamClient = grpc.BidiStreamingClient[ForwardFrame, ForwardFrameResult]
 
 func (c *peerClient) Handoff(ctx context.Context, in *HandoffRequest, opts ...grpc.CallOption) (*HandoffResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -555,7 +577,15 @@ func (c *peerClient) ResetKey(ctx context.Context, in *ResetKeyRequest, opts ...
 // Peer is the node-to-node API: a sender batches the checks bound for one
 // owner into one Forward call.
 type PeerServer interface {
+	// Forward applies one batch. Members forward on ForwardStream; Forward
+	// stays for Send's rare single checks and for members of older versions.
 	Forward(context.Context, *ForwardRequest) (*ForwardResponse, error)
+	// ForwardStream carries Forward's batches on one long-lived stream per
+	// pair of members (issue 13): each ForwardFrame is a batch, answered by
+	// the ForwardFrameResult with its batch id. Several batches may be in
+	// flight at once, and their results may come back in any order. The
+	// sender's name travels once, as the stream's metadata key drl-peer-from.
+	ForwardStream(grpc.BidiStreamingServer[ForwardFrame, ForwardFrameResult]) error
 	// Handoff moves buckets to their new owner after the ring changed. The
 	// receiver combines each with any bucket it already holds for the key.
 	Handoff(context.Context, *HandoffRequest) (*HandoffResponse, error)
@@ -574,6 +604,9 @@ type UnimplementedPeerServer struct{}
 
 func (UnimplementedPeerServer) Forward(context.Context, *ForwardRequest) (*ForwardResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Forward not implemented")
+}
+func (UnimplementedPeerServer) ForwardStream(grpc.BidiStreamingServer[ForwardFrame, ForwardFrameResult]) error {
+	return status.Error(codes.Unimplemented, "method ForwardStream not implemented")
 }
 func (UnimplementedPeerServer) Handoff(context.Context, *HandoffRequest) (*HandoffResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Handoff not implemented")
@@ -619,6 +652,13 @@ func _Peer_Forward_Handler(srv interface{}, ctx context.Context, dec func(interf
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _Peer_ForwardStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(PeerServer).ForwardStream(&grpc.GenericServerStream[ForwardFrame, ForwardFrameResult]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Peer_ForwardStreamServer = grpc.BidiStreamingServer[ForwardFrame, ForwardFrameResult]
 
 func _Peer_Handoff_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(HandoffRequest)
@@ -676,6 +716,13 @@ var Peer_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Peer_ResetKey_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ForwardStream",
+			Handler:       _Peer_ForwardStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "drl.proto",
 }

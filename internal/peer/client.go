@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/api/drlv1"
@@ -27,18 +24,23 @@ import (
 type ClientConfig struct {
 	// Self is this node's name, sent along for the receiver's logs.
 	Self string
-	// MaxBatch is the most distinct keys this client puts in one Forward
-	// call (the receiver bounds what it takes with MaxRecvBatch). Default 256.
-	// 1 turns batching (and coalescing) off: one RPC per check.
+	// MaxBatch is the most distinct keys this client puts in one frame
+	// (the receiver bounds what it takes with MaxRecvBatch). Default 256.
+	// 1 turns batching (and coalescing) off: one frame per check.
 	MaxBatch int
-	// BatchDelay is the longest a check waits for more checks to join its
-	// batch. The batcher waits only while another RPC to the same peer is
-	// in flight; an idle peer gets each check at once. Default 200 µs.
+	// BatchDelay is no longer used: a check waits for others to join its
+	// frame only while MaxInFlight frames are in flight, never on a timer.
+	// It is kept so that configurations that set it still validate.
 	BatchDelay time.Duration
-	// MaxInFlight bounds the concurrent Forward calls to this peer; checks
-	// queue up (and batch up) behind them. Default 4.
+	// MaxInFlight bounds the frames in flight on the stream to this peer;
+	// while that many are, checks queue up and go out together in the
+	// next frame, so batches grow with load and an idle peer gets each
+	// check at once. Default 2.
 	MaxInFlight int
-	// RPCTimeout bounds one Forward call. Default 1 s.
+	// RPCTimeout bounds the wait for one frame's answer, and for opening
+	// a stream. A frame that runs out of it fails, and so does the stream
+	// it was sent on (with every frame still in flight there): a peer that
+	// answers nothing for so long is hung or cut off. Default 1 s.
 	RPCTimeout time.Duration
 	// QueueLen is the number of checks that may wait for the batcher.
 	// Default 4096.
@@ -54,7 +56,7 @@ type ClientConfig struct {
 const (
 	DefaultMaxBatch    = 256
 	DefaultBatchDelay  = 200 * time.Microsecond
-	DefaultMaxInFlight = 4
+	DefaultMaxInFlight = 2
 	DefaultRPCTimeout  = time.Second
 	DefaultQueueLen    = 4096
 )
@@ -96,44 +98,65 @@ func (c ClientConfig) Validate() error {
 	return nil
 }
 
-// Client forwards checks to one remote owner. Concurrent checks on their way
-// to the same peer are batched into one Forward call, and identical checks
-// on one key inside a batch are coalesced into one entry; every caller
-// still gets the answer it would have had from its own call, in arrival
-// order. A Client is safe for concurrent use.
+// Client forwards checks to one remote owner, on one long-lived
+// ForwardStream. Concurrent checks on their way to the same peer are
+// batched into one frame, and identical checks on one key inside a frame
+// are coalesced into one entry; every caller still gets the answer it
+// would have had from its own call, in arrival order. A Client is safe for
+// concurrent use.
+//
+// Its goroutines, all joined by Close: the sender (run), which batches,
+// opens streams and sends frames; the watchdog, which ends a stream whose
+// frame has gone unanswered for RPCTimeout; and for each stream a
+// receiver, which answers callers, and a watcher, which retires the stream
+// when the connection goes away (a GOAWAY from a stopping server).
 type Client struct {
 	name   string
 	cfg    ClientConfig
 	conn   *grpc.ClientConn
 	client drlv1.PeerClient
 
-	queue    chan *call
-	inFlight chan struct{} // a semaphore: one token per Forward in flight
-	stop     chan struct{} // closed by Close: accept no more checks
-	done     chan struct{} // closed when the batcher has answered everything
-	ctx      context.Context
-	cancel   context.CancelFunc
-	sends    sync.WaitGroup // Forward calls in flight
-	runner   sync.WaitGroup // the batcher
-	closing  sync.Once
+	queue   chan *call
+	slots   chan struct{} // a semaphore: one token per frame in flight
+	retire  chan *stream  // streams whose connection went away
+	stop    chan struct{} // closed by Close: accept no more checks
+	done    chan struct{} // closed when the sender has answered everything
+	ctx     context.Context
+	cancel  context.CancelFunc
+	runner  sync.WaitGroup // every goroutine of the client
+	closing sync.Once
+	batches sync.Pool // of *batch
+
+	// unary is set once the peer turned out to lack ForwardStream (an
+	// older version): batches then go out as unary Forward calls.
+	unary atomic.Bool
+
+	// Owned by the sender goroutine.
+	cur    *stream // nil: open one for the next frame
+	nextID uint64
+	frame  drlv1.ForwardFrame
+
+	// mu guards pending and the streams' broken and cause.
+	mu      sync.Mutex
+	pending map[uint64]*batch // frames in flight, by batch id
 
 	stats *Stats
 }
 
 // Stats counts a peer's traffic.
 type Stats struct {
-	RPCs     atomic.Uint64 // Forward calls made
+	RPCs     atomic.Uint64 // frames sent (and unbatched Forward calls)
 	Entries  atomic.Uint64 // distinct keys sent
 	Checks   atomic.Uint64 // checks answered through them
-	Errors   atomic.Uint64 // Forward calls that failed, timeouts included
-	Timeouts atomic.Uint64 // Forward calls that ran out of time
+	Errors   atomic.Uint64 // frames that failed, timeouts included
+	Timeouts atomic.Uint64 // frames that ran out of time
 }
 
 type call struct {
 	key   bucket.Key
 	req   bucket.Request
 	lease int             // leased checks asked for
-	done  chan callResult // buffered: the batcher never waits for a caller
+	done  chan callResult // buffered: the receiver never waits for a caller
 }
 
 type callResult struct {
@@ -165,22 +188,26 @@ func NewClient(name, addr string, cfg ClientConfig) (*Client, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Client{
-		name:     name,
-		cfg:      cfg,
-		conn:     conn,
-		client:   drlv1.NewPeerClient(conn),
-		queue:    make(chan *call, cfg.QueueLen),
-		inFlight: make(chan struct{}, cfg.MaxInFlight),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
-		ctx:      ctx,
-		cancel:   cancel,
-		stats:    cfg.Stats,
+		name:    name,
+		cfg:     cfg,
+		conn:    conn,
+		client:  drlv1.NewPeerClient(conn),
+		queue:   make(chan *call, cfg.QueueLen),
+		slots:   make(chan struct{}, cfg.MaxInFlight),
+		retire:  make(chan *stream),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		ctx:     ctx,
+		cancel:  cancel,
+		pending: make(map[uint64]*batch, cfg.MaxInFlight),
+		stats:   cfg.Stats,
 	}
+	p.batches.New = func() any { return newBatch(cfg.MaxBatch) }
 	if p.stats == nil {
 		p.stats = &Stats{}
 	}
 	p.runner.Go(p.run)
+	p.runner.Go(p.watchdog)
 	return p, nil
 }
 
@@ -231,197 +258,23 @@ func (p *Client) CheckLease(ctx context.Context, key bucket.Key, req bucket.Requ
 	}
 }
 
-// Close stops accepting checks, sends what is queued, waits for the calls
-// in flight (as long as ctx allows), then closes the connection. It is
-// idempotent.
+// Close stops accepting checks, sends what is queued, waits for the frames
+// in flight (as long as ctx allows), then ends the stream and closes the
+// connection. It is idempotent.
 func (p *Client) Close(ctx context.Context) error {
 	p.closing.Do(func() { close(p.stop) })
-	waited := make(chan struct{})
-	go func() { p.runner.Wait(); close(waited) }()
 	var err error
 	select {
-	case <-waited:
+	case <-p.done:
 	case <-ctx.Done():
 		err = fmt.Errorf("peer: closing peer %s: %w", p.name, ctx.Err())
-		p.cancel() // abort the calls in flight; the batcher then ends
-		<-waited
 	}
+	// End the streams (failing frames still in flight, if ctx ran out) and
+	// so every goroutine; the sender then ends too.
 	p.cancel()
+	p.runner.Wait()
 	if cerr := p.conn.Close(); cerr != nil && err == nil && !errors.Is(cerr, context.Canceled) {
 		err = fmt.Errorf("peer: closing connection to %s: %w", p.name, cerr)
 	}
 	return err
-}
-
-// run is the batcher. Owned by p.runner; it ends after Close once every
-// queued check has been answered.
-func (p *Client) run() {
-	defer close(p.done)
-	defer p.sends.Wait()
-	for {
-		select {
-		case c := <-p.queue:
-			p.inFlight <- struct{}{} // wait for a free slot; meanwhile checks pile up
-			b := newBatch(p.cfg.MaxBatch)
-			b.add(c)
-			p.fill(b)
-			p.sends.Go(func() { p.send(b) })
-		case <-p.stop:
-			// Send what callers already queued; new callers see stop.
-			for {
-				select {
-				case c := <-p.queue:
-					p.inFlight <- struct{}{}
-					b := newBatch(p.cfg.MaxBatch)
-					b.add(c)
-					p.fill(b)
-					p.sends.Go(func() { p.send(b) })
-				default:
-					return
-				}
-			}
-		}
-	}
-}
-
-// fill adds queued checks to b until it is full. It waits up to BatchDelay
-// for more only while other Forward calls are in flight: an idle peer gets
-// a lone check at once.
-func (p *Client) fill(b *batch) {
-	var deadline time.Time
-	for !b.full() {
-		select {
-		case c := <-p.queue:
-			b.add(c)
-			continue
-		default:
-		}
-		if len(p.inFlight) <= 1 || p.cfg.BatchDelay <= 0 {
-			return
-		}
-		// Go's timers can fire a millisecond or more late (1.1 ms for a
-		// 200 µs timer on the 2-CPU VM of DESIGN.md §13), five times
-		// BatchDelay. Yielding to the goroutines that make checks, and
-		// reading the clock, keeps the wait as short as asked; a yield
-		// costs nothing when other goroutines have work, and only idle CPU
-		// when none do.
-		if deadline.IsZero() {
-			deadline = time.Now().Add(p.cfg.BatchDelay)
-		}
-		if !time.Now().Before(deadline) {
-			return
-		}
-		runtime.Gosched()
-		select {
-		case <-p.stop:
-			return
-		default:
-		}
-	}
-}
-
-// send makes one Forward call for b and answers its callers.
-func (p *Client) send(b *batch) {
-	defer func() { <-p.inFlight }()
-	msg := &drlv1.ForwardRequest{From: p.cfg.Self, Checks: make([]*drlv1.OwnedCheck, len(b.entries))}
-	for i, e := range b.entries {
-		msg.Checks[i] = &drlv1.OwnedCheck{
-			KeyHi: e.key.Hi, KeyLo: e.key.Lo,
-			Algorithm: uint32(e.req.Algorithm),
-			Limit:     e.req.Limit, WindowNs: int64(e.req.Window), Burst: e.req.Burst, Hits: e.req.Hits,
-			Count: uint32(len(e.waiters)), Lease: uint32(e.lease), DryRun: e.req.DryRun,
-		}
-	}
-	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.RPCTimeout)
-	resp, err := p.client.Forward(ctx, msg)
-	cancel()
-	p.stats.RPCs.Add(1)
-	p.stats.Entries.Add(uint64(len(b.entries)))
-	p.stats.Checks.Add(uint64(b.calls))
-	if err == nil && len(resp.GetResults()) != len(b.entries) {
-		err = fmt.Errorf("%d results for %d checks", len(resp.GetResults()), len(b.entries))
-	}
-	if err != nil {
-		p.stats.Errors.Add(1)
-		if status.Code(err) == codes.DeadlineExceeded {
-			p.stats.Timeouts.Add(1)
-		}
-		err = fmt.Errorf("peer: forward %d checks to %s: %w", b.calls, p.name, transport.ErrorFromGRPC(err))
-		for _, e := range b.entries {
-			for _, c := range e.waiters {
-				c.done <- callResult{err: err}
-			}
-		}
-		return
-	}
-	for i, e := range b.entries {
-		r := resp.Results[i]
-		if r.GetCode() != drlv1.Code_CODE_OK {
-			err := transport.ErrorFromCode(r.GetCode(), "from "+p.name)
-			for _, c := range e.waiters {
-				c.done <- callResult{err: err}
-			}
-			continue
-		}
-		admitted := int(r.GetAdmitted())
-		last, denied := decisionFromPeer(r.GetLastAdmitted()), decisionFromPeer(r.GetDenied())
-		for j, c := range e.waiters {
-			if j < admitted {
-				// The j-th admitted check saw the hits of those after it
-				// still unspent (a dry run spends none).
-				d := last
-				if !e.req.DryRun {
-					d.Remaining += int64(admitted-1-j) * e.req.Hits
-				}
-				res := callResult{d: d}
-				if c == e.leaser {
-					res.leased = int(r.GetLeased())
-				}
-				c.done <- res
-			} else {
-				c.done <- callResult{d: denied}
-			}
-		}
-	}
-}
-
-// batch is the checks bound for one Forward call.
-type batch struct {
-	entries []batchEntry
-	index   map[bucket.CheckID]int // entry of each distinct check
-	calls   int
-	size    int
-}
-
-type batchEntry struct {
-	key     bucket.Key
-	req     bucket.Request
-	waiters []*call // in arrival order
-	lease   int     // leased checks asked for, by leaser
-	leaser  *call
-}
-
-func newBatch(size int) *batch {
-	return &batch{size: size, index: make(map[bucket.CheckID]int, min(size, 64))}
-}
-
-func (b *batch) full() bool { return len(b.entries) >= b.size }
-
-func (b *batch) add(c *call) {
-	b.calls++
-	k := bucket.IDOf(c.key, c.req)
-	if i, ok := b.index[k]; ok && len(b.entries[i].waiters) < transport.DefaultMaxRecvBatch {
-		e := &b.entries[i]
-		e.waiters = append(e.waiters, c)
-		if c.lease > 0 && e.leaser == nil {
-			e.lease, e.leaser = c.lease, c
-		}
-		return
-	}
-	b.index[k] = len(b.entries)
-	e := batchEntry{key: c.key, req: c.req, waiters: []*call{c}}
-	if c.lease > 0 {
-		e.lease, e.leaser = c.lease, c
-	}
-	b.entries = append(b.entries, e)
 }

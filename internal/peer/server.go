@@ -3,6 +3,7 @@ package peer
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -79,12 +80,19 @@ func Register(gs *grpc.Server, cfg ServerConfig) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	drlv1.RegisterPeerServer(gs, &server{cfg: cfg})
+	drlv1.RegisterPeerServer(gs, newServer(cfg))
 }
 
 type server struct {
 	drlv1.UnimplementedPeerServer
-	cfg ServerConfig
+	cfg    ServerConfig
+	frames sync.Pool // of *frameWork, for ForwardStream
+}
+
+func newServer(cfg ServerConfig) *server {
+	s := &server{cfg: cfg}
+	s.frames.New = func() any { return new(frameWork) }
+	return s
 }
 
 // ResetKey drops one key's state on this node, for a peer's Reset.

@@ -1,0 +1,385 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/drlimit/drl/api/drlv1"
+	"github.com/drlimit/drl/transport"
+)
+
+// stream is one ForwardStream to the peer. Only the sender sends on it;
+// its receiver answers the frames sent on it.
+type stream struct {
+	s      drlv1.Peer_ForwardStreamClient
+	cancel context.CancelFunc
+
+	// Guarded by Client.mu.
+	broken bool  // the receiver saw it end; no more frames on it
+	cause  error // why the client ended it, when it did; else the receive error
+}
+
+// errTimeout is the cause of a stream ended because a frame on it went
+// unanswered for RPCTimeout: the error a unary call's deadline gave.
+var errTimeout = status.Error(codes.DeadlineExceeded, "peer: no answer within RPCTimeout")
+
+// run is the sender. Owned by p.runner; it ends after Close once every
+// queued check has been answered (or failed).
+func (p *Client) run() {
+	defer close(p.done)
+	for {
+		select {
+		case c := <-p.queue:
+			p.dispatch(c)
+		case st := <-p.retire:
+			p.closeSend(st)
+		case <-p.stop:
+			// Send what callers already queued; new callers see stop.
+			for {
+				select {
+				case c := <-p.queue:
+					p.dispatch(c)
+					continue
+				default:
+				}
+				break
+			}
+			for range cap(p.slots) { // wait for every frame in flight
+				p.slots <- struct{}{}
+			}
+			if p.cur != nil {
+				p.closeSend(p.cur)
+			}
+			return
+		}
+	}
+}
+
+// dispatch sends c and whatever else is queued, up to MaxBatch distinct
+// checks, in one frame. It first waits for a free slot: while MaxInFlight
+// frames are in flight, checks pile up in the queue and go out together,
+// and an idle stream gets a lone check at once.
+func (p *Client) dispatch(c *call) {
+	p.slots <- struct{}{}
+	b := p.batches.Get().(*batch)
+	b.add(c)
+	for !b.full() {
+		select {
+		case c := <-p.queue:
+			b.add(c)
+			continue
+		default:
+		}
+		break
+	}
+	p.send(b)
+}
+
+// send registers b as in flight on the current stream (opening one if
+// need be) and sends its frame. Whatever goes wrong, b is answered: here
+// if no stream could take it, else by the stream's receiver.
+func (p *Client) send(b *batch) {
+	p.stats.RPCs.Add(1)
+	p.stats.Entries.Add(uint64(len(b.entries)))
+	p.stats.Checks.Add(uint64(b.calls))
+	if p.unary.Load() {
+		p.runner.Go(func() { p.sendUnary(b) })
+		return
+	}
+	// Encode first: once b is registered, a stream that breaks has its
+	// receiver answer and release b at any moment.
+	buf := p.frame.Checks[:0]
+	for _, e := range b.entries {
+		buf = appendCheck(buf, OwnedCheck{Key: e.key, Request: e.req, Count: len(e.waiters), Lease: e.lease})
+	}
+	p.frame.Checks = buf
+	st, id, err := p.register(b)
+	if err != nil {
+		if p.unary.Load() { // the stream broke for want of ForwardStream
+			p.runner.Go(func() { p.sendUnary(b) })
+			return
+		}
+		p.fail(b, err)
+		return
+	}
+	p.frame.Batch = id
+	// SendMsg has encoded the frame when it returns, so p.frame may be
+	// reused at once.
+	if err := st.s.Send(&p.frame); err != nil && !errors.Is(err, io.EOF) {
+		// io.EOF: the stream has ended, and its receiver fails b with the
+		// reason. Any other error leaves it open; end it.
+		p.end(st, err)
+	}
+}
+
+// register puts b in flight on the current stream, opening a stream if
+// there is none or the current one broke, and returns the stream and b's
+// batch id. From then on b belongs to the stream's receiver. Requires
+// being the sender.
+func (p *Client) register(b *batch) (*stream, uint64, error) {
+	var err error
+	for range 2 { // a broken stream, then a fresh one that broke at once
+		if p.cur == nil {
+			if p.cur, err = p.open(); err != nil {
+				return nil, 0, err
+			}
+		}
+		st := p.cur
+		p.mu.Lock()
+		if !st.broken {
+			p.nextID++
+			b.id, b.st, b.sent = p.nextID, st, time.Now()
+			p.pending[b.id] = b
+			p.mu.Unlock()
+			return st, p.nextID, nil
+		}
+		err = st.cause
+		p.mu.Unlock()
+		p.cur = nil
+	}
+	return nil, 0, err
+}
+
+// open starts a stream and its receiver and watcher, waiting at most
+// RPCTimeout for the connection.
+func (p *Client) open() (*stream, error) {
+	ctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(p.ctx, fromKey, p.cfg.Self))
+	t := time.AfterFunc(p.cfg.RPCTimeout, cancel)
+	s, err := p.client.ForwardStream(ctx)
+	if !t.Stop() {
+		err = errTimeout
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	st := &stream{s: s, cancel: cancel}
+	p.runner.Go(func() { p.receive(st) })
+	p.runner.Go(func() {
+		// A server that stops gracefully sends GOAWAY and then waits for
+		// its streams to end: close this one's sending side, so that the
+		// server ends it once it has answered what is in flight, and let
+		// the next frame open a stream on a new connection.
+		if p.conn.WaitForStateChange(ctx, connectivity.Ready) {
+			select {
+			case p.retire <- st:
+			case <-ctx.Done():
+			}
+		}
+	})
+	return st, nil
+}
+
+// closeSend closes st's sending side; its receiver ends once the peer has
+// answered the frames in flight. Requires being the sender.
+func (p *Client) closeSend(st *stream) {
+	if st == p.cur {
+		p.cur = nil
+	}
+	_ = st.s.CloseSend() // an error means the stream already ended: same outcome
+}
+
+// end ends st for cause: its receiver fails every frame still in flight
+// on it with cause.
+func (p *Client) end(st *stream, cause error) {
+	p.mu.Lock()
+	if st.cause == nil {
+		st.cause = cause
+	}
+	p.mu.Unlock()
+	st.cancel()
+}
+
+// receive answers the frames of st until it ends, then fails those still
+// in flight on it. Owned by p.runner.
+func (p *Client) receive(st *stream) {
+	defer st.cancel()
+	var res drlv1.ForwardFrameResult
+	for {
+		err := st.s.RecvMsg(&res)
+		if err != nil {
+			p.broke(st, err)
+			return
+		}
+		p.mu.Lock()
+		b, ok := p.pending[res.GetBatch()]
+		if ok && b.st == st {
+			delete(p.pending, res.GetBatch())
+		} else {
+			ok = false // an id this stream never sent: ignore it
+		}
+		p.mu.Unlock()
+		if ok {
+			p.answer(b, &res)
+		}
+	}
+}
+
+// broke marks st broken by err, or by the cause the client gave when it
+// ended st, and fails the frames in flight on it.
+func (p *Client) broke(st *stream, err error) {
+	var failed []*batch
+	retry := false
+	p.mu.Lock()
+	st.broken = true
+	switch {
+	case st.cause != nil:
+		err = st.cause
+	case status.Code(err) == codes.Unimplemented:
+		// A member of an older version, without ForwardStream: forward
+		// to it with unary calls from now on, starting with these frames.
+		p.unary.Store(true)
+		retry = true
+	case errors.Is(err, io.EOF):
+		// Only a peer that ended the stream while frames were in flight
+		// leaves any below.
+		err = status.Error(codes.Unavailable, "peer: stream ended")
+	}
+	st.cause = err
+	for id, b := range p.pending {
+		if b.st == st {
+			delete(p.pending, id)
+			failed = append(failed, b)
+		}
+	}
+	p.mu.Unlock()
+	for _, b := range failed {
+		if retry {
+			p.runner.Go(func() { p.sendUnary(b) })
+		} else {
+			p.fail(b, err)
+		}
+	}
+}
+
+// watchdog ends every stream with a frame unanswered for RPCTimeout. It
+// looks every quarter of RPCTimeout, so a frame fails within 1.25 times
+// RPCTimeout; the checks in it honour their own contexts meanwhile. Owned
+// by p.runner; it ends when Close cancels p.ctx.
+func (p *Client) watchdog() {
+	t := time.NewTicker(max(p.cfg.RPCTimeout/4, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case now := <-t.C:
+			var late []*stream
+			p.mu.Lock()
+			for _, b := range p.pending {
+				if now.Sub(b.sent) > p.cfg.RPCTimeout && b.st.cause == nil {
+					b.st.cause = errTimeout
+					late = append(late, b.st)
+				}
+			}
+			p.mu.Unlock()
+			for _, st := range late {
+				st.cancel()
+			}
+		}
+	}
+}
+
+// fail answers every caller in b with err, a gRPC error or not, then
+// releases b.
+func (p *Client) fail(b *batch, err error) {
+	p.stats.Errors.Add(1)
+	if status.Code(err) == codes.DeadlineExceeded {
+		p.stats.Timeouts.Add(1)
+	}
+	err = fmt.Errorf("peer: forward %d checks to %s: %w", b.calls, p.name, transport.ErrorFromGRPC(err))
+	for _, e := range b.entries {
+		for _, c := range e.waiters {
+			c.done <- callResult{err: err}
+		}
+	}
+	p.release(b)
+}
+
+// answer answers every caller in b from res, then releases b.
+func (p *Client) answer(b *batch, res *drlv1.ForwardFrameResult) {
+	if res.GetCode() != drlv1.Code_CODE_OK {
+		p.fail(b, transport.ErrorFromCode(res.GetCode(), res.GetMessage()))
+		return
+	}
+	if err := checkResults(res.GetResults(), len(b.entries)); err != nil {
+		p.fail(b, err)
+		return
+	}
+	for i := range b.entries {
+		p.answerEntry(&b.entries[i], decodeResult(res.GetResults(), i, len(b.entries[i].waiters)))
+	}
+	p.release(b)
+}
+
+// answerEntry answers the callers of e from r.
+func (p *Client) answerEntry(e *batchEntry, r wireResult) {
+	if r.code != drlv1.Code_CODE_OK {
+		err := transport.ErrorFromCode(r.code, "from "+p.name)
+		for _, c := range e.waiters {
+			c.done <- callResult{err: err}
+		}
+		return
+	}
+	for j, c := range e.waiters {
+		if j < r.admitted {
+			// The j-th admitted check saw the hits of those after it
+			// still unspent (a dry run spends none).
+			d := r.last
+			if !e.req.DryRun {
+				d.Remaining += int64(r.admitted-1-j) * e.req.Hits
+			}
+			cr := callResult{d: d}
+			if c == e.leaser {
+				cr.leased = r.leased
+			}
+			c.done <- cr
+		} else {
+			c.done <- callResult{d: r.denied}
+		}
+	}
+}
+
+// sendUnary forwards b with one unary Forward call, to a peer without
+// ForwardStream, then answers and releases b. Owned by p.runner.
+func (p *Client) sendUnary(b *batch) {
+	msg := &drlv1.ForwardRequest{From: p.cfg.Self, Checks: make([]*drlv1.OwnedCheck, len(b.entries))}
+	for i, e := range b.entries {
+		msg.Checks[i] = &drlv1.OwnedCheck{
+			KeyHi: e.key.Hi, KeyLo: e.key.Lo,
+			Algorithm: uint32(e.req.Algorithm),
+			Limit:     e.req.Limit, WindowNs: int64(e.req.Window), Burst: e.req.Burst, Hits: e.req.Hits,
+			Count: uint32(len(e.waiters)), Lease: uint32(e.lease), DryRun: e.req.DryRun,
+		}
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.RPCTimeout)
+	resp, err := p.client.Forward(ctx, msg)
+	cancel()
+	if err == nil && len(resp.GetResults()) != len(b.entries) {
+		err = fmt.Errorf("%d results for %d checks", len(resp.GetResults()), len(b.entries))
+	}
+	if err != nil {
+		p.fail(b, err)
+		return
+	}
+	for i, r := range resp.GetResults() {
+		p.answerEntry(&b.entries[i], wireResult{code: r.GetCode(), admitted: int(r.GetAdmitted()), leased: int(r.GetLeased()),
+			last: decisionFromPeer(r.GetLastAdmitted()), denied: decisionFromPeer(r.GetDenied())})
+	}
+	p.release(b)
+}
+
+// release returns b to its pool and frees its slot.
+func (p *Client) release(b *batch) {
+	b.reset()
+	p.batches.Put(b)
+	<-p.slots
+}

@@ -1,0 +1,100 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"google.golang.org/grpc/metadata"
+
+	"github.com/drlimit/drl/api/drlv1"
+)
+
+// fromKey is the ForwardStream metadata key naming the sending member.
+const fromKey = "drl-peer-from"
+
+// streamWorkers bounds the frames of one stream that the owner applies at
+// once. The owner may block on one (a check that crosses an ownership
+// change waits for a handoff), and the frames behind it must not wait too:
+// unary Forward calls never did.
+const streamWorkers = 8
+
+// frameWork is one frame's decoded checks, results and answer; reused
+// through server.frames so that a frame allocates nothing per check.
+type frameWork struct {
+	in      drlv1.ForwardFrame
+	out     drlv1.ForwardFrameResult
+	checks  []OwnedCheck
+	results []OwnedResult
+}
+
+// ForwardStream answers the frames of one sending member until it closes
+// its side or the stream breaks. Each frame is applied on a goroutine of
+// its own, at most streamWorkers at once, all joined before it returns.
+func (s *server) ForwardStream(st drlv1.Peer_ForwardStreamServer) error {
+	ctx := st.Context()
+	from := ""
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(fromKey); len(v) > 0 {
+			from = v[0]
+		}
+	}
+	var (
+		workers sync.WaitGroup
+		slots   = make(chan struct{}, streamWorkers)
+		// sendMu serializes Send, which gRPC allows on one goroutine at a
+		// time.
+		sendMu sync.Mutex
+	)
+	defer workers.Wait()
+	for {
+		w := s.frames.Get().(*frameWork)
+		if err := st.RecvMsg(&w.in); err != nil {
+			s.frames.Put(w)
+			if errors.Is(err, io.EOF) {
+				return nil // the sender is done and every frame is answered below
+			}
+			return err
+		}
+		// Back-pressure: with streamWorkers frames being applied, read no
+		// more; HTTP/2 flow control then holds the sender.
+		slots <- struct{}{}
+		workers.Go(func() {
+			defer func() { <-slots }()
+			s.answerFrame(ctx, from, w)
+			sendMu.Lock()
+			// An error means the stream broke; RecvMsg returns it too.
+			_ = st.Send(&w.out)
+			sendMu.Unlock()
+			s.frames.Put(w)
+		})
+	}
+}
+
+// answerFrame applies the checks of w.in and writes w.out, reusing w's
+// buffers: no allocation per check.
+func (s *server) answerFrame(ctx context.Context, from string, w *frameWork) {
+	w.out.Batch = w.in.GetBatch()
+	w.out.Results = w.out.Results[:0]
+	checks, err := decodeChecks(w.in.GetChecks(), w.checks, s.cfg.MaxRecvBatch)
+	w.checks = checks
+	if err != nil {
+		w.out.Code, w.out.Message = drlv1.Code_CODE_INVALID_ARGUMENT, err.Error()
+		return
+	}
+	w.out.Code, w.out.Message = drlv1.Code_CODE_OK, ""
+	if cap(w.results) < len(checks) {
+		w.results = make([]OwnedResult, len(checks))
+	}
+	w.results = w.results[:len(checks)]
+	clear(w.results)
+	s.cfg.Owner.CheckOwned(ctx, checks, w.results)
+	for i, r := range w.results {
+		w.out.Results = appendResult(w.out.Results, r, checks[i].Count)
+		if r.Err != nil {
+			s.cfg.Logger.Debug("forwarded check failed", "peer", from, "err", r.Err)
+		}
+	}
+	clear(w.results) // drop the errors' references until the next frame
+}
