@@ -120,9 +120,9 @@ var (
 	descReady      = prometheus.NewDesc("drl_ready", "1 when the node is in every live member's ring and the handoffs of its join are done.", nil, nil)
 	descQuorum     = prometheus.NewDesc("drl_quorum", "1 when this node sees a majority of the cluster and so decides checks itself; 0 when every check gets the fail policy.", nil, nil)
 	descFailed     = prometheus.NewDesc("drl_members_failed", "Members that failed (not left) lately, still counted toward the cluster's size.", nil, nil)
-	descRPCs       = prometheus.NewDesc("drl_forward_rpcs_total", "Forward calls this node made to owners.", nil, nil)
-	descEntries    = prometheus.NewDesc("drl_forward_batch_keys_total", "Distinct keys carried by Forward calls; divided by drl_forward_rpcs_total, the mean batch size.", nil, nil)
-	descRPCErrors  = prometheus.NewDesc("drl_forward_rpc_errors_total", "Forward calls that failed, by reason (timeout or other).", []string{"reason"}, nil)
+	descRPCs       = prometheus.NewDesc("drl_forward_rpcs_total", "Frames of forwarded checks this node sent to owners (one per batch, on each owner's stream).", nil, nil)
+	descEntries    = prometheus.NewDesc("drl_forward_batch_keys_total", "Distinct keys carried by forwarded frames; divided by drl_forward_rpcs_total, the mean batch size.", nil, nil)
+	descRPCErrors  = prometheus.NewDesc("drl_forward_rpc_errors_total", "Forwarded frames that failed, by reason (timeout or other).", []string{"reason"}, nil)
 	descShadow     = prometheus.NewDesc("drl_shadow_denials_total", "Checks over their limit that shadow mode admitted.", nil, nil)
 	descMultiRaces = prometheus.NewDesc("drl_multi_limit_races_total", "Limits that denied in a multi-limit check's second round, leaving the others spent.", nil, nil)
 

@@ -62,7 +62,6 @@ type options struct {
 	hits          int64
 	algorithm     string
 	batchSize     int
-	batchDelay    time.Duration
 	pids          string
 	jsonOut       bool
 	quiet         bool
@@ -124,7 +123,6 @@ func parse(args []string) (options, error) {
 	fs.Int64Var(&o.hits, "hits", 1, "hits per check")
 	fs.StringVar(&o.algorithm, "algorithm", "token_bucket", "algorithm")
 	fs.IntVar(&o.batchSize, "batch-size", 0, "embedded mode: forwarding batch size; 1 turns batching off")
-	fs.DurationVar(&o.batchDelay, "batch-delay", 0, "embedded mode: forwarding batch delay")
 	fs.IntVar(&o.maxInFlight, "max-in-flight", 0, "embedded mode: concurrent forwarding calls per owner")
 	fs.BoolVar(&o.noDenyCache, "no-deny-cache", false, "embedded mode: turn off answering repeated denials locally")
 	fs.BoolVar(&o.leases, "leases", false, "embedded mode: turn on token leases for hot keys")
@@ -582,7 +580,7 @@ func newEmbedded(ctx context.Context, o options) (*embedded, error) {
 		Join:   strings.Split(o.join, ","),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
-	cfg.Peer.MaxBatch, cfg.Peer.BatchDelay, cfg.Peer.MaxInFlight = o.batchSize, o.batchDelay, o.maxInFlight
+	cfg.Peer.MaxBatch, cfg.Peer.MaxInFlight = o.batchSize, o.maxInFlight
 	cfg.NoDenyCache = o.noDenyCache
 	cfg.Leases = o.leases
 	cfg.CheckTimeout = o.checkTimeout

@@ -107,7 +107,7 @@ func flags(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.minWindow, "min-window", bucket.DefaultMinWindow, "shortest window a check may ask for")
 	fs.DurationVar(&o.maxWindow, "max-window", bucket.DefaultMaxWindow, "longest window a check may ask for")
 	fs.IntVar(&o.batchSize, "batch-size", 0, "most keys in one forwarded batch; 1 disables batching (default 256)")
-	fs.DurationVar(&o.batchDelay, "batch-delay", 0, "longest a forwarded check waits for its batch (default 200µs)")
+	fs.DurationVar(&o.batchDelay, "batch-delay", 0, "ignored: forwarded checks batch by load, waiting on no timer (kept so that old command lines start)")
 	fs.DurationVar(&o.checkTimeout, "check-timeout", cluster.DefaultCheckTimeout, "deadline of a check without its own")
 	fs.DurationVar(&o.rejoin, "rejoin-interval", cluster.DefaultRejoinInterval, "how often to re-join seeds and lost members")
 	fs.DurationVar(&o.forgetFailed, "forget-failed-after", cluster.DefaultForgetFailed, "how long a failed (not left) member still counts toward the majority; drlctl forget drops one sooner")
@@ -231,7 +231,10 @@ func (o options) config(logger *slog.Logger) (cluster.Config, error) {
 		}
 	}
 	cfg.Store.MinWindow, cfg.Store.MaxWindow, cfg.Store.MaxEntries = o.minWindow, o.maxWindow, o.maxEntries
-	cfg.Peer.MaxBatch, cfg.Peer.BatchDelay = o.batchSize, o.batchDelay
+	cfg.Peer.MaxBatch = o.batchSize
+	if o.batchDelay != 0 && logger != nil {
+		logger.Warn("-batch-delay is ignored: forwarded checks batch by load, waiting on no timer")
+	}
 	policy, err := drl.ParseFailPolicy(o.failPolicy)
 	if err != nil || policy == drl.FailDefault {
 		return cfg, fmt.Errorf("-fail-policy %q: want local, open or closed", o.failPolicy)

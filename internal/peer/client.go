@@ -28,10 +28,6 @@ type ClientConfig struct {
 	// (the receiver bounds what it takes with MaxRecvBatch). Default 256.
 	// 1 turns batching (and coalescing) off: one frame per check.
 	MaxBatch int
-	// BatchDelay is no longer used: a check waits for others to join its
-	// frame only while MaxInFlight frames are in flight, never on a timer.
-	// It is kept so that configurations that set it still validate.
-	BatchDelay time.Duration
 	// MaxInFlight bounds the frames in flight on the stream to this peer;
 	// while that many are, checks queue up and go out together in the
 	// next frame, so batches grow with load and an idle peer gets each
@@ -55,7 +51,6 @@ type ClientConfig struct {
 // Defaults for ClientConfig.
 const (
 	DefaultMaxBatch    = 256
-	DefaultBatchDelay  = 200 * time.Microsecond
 	DefaultMaxInFlight = 2
 	DefaultRPCTimeout  = time.Second
 	DefaultQueueLen    = 4096
@@ -64,9 +59,6 @@ const (
 func (c ClientConfig) withDefaults() ClientConfig {
 	if c.MaxBatch == 0 {
 		c.MaxBatch = DefaultMaxBatch
-	}
-	if c.BatchDelay == 0 {
-		c.BatchDelay = DefaultBatchDelay
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultMaxInFlight
@@ -86,8 +78,6 @@ func (c ClientConfig) Validate() error {
 	switch {
 	case c.MaxBatch < 1 || c.MaxBatch > transport.DefaultMaxRecvBatch:
 		return fmt.Errorf("peer: MaxBatch %d must be 1 to %d", c.MaxBatch, transport.DefaultMaxRecvBatch)
-	case c.BatchDelay < 0:
-		return fmt.Errorf("peer: BatchDelay %v must not be negative", c.BatchDelay)
 	case c.MaxInFlight < 1:
 		return fmt.Errorf("peer: MaxInFlight %d must be at least 1", c.MaxInFlight)
 	case c.RPCTimeout <= 0:

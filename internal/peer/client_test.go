@@ -97,7 +97,7 @@ func newPeer(t *testing.T, dial grpc.DialOption, cfg ClientConfig) *Client {
 func TestPeerBatchedChecksAnswerLikeSeparateChecks(t *testing.T) {
 	for _, size := range []int{1, 256} {
 		owner := newStoreOwner(t)
-		p := newPeer(t, serve(t, owner), ClientConfig{MaxBatch: size, BatchDelay: time.Millisecond})
+		p := newPeer(t, serve(t, owner), ClientConfig{MaxBatch: size})
 		req := bucket.Request{Limit: 1000, Window: time.Minute, Hits: 1}
 		key := bucket.Key{Hi: 1, Lo: 2}
 		var mu sync.Mutex
@@ -177,7 +177,7 @@ func TestPeerErrors(t *testing.T) {
 }
 
 func TestPeerConfigValidate(t *testing.T) {
-	for _, c := range []ClientConfig{{MaxBatch: -1}, {MaxBatch: transport.DefaultMaxRecvBatch + 1}, {BatchDelay: -1}, {MaxInFlight: -1}, {RPCTimeout: -1}, {QueueLen: -1}} {
+	for _, c := range []ClientConfig{{MaxBatch: -1}, {MaxBatch: transport.DefaultMaxRecvBatch + 1}, {MaxInFlight: -1}, {RPCTimeout: -1}, {QueueLen: -1}} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("Validate(%+v) = nil, want an error", c)
 		}

@@ -11,7 +11,7 @@ import (
 // stream's batcher waits on no timer at all. ns/op is the wait.
 func BenchmarkTimerWait(b *testing.B) {
 	for b.Loop() {
-		t := time.NewTimer(DefaultBatchDelay)
+		t := time.NewTimer(200 * time.Microsecond)
 		<-t.C
 	}
 }
