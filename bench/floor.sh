@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
 # The floor of DESIGN.md §5 and issue 13: a bare gRPC server that answers
 # the RateLimiter API with a constant (bench/floor), and a 3-node cluster,
-# driven in turns by the same load generator in client mode (64 callers,
-# 10,000 uniform keys, limit 1000 per 60 s), so that every cluster figure
-# is a ratio to the floor measured in the same run.
+# driven in turns by the same load generator (10,000 uniform keys, limit
+# 1000 per 60 s), so that every cluster figure is a ratio to the floor
+# measured in the same round: absolute figures on a shared machine swing
+# by ±40% between hours.
+#
+# Each round runs, 64 callers unless said:
+#   floor            client mode against the floor
+#   client           client mode, owner routing (the default)
+#   client-rr        client mode, round-robin (-owner-routing=false)
+#   client-batching  client mode, client.NewBatching
+#   embedded         a 4th node inside the load generator, joined to the three
+#   embedded-nobatch the same with forwarding batches of 1
+#   floor-1, client-1, embedded-1   one caller: latency at low load
 #
 #   bench/floor.sh [duration] [rounds] [extra loadgen flags...]
+#   BENCH_PORT=27946 bench/floor.sh 1s 1    # other ports (nodes.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10s} rounds=${2:-3}
@@ -16,21 +27,42 @@ go build -o "$bin/node" ./cmd/node
 go build -o "$bin/loadgen" ./cmd/loadgen
 go build -o "$bin/floor" ./bench/floor
 
-"$bin/floor" -addr 127.0.0.1:17990 & echo $! > "$bin/floor.pid"
 . bench/nodes.sh
+floor_addr=127.0.0.1:$((port + 44))
+"$bin/floor" -addr "$floor_addr" & echo $! > "$bin/floor.pid"
 start_nodes "$bin/node"
 
-run() { # $1: name, $2: targets; prints "name checks/s p50 p99"
-  "$bin/loadgen" -mode client -targets "$2" -duration "$duration" -limit 1000 -window 60s -quiet -json "${@:3}" |
-    sed -n 's/.*"checks_per_sec":\([0-9.]*\).*"p50_us":\([0-9.]*\).*"p99_us":\([0-9.]*\).*/\1 \2 \3/p' |
-    { read -r cps p50 p99; echo "$1 $cps $p50 $p99"; }
+run() { # $1: row name, then loadgen flags; prints "name checks/s p50_us p99_us node_cpu_us"
+  local name=$1; shift
+  "$bin/loadgen" -duration "$duration" -limit 1000 -window 60s -quiet -json "$@" |
+    sed -n 's/.*"checks_per_sec":\([0-9.e+]*\).*"p50_us":\([0-9.e+]*\).*"p99_us":\([0-9.e+]*\).*"node_cpu_us_per_check":\([0-9.e+]*\).*/\1 \2 \3 \4/p' |
+    { read -r cps p50 p99 cpu; echo "$name $cps $p50 $p99 $cpu"; }
 }
-echo "# round target checks/s p50_us p99_us, then the cluster as a ratio to the floor of its round"
+ratio() { # $1: row, $2: floor row; prints the row as ratios to the floor's
+  awk -v c="$1" -v f="$2" 'BEGIN { split(c, b, " "); split(f, a, " ");
+    printf "  %-16s %.2fx the floor'"'"'s checks/s, p50 %.2fx, p99 %.2fx; node CPU %.1f µs/check\n", b[1], b[2]/a[2], b[3]/a[3], b[4]/a[4], b[5] }'
+}
+echo "# round row checks/s p50_us p99_us node_cpu_us_per_check, then ratios to the floor of the round"
+targets=$(node_targets) pids=$(node_pids) seed=$(node_seed)
 for round in $(seq "$rounds"); do
-  f=$(run floor 127.0.0.1:17990 "$@")
-  c=$(run cluster "$(node_targets)" -action "r$round" "$@")
+  f=$(run floor -mode client -targets "$floor_addr" "$@")
+  rows=(
+    "$(run client -mode client -targets "$targets" -pids "$pids" -action "c$round" "$@")"
+    "$(run client-rr -mode client -targets "$targets" -pids "$pids" -owner-routing=false -action "r$round" "$@")"
+    "$(run client-batching -mode client -targets "$targets" -pids "$pids" -client-batching -action "b$round" "$@")"
+    "$(run embedded -mode embedded -join "$seed" -expect-members 4 -action "e$round" "$@")"
+    "$(run embedded-nobatch -mode embedded -join "$seed" -expect-members 4 -batch-size 1 -action "n$round" "$@")"
+  )
+  f1=$(run floor-1 -mode client -targets "$floor_addr" -concurrency 1 "$@")
+  low=(
+    "$(run client-1 -mode client -targets "$targets" -pids "$pids" -concurrency 1 -action "l$round" "$@")"
+    "$(run embedded-1 -mode embedded -join "$seed" -expect-members 4 -concurrency 1 -action "m$round" "$@")"
+  )
   echo "$round $f"
-  echo "$round $c"
-  awk -v f="$f" -v c="$c" 'BEGIN { split(f, a, " "); split(c, b, " ");
-    printf "%s ratio: %.2fx the floor'"'"'s checks/s; p50 %.2fx, p99 %.2fx\n", "'"$round"'", b[2]/a[2], b[3]/a[3], b[4]/a[4] }'
+  for r in "${rows[@]}"; do echo "$round $r"; done
+  echo "$round $f1"
+  for r in "${low[@]}"; do echo "$round $r"; done
+  echo "$round ratios:"
+  for r in "${rows[@]}"; do ratio "$r" "$f"; done
+  for r in "${low[@]}"; do ratio "$r" "$f1"; done
 done

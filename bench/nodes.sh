@@ -2,16 +2,20 @@
 # stopped by PID. Needs $bin (a temp folder whose *.pid files the caller's
 # trap kills).
 #
-#   start_nodes NODE_BINARY [node flags...]   n0, n1, n2 on 1794x..1796x
+#   start_nodes NODE_BINARY [node flags...]   n0, n1, n2 on ports from $BENCH_PORT
+#                                             (default 17946: 17946..17967)
 #   stop_nodes                                SIGTERM, then wait for each
 #   node_pids                                 "pid0,pid1,pid2", for loadgen -pids
 #   node_targets                              their gRPC addresses
+#   node_seed                                 n0's gossip address
+
+port=${BENCH_PORT:-17946}
 
 start_nodes() {
   local node=$1; shift
   for i in 0 1 2; do
-    local join=""; [ "$i" -gt 0 ] && join="-join 127.0.0.1:17946"
-    "$node" -name "n$i" -gossip-addr "127.0.0.1:1$((7946 + 10 * i))" -grpc-addr "127.0.0.1:1$((7947 + 10 * i))" \
+    local join=""; [ "$i" -gt 0 ] && join="-join $(node_seed)"
+    "$node" -name "n$i" -gossip-addr "127.0.0.1:$((port + 10 * i))" -grpc-addr "127.0.0.1:$((port + 1 + 10 * i))" \
       -http-addr "" -gossip-profile local -log-level warn $join "$@" 2>>"$bin/nodes.log" &
     echo $! > "$bin/n$i.pid"
   done
@@ -25,4 +29,6 @@ stop_nodes() {
 
 node_pids() { echo "$(cat "$bin/n0.pid"),$(cat "$bin/n1.pid"),$(cat "$bin/n2.pid")"; }
 
-node_targets() { echo 127.0.0.1:17947,127.0.0.1:17957,127.0.0.1:17967; }
+node_targets() { echo "127.0.0.1:$((port + 1)),127.0.0.1:$((port + 11)),127.0.0.1:$((port + 21))"; }
+
+node_seed() { echo "127.0.0.1:$port"; }
