@@ -25,7 +25,8 @@ import (
 type Batching struct {
 	// MaxBatch bounds the checks in one call. Default 256.
 	MaxBatch int
-	// MaxInFlight bounds the concurrent calls. Default 4.
+	// MaxInFlight bounds the concurrent calls to one node. Default 2:
+	// fewer calls carry more checks each (DESIGN.md §5).
 	MaxInFlight int
 }
 
@@ -36,7 +37,7 @@ func NewBatching(addrs []string, b Batching, opts ...grpc.DialOption) (*Client, 
 		b.MaxBatch = 256
 	}
 	if b.MaxInFlight <= 0 {
-		b.MaxInFlight = 4
+		b.MaxInFlight = 2
 	}
 	return newClient(addrs, &b, opts)
 }
