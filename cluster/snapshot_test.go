@@ -18,20 +18,12 @@ import (
 // dirs named after it, the first as the seed.
 func snapshotCluster(t *testing.T, dirs string, size int, edit func(*Config)) []*Node {
 	t.Helper()
-	nodes := make([]*Node, size)
-	for i := range nodes {
-		cfg := TestConfig(fmt.Sprint("node-", i))
-		cfg.StateDir = filepath.Join(dirs, cfg.Name)
-		if i > 0 {
-			cfg.Join = []string{nodes[0].GossipAddr()}
-		}
+	return startCluster(t, size, func(c *Config) {
+		c.StateDir = filepath.Join(dirs, c.Name)
 		if edit != nil {
-			edit(&cfg)
+			edit(c)
 		}
-		nodes[i] = startNode(t, cfg)
-	}
-	waitForRing(t, nodes, size)
-	return nodes
+	})
 }
 
 // spend takes hits from each of keys' hour-long buckets of 1000.
