@@ -136,7 +136,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 			ctx, cancel = context.WithTimeout(ctx, n.cfg.CheckTimeout)
 		}
 	}
-	if n.view.Load().ring.Len() == 0 {
+	if v := n.view.Load(); v.ring.Len() == 0 {
 		// Just started: the first ring is moments away. Waiting for it,
 		// within the check's deadline, costs one check some latency;
 		// answering without it would take the fail policy with no idea of
@@ -169,10 +169,11 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 			return bucket.Decision{}, fmt.Errorf("%w: the ring is empty", drl.ErrNoOwner)
 		case owner == n.id:
 			n.local.Add(1)
-			if v.mustWait(key, n.id) {
-				arm()
+			wait, takenOver := v.mustWait(key, n.id), v.takenOver(key)
+			if wait || takenOver {
+				arm() // both may wait for the ring to settle
 			}
-			rep, err := n.decideOwned(ctx, v, key, req, 1)
+			rep, err := n.decideOwnedKnowing(ctx, v, key, req, 1, wait, takenOver)
 			if errors.Is(err, bucket.ErrFenced) || errors.Is(err, errViewChanged) {
 				lastErr = err // the ring changed under this check; route it again
 				continue
@@ -271,8 +272,13 @@ func (v *view) awaitNext(ctx context.Context, pause time.Duration) error {
 // the failed side's share spent (quorum.go): whatever that side spent is
 // unknown, and it may still be spending.
 func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req bucket.Request, count int) (bucket.Repeated, error) {
-	wait := v.mustWait(key, n.id)
-	if !wait && len(v.takeovers) == 0 {
+	return n.decideOwnedKnowing(ctx, v, key, req, count, v.mustWait(key, n.id), v.takenOver(key))
+}
+
+// decideOwnedKnowing is decideOwned for a caller that already asked
+// v.mustWait and v.takenOver.
+func (n *Node) decideOwnedKnowing(ctx context.Context, v *view, key bucket.Key, req bucket.Request, count int, wait, takenOver bool) (bucket.Repeated, error) {
+	if !wait && !takenOver {
 		return n.store.CheckKey(key, req, count)
 	}
 	rep, held, err := n.store.CheckKeyIfHeld(key, req, count)
@@ -372,8 +378,10 @@ var errViewChanged = errors.New("cluster: the ring changed while the check waite
 // replaces v first, it returns errViewChanged.
 func (n *Node) awaitSettled(ctx context.Context, v *view) error {
 	n.waitedHandoff.Add(1)
-	if v.changed+n.cfg.HandoffWait <= n.cfg.Clock.Now() {
-		return nil
+	select {
+	case <-v.waitOver:
+		return nil // HandoffWait has passed: start fresh, without a word
+	default:
 	}
 	select {
 	case <-v.settled:

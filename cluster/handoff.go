@@ -138,13 +138,10 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 			mu.Lock()
 			defer mu.Unlock()
 			sent += kept
-			if err != nil {
-				if n.snapshots != nil && n.leaving.Load() != nil {
-					// A stopping node saves what it could not hand off.
-					n.store.Absorb(buckets[kept:])
-					n.log.Warn("handoff incomplete; the rest is saved in the snapshot", "peer", name, "kept", len(buckets)-kept, "err", err)
-					return
-				}
+			if err != nil && n.leaving.Load() != nil {
+				n.undelivered(buckets[kept:])
+				n.log.Warn("handoff incomplete", "peer", name, "left", len(buckets)-kept, "saved", n.snapshots != nil, "err", err)
+			} else if err != nil {
 				lost += len(buckets) - kept
 				n.log.Warn("handoff incomplete; those keys start fresh at their owner", "peer", name, "lost", len(buckets)-kept, "err", err)
 			}
@@ -159,13 +156,9 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 }
 
 // relay sends buckets that reached a leaving node on to their owners in the
-// ring without it, and returns how many were kept there.
+// ring without it, and returns how many were kept there or here
+// (undelivered).
 func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []bucket.Moved) int {
-	if n.snapshots != nil {
-		// Pass them only to a member that stays; with none left (the
-		// whole cluster is stopping), keep them for the snapshot.
-		leaving = n.stayingRing()
-	}
 	peers := n.view.Load().peers
 	byOwner := map[string][]bucket.Moved{}
 	for _, m := range moved {
@@ -176,21 +169,13 @@ func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []bucket.Mov
 	for owner, ms := range byOwner {
 		p := peers[owner]
 		if p == nil {
-			if n.snapshots != nil {
-				kept += n.store.Absorb(ms)
-				continue
-			}
-			n.handoffsLost.Add(uint64(len(ms)))
+			kept += n.undelivered(ms)
 			continue
 		}
 		k, err := p.Handoff(ctx, ms, 0)
 		kept += k
-		if err != nil && n.snapshots != nil {
-			kept += n.store.Absorb(ms[k:])
-			continue
-		}
 		if err != nil {
-			n.handoffsLost.Add(uint64(len(ms) - k))
+			kept += n.undelivered(ms[k:])
 			// When the whole cluster stops at once every relay fails: warn
 			// once, and count the rest in drl_handoff_buckets_total.
 			level := slog.LevelDebug
@@ -201,4 +186,16 @@ func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []bucket.Mov
 		}
 	}
 	return kept
+}
+
+// undelivered deals with buckets a leaving node could not hand to their
+// owners: with snapshots on it keeps them for its last snapshot (a stop
+// of the whole cluster leaves nobody to take them) and reports how many;
+// without, they are lost, and counted.
+func (n *Node) undelivered(moved []bucket.Moved) int {
+	if n.snapshots != nil {
+		return n.store.Absorb(moved)
+	}
+	n.handoffsLost.Add(uint64(len(moved)))
+	return 0
 }

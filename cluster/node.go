@@ -84,9 +84,9 @@ type Node struct {
 	shadowDenied     atomic.Uint64 // checks over the limit admitted by shadow mode
 	multiRaces       atomic.Uint64 // limits that denied in a multi-limit check's second round
 	topDenied        *hotkeys.TopDenied
-	lastAnswers      *hotkeys.LastAnswers // what owners last said was left, for FailLocal
-	snapshots        snapshot.Store       // nil without Config.StateDir or Config.Snapshots
-	restored         atomic.Pointer[restoredSnapshot]
+	lastAnswers      *hotkeys.LastAnswers              // what owners last said was left, for FailLocal
+	snapshots        snapshot.Store                    // nil without Config.StateDir or Config.Snapshots
+	restored         atomic.Pointer[snapshot.Snapshot] // loaded, waiting for the first ring
 	snapStats        snapshotStats
 	events           eventLog // ring changes and fallbacks, for the status page
 	rates            rates    // check rates, sampled for the status page
@@ -131,15 +131,13 @@ type view struct {
 	peers   map[string]*peer.Client
 	version uint64
 	// id names the ring (its members and their addresses) in handoff done
-	// marks. prev is the ring before this one and changed when this view
-	// began. settled is closed once every peer has said it finished
+	// marks. prev is the ring before this one. settled is closed once every peer has said it finished
 	// handing off for this ring; until then, or HandoffWait, a check on a
 	// key this node gained waits (check.go).
-	id      uint64
-	prev    *ring.Ring
-	changed time.Duration // by cfg.Clock
-	// waitOver closes HandoffWait after changed: one timer per view, not
-	// one per waiting check.
+	id   uint64
+	prev *ring.Ring
+	// waitOver closes HandoffWait after the change: one timer per view,
+	// not one per waiting check.
 	waitOver   <-chan struct{}
 	settled    chan struct{}
 	settleOnce sync.Once

@@ -14,17 +14,17 @@ func (n *Node) fallback(req bucket.Request, policy drl.FailPolicy, cause error) 
 		policy = n.cfg.FailPolicy
 	}
 	n.log.Debug("owner unreachable; fail policy decides", "policy", policy, "err", cause)
-	capacity := capacity(req)
+	whole := capacity(req)
 	switch policy {
 	case drl.FailOpen:
 		n.fallbackOpen.Add(1)
-		return bucket.Decision{Allowed: true, Limit: capacity, Remaining: max(capacity-req.Hits, 0)}, nil
+		return bucket.Decision{Allowed: true, Limit: whole, Remaining: max(whole-req.Hits, 0)}, nil
 	case drl.FailClosed:
 		n.fallbackClosed.Add(1)
 		// Nothing can be known about when the owner returns; suggest the
 		// time one token takes, at most a second.
 		retry := min(req.Window/time.Duration(req.Limit), time.Second)
-		return bucket.Decision{Limit: capacity, RetryAfter: max(retry, time.Millisecond)}, nil
+		return bucket.Decision{Limit: whole, RetryAfter: max(retry, time.Millisecond)}, nil
 	}
 	n.fallbackLocal.Add(1)
 	v := n.view.Load()
@@ -32,7 +32,7 @@ func (n *Node) fallback(req bucket.Request, policy drl.FailPolicy, cause error) 
 		// A node that has not seen its cluster yet cannot size a share of
 		// it (a share of one would be the whole limit), and one that is
 		// leaving has handed its buckets away: both deny.
-		return bucket.Decision{Limit: capacity, RetryAfter: time.Second}, nil
+		return bucket.Decision{Limit: whole, RetryAfter: time.Second}, nil
 	}
 	share := int64(max(v.quorum.size(), v.ring.Len(), 1))
 	local := req
@@ -43,10 +43,7 @@ func (n *Node) fallback(req bucket.Request, policy drl.FailPolicy, cause error) 
 	if local.Algorithm != bucket.TokenBucket && local.Algorithm != bucket.GCRA {
 		local.Burst = 0
 	}
-	localCap := local.Limit
-	if local.Burst > 0 {
-		localCap = local.Burst
-	}
+	localCap := capacity(local)
 	if local.Hits > localCap {
 		// More than the provisional bucket can ever hold: deny, as the
 		// real owner might well have.

@@ -187,6 +187,19 @@ func (n *Node) takeovers(old *view, r *ring.Ring, q quorum) []takeover {
 	return out
 }
 
+// takenOver reports whether a failed member owned key in one of v's recent
+// takeovers: only such keys need the held probe and takeoverSpend, so
+// every other key keeps the one-lock path while takeovers are remembered
+// (for up to the longest window).
+func (v *view) takenOver(key bucket.Key) bool {
+	for _, t := range v.takeovers {
+		if t.failed[t.ring.Owner(key.Hi)] {
+			return true
+		}
+	}
+	return false
+}
+
 // takeoverSpend returns how much of a new bucket for key, with capacity
 // capacity, counts as spent because the key was taken over from a failed
 // member within the last window: ceil(capacity × lost/size) of the newest

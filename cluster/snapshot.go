@@ -28,11 +28,6 @@ import (
 // the store, from where those this node does not own move to their owners
 // by the ordinary handoff.
 
-// restoredSnapshot is a loaded snapshot waiting for the node's first ring.
-type restoredSnapshot struct {
-	snapshot.Snapshot
-}
-
 // snapshotStats are the figures of the last save, for metrics and logs.
 type snapshotStats struct {
 	saves, failures atomic.Uint64
@@ -75,7 +70,7 @@ func (n *Node) loadSnapshot(ctx context.Context) {
 	}
 	n.log.Info("snapshot loaded; applied once the node sees the cluster", "buckets", len(snap.Buckets),
 		"taken", snap.Taken.UTC().Format(time.RFC3339Nano))
-	n.restored.Store(&restoredSnapshot{snap})
+	n.restored.Store(&snap)
 }
 
 // restore decides, on the node's first ring, whether its loaded snapshot
@@ -171,7 +166,7 @@ func (n *Node) stayingRing() *ring.Ring {
 			continue
 		}
 		md, err := membership.DecodeMeta([]byte(k.Meta))
-		if err != nil || !md.Ready || md.Leaving {
+		if err != nil || !md.Ready || md.Leaving || n.cfg.TLS != nil && !n.certified(id, md.GRPC) {
 			continue
 		}
 		staying[id] = md

@@ -110,7 +110,7 @@ func (n *Node) rebuildRing() {
 		}
 	}
 	v := &view{ring: r, members: members, peers: map[string]*peer.Client{}, version: old.version + 1,
-		id: ringID(members), prev: prev, changed: n.cfg.Clock.Now(), waitOver: n.cfg.Clock.After(n.cfg.HandoffWait),
+		id: ringID(members), prev: prev, waitOver: n.cfg.Clock.After(n.cfg.HandoffWait),
 		settled: make(chan struct{}), next: make(chan struct{}),
 		fallback: n.newFallbackStore(), quorum: q, takeovers: n.takeovers(old, r, q)}
 	if !n.cfg.NoDenyCache {
@@ -179,6 +179,11 @@ func (n *Node) rebuildRing() {
 			defer cancel()
 			n.handOffMoved(ctx, ms)
 		})
+	}
+	if n.leaving.Load() != nil && n.snapshots != nil {
+		// Members that announced their own leave since take no more
+		// buckets from this one: relays go only to members that stay.
+		n.leaving.Store(n.stayingRing())
 	}
 	if n.leaving.Load() != nil {
 		// A leaving node's handoff and relays may be mid-call on these:
