@@ -70,16 +70,17 @@ const (
 type command struct {
 	name, args, about string
 	define            func(fs *flag.FlagSet) func(g globals) error
+	operands          int // positional arguments after the flags
 }
 
 var commands = []command{
-	{"check", "-user U -action A -limit N -window D [flags]", "spend hits on a key at its owner and print the decision", defineCheck},
-	{"members", "", "list the members as one node sees them", defineMembers},
-	{"owner", "-user U -action A", "name the member that owns a key", defineOwner},
-	{"top", "[-n 10]", "the keys denied most often lately, summed over every member", defineTop},
-	{"reset", "-user U -action A", "drop a key's bucket on every member", defineReset},
-	{"forget", "NAME", "stop counting a failed member toward the cluster's size, on every live member", defineForget},
-	{"wait", "[-members N]", "wait until every -addr node sees N members alive in its ring (default: as many as -addr names)", defineWait},
+	{"check", "-user U -action A -limit N -window D [flags]", "spend hits on a key at its owner and print the decision", defineCheck, 0},
+	{"members", "", "list the members as one node sees them", defineMembers, 0},
+	{"owner", "-user U -action A", "name the member that owns a key", defineOwner, 0},
+	{"top", "[-n 10]", "the keys denied most often lately, summed over every member", defineTop, 0},
+	{"reset", "-user U -action A", "drop a key's bucket on every member", defineReset, 0},
+	{"forget", "NAME", "stop counting a failed member toward the cluster's size, on every live member", defineForget, 1},
+	{"wait", "[-members N]", "wait until every -addr node sees N members alive in its ring (default: as many as -addr names)", defineWait, 0},
 }
 
 type globals struct {
@@ -180,8 +181,8 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 	} else if err != nil {
 		return fmt.Errorf("%w: %s: %v (drlctl %s -h lists its flags)", errUsage, name, err, name)
 	}
-	if cfs.NArg() > 0 {
-		return fmt.Errorf("%w: %s: unexpected arguments %q", errUsage, name, cfs.Args())
+	if cfs.NArg() > c.operands {
+		return fmt.Errorf("%w: %s: unexpected arguments %q", errUsage, name, cfs.Args()[c.operands:])
 	}
 
 	// Each command makes a call or two: watching the ring to route checks
