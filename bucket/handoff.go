@@ -140,7 +140,7 @@ func (m Moved) Aged(d time.Duration) (Moved, bool) {
 	if d <= 0 {
 		return m, m.FreshIn > 0
 	}
-	if m.FreshIn <= d || m.Key.algorithm() >= numAlgorithms {
+	if m.FreshIn <= d || !m.Algorithm().Known() {
 		return Moved{}, false
 	}
 	m.FreshIn -= d

@@ -105,6 +105,10 @@ func Write(w io.Writer, buckets iter.Seq[bucket.Moved], now func() time.Time) er
 			b = binary.AppendVarint(b, e.N)
 			bw.Write(b)
 		}
+		if _, err := bw.Write(nil); err != nil {
+			// The writer failed (a full disk): stop copying the store.
+			return fmt.Errorf("snapshot: write: %w", err)
+		}
 		count++
 	}
 	t := append(buf[:0], tagEnd)
@@ -204,20 +208,29 @@ func (d *decoder) uint64() (uint64, error) {
 
 func (d *decoder) varint() (int64, error) {
 	v, n := binary.Varint(d.buf)
-	if n <= 0 {
-		return 0, fmt.Errorf("%w: bad varint", ErrCorrupt)
+	if err := d.advance(n); err != nil {
+		return 0, err
 	}
-	d.buf = d.buf[n:]
 	return v, nil
 }
 
 func (d *decoder) uvarint() (uint64, error) {
 	v, n := binary.Uvarint(d.buf)
-	if n <= 0 {
-		return 0, fmt.Errorf("%w: bad varint", ErrCorrupt)
+	if err := d.advance(n); err != nil {
+		return 0, err
+	}
+	return v, nil
+}
+
+// advance steps over a varint of n bytes. It refuses one Write would not
+// have written (a longer form of a smaller number, ending in a zero
+// byte), so that every accepted snapshot has one encoding.
+func (d *decoder) advance(n int) error {
+	if n <= 0 || n > 1 && d.buf[n-1] == 0 {
+		return fmt.Errorf("%w: bad varint", ErrCorrupt)
 	}
 	d.buf = d.buf[n:]
-	return v, nil
+	return nil
 }
 
 func (d *decoder) snapshot(maxBuckets int) (Snapshot, error) {
