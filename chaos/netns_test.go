@@ -491,6 +491,9 @@ func TestProcessesHotKey(t *testing.T) {
 	// cores with the race-detected test, a deadline they keep.
 	run := HotKeyRun(1)
 	run.CheckTimeout = time.Second
+	if *deadline > 0 { // -chaos.deadline 50ms: the product's default
+		run.CheckTimeout = *deadline
+	}
 	l.checkTimeout = run.CheckTimeout
 	runLab(t, l, "hot-split-2/1-owner-majority", run, 1.0/3, func(ctx context.Context, run Run) {
 		owner, others := l.hotOwner()

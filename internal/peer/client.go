@@ -126,7 +126,7 @@ type Client struct {
 	nextID uint64
 	frame  drlv1.ForwardFrame
 
-	// mu guards pending and the streams' broken and cause.
+	// mu guards pending and the streams' cause.
 	mu      sync.Mutex
 	pending map[uint64]*batch // frames in flight, by batch id
 

@@ -22,9 +22,10 @@ type stream struct {
 	s      drlv1.Peer_ForwardStreamClient
 	cancel context.CancelFunc
 
-	// Guarded by Client.mu.
-	broken bool  // the receiver saw it end; no more frames on it
-	cause  error // why the client ended it, when it did; else the receive error
+	// cause, guarded by Client.mu, is set once the stream is over: why
+	// the client ended it, or else the error its receiver saw. No frame
+	// goes out on it from then on.
+	cause error
 }
 
 // errTimeout is the cause of a stream ended because a frame on it went
@@ -134,7 +135,7 @@ func (p *Client) register(b *batch) (*stream, uint64, error) {
 		}
 		st := p.cur
 		p.mu.Lock()
-		if !st.broken {
+		if st.cause == nil {
 			p.nextID++
 			b.id, b.st, b.sent = p.nextID, st, time.Now()
 			p.pending[b.id] = b
@@ -229,7 +230,6 @@ func (p *Client) broke(st *stream, err error) {
 	var failed []*batch
 	retry := false
 	p.mu.Lock()
-	st.broken = true
 	switch {
 	case st.cause != nil:
 		err = st.cause
