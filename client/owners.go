@@ -7,12 +7,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/drlimit/drl/api/drlv1"
-	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/ring"
 	"github.com/drlimit/drl/transport"
 )
@@ -71,11 +69,8 @@ func startRouter(watch drlv1.RateLimiterClient, dial []grpc.DialOption, b *Batch
 }
 
 // ringKey returns the 64 bits of (userID, action)'s bucket key that place
-// it on the ring: the high half of cluster.KeyHasher's key, as
-// api/drl.proto (RingState) spells out.
-func ringKey(userID, action string) uint64 {
-	return bucket.KeyOf(xxhash.Sum64String(userID), xxhash.Sum64String(action)+0x9e3779b97f4a7c15).Hi
-}
+// it on the ring, as api/drl.proto (RingState) spells out.
+func ringKey(userID, action string) uint64 { return transport.HashKey(userID, action).Hi }
 
 // owner returns the member that owns (userID, action) in the client's
 // ring, or nil when the client has no ring (or no router) or the owner's
@@ -141,15 +136,20 @@ func (r *router) watchOnce(ctx context.Context) (heard bool) {
 // retiring the rest. A ring it cannot build is skipped: the last one
 // stays, which is never wrong, only slower. Only run calls it.
 func (r *router) install(ctx context.Context, st transport.RingState) {
-	placed := make(map[string]string, len(st.Members))
-	for _, m := range st.Members {
-		placed[m.Name] = m.Name
+	old := r.routes.Load()
+	if old != nil && old.state.ID == st.ID {
+		// The same members at the same addresses (a re-watch, or a
+		// rebuild that changed nothing): the ring is the one installed.
+		return
 	}
-	rg, err := ring.NewPlaced(ring.Config{Partitions: st.Partitions, ReplicationFactor: st.ReplicationFactor, Load: st.Load}, placed)
+	names := make([]string, len(st.Members))
+	for i, m := range st.Members {
+		names[i] = m.Name
+	}
+	rg, err := ring.New(ring.Config{Partitions: st.Partitions, ReplicationFactor: st.ReplicationFactor, Load: st.Load}, names)
 	if err != nil {
 		return
 	}
-	old := r.routes.Load()
 	rt := &routes{ring: rg, members: make(map[string]*member, len(st.Members)), state: st}
 	for _, sm := range st.Members {
 		if old != nil {

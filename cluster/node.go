@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/hashicorp/go-sockaddr"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -161,13 +160,10 @@ type view struct {
 }
 
 // KeyHasher returns the hasher every node of a cluster uses to turn
-// (user, action) into a bucket key and a ring position: xxhash of each id,
-// mixed by bucket.KeyOf. It must be the same on all members.
-func KeyHasher() bucket.KeyHasher {
-	return func(userID, action string) bucket.Key {
-		return bucket.KeyOf(xxhash.Sum64String(userID), xxhash.Sum64String(action)+0x9e3779b97f4a7c15)
-	}
-}
+// (user, action) into a bucket key and a ring position:
+// transport.HashKey, the wire contract's. It must be the same on all
+// members.
+func KeyHasher() bucket.KeyHasher { return transport.HashKey }
 
 // New validates cfg, binds the gossip, gRPC and HTTP listeners and starts
 // serving. Joining the members in cfg.Join happens in the background (see

@@ -7,8 +7,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/api/drlv1"
+	"github.com/drlimit/drl/bucket"
 )
 
 // RingWatcher is what a Directory may also implement to serve WatchRing:
@@ -76,4 +78,12 @@ func RingStateFromProto(m *drlv1.RingState) RingState {
 		st.Members[i] = RingMember{Name: mb.GetName(), GRPCAddr: mb.GetGrpcAddr()}
 	}
 	return st
+}
+
+// HashKey turns (userID, action) into its bucket key: xxhash64 of each id,
+// mixed by bucket.KeyOf. Key.Hi places it on the ring. It is part of the
+// wire contract (RingState in api/drl.proto): every member hashes with it,
+// and so does a client that routes checks to their owners.
+func HashKey(userID, action string) bucket.Key {
+	return bucket.KeyOf(xxhash.Sum64String(userID), xxhash.Sum64String(action)+0x9e3779b97f4a7c15)
 }
