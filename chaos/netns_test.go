@@ -419,7 +419,9 @@ func (n *labNode) stop() {
 // namespace.
 func (l *lab) ready(n *labNode) bool {
 	dial := dialIn(l.client)
-	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{
+	// One request per transport: keep-alive would leave a connection and
+	// its goroutines behind every poll.
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) { return dial(ctx, addr) }}}
 	resp, err := hc.Get("http://" + n.ip + ":8080/readyz")
 	if err != nil {

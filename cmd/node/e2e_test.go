@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -24,7 +25,17 @@ import (
 	"github.com/drlimit/drl/api/drlv1"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// The test binary links earlysignal, whose channel nobody reads here:
+	// give SIGINT and SIGTERM back to the runtime, so that ^C and kill
+	// stop the tests.
+	signal.Reset(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+		if buildDir != "" {
+			os.RemoveAll(buildDir)
+		}
+	}))
+}
 
 // proc is one cmd/node process started by a test.
 type proc struct {
@@ -37,13 +48,30 @@ type proc struct {
 	envoyAddr  chan string // the Envoy service's address, once it listens
 }
 
-// buildNode compiles cmd/node once for the test.
+// buildDir holds the node binary the package's tests share; TestMain
+// removes it.
+var buildDir string
+
+// nodeBinary compiles cmd/node once for all the package's tests.
+var nodeBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "drl-node-test-")
+	if err != nil {
+		return "", err
+	}
+	buildDir = dir
+	bin := filepath.Join(dir, "node")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// buildNode returns the package's node binary, built on first use.
 func buildNode(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "node")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	bin, err := nodeBinary()
 	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Fatal(err)
 	}
 	return bin
 }
