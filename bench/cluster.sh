@@ -23,7 +23,7 @@ for batch in 256 1; do
   echo "# client mode, node batch size $batch"
   "$bin/loadgen" -mode client -targets "$targets" -duration "$duration" -pids "$(node_pids)" -quiet -json "$@"
   echo "# embedded mode, batch size $batch"
-  "$bin/loadgen" -mode embedded -join 127.0.0.1:17946 -expect-members 4 -batch-size "$batch" \
+  "$bin/loadgen" -mode embedded -join "$(node_seed)" -expect-members 4 -batch-size "$batch" \
     -duration "$duration" -pids "$(node_pids)" -quiet -json "$@"
   stop_nodes
 done

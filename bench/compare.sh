@@ -28,7 +28,7 @@ for round in $(seq "$rounds"); do
     start_nodes "$node"
     pids=$(node_pids)
     echo "# round $round, nodes at $rev"
-    "$bin/loadgen" -targets 127.0.0.1:17947,127.0.0.1:17957,127.0.0.1:17967 -join 127.0.0.1:17946 -expect-members 4 \
+    "$bin/loadgen" -targets "$(node_targets)" -join "$(node_seed)" -expect-members 4 \
       -pids "$pids" -quiet -json -action "r$round-$rev" "$@"
     stop_nodes
   done

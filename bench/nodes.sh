@@ -19,7 +19,9 @@ start_nodes() {
       -http-addr "" -gossip-profile local -log-level warn $join "$@" 2>>"$bin/nodes.log" &
     echo $! > "$bin/n$i.pid"
   done
-  sleep 2
+  # Until every node answers and has all three in its ring.
+  [ -x "$bin/drlctl" ] || go build -o "$bin/drlctl" ./cmd/drlctl
+  "$bin/drlctl" -addr "$(node_targets)" -timeout 30s wait >/dev/null
 }
 
 stop_nodes() {
