@@ -497,7 +497,8 @@ func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Requ
 		if attempt > 0 {
 			// The new owner refused: its ring still names this node, and
 			// the leave will reach it in a moment.
-			if err := n.view.Load().awaitNext(ctx, reroutePause); err != nil {
+			if waitErr := n.view.Load().awaitNext(ctx, reroutePause); waitErr != nil {
+				err = waitErr // the deadline, not the last refusal, ended it
 				break
 			}
 		}
