@@ -223,20 +223,3 @@ func (r *router) close() {
 		}
 	}
 }
-
-// ownerName returns the name of the member that owns (userID, action) in
-// the client's ring, or "" without one.
-func (r *router) ownerName(userID, action string) string {
-	if rt := r.routes.Load(); rt != nil {
-		return rt.ring.Owner(ringKey(userID, action))
-	}
-	return ""
-}
-
-// ringState returns the state of the client's ring, and false before the first.
-func (r *router) ringState() (transport.RingState, bool) {
-	if rt := r.routes.Load(); rt != nil {
-		return rt.state, true
-	}
-	return transport.RingState{}, false
-}

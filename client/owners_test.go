@@ -15,6 +15,7 @@ import (
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/cluster"
 	"github.com/drlimit/drl/cluster/clustertest"
+	"github.com/drlimit/drl/transport"
 )
 
 // waitForRing waits, for at most 15 s, until c's ring has exactly the
@@ -301,4 +302,21 @@ func TestOwnerRoutingSurvivesACrash(t *testing.T) {
 			}
 		}
 	}
+}
+
+// ownerName returns the name of the member that owns (userID, action) in
+// the client's ring, or "" without one.
+func (r *router) ownerName(userID, action string) string {
+	if rt := r.routes.Load(); rt != nil {
+		return rt.ring.Owner(ringKey(userID, action))
+	}
+	return ""
+}
+
+// ringState returns the state of the client's ring, and false before the first.
+func (r *router) ringState() (transport.RingState, bool) {
+	if rt := r.routes.Load(); rt != nil {
+		return rt.state, true
+	}
+	return transport.RingState{}, false
 }
