@@ -577,18 +577,14 @@ func (n *Node) Close(ctx context.Context) error {
 			}
 		}
 		n.gone.Store(true)
-		n.lingerMu.Lock()
-		peers := append(n.lingering, slices.Collect(maps.Values(n.view.Load().peers))...)
-		n.lingerMu.Unlock()
-		for _, p := range peers {
-			if err := p.Close(ctx); err != nil {
-				errs = append(errs, err)
-			}
-		}
+		closed := map[*peer.Client]bool{}
+		errs = append(errs, n.closePeers(ctx, closed)...)
 		waited := make(chan struct{})
 		go func() { n.wg.Wait(); close(waited) }()
 		select {
 		case <-waited:
+			// A ring rebuilt while the peers closed made clients of its own.
+			errs = append(errs, n.closePeers(ctx, closed)...)
 		case <-ctx.Done():
 			errs = append(errs, fmt.Errorf("cluster: waiting for goroutines: %w", ctx.Err()))
 		}
@@ -621,12 +617,32 @@ func (n *Node) Halt() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		for _, p := range n.view.Load().peers {
-			p.Close(ctx)
-		}
+		closed := map[*peer.Client]bool{}
+		n.closePeers(ctx, closed)
 		n.wg.Wait()
+		n.closePeers(ctx, closed) // those a ring rebuilt meanwhile made
 		n.store.Close()
 	})
+}
+
+// closePeers closes the current view's peer clients and those a leaving
+// node kept open, skipping the ones in closed and adding the rest to it.
+func (n *Node) closePeers(ctx context.Context, closed map[*peer.Client]bool) []error {
+	n.lingerMu.Lock()
+	peers := append(n.lingering, slices.Collect(maps.Values(n.view.Load().peers))...)
+	n.lingering = nil
+	n.lingerMu.Unlock()
+	var errs []error
+	for _, p := range peers {
+		if closed[p] {
+			continue
+		}
+		closed[p] = true
+		if err := p.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
 }
 
 // shutdownListeners releases what New bound before it failed.
