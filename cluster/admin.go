@@ -24,12 +24,12 @@ func (n *Node) Reset(ctx context.Context, userID, action string) (int, []string,
 	if err := bucket.ValidateIDs(userID, action); err != nil {
 		return 0, nil, err
 	}
-	if n.closed.Load() {
+	if n.life.closed.Load() {
 		return 0, nil, drl.ErrClosed
 	}
 	key := n.hash(userID, action)
 	n.topDenied.Forget(userID, action)
-	v := n.view.Load()
+	v := n.own.view.Load()
 	var (
 		mu        sync.Mutex
 		dropped   = n.resetKey(key)
@@ -47,7 +47,7 @@ func (n *Node) Reset(ctx context.Context, userID, action string) (int, []string,
 				return
 			}
 			dropped += k
-			confirmed = append(confirmed, v.members[id].Name)
+			confirmed = append(confirmed, v.Members[id].Name)
 		})
 	}
 	wg.Wait()
@@ -62,10 +62,10 @@ func (n *Node) Reset(ctx context.Context, userID, action string) (int, []string,
 // resetKey drops everything this node keeps for key, for a Reset here or
 // at another member.
 func (n *Node) resetKey(key bucket.Key) int {
-	v := n.view.Load()
+	v := n.own.view.Load()
 	dropped := n.store.Reset(key)
 	n.lastAnswers.Forget(key)
-	v.fallback.Reset(key)
+	n.own.prov.Reset(key)
 	if v.deny != nil {
 		v.deny.Forget(key)
 	}

@@ -39,21 +39,21 @@ func (n *Node) certified(id, addr string) bool {
 	if c.passed[id] == addr {
 		return true
 	}
-	if c.trying[id] || n.closed.Load() {
+	if c.trying[id] || n.life.closed.Load() {
 		return false
 	}
 	if c.trying == nil {
 		c.trying, c.passed = map[string]bool{}, map[string]string{}
 	}
 	c.trying[id] = true
-	n.wg.Go(func() { n.certify(id, addr) })
+	n.life.wg.Go(func() { n.certify(id, addr) })
 	return false
 }
 
 // certify makes one handshake with the member's gRPC endpoint. Owned by
-// n.wg.
+// n.life.wg.
 func (n *Node) certify(id, addr string) {
-	ctx, cancel := context.WithTimeout(n.stopCtx, certifyTimeout)
+	ctx, cancel := context.WithTimeout(n.life.stopCtx, certifyTimeout)
 	defer cancel()
 	err := handshake(ctx, n.cfg.TLS.ClientConfig(), addr)
 	if err != nil {
@@ -61,7 +61,7 @@ func (n *Node) certify(id, addr string) {
 			"peer", id, "addr", addr, "err", err)
 		select { // retry later, unless the node stops
 		case <-time.After(certifyRetry):
-		case <-n.stopCtx.Done():
+		case <-n.life.stopCtx.Done():
 		}
 	}
 	c := &n.certs

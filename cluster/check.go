@@ -8,6 +8,7 @@ import (
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/ownership"
 	"github.com/drlimit/drl/internal/peer"
 	"github.com/drlimit/drl/ring"
 	"github.com/drlimit/drl/transport"
@@ -46,7 +47,7 @@ func (n *Node) CheckWith(ctx context.Context, req bucket.Request, opts drl.Check
 	if err == nil && !d.Allowed {
 		n.topDenied.Record(req.UserID, req.Action)
 		if opts.Shadow {
-			n.shadowDenied.Add(1)
+			n.stats.shadowDenied.Add(1)
 			d.Allowed, d.Shadowed = true, true
 		}
 	}
@@ -69,7 +70,7 @@ func (n *Node) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []b
 			if err == nil && !d.Allowed && len(checks) > 1 {
 				// Its dry run admitted: concurrent checks spent the limit
 				// between the rounds, and the other limits stay spent.
-				n.multiRaces.Add(1)
+				n.stats.multiRaces.Add(1)
 			}
 			return d, err
 		}
@@ -96,7 +97,7 @@ func (n *Node) decidesLocally(userID, action string) bool {
 	if bucket.ValidateIDs(userID, action) != nil {
 		return true
 	}
-	return n.view.Load().ring.Owner(n.hash(userID, action).Hi) == n.id
+	return n.own.view.Load().Ring.Owner(n.hash(userID, action).Hi) == n.id
 }
 
 func (n *Node) checkPolicy(ctx context.Context, req bucket.Request, policy drl.FailPolicy) (bucket.Decision, error) {
@@ -117,7 +118,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		return bucket.Decision{}, err
 	}
 	key := n.hash(req.UserID, req.Action)
-	if n.closed.Load() {
+	if n.life.closed.Load() {
 		return n.checkLeaving(ctx, key, req)
 	}
 	// The deadline is armed only when a check may wait on a peer: a timer
@@ -136,7 +137,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 			ctx, cancel = context.WithTimeout(ctx, n.cfg.CheckTimeout)
 		}
 	}
-	if v := n.view.Load(); v.ring.Len() == 0 {
+	if v := n.own.view.Load(); v.Ring.Len() == 0 {
 		// Just started: the first ring is moments away. Waiting for it,
 		// within the check's deadline, costs one check some latency;
 		// answering without it would take the fail policy with no idea of
@@ -159,21 +160,17 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 				return bucket.Decision{}, fmt.Errorf("%w: ownership kept moving: %w", drl.ErrNoOwner, err)
 			}
 		}
-		v = n.view.Load()
-		owner := v.ring.Owner(key.Hi)
-		if owner != "" && !v.quorum.ok() {
-			return bucket.Decision{}, fmt.Errorf("%w: no majority: this node sees %v", drl.ErrNoOwner, v.quorum)
-		}
+		v = n.own.view.Load()
+		owner, why := v.Route(key)
 		switch {
-		case owner == "":
+		case why == ownership.NoRing:
 			return bucket.Decision{}, fmt.Errorf("%w: the ring is empty", drl.ErrNoOwner)
+		case why == ownership.NoMajority:
+			return bucket.Decision{}, fmt.Errorf("%w: no majority: this node sees %v", drl.ErrNoOwner, v.Quorum)
 		case owner == n.id:
-			n.local.Add(1)
-			wait, takenOver := v.mustWait(key, n.id), v.takenOver(key)
-			if wait || takenOver {
-				arm() // both may wait for the ring to settle
-			}
-			rep, err := n.decideOwnedKnowing(ctx, v, key, req, 1, wait, takenOver)
+			n.stats.local.Add(1)
+			arm() // a check on an owned key may wait for its ring to settle
+			rep, err := n.decideOwned(ctx, v, key, req, 1)
 			if errors.Is(err, bucket.ErrFenced) || errors.Is(err, errViewChanged) {
 				lastErr = err // the ring changed under this check; route it again
 				continue
@@ -189,20 +186,20 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		}
 		if v.deny != nil {
 			if d, ok := v.deny.Lookup(key, req); ok {
-				n.denyHits.Add(1)
+				n.stats.denyHits.Add(1)
 				return d, nil
 			}
 		}
 		lease := 0
 		if v.leases != nil && !req.DryRun {
 			if d, ok := v.leases.Take(key, req); ok {
-				n.leaseHits.Add(1)
+				n.stats.leaseHits.Add(1)
 				return d, nil
 			}
 			lease = v.leases.Want(key, req)
 		}
 		arm()
-		n.forwarded.Add(1)
+		n.stats.forwarded.Add(1)
 		sentAt := n.cfg.Clock.Now()
 		d, leased, err := p.CheckLease(ctx, key, req, lease)
 		n.metrics.forwardTook(n.cfg.Clock.Now() - sentAt)
@@ -264,60 +261,89 @@ func (v *view) awaitNext(ctx context.Context, pause time.Duration) error {
 	return nil
 }
 
-// decideOwned answers count identical checks on a key this node owns.
-// Only a key gained in an unsettled ring change needs the held probe (one
-// shard lock) before the decision (another): everywhere else one call does.
-//
-// A key taken over from a failed member starts, in its first window, with
-// the failed side's share spent (quorum.go): whatever that side spent is
-// unknown, and it may still be spending.
+// decideOwned answers count identical checks on a key this node owns in
+// v. Most keys take one store call. A key gained in v's change (or any key
+// while a restoring member joins, or the node heals from a split) may
+// wait for v's handoffs; a key taken over from a failed member starts its
+// bucket from the failed side's share, plus what this side lent itself
+// while the owner was out of reach (internal/ownership, takeover.go and
+// provisional.go).
 func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req bucket.Request, count int) (bucket.Repeated, error) {
-	return n.decideOwnedKnowing(ctx, v, key, req, count, v.mustWait(key, n.id), v.takenOver(key))
-}
-
-// decideOwnedKnowing is decideOwned for a caller that already asked
-// v.mustWait and v.takenOver.
-func (n *Node) decideOwnedKnowing(ctx context.Context, v *view, key bucket.Key, req bucket.Request, count int, wait, takenOver bool) (bucket.Repeated, error) {
-	if !wait && !takenOver {
+	wait := ownership.NoWait
+	if v.unsettled() {
+		wait = v.MustWait(key, n.id)
+	}
+	takenOver := v.TakenOver(key) && req.Hits > 0 && !req.DryRun
+	if wait == ownership.NoWait && !takenOver {
+		return n.store.CheckKey(key, req, count)
+	}
+	if wait == ownership.WaitAlways {
+		if err := n.awaitSettled(ctx, v); err != nil {
+			return bucket.Repeated{}, err
+		}
+		wait = ownership.NoWait
+	}
+	if takenOver && n.own.prov.HasCredits(key) {
+		// Lent hits are waiting for this key: start its bucket (if none is
+		// held) and spend them before deciding.
+		peek := req
+		peek.Hits, peek.DryRun = 0, true
+		_, held, err := n.store.CheckKeyIfHeld(key, peek, 1)
+		if err != nil {
+			return bucket.Repeated{}, err
+		}
+		if err := n.startTakenOver(ctx, v, key, req, held); err != nil {
+			return bucket.Repeated{}, err
+		}
 		return n.store.CheckKey(key, req, count)
 	}
 	rep, held, err := n.store.CheckKeyIfHeld(key, req, count)
 	if err != nil || held {
 		return rep, err
 	}
-	spent := n.takeoverSpend(v, key, req)
 	switch {
-	case spent > 0:
-		// Take a failed member's key over only once every peer of this
-		// ring confirmed it: a node that merely has not yet noticed that
-		// it is in the minority would otherwise take over keys the
-		// majority still decides.
-		if err := v.awaitConfirmed(ctx); err != nil {
-			return bucket.Repeated{}, err
-		}
-		// Once, atomically: racing first checks seed it together; a bucket
-		// that arrived meanwhile is kept as it is.
-		if _, err := n.store.Seed(key, req, spent); err != nil {
-			return bucket.Repeated{}, err
-		}
-	case wait:
-		if err := n.awaitSettled(ctx, v); err != nil {
-			return bucket.Repeated{}, err
-		}
+	case takenOver && n.takeoverSpend(v, key, req) > 0:
+		err = n.startTakenOver(ctx, v, key, req, false)
+	case wait == ownership.WaitIfNotHeld:
+		err = n.awaitSettled(ctx, v)
+	}
+	if err != nil {
+		return bucket.Repeated{}, err
 	}
 	return n.store.CheckKey(key, req, count)
 }
 
-// takeoverSpend is how much of a new bucket for key counts as spent
-// because a failed member owned it within the last window (quorum.go):
-// its share, or what it last told this node was gone if that is more. A
-// dry run or a peek spends nothing, so it seeds nothing.
-func (n *Node) takeoverSpend(v *view, key bucket.Key, req bucket.Request) int64 {
-	if len(v.takeovers) == 0 || req.Hits == 0 || req.DryRun {
-		return 0
+// startTakenOver starts the bucket of a key taken over from a failed
+// member, unless one is held: with the failed side's share spent, once
+// every peer of v confirmed the ring (a node that merely has not yet
+// noticed that it is in the minority would otherwise take over keys the
+// majority still decides). Then it spends what this side lent itself for
+// the key while its owner was out of reach.
+func (n *Node) startTakenOver(ctx context.Context, v *view, key bucket.Key, req bucket.Request, held bool) error {
+	if !held {
+		if err := v.awaitConfirmed(ctx); err != nil {
+			return err
+		}
+		// Once, atomically: racing first checks seed it together; a bucket
+		// that arrived meanwhile is kept as it is.
+		if spent := n.takeoverSpend(v, key, req); spent > 0 {
+			if _, err := n.store.Seed(key, req, spent); err != nil {
+				return err
+			}
+		}
 	}
-	c := capacity(req)
-	spent := v.takeoverSpend(key, req.Window, c, n.cfg.Clock.Now())
+	if credits := n.own.prov.TakeCredits(key, req.Algorithm, n.cfg.Clock.Now()); len(credits) > 0 {
+		n.store.Absorb(credits)
+	}
+	return nil
+}
+
+// takeoverSpend is how much of a new bucket for key counts as spent
+// because a failed member owned it within the last window: its share, or
+// what it last told this node was gone if that is more.
+func (n *Node) takeoverSpend(v *view, key bucket.Key, req bucket.Request) int64 {
+	c := ownership.Capacity(req)
+	spent := v.TakeoverSpend(key, req.Window, c, n.cfg.Clock.Now())
 	if spent > 0 {
 		if left, ok := n.lastAnswers.Remaining(key, req); ok {
 			spent = max(spent, c-left)
@@ -329,22 +355,6 @@ func (n *Node) takeoverSpend(v *view, key bucket.Key, req bucket.Request) int64 
 // unsettled reports whether some peer of v has not yet reported its
 // handoff for v's ring done: ownership is still moving.
 func (v *view) unsettled() bool {
-	select {
-	case <-v.settled:
-		return false
-	default:
-		return true
-	}
-}
-
-// mustWait reports whether a check on key, which this node owns in v but
-// holds nothing for, must wait for v's handoffs: the key was gained in
-// v's ring change, or a member that started from a snapshot joined in it,
-// and not every member has finished handing off yet.
-func (v *view) mustWait(key bucket.Key, self string) bool {
-	if !v.restoring && (v.prev == nil || v.prev.Owner(key.Hi) == self) {
-		return false
-	}
 	select {
 	case <-v.settled:
 		return false
@@ -377,7 +387,7 @@ var errViewChanged = errors.New("cluster: the ring changed while the check waite
 // of the key is lost (the crash bound of DESIGN.md §6). If a newer view
 // replaces v first, it returns errViewChanged.
 func (n *Node) awaitSettled(ctx context.Context, v *view) error {
-	n.waitedHandoff.Add(1)
+	n.stats.waitedHandoff.Add(1)
 	select {
 	case <-v.waitOver:
 		return nil // HandoffWait has passed: start fresh, without a word
@@ -388,7 +398,7 @@ func (n *Node) awaitSettled(ctx context.Context, v *view) error {
 	case <-v.next:
 		return errViewChanged
 	case <-v.waitOver:
-		n.log.Warn("handoffs of a ring change did not settle in time; new keys start fresh", "ring", v.version, "waiting_for", n.unsettled(v))
+		n.log.Warn("handoffs of a ring change did not settle in time; new keys start fresh", "ring", v.Version, "waiting_for", n.unsettledPeers())
 	case <-ctx.Done():
 		return fmt.Errorf("waiting for the handoffs of a ring change: %w", ctx.Err())
 	}
@@ -397,9 +407,9 @@ func (n *Node) awaitSettled(ctx context.Context, v *view) error {
 
 // checkOwned applies checks other nodes forwarded here.
 func (n *Node) checkOwned(ctx context.Context, checks []peer.OwnedCheck, results []peer.OwnedResult) {
-	v := n.view.Load()
-	leaving := n.leaving.Load()
-	if !v.quorum.ok() && leaving == nil {
+	v := n.own.view.Load()
+	leaving := n.own.leaving.Load()
+	if !v.Quorum.OK() && leaving == nil {
 		// Without a majority this node is no key's authority: the sender
 		// routes again, and answers by its fail policy if it must.
 		for i := range results {
@@ -411,7 +421,7 @@ func (n *Node) checkOwned(ctx context.Context, checks []peer.OwnedCheck, results
 		var rep bucket.Repeated
 		var err error
 		switch {
-		case c.Mode == peer.ModeProxied || (leaving == nil && v.ring.Owner(c.Key.Hi) == n.id):
+		case c.Mode == peer.ModeProxied || (leaving == nil && v.Ring.Owner(c.Key.Hi) == n.id):
 			rep, err = n.decideOwned(ctx, v, c.Key, c.Request, c.Count)
 			if err == nil && c.Lease > 0 && rep.Admitted == c.Count && c.Request.Hits > 0 && !c.Request.DryRun {
 				results[i].Leased = n.grantLease(c, c.Lease)
@@ -435,7 +445,7 @@ func (n *Node) answerNotOwned(ctx context.Context, v *view, leaving *ring.Ring, 
 		return rep, err
 	}
 	n.waitForMove(ctx, c.Key)
-	r := v.ring
+	r := v.Ring
 	if leaving != nil {
 		r = leaving
 	}
@@ -444,7 +454,7 @@ func (n *Node) answerNotOwned(ctx context.Context, v *view, leaving *ring.Ring, 
 	if owner == n.id || p == nil {
 		return bucket.Repeated{}, transport.ErrNotOwner
 	}
-	n.proxied.Add(1)
+	n.stats.proxied.Add(1)
 	got, err := p.Send(ctx, c.Key, c.Request, peer.ModeProxied, c.Count)
 	if err != nil && !errors.Is(err, bucket.ErrInvalidArgument) {
 		// Whatever stopped the owner we know, the sender should route the
@@ -460,8 +470,8 @@ func (n *Node) awaitRing(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.HandoffWait)
 	defer cancel()
 	for {
-		v := n.view.Load()
-		if v.ring.Len() > 0 {
+		v := n.own.view.Load()
+		if v.Ring.Len() > 0 {
 			return nil
 		}
 		select {
@@ -477,8 +487,8 @@ func (n *Node) awaitRing(ctx context.Context) error {
 // the ring without itself, after the handoff that carries the key's
 // bucket there. A node that is gone (or halted) answers drl.ErrClosed.
 func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Request) (bucket.Decision, error) {
-	leaving := n.leaving.Load()
-	if leaving == nil || leaving.Len() == 0 || n.gone.Load() {
+	leaving := n.own.leaving.Load()
+	if leaving == nil || leaving.Len() == 0 || n.life.gone.Load() {
 		return bucket.Decision{}, drl.ErrClosed
 	}
 	if n.cfg.CheckTimeout > 0 {
@@ -488,7 +498,7 @@ func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Requ
 	}
 	n.waitForMove(ctx, key)
 	owner := leaving.Owner(key.Hi)
-	p := n.view.Load().peers[owner]
+	p := n.own.view.Load().peers[owner]
 	if p == nil {
 		return bucket.Decision{}, fmt.Errorf("%w: leaving, and no member is left to ask", drl.ErrNoOwner)
 	}
@@ -497,12 +507,12 @@ func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Requ
 		if attempt > 0 {
 			// The new owner refused: its ring still names this node, and
 			// the leave will reach it in a moment.
-			if waitErr := n.view.Load().awaitNext(ctx, reroutePause); waitErr != nil {
+			if waitErr := n.own.view.Load().awaitNext(ctx, reroutePause); waitErr != nil {
 				err = waitErr // the deadline, not the last refusal, ended it
 				break
 			}
 		}
-		n.proxied.Add(1)
+		n.stats.proxied.Add(1)
 		var rep bucket.Repeated
 		rep, err = p.Send(ctx, key, req, peer.ModeProxied, 1)
 		switch {
@@ -510,7 +520,7 @@ func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Requ
 			return single(rep), nil
 		case errors.Is(err, bucket.ErrInvalidArgument):
 			return bucket.Decision{}, err
-		case n.gone.Load():
+		case n.life.gone.Load():
 			return bucket.Decision{}, drl.ErrClosed
 		case !errors.Is(err, transport.ErrNotOwner):
 			return bucket.Decision{}, fmt.Errorf("%w: leaving; check passed on to %s: %w", drl.ErrNoOwner, owner, err)
@@ -521,7 +531,7 @@ func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Requ
 
 // waitForMove waits, within ctx, for a handoff in flight that carries key.
 func (n *Node) waitForMove(ctx context.Context, key bucket.Key) {
-	ms := n.moving.Load()
+	ms := n.own.moving.Load()
 	if ms == nil || ms.ring.Owner(key.Hi) == n.id {
 		return
 	}
@@ -539,15 +549,10 @@ func single(r bucket.Repeated) bucket.Decision {
 	return r.Denied
 }
 
-// unsettled names the peers that have not reported done for v's ring.
-func (n *Node) unsettled(v *view) []string {
-	n.doneMu.Lock()
-	defer n.doneMu.Unlock()
-	var out []string
-	for name := range v.peers {
-		if n.doneFrom[name] != v.id {
-			out = append(out, name)
-		}
-	}
-	return out
+// unsettledPeers names the peers that have not reported done for the
+// current ring.
+func (n *Node) unsettledPeers() []string {
+	n.own.mu.Lock()
+	defer n.own.mu.Unlock()
+	return n.own.core.Unsettled()
 }

@@ -71,7 +71,7 @@ func waitForRing(t testing.TB, nodes []*Node, want int) {
 	t.Helper()
 	eventually(t, 10*time.Second, func() error {
 		for _, n := range nodes {
-			if got := n.view.Load().ring.Len(); got != want || !n.Ready() {
+			if got := n.own.view.Load().Ring.Len(); got != want || !n.Ready() {
 				return fmt.Errorf("%s: ring of %d (want %d), ready %v", n.Name(), got, want, n.Ready())
 			}
 		}

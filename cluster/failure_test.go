@@ -63,7 +63,7 @@ func TestUnreachableOwnerFallsBackWithinDeadline(t *testing.T) {
 	nodes := []*Node{a, startNode(t, b)}
 	eventually(t, 10*time.Second, func() error {
 		for _, n := range nodes {
-			if got := n.view.Load().ring.Len(); got != 2 {
+			if got := n.own.view.Load().Ring.Len(); got != 2 {
 				return fmt.Errorf("%s: ring of %d, want 2", n.Name(), got)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/ownership"
 	"github.com/drlimit/drl/internal/peer"
 	"github.com/drlimit/drl/ring"
 )
@@ -21,84 +22,76 @@ import (
 // spent. A crashed owner hands nothing over: its keys start fresh.
 
 // moveState is a handoff in flight: the ring it moves keys to, and a
-// channel closed when every bucket has been received.
+// channel closed when every bucket has been received. view is the view
+// that set it off, nil for a leaving node's last handoff.
 type moveState struct {
 	ring *ring.Ring
 	id   uint64 // the ring's id, for the done marks
+	view *view
 	done chan struct{}
 }
 
-// absorb takes buckets handed off by another member.
+// absorb takes buckets handed off by another member, and its done mark.
 func (n *Node) absorb(ctx context.Context, from string, moved []bucket.Moved, doneRing uint64) int {
 	var kept int
-	if leaving := n.leaving.Load(); leaving != nil && len(moved) > 0 {
+	if leaving := n.own.leaving.Load(); leaving != nil && len(moved) > 0 {
 		// A member whose view does not yet know this node is leaving sent
 		// it buckets: pass them on to their owners without this node, or
 		// they would be lost when it stops.
 		kept = n.relay(ctx, leaving, moved)
 	} else {
-		kept = n.store.Absorb(moved)
+		kept = n.keep(moved)
 	}
-	n.handoffsReceived.Add(uint64(kept))
+	n.stats.handoffsReceived.Add(uint64(kept))
 	if doneRing != 0 {
-		n.doneMu.Lock()
-		n.doneFrom[from] = doneRing
-		n.doneMu.Unlock()
-		n.checkSettled(n.view.Load())
+		n.own.mu.Lock()
+		if n.own.core.Done(from, doneRing) {
+			n.settled(n.own.view.Load())
+		}
+		n.own.mu.Unlock()
 	}
 	return kept
 }
 
-// checkSettled closes v.settled once every peer of v has said it finished
-// handing off for v's ring.
-func (n *Node) checkSettled(v *view) {
-	n.doneMu.Lock()
-	for name := range v.peers {
-		if n.doneFrom[name] != v.id {
-			n.doneMu.Unlock()
-			return
+// keep puts buckets handed to this node in the store, except those of
+// keys it took over from a failed member: they are what the sender's side
+// lent itself while the owner was out of reach, spent on top of the
+// failed side's share when the key's bucket starts here (decideOwned).
+func (n *Node) keep(moved []bucket.Moved) int {
+	v := n.own.view.Load()
+	if len(v.Takeovers) == 0 {
+		return n.store.Absorb(moved)
+	}
+	var plain, credits []bucket.Moved
+	for _, m := range moved {
+		if v.TakenOver(m.Key) && v.Ring.Owner(m.Key.Hi) == n.id {
+			credits = append(credits, m)
+		} else {
+			plain = append(plain, m)
 		}
 	}
-	n.doneMu.Unlock()
-	v.settleOnce.Do(func() { close(v.settled) })
-	if v.ring.Has(n.id) {
-		n.joinSettled.Store(true)
-	}
+	n.own.prov.Credit(credits, n.cfg.Clock.Now())
+	return n.store.Absorb(plain) + len(credits)
 }
 
 // handOffMoved sends every bucket this node holds but does not own in
-// ms.ring to its owner. Owned by n.wg; serialized by handoffMu.
+// ms.ring to its owner, with the hits it lent itself for keys others own.
+// Owned by n.life.wg; serialized by handoffMu.
 func (n *Node) handOffMoved(ctx context.Context, ms *moveState) {
-	n.handoffMu.Lock()
-	defer n.handoffMu.Unlock()
-	n.handOff(ctx, ms, n.view.Load().peers)
+	n.own.handoffMu.Lock()
+	defer n.own.handoffMu.Unlock()
+	n.handOff(ctx, ms, ms.view.peers)
 }
 
 // handOffAll hands every bucket to its owner in the ring without this
 // node, before it leaves.
 func (n *Node) handOffAll(ctx context.Context, leaving *ring.Ring, id uint64) {
 	ms := &moveState{ring: leaving, id: id, done: make(chan struct{})}
-	n.moving.Store(ms)
+	n.own.moving.Store(ms)
 	n.store.SetFence(func(bucket.Key) bool { return true })
-	n.handoffMu.Lock()
-	defer n.handoffMu.Unlock()
-	n.handOff(ctx, ms, n.view.Load().peers)
-}
-
-// ringWithout returns v's ring less this node (empty if none is left).
-func (n *Node) ringWithout(v *view) *ring.Ring {
-	others := map[string]string{}
-	for _, id := range v.ring.Members() {
-		if id != n.id {
-			others[id] = v.members[id].Name
-		}
-	}
-	r, err := ring.NewPlaced(n.cfg.Ring, others)
-	if err != nil {
-		n.log.Warn("no ring without this node", "err", err)
-		return &ring.Ring{}
-	}
-	return r
+	n.own.handoffMu.Lock()
+	defer n.own.handoffMu.Unlock()
+	n.handOff(ctx, ms, n.own.view.Load().peers)
 }
 
 // handOff moves the buckets that ms.ring gives to another member with a
@@ -107,10 +100,10 @@ func (n *Node) ringWithout(v *view) *ring.Ring {
 // held.
 func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*peer.Client) {
 	defer func() {
-		n.moving.CompareAndSwap(ms, nil)
+		n.own.moving.CompareAndSwap(ms, nil)
 		close(ms.done)
 	}()
-	if n.moving.Load() != ms {
+	if n.own.moving.Load() != ms {
 		// A newer ring came while this handoff waited for the last one:
 		// moving keys by this ring now could send away keys the newer ring
 		// gives back. The newer handoff moves what must move, and marks done.
@@ -118,15 +111,47 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 	}
 	r := ms.ring
 	self := n.id
+	// Keys this node takes over in this very change may already be here:
+	// lent hits another member sent before this node saw the change. They
+	// become credits, like those that arrive after it (keep).
+	var fresh *ownership.Takeover
+	if ms.view != nil && len(ms.view.Takeovers) > 0 && ms.view.Takeovers[0].At == ms.view.At {
+		fresh = &ms.view.Takeovers[0]
+	}
 	moved := n.store.Extract(func(k bucket.Key) bool {
 		owner := r.Owner(k.Hi)
-		return owner != self && peers[owner] != nil
+		if owner == self {
+			return fresh != nil && fresh.Failed[fresh.Ring.Owner(k.Hi)]
+		}
+		return peers[owner] != nil
 	})
 	start := n.cfg.Clock.Now()
 	byOwner := map[string][]bucket.Moved{}
+	var credits []bucket.Moved
 	for _, m := range moved {
 		owner := r.Owner(m.Key.Hi)
+		if owner == self {
+			credits = append(credits, m)
+			continue
+		}
 		byOwner[owner] = append(byOwner[owner], m)
+	}
+	n.own.prov.Credit(credits, start)
+	// What this node lent itself while owners were out of reach goes to
+	// the owners of this ring (internal/ownership, provisional.go).
+	var lentTo map[string][]bucket.Moved
+	if ms.view != nil {
+		var own []bucket.Moved
+		lentTo, own = n.own.prov.Release(ms.view.View, self, start)
+		n.store.Absorb(own)
+		for owner, lent := range lentTo {
+			if peers[owner] == nil {
+				n.own.prov.Keep(lent)
+				delete(lentTo, owner)
+				continue
+			}
+			byOwner[owner] = append(byOwner[owner], lent...)
+		}
 	}
 	var mu sync.Mutex
 	var sent, lost int
@@ -138,18 +163,19 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 			mu.Lock()
 			defer mu.Unlock()
 			sent += kept
-			if err != nil && n.leaving.Load() != nil {
+			switch {
+			case err != nil && n.own.leaving.Load() != nil:
 				n.undelivered(buckets[kept:])
-				n.log.Warn("handoff incomplete", "peer", name, "left", len(buckets)-kept, "saved", n.snapshots != nil, "err", err)
-			} else if err != nil {
+				n.log.Warn("handoff incomplete", "peer", name, "left", len(buckets)-kept, "saved", n.snap.store != nil, "err", err)
+			case err != nil:
 				lost += len(buckets) - kept
 				n.log.Warn("handoff incomplete; those keys start fresh at their owner", "peer", name, "lost", len(buckets)-kept, "err", err)
 			}
 		})
 	}
 	wg.Wait()
-	n.handoffsSent.Add(uint64(sent))
-	n.handoffsLost.Add(uint64(lost))
+	n.stats.handoffsSent.Add(uint64(sent))
+	n.stats.handoffsLost.Add(uint64(lost))
 	if len(moved) > 0 {
 		n.log.Info("handed off buckets", "keys", sent, "lost", lost, "members", len(byOwner), "took", n.cfg.Clock.Now()-start)
 	}
@@ -159,7 +185,7 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 // ring without it, and returns how many were kept there or here
 // (undelivered).
 func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []bucket.Moved) int {
-	peers := n.view.Load().peers
+	peers := n.own.view.Load().peers
 	byOwner := map[string][]bucket.Moved{}
 	for _, m := range moved {
 		owner := leaving.Owner(m.Key.Hi)
@@ -179,7 +205,7 @@ func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []bucket.Mov
 			// When the whole cluster stops at once every relay fails: warn
 			// once, and count the rest in drl_handoff_buckets_total.
 			level := slog.LevelDebug
-			if n.relayWarned.CompareAndSwap(false, true) {
+			if n.stats.relayWarned.CompareAndSwap(false, true) {
 				level = slog.LevelWarn
 			}
 			n.log.Log(ctx, level, "relay of handed-off buckets incomplete; later failures are logged at debug", "peer", owner, "lost", len(ms)-k, "err", err)
@@ -193,9 +219,9 @@ func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []bucket.Mov
 // of the whole cluster leaves nobody to take them) and reports how many;
 // without, they are lost, and counted.
 func (n *Node) undelivered(moved []bucket.Moved) int {
-	if n.snapshots != nil {
+	if n.snap.store != nil {
 		return n.store.Absorb(moved)
 	}
-	n.handoffsLost.Add(uint64(len(moved)))
+	n.stats.handoffsLost.Add(uint64(len(moved)))
 	return 0
 }

@@ -20,6 +20,6 @@ func (n *Node) grantLease(c peer.OwnedCheck, want int) int {
 	if err != nil {
 		return 0
 	}
-	n.leasesGranted.Add(uint64(rep.Admitted))
+	n.stats.leasesGranted.Add(uint64(rep.Admitted))
 	return rep.Admitted
 }

@@ -194,8 +194,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRPCErrors, st.ForwardErrors-st.ForwardTimeouts, "other")
 	counter(descShadow, st.ShadowDenied)
 	counter(descMultiRaces, st.MultiLimitRaces)
-	if c.n.snapshots != nil {
-		ss := &c.n.snapStats
+	if c.n.snap.store != nil {
+		ss := &c.n.snap.stats
 		counter(descSnapSaves, ss.saves.Load(), "ok")
 		counter(descSnapSaves, ss.failures.Load(), "failed")
 		gauge(descSnapBuckets, float64(ss.buckets.Load()))

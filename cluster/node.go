@@ -26,9 +26,8 @@ import (
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/internal/hotkeys"
 	"github.com/drlimit/drl/internal/membership"
+	"github.com/drlimit/drl/internal/ownership"
 	"github.com/drlimit/drl/internal/peer"
-	"github.com/drlimit/drl/ring"
-	"github.com/drlimit/drl/snapshot"
 	"github.com/drlimit/drl/transport"
 )
 
@@ -47,27 +46,58 @@ type Node struct {
 	store *bucket.Store
 	hash  bucket.KeyHasher
 
-	gossip   *membership.Gossip
+	gossip *membership.Gossip
+	srv    servers
+
+	// own is the ownership protocol's state: the core, the view checks
+	// read, handoffs in flight (view.go, handoff.go).
+	own ownershipState
+
+	stats   counters
+	metrics *metrics
+	// topDenied counts denials where checks enter; lastAnswers keeps what
+	// owners last said was left, for the local fail policy.
+	topDenied   *hotkeys.TopDenied
+	lastAnswers *hotkeys.LastAnswers
+	snap        snapshots // nil store without Config.StateDir or Config.Snapshots
+	events      eventLog  // ring changes and fallbacks, for the status page
+	rates       rates     // check rates, sampled for the status page
+
+	// certs tracks, with TLS on, which members showed a certificate from
+	// the cluster's CA (certify.go).
+	certs certifier
+	life  lifecycle
+}
+
+// servers are the node's listeners and the servers on them.
+type servers struct {
 	grpcLis  net.Listener
 	grpcSrv  *grpc.Server
 	grpcAddr string // advertised
 	httpLis  net.Listener
 	httpSrv  *http.Server
+}
 
-	// view is the current ring and peer clients, swapped whole on every
-	// membership change; checks read it without locking.
-	view        atomic.Pointer[view]
-	rebuild     chan struct{}
-	ringChanges atomic.Uint64
+// lifecycle is where the node is between New and Close.
+type lifecycle struct {
+	// joinSettled turns true the first time a ring with this node in it
+	// settles: every peer reported the same ring and its handoff done.
+	joinSettled atomic.Bool
+	closed      atomic.Bool // Close or Halt began
+	gone        atomic.Bool // Close closed the peer clients: nothing is passed on
+	closing     sync.Once
+	stopCtx     context.Context // ends when Close begins stopping goroutines
+	stop        context.CancelFunc
+	wg          sync.WaitGroup
+}
 
-	local     atomic.Uint64 // checks decided here as the owner
-	forwarded atomic.Uint64 // checks sent to another owner
-	peerStats peer.Stats
-	metrics   *metrics
-
-	// handoffMu serializes handoffs so that two ring changes in a row do not
-	// extract and send the same keys twice.
-	handoffMu        sync.Mutex
+// counters are the node's counts of what checks and handoffs did; Stats
+// and the metrics read them.
+type counters struct {
+	ringChanges      atomic.Uint64
+	local            atomic.Uint64 // checks decided here as the owner
+	forwarded        atomic.Uint64 // checks sent to another owner
+	peer             peer.Stats
 	handoffsSent     atomic.Uint64
 	handoffsReceived atomic.Uint64
 	handoffsLost     atomic.Uint64
@@ -82,82 +112,32 @@ type Node struct {
 	proxied          atomic.Uint64 // checks passed on to the owner this node knows
 	shadowDenied     atomic.Uint64 // checks over the limit admitted by shadow mode
 	multiRaces       atomic.Uint64 // limits that denied in a multi-limit check's second round
-	topDenied        *hotkeys.TopDenied
-	lastAnswers      *hotkeys.LastAnswers              // what owners last said was left, for FailLocal
-	snapshots        snapshot.Store                    // nil without Config.StateDir or Config.Snapshots
-	restored         atomic.Pointer[snapshot.Snapshot] // loaded, waiting for the first ring
-	snapStats        snapshotStats
-	events           eventLog // ring changes and fallbacks, for the status page
-	rates            rates    // check rates, sampled for the status page
-
-	// moving is the handoff in flight, if any; leaving is the ring without
-	// this node while it leaves.
-	moving  atomic.Pointer[moveState]
-	leaving atomic.Pointer[ring.Ring]
-	// lingerMu guards lingering: peer clients a leaving node's ring changes
-	// replaced, left open for its handoff until Close.
-	lingerMu  sync.Mutex
-	lingering []*peer.Client
-
-	// doneMu guards doneFrom: the id of the ring each member last said it
-	// had finished handing off for.
-	doneMu   sync.Mutex
-	doneFrom map[string]uint64
-
-	// certs tracks, with TLS on, which members showed a certificate from
-	// the cluster's CA (certify.go).
-	certs certifier
-
-	// forgetMu guards forgotten: failed instances the operator forgot.
-	forgetMu  sync.Mutex
-	forgotten map[string]bool
-
-	// joinSettled turns true the first time a ring with this node in it
-	// settles: every peer reported the same ring and its handoff done.
-	joinSettled atomic.Bool
-	closed      atomic.Bool // Close or Halt began
-	gone        atomic.Bool // Close closed the peer clients: nothing is passed on
-	closing     sync.Once
-	stopCtx     context.Context // ends when Close begins stopping goroutines
-	stop        context.CancelFunc
-	wg          sync.WaitGroup
 }
 
-// view is one immutable ring with the clients for its members.
+// view is one immutable ring from the ownership core, with what the node
+// keeps beside it: clients for its members, and channels that say when it
+// settled and when a newer view replaced it.
 type view struct {
-	ring    *ring.Ring
-	members map[string]membership.Meta
-	peers   map[string]*peer.Client
-	version uint64
-	// id names the ring (its members and their addresses) in handoff done
-	// marks. prev is the ring before this one. settled is closed once every peer has said it finished
-	// handing off for this ring; until then, or HandoffWait, a check on a
-	// key this node gained waits (check.go).
-	id   uint64
-	prev *ring.Ring
+	*ownership.View
+	peers map[string]*peer.Client
 	// waitOver closes HandoffWait after the change: one timer per view,
 	// not one per waiting check.
-	waitOver   <-chan struct{}
+	waitOver <-chan struct{}
+	// settled is closed once every peer has said it finished handing off
+	// for this ring; until then, or HandoffWait, a check on a key this
+	// node gained waits (check.go).
 	settled    chan struct{}
 	settleOnce sync.Once
-	// fallback holds drl.FailLocal's provisional buckets for this view.
-	fallback *bucket.Store
 	// deny caches owners' denials for this view; nil when disabled.
 	deny *hotkeys.DenyCache
 	// leases holds this view's token leases on hot keys; nil when disabled.
 	leases *hotkeys.Leases
 	// next is closed when a newer view replaces this one.
 	next chan struct{}
-	// restoring is set when a member that started from a snapshot joined
-	// in this change: until the change settles, every key held nowhere
-	// here waits, since that member may hold its bucket.
-	restoring bool
-	// quorum is the cluster's count when this view was built; without a
-	// majority the node decides nothing itself (quorum.go).
-	quorum quorum
-	// takeovers are the recent ring changes that dropped failed members.
-	takeovers []takeover
 }
+
+// settle closes v.settled, once.
+func (v *view) settle() { v.settleOnce.Do(func() { close(v.settled) }) }
 
 // KeyHasher returns the hasher every node of a cluster uses to turn
 // (user, action) into a bucket key and a ring position:
@@ -174,23 +154,22 @@ func New(cfg Config) (*Node, error) {
 	}
 	cfg = cfg.withDefaults()
 	n := &Node{
-		cfg:       cfg,
-		id:        cfg.Name + "/" + instanceSuffix(),
-		log:       cfg.Logger.With("node", cfg.Name),
-		hash:      KeyHasher(),
-		rebuild:   make(chan struct{}, 1),
-		doneFrom:  map[string]uint64{},
-		forgotten: map[string]bool{},
+		cfg:  cfg,
+		id:   cfg.Name + "/" + instanceSuffix(),
+		log:  cfg.Logger.With("node", cfg.Name),
+		hash: KeyHasher(),
 	}
 	n.topDenied = hotkeys.NewTopDenied(cfg.Clock)
 	n.lastAnswers = hotkeys.NewLastAnswers(cfg.Clock)
-	n.view.Store(&view{ring: &ring.Ring{}, peers: map[string]*peer.Client{}, settled: make(chan struct{}), next: make(chan struct{}),
-		fallback: n.newFallbackStore()})
-	n.stopCtx, n.stop = context.WithCancel(context.Background())
+	n.own.rebuild = make(chan struct{}, 1)
+	n.own.core = ownership.New(ownership.Config{Self: n.id, Name: cfg.Name, Ring: cfg.Ring,
+		ForgetFailedAfter: cfg.ForgetFailedAfter, MaxWindow: n.maxWindow()})
+	n.own.view.Store(&view{View: n.own.core.View(), peers: map[string]*peer.Client{}, settled: make(chan struct{}), next: make(chan struct{})})
+	n.life.stopCtx, n.life.stop = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
 		if !ok {
-			n.stop()
+			n.life.stop()
 			n.shutdownListeners()
 		}
 	}()
@@ -204,21 +183,24 @@ func New(cfg Config) (*Node, error) {
 	if n.store, err = bucket.NewStore(storeCfg); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	if n.snapshots, err = openSnapshots(cfg); err != nil {
+	if n.own.prov, err = ownership.NewProvisional(cfg.Clock, n.hash, cfg.Store.MinWindow, cfg.Store.MaxWindow); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	if n.snapshots != nil {
+	if n.snap.store, err = openSnapshots(cfg); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	if n.snap.store != nil {
 		// Before the node serves or joins: it must not answer from a fresh
 		// bucket what its snapshot holds (snapshot.go).
-		n.loadSnapshot(n.stopCtx)
+		n.loadSnapshot(n.life.stopCtx)
 	}
 
-	if n.grpcLis = cfg.GRPCListener; n.grpcLis == nil {
-		if n.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+	if n.srv.grpcLis = cfg.GRPCListener; n.srv.grpcLis == nil {
+		if n.srv.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 			return nil, fmt.Errorf("cluster: listen for gRPC on %s: %w", cfg.GRPCAddr, err)
 		}
 	}
-	if n.grpcAddr, err = advertised(cfg.GRPCAdvertise, n.grpcLis.Addr()); err != nil {
+	if n.srv.grpcAddr, err = advertised(cfg.GRPCAdvertise, n.srv.grpcLis.Addr()); err != nil {
 		return nil, fmt.Errorf("cluster: GRPCAdvertise: %w", err)
 	}
 	serverCfg := transport.ServerConfig{Limiter: n, Directory: n, DecidesLocally: n.decidesLocally, Admin: n, Ready: n.Ready, Logger: n.log,
@@ -231,23 +213,23 @@ func New(cfg Config) (*Node, error) {
 	if cfg.TLS != nil {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(cfg.TLS.ServerConfig())))
 	}
-	n.grpcSrv = grpc.NewServer(grpcOpts...)
-	transport.RegisterServices(n.grpcSrv, serverCfg)
-	peer.Register(n.grpcSrv, peer.ServerConfig{Owner: peerSide{n}, Receiver: peerSide{n}, Logger: n.log})
+	n.srv.grpcSrv = grpc.NewServer(grpcOpts...)
+	transport.RegisterServices(n.srv.grpcSrv, serverCfg)
+	peer.Register(n.srv.grpcSrv, peer.ServerConfig{Owner: peerSide{n}, Receiver: peerSide{n}, Logger: n.log})
 
 	httpAdv := ""
 	if cfg.HTTPAddr != "" {
-		if n.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		if n.srv.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			return nil, fmt.Errorf("cluster: listen for HTTP on %s: %w", cfg.HTTPAddr, err)
 		}
-		if httpAdv, err = advertised("", n.httpLis.Addr()); err != nil {
+		if httpAdv, err = advertised("", n.srv.httpLis.Addr()); err != nil {
 			return nil, fmt.Errorf("cluster: HTTP address: %w", err)
 		}
-		n.httpSrv = &http.Server{Handler: transport.NewHTTPHandler(serverCfg), ReadHeaderTimeout: 5 * time.Second,
+		n.srv.httpSrv = &http.Server{Handler: transport.NewHTTPHandler(serverCfg), ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 			ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
 		if cfg.TLS != nil {
-			n.httpSrv.TLSConfig = cfg.TLS.ServerConfig()
+			n.srv.httpSrv.TLSConfig = cfg.TLS.ServerConfig()
 		}
 	}
 	host, port, err := splitPort(cfg.GossipAddr)
@@ -267,28 +249,28 @@ func New(cfg Config) (*Node, error) {
 	}
 	// Until the node has joined it is in no ring, its own included
 	// (membership.Meta.Ready).
-	if n.gossip, err = membership.Start(gcfg, membership.Meta{Name: cfg.Name, GRPC: n.grpcAddr, HTTP: httpAdv, Started: time.Now().UnixNano(),
-		Restoring: n.restored.Load() != nil}); err != nil {
+	if n.gossip, err = membership.Start(gcfg, membership.Meta{Name: cfg.Name, GRPC: n.srv.grpcAddr, HTTP: httpAdv, Started: time.Now().UnixNano(),
+		Restoring: n.snap.restored.Load() != nil}); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	n.rebuildRing()
 
-	ctx := n.stopCtx
-	n.wg.Go(func() { n.grpcSrv.Serve(n.grpcLis) })
-	if n.httpSrv != nil {
+	ctx := n.life.stopCtx
+	n.life.wg.Go(func() { n.srv.grpcSrv.Serve(n.srv.grpcLis) })
+	if n.srv.httpSrv != nil {
 		if cfg.TLS != nil {
-			n.wg.Go(func() { n.httpSrv.ServeTLS(n.httpLis, "", "") })
+			n.life.wg.Go(func() { n.srv.httpSrv.ServeTLS(n.srv.httpLis, "", "") })
 		} else {
-			n.wg.Go(func() { n.httpSrv.Serve(n.httpLis) })
+			n.life.wg.Go(func() { n.srv.httpSrv.Serve(n.srv.httpLis) })
 		}
 	}
-	n.wg.Go(func() { n.ringLoop(ctx) })
-	n.wg.Go(func() { n.gossip.Run(ctx) })
-	n.wg.Go(func() { n.sampleLoop(ctx) })
-	if n.snapshots != nil && cfg.SnapshotEvery > 0 {
-		n.wg.Go(func() { n.snapshotLoop(ctx, cfg.SnapshotEvery) })
+	n.life.wg.Go(func() { n.ringLoop(ctx) })
+	n.life.wg.Go(func() { n.gossip.Run(ctx) })
+	n.life.wg.Go(func() { n.sampleLoop(ctx) })
+	if n.snap.store != nil && cfg.SnapshotEvery > 0 {
+		n.life.wg.Go(func() { n.snapshotLoop(ctx, cfg.SnapshotEvery) })
 	}
-	n.log.Info("node started", "gossip", n.gossip.Addr(), "grpc", n.grpcAddr, "http", httpAdv, "join", cfg.Join)
+	n.log.Info("node started", "gossip", n.gossip.Addr(), "grpc", n.srv.grpcAddr, "http", httpAdv, "join", cfg.Join)
 	ok = true
 	return n, nil
 }
@@ -330,15 +312,15 @@ func (n *Node) Name() string { return n.cfg.Name }
 func (n *Node) GossipAddr() string { return n.gossip.Addr() }
 
 // GRPCAddr returns the address of the node's gRPC API.
-func (n *Node) GRPCAddr() string { return n.grpcAddr }
+func (n *Node) GRPCAddr() string { return n.srv.grpcAddr }
 
 // HTTPAddr returns the address of the node's HTTP API, or "" if it has
 // none.
 func (n *Node) HTTPAddr() string {
-	if n.httpLis == nil {
+	if n.srv.httpLis == nil {
 		return ""
 	}
-	return n.httpLis.Addr().String()
+	return n.srv.httpLis.Addr().String()
 }
 
 // Ready reports whether it is safe to take another member down: the node
@@ -350,7 +332,7 @@ func (n *Node) HTTPAddr() string {
 // still serves the fail policy, and a load balancer that dropped every
 // node of an even split would serve nothing at all.
 func (n *Node) Ready() bool {
-	return n.gossip.Joined() && n.joinSettled.Load() && n.view.Load().ring.Has(n.id) && !n.closed.Load()
+	return n.gossip.Joined() && n.life.joinSettled.Load() && n.own.view.Load().Ring.Has(n.id) && !n.life.closed.Load()
 }
 
 // RateLimit reports whether userID may do action once more, with at most
@@ -395,7 +377,7 @@ func (p peerSide) Absorb(ctx context.Context, from string, moved []bucket.Moved,
 // its state. A member that restarted under the same name shows once, as
 // its newest instance. It implements transport.Directory.
 func (n *Node) Members() (string, []drl.Member) {
-	v := n.view.Load()
+	v := n.own.view.Load()
 	byName := map[string]drl.Member{}
 	for id, k := range n.gossip.Members() {
 		m := n.member(v, id, k)
@@ -414,7 +396,7 @@ func (n *Node) Members() (string, []drl.Member) {
 
 // member describes the member instance id as gossip last told us.
 func (n *Node) member(v *view, id string, k membership.Member) drl.Member {
-	m := drl.Member{Name: id, GossipAddr: k.Gossip, State: k.State, InRing: v.ring.Has(id)}
+	m := drl.Member{Name: id, GossipAddr: k.Gossip, State: k.State, InRing: v.Ring.Has(id)}
 	md, err := membership.DecodeMeta([]byte(k.Meta))
 	if err == nil {
 		m.GRPCAddr, m.HTTPAddr = md.GRPC, md.HTTP
@@ -441,8 +423,8 @@ func (n *Node) OwnerOf(userID, action string) (drl.Member, int, error) {
 		return drl.Member{}, 0, err
 	}
 	key := n.hash(userID, action)
-	v := n.view.Load()
-	owner := v.ring.Owner(key.Hi)
+	v := n.own.view.Load()
+	owner := v.Ring.Owner(key.Hi)
 	if owner == "" {
 		return drl.Member{}, 0, fmt.Errorf("%w: the ring is empty", drl.ErrNoOwner)
 	}
@@ -450,7 +432,7 @@ func (n *Node) OwnerOf(userID, action string) (drl.Member, int, error) {
 	if !ok {
 		k = membership.Member{State: "alive"}
 	}
-	return n.member(v, owner, k), v.ring.Partition(key.Hi), nil
+	return n.member(v, owner, k), v.Ring.Partition(key.Hi), nil
 }
 
 // Stats is a snapshot of a node's counters.
@@ -487,19 +469,19 @@ type Stats struct {
 
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
-	v := n.view.Load()
-	st := Stats{Store: n.store.Stats(), Members: v.ring.Len(), RingChanges: n.ringChanges.Load(), Local: n.local.Load(),
-		HandoffsSent: n.handoffsSent.Load(), HandoffsReceived: n.handoffsReceived.Load(), HandoffsLost: n.handoffsLost.Load(),
-		WaitedHandoff: n.waitedHandoff.Load(), Proxied: n.proxied.Load(),
-		FallbackLocal: n.fallbackLocal.Load(), FallbackOpen: n.fallbackOpen.Load(), FallbackClosed: n.fallbackClosed.Load(),
-		DenyCacheHits: n.denyHits.Load(), LeaseHits: n.leaseHits.Load(), LeasesGranted: n.leasesGranted.Load(),
-		ShadowDenied: n.shadowDenied.Load(), MultiLimitRaces: n.multiRaces.Load()}
-	st.Forwarded = n.forwarded.Load()
-	st.ForwardRPCs, st.ForwardEntries = n.peerStats.RPCs.Load(), n.peerStats.Entries.Load()
+	v := n.own.view.Load()
+	st := Stats{Store: n.store.Stats(), Members: v.Ring.Len(), RingChanges: n.stats.ringChanges.Load(), Local: n.stats.local.Load(),
+		HandoffsSent: n.stats.handoffsSent.Load(), HandoffsReceived: n.stats.handoffsReceived.Load(), HandoffsLost: n.stats.handoffsLost.Load(),
+		WaitedHandoff: n.stats.waitedHandoff.Load(), Proxied: n.stats.proxied.Load(),
+		FallbackLocal: n.stats.fallbackLocal.Load(), FallbackOpen: n.stats.fallbackOpen.Load(), FallbackClosed: n.stats.fallbackClosed.Load(),
+		DenyCacheHits: n.stats.denyHits.Load(), LeaseHits: n.stats.leaseHits.Load(), LeasesGranted: n.stats.leasesGranted.Load(),
+		ShadowDenied: n.stats.shadowDenied.Load(), MultiLimitRaces: n.stats.multiRaces.Load()}
+	st.Forwarded = n.stats.forwarded.Load()
+	st.ForwardRPCs, st.ForwardEntries = n.stats.peer.RPCs.Load(), n.stats.peer.Entries.Load()
 	// Timeouts first: a failure counts as an error before it counts as a
 	// timeout, so errors read later are never fewer.
-	st.ForwardTimeouts = n.peerStats.Timeouts.Load()
-	st.ForwardErrors = n.peerStats.Errors.Load()
+	st.ForwardTimeouts = n.stats.peer.Timeouts.Load()
+	st.ForwardErrors = n.stats.peer.Errors.Load()
 	return st
 }
 
@@ -509,35 +491,37 @@ func (n *Node) Stats() Stats {
 // idempotent; checks after Close return drl.ErrClosed.
 func (n *Node) Close(ctx context.Context) error {
 	var errs []error
-	n.closing.Do(func() {
+	n.life.closing.Do(func() {
 		n.log.Info("leaving the cluster")
 		// Hand every bucket to its owner in the ring without this node while
 		// still a member: checks that keep arriving are answered from what
 		// is held, or passed on to the new owner (answerNotOwned,
 		// checkLeaving).
-		v := n.view.Load()
-		leaving := n.ringWithout(v)
-		n.leaving.Store(leaving)
-		n.closed.Store(true)
+		v := n.own.view.Load()
+		n.own.mu.Lock()
+		leaving := n.own.core.RingWithout(v.View)
+		n.own.mu.Unlock()
+		n.own.leaving.Store(leaving)
+		n.life.closed.Store(true)
 		if leaving.Len() > 0 {
 			// The others take this node out of their rings now, and wait
 			// for its handoff before they decide on the keys they gain.
 			n.gossip.AnnounceLeave(min(time.Second, n.cfg.HandoffTimeout))
-			if n.snapshots != nil {
+			if n.snap.store != nil {
 				// Members that are stopping too (the whole cluster, say)
 				// take nothing: what nobody stays to hold is saved.
 				leaving = n.stayingRing()
-				n.leaving.Store(leaving)
+				n.own.leaving.Store(leaving)
 			}
-			others := make(map[string]membership.Meta, len(v.members))
-			for name, md := range v.members {
-				if name != n.id {
-					others[name] = md
+			others := make(map[string]ownership.Member, len(v.Members))
+			for id, m := range v.Members {
+				if id != n.id {
+					others[id] = m
 				}
 			}
 			if leaving.Len() > 0 {
 				handoffCtx, cancel := context.WithTimeout(ctx, n.cfg.HandoffTimeout)
-				n.handOffAll(handoffCtx, leaving, ringID(others))
+				n.handOffAll(handoffCtx, leaving, ownership.RingID(others))
 				cancel()
 			}
 		}
@@ -561,26 +545,26 @@ func (n *Node) Close(ctx context.Context) error {
 		if err := n.gossip.Shutdown(); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: stop gossip: %w", err))
 		}
-		n.stop()
+		n.life.stop()
 		stopped := make(chan struct{})
-		go func() { n.grpcSrv.GracefulStop(); close(stopped) }()
+		go func() { n.srv.grpcSrv.GracefulStop(); close(stopped) }()
 		select {
 		case <-stopped:
 		case <-ctx.Done():
-			n.grpcSrv.Stop()
+			n.srv.grpcSrv.Stop()
 			<-stopped
 		}
-		if n.httpSrv != nil {
-			if err := n.httpSrv.Shutdown(ctx); err != nil {
-				n.httpSrv.Close()
+		if n.srv.httpSrv != nil {
+			if err := n.srv.httpSrv.Shutdown(ctx); err != nil {
+				n.srv.httpSrv.Close()
 				errs = append(errs, fmt.Errorf("cluster: stop HTTP: %w", err))
 			}
 		}
-		n.gone.Store(true)
+		n.life.gone.Store(true)
 		closed := map[*peer.Client]bool{}
 		errs = append(errs, n.closePeers(ctx, closed)...)
 		waited := make(chan struct{})
-		go func() { n.wg.Wait(); close(waited) }()
+		go func() { n.life.wg.Wait(); close(waited) }()
 		select {
 		case <-waited:
 			// A ring rebuilt while the peers closed made clients of its own.
@@ -588,13 +572,13 @@ func (n *Node) Close(ctx context.Context) error {
 		case <-ctx.Done():
 			errs = append(errs, fmt.Errorf("cluster: waiting for goroutines: %w", ctx.Err()))
 		}
-		if n.snapshots != nil {
+		if n.snap.store != nil {
 			// Last: no handoff or relay can bring this node buckets now.
 			if err := n.saveSnapshot(context.WithoutCancel(ctx)); err != nil {
 				errs = append(errs, err)
 			} else {
-				n.log.Info("snapshot saved", "buckets", n.snapStats.buckets.Load(), "bytes", n.snapStats.bytes.Load(),
-					"took", time.Duration(n.snapStats.took.Load()).Round(time.Microsecond))
+				n.log.Info("snapshot saved", "buckets", n.snap.stats.buckets.Load(), "bytes", n.snap.stats.bytes.Load(),
+					"took", time.Duration(n.snap.stats.took.Load()).Round(time.Microsecond))
 			}
 		}
 		n.store.Close()
@@ -607,19 +591,19 @@ func (n *Node) Close(ctx context.Context) error {
 // chaos package): no leave, no handoff, connections cut, state lost.
 // Close after Halt does nothing more.
 func (n *Node) Halt() {
-	n.closing.Do(func() {
-		n.closed.Store(true)
+	n.life.closing.Do(func() {
+		n.life.closed.Store(true)
 		n.gossip.Shutdown()
-		n.stop()
-		n.grpcSrv.Stop()
-		if n.httpSrv != nil {
-			n.httpSrv.Close()
+		n.life.stop()
+		n.srv.grpcSrv.Stop()
+		if n.srv.httpSrv != nil {
+			n.srv.httpSrv.Close()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		closed := map[*peer.Client]bool{}
 		n.closePeers(ctx, closed)
-		n.wg.Wait()
+		n.life.wg.Wait()
 		n.closePeers(ctx, closed) // those a ring rebuilt meanwhile made
 		n.store.Close()
 	})
@@ -628,10 +612,10 @@ func (n *Node) Halt() {
 // closePeers closes the current view's peer clients and those a leaving
 // node kept open, skipping the ones in closed and adding the rest to it.
 func (n *Node) closePeers(ctx context.Context, closed map[*peer.Client]bool) []error {
-	n.lingerMu.Lock()
-	peers := append(n.lingering, slices.Collect(maps.Values(n.view.Load().peers))...)
-	n.lingering = nil
-	n.lingerMu.Unlock()
+	n.own.lingerMu.Lock()
+	peers := append(n.own.lingering, slices.Collect(maps.Values(n.own.view.Load().peers))...)
+	n.own.lingering = nil
+	n.own.lingerMu.Unlock()
 	var errs []error
 	for _, p := range peers {
 		if closed[p] {
@@ -650,11 +634,11 @@ func (n *Node) shutdownListeners() {
 	if n.gossip != nil {
 		n.gossip.Shutdown()
 	}
-	if n.grpcLis != nil {
-		n.grpcLis.Close()
+	if n.srv.grpcLis != nil {
+		n.srv.grpcLis.Close()
 	}
-	if n.httpLis != nil {
-		n.httpLis.Close()
+	if n.srv.httpLis != nil {
+		n.srv.httpLis.Close()
 	}
 	if n.store != nil {
 		n.store.Close()
@@ -664,7 +648,7 @@ func (n *Node) shutdownListeners() {
 func (n *Node) peerConfig() peer.ClientConfig {
 	pc := n.cfg.Peer
 	pc.Self = n.id
-	pc.Stats = &n.peerStats
+	pc.Stats = &n.stats.peer
 	if n.cfg.TLS != nil {
 		pc.DialOptions = append(pc.DialOptions, grpc.WithTransportCredentials(credentials.NewTLS(n.cfg.TLS.ClientConfig())))
 	}
@@ -676,15 +660,4 @@ func instanceSuffix() string {
 	var b [3]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// newFallbackStore returns a small store for drl.FailLocal's provisional
-// buckets: no sweeper (entries expire lazily), a modest cap.
-func (n *Node) newFallbackStore() *bucket.Store {
-	s, err := bucket.NewStore(bucket.StoreConfig{Clock: n.cfg.Clock, Hasher: n.hash, Shards: 16,
-		MinWindow: n.cfg.Store.MinWindow, MaxWindow: n.cfg.Store.MaxWindow, MaxEntries: 100_000, SweepInterval: -1})
-	if err != nil { // the same bounds already passed Validate
-		panic(fmt.Sprintf("cluster: fallback store: %v", err))
-	}
-	return s
 }

@@ -117,9 +117,9 @@ func TestSplitHealsByRejoin(t *testing.T) {
 	c.split(addrs[:2], addrs[2:])
 	eventually(t, 15*time.Second, func() error {
 		for _, n := range nodes {
-			v := n.view.Load()
-			if v.quorum.ok() || len(v.quorum.failed) != 2 {
-				return fmt.Errorf("%s: %v, failed %v; want 2 of 4 alive", n.Name(), v.quorum, v.quorum.failed)
+			v := n.own.view.Load()
+			if v.Quorum.OK() || len(v.Quorum.Failed) != 2 {
+				return fmt.Errorf("%s: %v, failed %v; want 2 of 4 alive", n.Name(), v.Quorum, v.Quorum.Failed)
 			}
 		}
 		return nil
@@ -135,7 +135,7 @@ func TestSplitHealsByRejoin(t *testing.T) {
 	waitForRing(t, nodes, 4)
 	eventually(t, 5*time.Second, func() error {
 		for _, n := range nodes {
-			if q := n.view.Load().quorum; !q.ok() {
+			if q := n.own.view.Load().Quorum; !q.OK() {
 				return fmt.Errorf("%s: %v after the heal", n.Name(), q)
 			}
 		}

@@ -126,8 +126,8 @@ func TestTakeoverStartsFromTheFailedShare(t *testing.T) {
 	}
 	nodes[2].Halt()
 	eventually(t, 10*time.Second, func() error {
-		if q := a.Quorum(); q.Size != 3 || len(q.Failed) != 1 || a.view.Load().ring.Len() != 2 {
-			return fmt.Errorf("%+v, ring of %d", q, a.view.Load().ring.Len())
+		if q := a.Quorum(); q.Size != 3 || len(q.Failed) != 1 || a.own.view.Load().Ring.Len() != 2 {
+			return fmt.Errorf("%+v, ring of %d", q, a.own.view.Load().Ring.Len())
 		}
 		return nil
 	})
@@ -137,11 +137,11 @@ func TestTakeoverStartsFromTheFailedShare(t *testing.T) {
 	}
 	clock.Advance(time.Minute)
 	// A window later, another key the crashed member owned starts fresh.
-	to := a.view.Load().takeovers[0]
+	to := a.own.view.Load().Takeovers[0]
 	later := req
 	for i := range 100_000 {
 		later.UserID = fmt.Sprint("later-", i)
-		if to.failed[to.ring.Owner(a.hash(later.UserID, later.Action).Hi)] {
+		if to.Failed[to.Ring.Owner(a.hash(later.UserID, later.Action).Hi)] {
 			break
 		}
 	}

@@ -77,7 +77,7 @@ func TestSkewedClocksDecideAsOneClock(t *testing.T) {
 	eventually(t, 5*time.Second, func() error {
 		for _, n := range all {
 			select {
-			case <-n.view.Load().settled:
+			case <-n.own.view.Load().settled:
 			default:
 				return context.DeadlineExceeded
 			}

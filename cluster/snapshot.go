@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/drlimit/drl/internal/membership"
+	"github.com/drlimit/drl/internal/ownership"
 	"github.com/drlimit/drl/ring"
 	"github.com/drlimit/drl/snapshot"
 )
@@ -27,6 +27,13 @@ import (
 // dropped; otherwise the whole cluster went down, and the buckets go into
 // the store, from where those this node does not own move to their owners
 // by the ordinary handoff.
+
+// snapshots is the node's snapshot store and what it loaded and saved.
+type snapshots struct {
+	store    snapshot.Store                    // nil without Config.StateDir or Config.Snapshots
+	restored atomic.Pointer[snapshot.Snapshot] // loaded, waiting for the first ring
+	stats    snapshotStats
+}
 
 // snapshotStats are the figures of the last save, for metrics and logs.
 type snapshotStats struct {
@@ -48,10 +55,10 @@ func openSnapshots(cfg Config) (snapshot.Store, error) {
 	return nil, nil
 }
 
-// loadSnapshot reads the saved snapshot, if any, into n.restored. A
+// loadSnapshot reads the saved snapshot, if any, into n.snap.restored. A
 // snapshot that cannot be trusted is set aside; the node starts empty.
 func (n *Node) loadSnapshot(ctx context.Context) {
-	r, err := n.snapshots.Load(ctx)
+	r, err := n.snap.store.Load(ctx)
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
@@ -63,32 +70,28 @@ func (n *Node) loadSnapshot(ctx context.Context) {
 	r.Close()
 	if err != nil {
 		n.log.Warn("snapshot refused and set aside; starting empty", "err", err)
-		if err := n.snapshots.Discard(ctx); err != nil {
+		if err := n.snap.store.Discard(ctx); err != nil {
 			n.log.Warn("bad snapshot not set aside", "err", err)
 		}
 		return
 	}
 	n.log.Info("snapshot loaded; applied once the node sees the cluster", "buckets", len(snap.Buckets),
 		"taken", snap.Taken.UTC().Format(time.RFC3339Nano))
-	n.restored.Store(&snap)
+	n.snap.restored.Store(&snap)
 }
 
 // restore decides, on the node's first ring, whether its loaded snapshot
 // holds the counts (the whole cluster was down) and if so puts its buckets
 // in the store. Called by rebuildRing before it fences and hands off.
-func (n *Node) restore(known map[string]membership.Member) {
-	rs := n.restored.Swap(nil)
+func (n *Node) restore(members []ownership.Member) {
+	rs := n.snap.restored.Swap(nil)
 	if rs == nil {
 		return
 	}
 	var survivors []string
-	for id, k := range known {
-		if id == n.id || k.State != "alive" {
-			continue
-		}
-		md, err := membership.DecodeMeta([]byte(k.Meta))
-		if err == nil && md.Started < rs.Taken.UnixNano() {
-			survivors = append(survivors, md.Name)
+	for _, m := range members {
+		if m.ID != n.id && m.Alive && !m.Foreign && m.Started < rs.Taken.UnixNano() {
+			survivors = append(survivors, m.Name)
 		}
 	}
 	if len(survivors) > 0 {
@@ -100,7 +103,7 @@ func (n *Node) restore(known map[string]membership.Member) {
 	}
 	now := time.Now()
 	kept := n.store.Absorb(rs.Aged(now))
-	n.snapStats.restored.Store(uint64(kept))
+	n.snap.stats.restored.Store(uint64(kept))
 	n.log.Info("snapshot restored", "buckets", kept, "of", len(rs.Buckets), "down", now.Sub(rs.Taken).Round(time.Millisecond))
 	n.events.add(fmt.Sprintf("restored %d buckets from a snapshot", kept))
 }
@@ -109,22 +112,22 @@ func (n *Node) restore(known map[string]membership.Member) {
 // snapshot still waits for the first ring: saving then would replace it
 // with an empty store.
 func (n *Node) saveSnapshot(ctx context.Context) error {
-	if n.restored.Load() != nil {
+	if n.snap.restored.Load() != nil {
 		return nil
 	}
 	start := time.Now()
 	var buckets, bytes uint64
-	err := n.snapshots.Save(ctx, func(w io.Writer) error {
+	err := n.snap.store.Save(ctx, func(w io.Writer) error {
 		cw := &countingWriter{w: w}
 		err := snapshot.Write(cw, counted(n.store.Buckets(), &buckets), time.Now)
 		bytes = cw.n
 		return err
 	})
 	if err != nil {
-		n.snapStats.failures.Add(1)
+		n.snap.stats.failures.Add(1)
 		return fmt.Errorf("cluster: save snapshot: %w", err)
 	}
-	st := &n.snapStats
+	st := &n.snap.stats
 	st.saves.Add(1)
 	st.buckets.Store(buckets)
 	st.bytes.Store(bytes)
@@ -133,7 +136,7 @@ func (n *Node) saveSnapshot(ctx context.Context) error {
 	return nil
 }
 
-// snapshotLoop saves every SnapshotEvery until ctx ends. Owned by n.wg.
+// snapshotLoop saves every SnapshotEvery until ctx ends. Owned by n.life.wg.
 func (n *Node) snapshotLoop(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -160,23 +163,10 @@ func (n *Node) snapshotLoop(ctx context.Context, every time.Duration) {
 // a stop of the whole cluster it is soon empty, and what a node holds is
 // saved instead of being passed between members that are all stopping.
 func (n *Node) stayingRing() *ring.Ring {
-	staying := map[string]membership.Meta{}
-	for id, k := range n.gossip.Members() {
-		if id == n.id || k.State != "alive" {
-			continue
-		}
-		md, err := membership.DecodeMeta([]byte(k.Meta))
-		if err != nil || !md.Ready || md.Leaving || n.cfg.TLS != nil && !n.certified(id, md.GRPC) {
-			continue
-		}
-		staying[id] = md
-	}
-	newestPerName(staying)
-	r, err := ring.NewPlaced(n.cfg.Ring, positions(staying))
-	if err != nil {
-		return &ring.Ring{}
-	}
-	return r
+	members := n.describe(n.gossip.Members())
+	n.own.mu.Lock()
+	defer n.own.mu.Unlock()
+	return n.own.core.StayingRing(members)
 }
 
 // counted yields seq's values, counting them in *n.

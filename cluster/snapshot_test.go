@@ -79,7 +79,7 @@ func TestWholeClusterRestartKeepsCounts(t *testing.T) {
 	closeAll(t, nodes)
 	saved := 0
 	for _, n := range nodes {
-		saved += int(n.snapStats.buckets.Load())
+		saved += int(n.snap.stats.buckets.Load())
 	}
 	if saved < keys {
 		t.Fatalf("the snapshots hold %d buckets, want at least %d", saved, keys)
@@ -87,7 +87,7 @@ func TestWholeClusterRestartKeepsCounts(t *testing.T) {
 	again := snapshotCluster(t, dirs, 3, nil)
 	restored := 0
 	for _, n := range again {
-		restored += int(n.snapStats.restored.Load())
+		restored += int(n.snap.stats.restored.Load())
 	}
 	// A bucket in the snapshot of a member other than its owner (handed
 	// over as the cluster stopped) reaches the owner by handoff; the owner
@@ -111,8 +111,8 @@ func TestSnapshotDroppedWhenOthersKeptRunning(t *testing.T) {
 	nodes := snapshotCluster(t, dirs, 3, func(c *Config) { c.SnapshotEvery = 20 * time.Millisecond })
 	spend(t, nodes[0], keys, 700)
 	eventually(t, 5*time.Second, func() error {
-		if nodes[2].snapStats.saves.Load() < 2 || nodes[2].snapStats.buckets.Load() == 0 {
-			return fmt.Errorf("node-2 saved %d snapshots", nodes[2].snapStats.saves.Load())
+		if nodes[2].snap.stats.saves.Load() < 2 || nodes[2].snap.stats.buckets.Load() == 0 {
+			return fmt.Errorf("node-2 saved %d snapshots", nodes[2].snap.stats.saves.Load())
 		}
 		return nil
 	})
@@ -122,10 +122,10 @@ func TestSnapshotDroppedWhenOthersKeptRunning(t *testing.T) {
 	cfg.Join = []string{nodes[0].GossipAddr()}
 	back := startNode(t, cfg)
 	waitForRing(t, []*Node{nodes[0], nodes[1], back}, 3)
-	if got := back.snapStats.restored.Load(); got != 0 {
+	if got := back.snap.stats.restored.Load(); got != 0 {
 		t.Fatalf("node-2 restored %d buckets while node-0 and node-1 kept running", got)
 	}
-	if back.restored.Load() != nil {
+	if back.snap.restored.Load() != nil {
 		t.Fatal("node-2 still holds its loaded snapshot after its first ring")
 	}
 }

@@ -164,8 +164,8 @@ func ratePoint(a, b rateSample) transport.RatePoint {
 // Status is what the status page shows about this node and the members it
 // sees.
 func (n *Node) Status() transport.Status {
-	v := n.view.Load()
-	shares := v.ring.Shares()
+	v := n.own.view.Load()
+	shares := v.Ring.Shares()
 	self, members := n.Members()
 	st := transport.Status{Node: self, Ready: n.Ready(), Quorum: n.Quorum(), Keys: n.store.Len(), Now: time.Now(), Events: n.events.newestFirst()}
 	for _, m := range members {

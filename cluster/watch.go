@@ -19,7 +19,7 @@ var _ transport.RingWatcher = (*Node)(nil)
 // It implements transport.RingWatcher.
 func (n *Node) WatchRing(ctx context.Context, send func(transport.RingState) error) error {
 	for {
-		v := n.view.Load()
+		v := n.own.view.Load()
 		if err := send(n.ringState(v)); err != nil {
 			return err
 		}
@@ -27,7 +27,7 @@ func (n *Node) WatchRing(ctx context.Context, send func(transport.RingState) err
 		case <-v.next:
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-n.stopCtx.Done():
+		case <-n.life.stopCtx.Done():
 			return drl.ErrClosed
 		}
 	}
@@ -36,13 +36,13 @@ func (n *Node) WatchRing(ctx context.Context, send func(transport.RingState) err
 // ringState describes v's ring as WatchRing publishes it: members by their
 // configured names, which are their positions (positions in view.go).
 func (n *Node) ringState(v *view) transport.RingState {
-	st := transport.RingState{Version: v.version, ID: v.id,
+	st := transport.RingState{Version: v.Version, ID: v.ID,
 		Partitions:        cmp.Or(n.cfg.Ring.Partitions, ring.DefaultPartitions),
 		ReplicationFactor: cmp.Or(n.cfg.Ring.ReplicationFactor, ring.DefaultReplicationFactor),
 		Load:              cmp.Or(n.cfg.Ring.Load, ring.DefaultLoad)}
-	for id, md := range v.members {
-		if v.ring.Has(id) {
-			st.Members = append(st.Members, transport.RingMember{Name: md.Name, GRPCAddr: md.GRPC})
+	for id, m := range v.Members {
+		if v.Ring.Has(id) {
+			st.Members = append(st.Members, transport.RingMember{Name: m.Name, GRPCAddr: m.Addr})
 		}
 	}
 	slices.SortFunc(st.Members, func(a, b transport.RingMember) int { return cmp.Compare(a.Name, b.Name) })

@@ -1,0 +1,277 @@
+package ownership
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/drlimit/drl/bucket"
+)
+
+// While a key's owner cannot be reached, a node with the local fail policy
+// admits from a provisional share of the key's limit: limit/N, where N is
+// the cluster's size as it counts it, and never more than the owner last
+// said was left, in the same proportion. Two rules keep a fault's total
+// within its bound:
+//
+//   - A share outlives views. It is one bucket per key, of limit/N per
+//     window, that every ring change during an outage (the owner declared
+//     dead, the takeover, the heal) keeps: a node never lends itself more
+//     than limit/N in any window, however often its view changes.
+//   - What a share admitted is lent, not spent: the node keeps the hits in
+//     the key's real shape and hands them, at its next ring change with a
+//     majority, to the key's owner in that ring, which spends them too. An
+//     owner that takes a failed member's key over spends the lent hits of
+//     its whole side on top of the failed side's share, and a healed owner
+//     spends what the minority lent itself, so that neither side admits
+//     more than its share over the whole fault.
+
+// Provisional holds one node's provisional shares, lent hits and the lent
+// hits other members handed it for keys it took over. It is safe for
+// concurrent use. Its buckets read the node's clock, as every bucket does;
+// it starts no goroutine (they expire as they are used).
+type Provisional struct {
+	shares *bucket.Store // limit/N per key
+	lent   *bucket.Store // what the shares admitted, in the key's real shape
+
+	// mu guards credits: lent hits handed here for keys taken over from
+	// failed members, spent when such a key's bucket starts (TakeCredits).
+	mu      sync.Mutex
+	credits map[bucket.Key][]credit
+	pending atomic.Int64 // len(credits), read without mu
+}
+
+// credit is a bucket handed over as lent hits, and when it arrived.
+type credit struct {
+	moved bucket.Moved
+	at    time.Duration
+}
+
+// maxProvisional bounds the keys each provisional store holds.
+const maxProvisional = 100_000
+
+// NewProvisional returns empty provisional state whose buckets read clock
+// and accept windows within [minWindow, maxWindow] (zero: bucket's
+// defaults).
+func NewProvisional(clock bucket.Clock, hasher bucket.KeyHasher, minWindow, maxWindow time.Duration) (*Provisional, error) {
+	cfg := bucket.StoreConfig{Clock: clock, Hasher: hasher, Shards: 16, MinWindow: minWindow, MaxWindow: maxWindow,
+		MaxEntries: maxProvisional, SweepInterval: -1}
+	shares, err := bucket.NewStore(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ownership: provisional shares: %w", err)
+	}
+	lent, err := bucket.NewStore(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ownership: lent hits: %w", err)
+	}
+	return &Provisional{shares: shares, lent: lent, credits: map[bucket.Key][]credit{}}, nil
+}
+
+// Knowledge is what a node knows of what is left in a key's bucket at its
+// owner: what the owner last answered, or, for the owner itself, what its
+// own bucket holds.
+type Knowledge struct {
+	Left  int64
+	Known bool
+}
+
+// ReroutePause is the retry hint of a check denied while ownership moves.
+const ReroutePause = 25 * time.Millisecond
+
+// Lend answers a check whose owner cannot be reached from the node's
+// provisional share of it, sized by v. know caps a new share: a key its
+// owner had exhausted stays exhausted. A key the node knows nothing of
+// while v has not settled is denied: its bucket is most likely on its way
+// to a new owner, not lost, and a fresh share then is the over-admission
+// of a rolling restart.
+func (p *Provisional) Lend(v *View, key bucket.Key, req bucket.Request, know Knowledge, unsettled bool) (bucket.Decision, error) {
+	share := v.ShareCount()
+	local := req
+	local.Limit = max(req.Limit/share, 1)
+	if req.Burst > 0 {
+		local.Burst = max(req.Burst/share, 1)
+	}
+	if local.Algorithm != bucket.TokenBucket && local.Algorithm != bucket.GCRA {
+		local.Burst = 0
+	}
+	localCap := Capacity(local)
+	if local.Hits > localCap {
+		// More than the share can ever hold: deny, as the owner might well
+		// have.
+		return bucket.Decision{Limit: localCap, RetryAfter: req.Window}, nil
+	}
+	rep, held, err := p.shares.CheckKeyIfHeld(key, local, 1)
+	if err == nil && !held {
+		start := localCap
+		if know.Known {
+			start = min(start, know.Left/share)
+		} else if unsettled {
+			return bucket.Decision{Limit: localCap, RetryAfter: ReroutePause}, nil
+		}
+		if spent := localCap - start; spent > 0 {
+			// Once per share, atomically: racing first checks seed it
+			// together.
+			_, err = p.shares.Seed(key, local, spent)
+		}
+		if err == nil {
+			rep, err = p.shares.CheckKey(key, local, 1)
+		}
+	}
+	if err != nil {
+		return bucket.Decision{}, err
+	}
+	d := rep.Denied
+	if rep.Admitted > 0 {
+		d = rep.LastAdmitted
+		if req.Hits > 0 && !req.DryRun {
+			// Never denied: a share of L/N a window cannot lend more than
+			// L a window.
+			p.lent.CheckKey(key, req, 1)
+		}
+	}
+	return d, nil
+}
+
+// Release takes, at a ring change to v with a majority, the lent hits of
+// every key: those of keys another member owns in v, by owner, for the
+// node to hand over (Keep what it cannot); those of keys it owns itself
+// and took over from a failed member become credits; the rest, of keys it
+// owns, it returns in own to add to its buckets. Without a majority it
+// takes nothing: the owners may be out of reach.
+func (p *Provisional) Release(v *View, self string, now time.Duration) (toOwners map[string][]bucket.Moved, own []bucket.Moved) {
+	if !v.Quorum.OK() || v.Ring.Len() == 0 {
+		return nil, nil
+	}
+	p.expireCredits(now)
+	moved := p.lent.Extract(func(bucket.Key) bool { return true })
+	for _, m := range moved {
+		switch owner := v.Ring.Owner(m.Key.Hi); {
+		case owner != self:
+			if toOwners == nil {
+				toOwners = map[string][]bucket.Moved{}
+			}
+			toOwners[owner] = append(toOwners[owner], m)
+		case v.TakenOver(m.Key):
+			p.Credit([]bucket.Moved{m}, now)
+		default:
+			own = append(own, m)
+		}
+	}
+	return toOwners, own
+}
+
+// Keep takes back lent hits the node could not hand to their owner.
+func (p *Provisional) Keep(moved []bucket.Moved) { p.lent.Absorb(moved) }
+
+// Credit keeps buckets handed to this node for keys it took over, to be
+// spent when the key's bucket starts here (TakeCredits).
+func (p *Provisional) Credit(moved []bucket.Moved, now time.Duration) {
+	if len(moved) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range moved {
+		k := baseKey(m.Key)
+		p.credits[k] = append(p.credits[k], credit{m, now})
+	}
+	p.pending.Store(int64(len(p.credits)))
+}
+
+// TakeCredits removes and returns the credits for key's bucket under alg,
+// aged to now. It is cheap when there are none.
+func (p *Provisional) TakeCredits(key bucket.Key, alg bucket.Algorithm, now time.Duration) []bucket.Moved {
+	if p.pending.Load() == 0 {
+		return nil
+	}
+	k := baseKey(key)
+	var taken []credit
+	p.mu.Lock()
+	cs := p.credits[k]
+	left := cs[:0]
+	for _, c := range cs {
+		if c.moved.Algorithm() == alg {
+			taken = append(taken, c)
+		} else {
+			left = append(left, c)
+		}
+	}
+	if len(left) == 0 {
+		delete(p.credits, k)
+	} else {
+		p.credits[k] = left
+	}
+	p.pending.Store(int64(len(p.credits)))
+	p.mu.Unlock()
+	var out []bucket.Moved
+	for _, c := range taken {
+		if m, ok := c.moved.Aged(now - c.at); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// HasCredits reports whether credits are waiting for key.
+func (p *Provisional) HasCredits(key bucket.Key) bool {
+	if p.pending.Load() == 0 {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.credits[baseKey(key)]) > 0
+}
+
+// expireCredits drops credits that are fresh by now.
+func (p *Provisional) expireCredits(now time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, cs := range p.credits {
+		live := cs[:0]
+		for _, c := range cs {
+			if now-c.at < c.moved.FreshIn {
+				live = append(live, c)
+			}
+		}
+		if len(live) == 0 {
+			delete(p.credits, k)
+		} else {
+			p.credits[k] = live
+		}
+	}
+	p.pending.Store(int64(len(p.credits)))
+}
+
+// Reset drops everything held for key: an operator forgave it.
+func (p *Provisional) Reset(key bucket.Key) {
+	p.shares.Reset(key)
+	p.lent.Reset(key)
+	p.mu.Lock()
+	delete(p.credits, baseKey(key))
+	p.pending.Store(int64(len(p.credits)))
+	p.mu.Unlock()
+}
+
+// Close releases the stores.
+func (p *Provisional) Close() {
+	p.shares.Close()
+	p.lent.Close()
+}
+
+// baseKey is key without the algorithm the store writes into the low bits
+// of Lo (bucket.Key's layout): credits are found by the key a check
+// hashes to, whatever its algorithm.
+func baseKey(k bucket.Key) bucket.Key {
+	k.Lo &^= 7
+	return k
+}
+
+// Capacity is the most a bucket of req's shape holds: its burst, or else
+// its limit.
+func Capacity(req bucket.Request) int64 {
+	if req.Burst > 0 {
+		return req.Burst
+	}
+	return req.Limit
+}

@@ -1,0 +1,78 @@
+package ownership
+
+import (
+	"time"
+
+	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/ring"
+)
+
+// When a ring drops failed members, the keys they owned are taken over by
+// new owners that cannot know what the failed side spent, or is still
+// spending if it is merely cut off. For one window after the change, a new
+// bucket for such a key starts with lost/size of its capacity spent: the
+// share the failed side may have had. What the taking side itself admitted
+// provisionally before the change reaches the new owner too (Provisional),
+// so that one side's total over the fault stays within its share.
+
+// Takeover records a ring change that dropped failed members.
+type Takeover struct {
+	Ring   *ring.Ring      // the ring they were dropped from
+	Failed map[string]bool // their instance ids
+	At     time.Duration   // by the node's clock
+	// Lost of Size members were failed when it happened.
+	Lost, Size int
+}
+
+// maxTakeovers bounds the takeovers a view remembers; older ones lapse.
+const maxTakeovers = 8
+
+// takeovers returns old's takeovers still within the longest window, plus
+// one for the failed members of q that old's ring has and r lacks.
+func (c *Core) takeovers(old *View, r *ring.Ring, q Quorum, now time.Duration) []Takeover {
+	out := make([]Takeover, 0, len(old.Takeovers)+1)
+	dropped := map[string]bool{}
+	for _, id := range old.Ring.Members() {
+		if q.FailedIDs[id] && !r.Has(id) {
+			dropped[id] = true
+		}
+	}
+	if len(dropped) > 0 {
+		out = append(out, Takeover{Ring: old.Ring, Failed: dropped, At: now,
+			Lost: max(len(q.Failed), len(dropped)), Size: max(q.Size(), len(dropped)+1)})
+	}
+	for _, t := range old.Takeovers {
+		if now-t.At < c.cfg.MaxWindow && len(out) < maxTakeovers {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// TakenOver reports whether a failed member owned key in one of v's recent
+// takeovers: only such keys need a seed, so every other key keeps the
+// one-lock path while takeovers are remembered.
+func (v *View) TakenOver(key bucket.Key) bool {
+	for _, t := range v.Takeovers {
+		if t.Failed[t.Ring.Owner(key.Hi)] {
+			return true
+		}
+	}
+	return false
+}
+
+// TakeoverSpend returns how much of a new bucket for key, of capacity
+// capacity, counts as spent because a failed member owned it within the
+// last window: ceil(capacity × lost/size) of the newest such takeover,
+// or 0.
+func (v *View) TakeoverSpend(key bucket.Key, window time.Duration, capacity int64, now time.Duration) int64 {
+	for _, t := range v.Takeovers {
+		if now-t.At >= window {
+			continue
+		}
+		if t.Failed[t.Ring.Owner(key.Hi)] {
+			return (capacity*int64(t.Lost) + int64(t.Size) - 1) / int64(t.Size)
+		}
+	}
+	return 0
+}
