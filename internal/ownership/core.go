@@ -152,6 +152,17 @@ func (c *Core) Update(members []Member, now time.Duration) (Change, error) {
 	}
 	slices.Sort(v.Peers)
 	v.Departing = departing
+	// A done mark speaks for one change, but ring ids repeat: a ring that
+	// returns to an earlier membership (a heal, a member back from the
+	// dead) has the id it had then. Marks from members that are no longer
+	// peers, and every mark while the node has no majority, are from an
+	// earlier change: forget them, so that only marks sent for this one
+	// settle it.
+	for id := range c.doneFrom {
+		if !q.OK() || !slices.Contains(v.Peers, id) {
+			delete(c.doneFrom, id)
+		}
+	}
 	c.view = v
 	c.settled = c.allDone(v)
 	return Change{Old: old, New: v, Settled: c.settled, MajorityChanged: q.OK() != old.Quorum.OK() || old.Quorum.Size() == 0}, nil

@@ -1,0 +1,296 @@
+package ownership
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/drlimit/drl/bucket"
+)
+
+// member is an alive, ready member called name whose instance id is
+// name+"/1".
+func member(name string) Member {
+	return Member{ID: name + "/1", Name: name, Addr: name + ":7947", Alive: true, Ready: true}
+}
+
+func failed(name string, since time.Duration) Member {
+	m := member(name)
+	m.Alive, m.Since = false, since
+	return m
+}
+
+func newCore(self string) *Core {
+	return New(Config{Self: self + "/1", Name: self, ForgetFailedAfter: 10 * time.Minute, MaxWindow: time.Hour})
+}
+
+func TestQuorumSteps(t *testing.T) {
+	c := newCore("a")
+	left := failed("c", time.Second)
+	left.Leaving = true
+	foreign := Member{ID: "x/1", Alive: true, Foreign: true}
+	steps := []struct {
+		name    string
+		now     time.Duration
+		members []Member
+		alive   []string
+		failed  []string
+		ok      bool
+	}{
+		{"all alive", 0, []Member{member("a"), member("b"), member("c")}, []string{"a", "b", "c"}, nil, true},
+		{"one failed", time.Second, []Member{member("a"), member("b"), failed("c", time.Second)}, []string{"a", "b"}, []string{"c"}, true},
+		{"cut off alone", time.Second, []Member{member("a"), failed("b", time.Second), failed("c", time.Second)}, []string{"a"}, []string{"b", "c"}, false},
+		{"alone, long after: never shrinks to itself", time.Hour, []Member{member("a"), failed("b", time.Second), failed("c", time.Second)}, []string{"a"}, []string{"b", "c"}, false},
+		{"a leave shrinks the cluster", time.Second, []Member{member("a"), member("b"), left}, []string{"a", "b"}, nil, true},
+		{"another version counts, never alive", time.Second, []Member{member("a"), foreign}, []string{"a"}, []string{foreignName}, false},
+		{"forgotten after ForgetFailedAfter with a majority", time.Hour, []Member{member("a"), member("b"), failed("c", time.Second)}, []string{"a", "b"}, nil, true},
+		{"and stays forgotten", 2 * time.Second, []Member{member("a"), member("b"), failed("c", time.Second)}, []string{"a", "b"}, nil, true},
+	}
+	for _, s := range steps {
+		q := c.count(s.members, s.now)
+		if !slices.Equal(q.Alive, s.alive) || !slices.Equal(q.Failed, s.failed) || q.OK() != s.ok {
+			t.Errorf("%s: count = alive %v failed %v ok %v, want %v %v %v", s.name, q.Alive, q.Failed, q.OK(), s.alive, s.failed, s.ok)
+		}
+	}
+}
+
+func TestForget(t *testing.T) {
+	c := newCore("a")
+	members := []Member{member("a"), failed("b", 0), failed("c", 0)}
+	if err := c.Forget("a", members, 0); err == nil {
+		t.Fatalf("Forget(alive a) = nil, want ErrNotFailed")
+	}
+	for _, name := range []string{"b", "c"} {
+		if err := c.Forget(name, members, 0); err != nil {
+			t.Fatalf("Forget(%s) = %v", name, err)
+		}
+	}
+	if q := c.count(members, 0); !q.OK() || q.Size() != 1 {
+		t.Errorf("after forgetting b and c: %v ok %v, want 1 of 1", q, q.OK())
+	}
+}
+
+// keyOwnedBy returns a key that r's ring gives to owner.
+func keyOwnedBy(t *testing.T, v *View, owner string) bucket.Key {
+	t.Helper()
+	hash := bucket.NewKeyHasher()
+	for i := range 10_000 {
+		k := hash(fmt.Sprint("user", i), "act")
+		if v.Ring.Owner(k.Hi) == owner {
+			return k
+		}
+	}
+	t.Fatalf("no key owned by %s", owner)
+	return bucket.Key{}
+}
+
+func mustUpdate(t *testing.T, c *Core, now time.Duration, members ...Member) Change {
+	t.Helper()
+	ch, err := c.Update(members, now)
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	return ch
+}
+
+// TestSplitAndHeal drives one node through a 2|1 split with the owner of a
+// key cut off alone, the takeover, and the heal, with events alone.
+func TestSplitAndHeal(t *testing.T) {
+	a, b, c := member("a"), member("b"), member("c")
+	core := newCore("a")
+	ch := mustUpdate(t, core, 0, a, b, c)
+	if ch.Settled || !ch.MajorityChanged {
+		t.Fatalf("first view: settled %v majority changed %v, want false, true", ch.Settled, ch.MajorityChanged)
+	}
+	v1 := ch.New
+	for _, p := range v1.Peers {
+		core.Done(p, v1.ID)
+	}
+	if !core.Settled() {
+		t.Fatalf("every peer reported ring %x: not settled", v1.ID)
+	}
+	key := keyOwnedBy(t, v1, "c/1")
+	if owner, why := v1.Route(key); owner != "c/1" || why != Routed {
+		t.Fatalf("Route = %s, %v; want c/1, routed", owner, why)
+	}
+
+	// c is declared dead: the ring drops it and a takes keys over.
+	now := 5 * time.Second
+	v2 := mustUpdate(t, core, now, a, b, failed("c", now)).New
+	if v2.Ring.Has("c/1") || len(v2.Takeovers) != 1 {
+		t.Fatalf("after c failed: ring has c %v, takeovers %d; want false, 1", v2.Ring.Has("c/1"), len(v2.Takeovers))
+	}
+	if !v2.TakenOver(key) {
+		t.Fatalf("c's key not taken over")
+	}
+	if got := v2.TakeoverSpend(key, time.Hour, 1000, now); got != 334 {
+		t.Errorf("TakeoverSpend = %d, want ceil(1000/3) = 334", got)
+	}
+	if got := v2.TakeoverSpend(key, time.Second, 1000, now+time.Second); got != 0 {
+		t.Errorf("TakeoverSpend a window later = %d, want 0", got)
+	}
+	if v2.Healed {
+		t.Errorf("a majority side is not healed")
+	}
+
+	// a is now cut off alone: no majority, it keeps its ring.
+	v3 := mustUpdate(t, core, now, a, failed("b", now), failed("c", now)).New
+	if v3.Ring != v2.Ring {
+		t.Errorf("without a majority the ring changed")
+	}
+	if _, why := v3.Route(key); why != NoMajority {
+		t.Errorf("Route without a majority: %v, want no_majority", why)
+	}
+
+	// The heal: a sees a majority again and must not decide on what it
+	// held before until the healed ring settles.
+	v4 := mustUpdate(t, core, now, a, b, c).New
+	if !v4.Healed || v4.MustWait(key, "a/1") != WaitAlways {
+		t.Fatalf("healed view: Healed %v MustWait %v; want true, WaitAlways", v4.Healed, v4.MustWait(key, "a/1"))
+	}
+	v5 := mustUpdate(t, core, now, a, b, c).New
+	if !v5.Healed {
+		t.Errorf("a rebuild before the heal settled forgot it")
+	}
+	for _, p := range v5.Peers {
+		core.Done(p, v5.ID)
+	}
+	if v6 := mustUpdate(t, core, now, a, b, c).New; v6.Healed {
+		t.Errorf("still healed after the healed ring settled")
+	}
+}
+
+func TestMustWait(t *testing.T) {
+	a, b := member("a"), member("b")
+	core := newCore("a")
+	v1 := mustUpdate(t, core, 0, a).New
+	for _, p := range v1.Peers {
+		core.Done(p, v1.ID)
+	}
+	v2 := mustUpdate(t, core, 0, a, b).New
+	kept := keyOwnedBy(t, v2, "a/1")
+	if got := v2.MustWait(kept, "a/1"); got != NoWait {
+		t.Errorf("MustWait(key a kept) = %v, want NoWait", got)
+	}
+	// A member restoring from a snapshot joins: every key waits if not held.
+	r := member("c")
+	r.Restoring = true
+	core.Done("b/1", v2.ID)
+	v3 := mustUpdate(t, core, 0, a, b, r).New
+	if !v3.Restoring || v3.MustWait(keyOwnedBy(t, v3, "a/1"), "a/1") != WaitIfNotHeld {
+		t.Errorf("restoring member joined: Restoring %v, want true and WaitIfNotHeld", v3.Restoring)
+	}
+}
+
+// TestProvisionalShareOutlivesViews checks that ring changes during an
+// outage do not start new shares, and that what a share admitted reaches
+// the owner of the next ring with a majority.
+func TestProvisionalShareOutlivesViews(t *testing.T) {
+	clock := &bucket.ManualClock{}
+	clock.Set(time.Hour)
+	hash := bucket.NewKeyHasher()
+	p, err := NewProvisional(clock, hash, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	a, b, c := member("a"), member("b"), member("c")
+	core := newCore("a")
+	v1 := mustUpdate(t, core, 0, a, b, c).New
+	for _, peer := range v1.Peers {
+		core.Done(peer, v1.ID)
+	}
+	key := keyOwnedBy(t, v1, "c/1")
+	req := bucket.Request{Limit: 1000, Window: time.Hour, Hits: 1}
+	admitted := 0
+	lend := func(v *View, times int) {
+		for range times {
+			d, err := p.Lend(v, key, req, Knowledge{}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Allowed {
+				admitted++
+			}
+		}
+	}
+	lend(v1, 200)
+	// Three ring changes during the outage: the share is the same one.
+	v2 := mustUpdate(t, core, 0, a, b, failed("c", 0)).New
+	lend(v2, 200)
+	lend(mustUpdate(t, core, 0, a, failed("b", 0), failed("c", 0)).New, 200)
+	if admitted != 333 {
+		t.Fatalf("admitted %d across three views, want one share: 333", admitted)
+	}
+	// Back to a majority without c: the lent hits go to c's key's new owner.
+	v4 := mustUpdate(t, core, 0, a, b, failed("c", 0)).New
+	owner := v4.Ring.Owner(key.Hi)
+	toOwners, own := p.Release(v4, "a/1", clock.Now())
+	var lent int64
+	var moved []bucket.Moved
+	if owner == "a/1" {
+		if len(own) != 0 || !p.HasCredits(key) {
+			t.Fatalf("a took the key over: own %d, credits %v; want none, credits", len(own), p.HasCredits(key))
+		}
+		moved = p.TakeCredits(key, req.Algorithm, clock.Now())
+	} else {
+		moved = toOwners[owner]
+	}
+	// Spend them in a bucket of the key's real shape: 333 are gone.
+	store, _ := bucket.NewStore(bucket.StoreConfig{Clock: clock, Hasher: hash, SweepInterval: -1})
+	defer store.Close()
+	store.Absorb(moved)
+	peek := req
+	peek.Hits, peek.DryRun = 0, true
+	rep, err := store.CheckKey(key, peek, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lent = 1000 - rep.LastAdmitted.Remaining
+	if lent != 333 {
+		t.Errorf("owner %s spent %d lent hits, want 333", owner, lent)
+	}
+	if again, _ := p.Release(v4, "a/1", clock.Now()); len(again) != 0 {
+		t.Errorf("lent hits released twice")
+	}
+}
+
+func TestLendCappedByKnowledge(t *testing.T) {
+	clock := &bucket.ManualClock{}
+	p, err := NewProvisional(clock, bucket.NewKeyHasher(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	core := newCore("a")
+	v := mustUpdate(t, core, 0, member("a"), member("b"), member("c")).New
+	req := bucket.Request{Limit: 1000, Window: time.Hour, Hits: 1}
+	steps := []struct {
+		name      string
+		key       bucket.Key
+		know      Knowledge
+		unsettled bool
+		allowed   int
+	}{
+		{"exhausted at its owner", bucket.Key{Hi: 1}, Knowledge{Left: 0, Known: true}, false, 0},
+		{"half spent", bucket.Key{Hi: 2}, Knowledge{Left: 500, Known: true}, false, 166},
+		{"unknown while the ring moves", bucket.Key{Hi: 3}, Knowledge{}, true, 0},
+		{"unknown", bucket.Key{Hi: 4}, Knowledge{}, false, 333},
+	}
+	for _, s := range steps {
+		allowed := 0
+		for range 1000 {
+			d, err := p.Lend(v, s.key, req, s.know, s.unsettled)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Allowed {
+				allowed++
+			}
+		}
+		if allowed != s.allowed {
+			t.Errorf("%s: lent %d, want %d", s.name, allowed, s.allowed)
+		}
+	}
+}
