@@ -73,7 +73,7 @@ func (l Load) Run(ctx context.Context, c Target, seed uint64) *Record {
 				}
 				key := rng.IntN(l.Keys)
 				entry := live[rng.IntN(len(live))]
-				req := bucket.Request{UserID: "key-" + strconv.Itoa(key), Action: "chaos", Limit: l.Limit, Window: l.Window, Hits: 1}
+				req := l.request(key)
 				start := time.Now()
 				d, err := c.Check(context.WithoutCancel(ctx), entry, req, drl.CheckOptions{FailPolicy: l.FailPolicy})
 				took := time.Since(start)
@@ -102,6 +102,34 @@ func (l Load) Run(ctx context.Context, c Target, seed uint64) *Record {
 	r.End = time.Now()
 	slices.Sort(r.Latencies)
 	return r
+}
+
+// Spend admits up to hits checks on every key before a fault, one at a
+// time through the live nodes in turn, and returns how many each key
+// admitted. It gives up on a key after 2×hits checks or when ctx ends.
+func (l Load) Spend(ctx context.Context, c Target, hits int64) []int {
+	admitted := make([]int, l.Keys)
+	turn := 0
+	for key := range l.Keys {
+		req := l.request(key)
+		for try := int64(0); int64(admitted[key]) < hits && try < 2*hits && ctx.Err() == nil; try++ {
+			live := c.Live()
+			if len(live) == 0 {
+				break
+			}
+			turn++
+			d, err := c.Check(ctx, live[turn%len(live)], req, drl.CheckOptions{FailPolicy: l.FailPolicy})
+			if err == nil && d.Allowed {
+				admitted[key]++
+			}
+		}
+	}
+	return admitted
+}
+
+// request is the check the load makes on key.
+func (l Load) request(key int) bucket.Request {
+	return bucket.Request{UserID: "key-" + strconv.Itoa(key), Action: "chaos", Limit: l.Limit, Window: l.Window, Hits: 1}
 }
 
 // Quantile returns the q-quantile of the latencies.

@@ -497,20 +497,39 @@ func TestProcessesHotKey(t *testing.T) {
 		run.CheckTimeout = *deadline
 	}
 	l.checkTimeout = run.CheckTimeout
-	runLab(t, l, "hot-split-2/1-owner-majority", run, 1.0/3, func(ctx context.Context, run Run) {
-		owner, others := l.hotOwner()
-		l.cutOff([]*labNode{owner, others[0]}, others[1:])
-		sleep(ctx, run.FaultFor)
-	})
-	runLab(t, l, "hot-split-2/1-owner-alone", run, 2.0/3, func(ctx context.Context, run Run) {
-		owner, others := l.hotOwner()
-		l.cutOff([]*labNode{owner}, others)
-		sleep(ctx, run.FaultFor)
-	})
-	runLab(t, l, "hot-split-1/1/1", run, 2.0/3, func(ctx context.Context, run Run) {
-		l.cutOff(l.nodes[:1], l.nodes[1:2], l.nodes[2:])
-		sleep(ctx, run.FaultFor)
-	})
+	// Every split with the hot key exhausted, fresh and half spent when it
+	// begins: the bound is the same for all three.
+	splits := []struct {
+		name  string
+		extra float64
+		cut   func() [][]*labNode
+	}{
+		{"hot-split-2/1-owner-majority", 1.0 / 3, func() [][]*labNode {
+			owner, others := l.hotOwner()
+			return [][]*labNode{{owner, others[0]}, others[1:]}
+		}},
+		{"hot-split-2/1-owner-alone", 2.0 / 3, func() [][]*labNode {
+			owner, others := l.hotOwner()
+			return [][]*labNode{{owner}, others}
+		}},
+		{"hot-split-1/1/1", 2.0 / 3, func() [][]*labNode {
+			return [][]*labNode{l.nodes[:1], l.nodes[1:2], l.nodes[2:]}
+		}},
+	}
+	for _, state := range []KeyState{KeyExhausted, KeyFresh, KeyHalfSpent} {
+		for _, sp := range splits {
+			name := sp.name
+			if state != KeyExhausted {
+				name += "-" + state.String()
+			}
+			r := run
+			r.KeyState = state
+			runLab(t, l, name, r, sp.extra, func(ctx context.Context, run Run) {
+				l.cutOff(sp.cut()...)
+				sleep(ctx, run.FaultFor)
+			})
+		}
+	}
 	runLab(t, l, "hot-owner-killed", run, 2.0/3, func(ctx context.Context, run Run) {
 		owner, _ := l.hotOwner()
 		owner.kill()

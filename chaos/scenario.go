@@ -42,7 +42,35 @@ type Run struct {
 	// ConvergeWithin bounds the time after the fault until all members
 	// agree on membership and ownership.
 	ConvergeWithin time.Duration
-	Logger         *slog.Logger
+	// KeyState is what is left of the keys when the fault begins.
+	KeyState KeyState
+	Logger   *slog.Logger
+}
+
+// KeyState says how much of every key's limit is spent when a fault
+// begins. A bound must hold for all three: a key exhausted before the
+// fault only tests that it stays exhausted.
+type KeyState uint8
+
+const (
+	// KeyExhausted: the load runs through the warm-up, which spends the
+	// hot key's whole limit before the fault.
+	KeyExhausted KeyState = iota
+	// KeyFresh: nothing is spent; the load starts with the fault.
+	KeyFresh
+	// KeyHalfSpent: half of each key's limit is spent, one check at a
+	// time, before the warm-up; the load starts with the fault.
+	KeyHalfSpent
+)
+
+func (k KeyState) String() string {
+	switch k {
+	case KeyFresh:
+		return "fresh"
+	case KeyHalfSpent:
+		return "half-spent"
+	}
+	return "exhausted"
 }
 
 // DefaultRun is the short run the test suite uses.
@@ -129,10 +157,20 @@ func (res *Result) underLoad(ctx context.Context, target Target, p phases, extra
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var rec *Record
 	var wg sync.WaitGroup
+	var spent []int
+	if run.KeyState != KeyExhausted {
+		// The keys are fresh or half spent when the fault begins: the
+		// hammering starts with it.
+		if run.KeyState == KeyHalfSpent {
+			spent = run.Load.Spend(ctx, target, run.Load.Limit/2)
+		}
+		sleep(ctx, run.Warmup)
+	}
 	wg.Go(func() { rec = run.Load.Run(loadCtx, target, run.Seed) })
 	began := time.Now()
-
-	sleep(ctx, run.Warmup)
+	if run.KeyState == KeyExhausted {
+		sleep(ctx, run.Warmup)
+	}
 	res.FaultStart = time.Since(began)
 	faultErr := p.fault(ctx)
 	p.heal()
@@ -147,6 +185,9 @@ func (res *Result) underLoad(ctx context.Context, target Target, p phases, extra
 	sleep(ctx, run.Cooldown)
 	stopLoad()
 	wg.Wait()
+	for key, n := range spent {
+		rec.Admitted[key] += n
+	}
 	res.evaluate(rec, extra)
 	return faultErr
 }

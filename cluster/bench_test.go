@@ -136,7 +136,7 @@ func BenchmarkFallbackClosed(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := n.fallback(req, drl.FailClosed, cause); err != nil {
+			if _, err := n.fallback(req, drl.FailClosed, cause, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -101,6 +101,7 @@ func (n *Node) decidesLocally(userID, action string) bool {
 }
 
 func (n *Node) checkPolicy(ctx context.Context, req bucket.Request, policy drl.FailPolicy) (bucket.Decision, error) {
+	routed := n.own.view.Load()
 	d, err := n.check(ctx, req)
 	if err == nil || !errors.Is(err, drl.ErrNoOwner) && !errors.Is(err, context.DeadlineExceeded) {
 		return d, err
@@ -108,7 +109,7 @@ func (n *Node) checkPolicy(ctx context.Context, req bucket.Request, policy drl.F
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return d, err // the caller left: nobody needs an answer
 	}
-	return n.fallback(req, policy, err)
+	return n.fallback(req, policy, err, routed)
 }
 
 // check routes a check to its owner; errors that leave it without a

@@ -9,8 +9,9 @@ import (
 	"github.com/drlimit/drl/internal/ownership"
 )
 
-// fallback answers a check whose owner could not be reached (cause).
-func (n *Node) fallback(req bucket.Request, policy drl.FailPolicy, cause error) (bucket.Decision, error) {
+// fallback answers a check whose owner could not be reached (cause); the
+// check was first routed on the view routed.
+func (n *Node) fallback(req bucket.Request, policy drl.FailPolicy, cause error, routed *view) (bucket.Decision, error) {
 	if policy == drl.FailDefault {
 		policy = n.cfg.FailPolicy
 	}
@@ -34,6 +35,13 @@ func (n *Node) fallback(req bucket.Request, policy drl.FailPolicy, cause error) 
 		// it (a share of one would be the whole limit), and one that is
 		// leaving has handed its buckets away: both deny.
 		return bucket.Decision{Limit: whole, RetryAfter: time.Second}, nil
+	}
+	if v != routed && v.Quorum.OK() {
+		// Ownership moved while the check waited: its key may have been
+		// taken over, or handed over, with what this node lent itself
+		// for it already counted there. A share now would be lent past
+		// that count; deny, and let the retry find the new owner.
+		return bucket.Decision{Limit: whole, RetryAfter: ownership.ReroutePause}, nil
 	}
 	key := n.hash(req.UserID, req.Action)
 	var know ownership.Knowledge

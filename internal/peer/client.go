@@ -158,7 +158,7 @@ type callResult struct {
 var callPool = sync.Pool{New: func() any { return &call{done: make(chan callResult, 1)} }}
 
 // NewClient returns a client for the owner called name at the gRPC address
-// addr. It connects lazily; call Close to stop it.
+// addr. It starts connecting at once; call Close to stop it.
 func NewClient(name, addr string, cfg ClientConfig) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -176,6 +176,10 @@ func NewClient(name, addr string, cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("peer: client for peer %s at %s: %w", name, addr, err)
 	}
+	// Connect now, not on the first check: a node that just joined would
+	// otherwise spend its first checks' deadlines on handshakes, and a
+	// check that misses its deadline is answered by the fail policy.
+	conn.Connect()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Client{
 		name:    name,
