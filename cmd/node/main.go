@@ -38,7 +38,7 @@ func main() {
 	// The first thing main does: take the signals, which earlysignal has
 	// been catching since package initialization (before main, which
 	// starts some milliseconds after the process), so that a SIGTERM at
-	// any time is logged and ends the node cleanly (issue 14).
+	// any time is logged and ends the node cleanly.
 	sigs := earlysignal.C
 	err := run(os.Args[1:], os.Getenv, sigs, os.Stdout, os.Stderr)
 	if msg := errorMessage(err); msg != "" {
