@@ -2,7 +2,11 @@
 # (no shell, no libc, non-root).
 #
 #   docker build -t drl-node .
-#   docker run --rm -p 8080:8080 drl-node   # one node; see deploy/ for clusters
+#   docker run --rm -p 127.0.0.1:8080:8080 -e DRL_INSECURE=true drl-node   # one throwaway node
+#
+# It listens on every interface, so a node refuses to start without a
+# gossip key (DRL_GOSSIP_KEY_FILE) or TLS, unless DRL_INSECURE=true says
+# that anyone who reaches it may join; deploy/ mounts a key and tokens.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Regenerates api/drlv1 from api/drl.proto. Needs protoc (Debian's
+# Regenerates the Go code of the two protocols: api/drlv1 from
+# api/drl.proto (the public API) and internal/peerpb from
+# internal/peerpb/drl_peer.proto (the node-to-node protocol, which imports
+# the public file for its Code enum). Needs protoc (Debian's
 # protobuf-compiler); the Go plugins are pinned in go.mod as tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v protoc >/dev/null || { echo "gen.sh: protoc not found (apt-get install protobuf-compiler)" >&2; exit 1; }
-go build -o /tmp/drl-protoc-bin/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
-PATH="/tmp/drl-protoc-bin:$PATH" protoc -I api \
+bin=$(mktemp -d)
+trap 'rm -rf "$bin"' EXIT
+go build -o "$bin/" google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+PATH="$bin:$PATH" protoc -I api -I internal/peerpb \
   --go_out=. --go_opt=module=github.com/drlimit/drl \
   --go-grpc_out=. --go-grpc_opt=module=github.com/drlimit/drl \
-  api/drl.proto
+  api/drl.proto internal/peerpb/drl_peer.proto

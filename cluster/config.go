@@ -74,8 +74,23 @@ type Config struct {
 	// key encrypts, all of them decrypt, so keys rotate without a split
 	// (SetGossipKeys, DESIGN.md §15). A node without a key cannot join.
 	GossipKeys [][]byte
-	// Tokens, when set, are the bearer tokens the public API requires.
+	// Tokens, when set, are the bearer tokens the public API's checks
+	// require (Check, CheckBatch, CheckAll, Members, Owner, WatchRing and
+	// their HTTP forms). Nil leaves checks open.
 	Tokens *transport.Tokens
+	// AdminTokens, when set, are the bearer tokens the admin calls require
+	// (Reset, Forget, TopDenied, /v1/status); they also authorize checks.
+	// When nil and Tokens is set, admin calls are refused to every caller
+	// (PermissionDenied): a token that may check may not reset. When both
+	// are nil, everything is open, as on a one-machine trial.
+	AdminTokens *transport.Tokens
+	// Insecure lets a node start whose gossip, gRPC or HTTP listener is
+	// off loopback with neither GossipKeys nor TLS. Without it, Validate
+	// and New refuse such a node with an *UnprotectedError (ErrUnprotected):
+	// anyone who reaches it could join the ring and call the node-to-node
+	// API. With it, the node starts, logs a warning and shows it on its
+	// status. Loopback needs neither.
+	Insecure bool
 
 	// CheckTimeout bounds every check that has no earlier deadline in its
 	// context. Default 50 ms.
@@ -266,6 +281,11 @@ func (c Config) Validate() error {
 	for i, k := range c.GossipKeys {
 		if n := len(k); n != 16 && n != 24 && n != 32 {
 			errs = append(errs, fmt.Errorf("cluster: GossipKeys[%d] is %d bytes; want 16, 24 or 32", i, n))
+		}
+	}
+	if !c.Insecure {
+		if u := c.unprotected(); u != nil {
+			errs = append(errs, u)
 		}
 	}
 	if c.Gossip != GossipLAN && c.Gossip != GossipLocal {

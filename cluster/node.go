@@ -208,8 +208,7 @@ func New(cfg Config) (*Node, error) {
 		Metrics: n.MetricsHandler()}
 	// Stream workers reuse goroutines across RPCs instead of starting one
 	// per call.
-	serverCfg.Tokens, serverCfg.RequireMemberCert = cfg.Tokens, cfg.TLS != nil
-	grpcOpts := append(transport.ServerOptions(serverCfg), grpc.NumStreamWorkers(uint32(max(runtime.GOMAXPROCS(0), 4))))
+	grpcOpts := append(n.secure(&serverCfg), grpc.NumStreamWorkers(uint32(max(runtime.GOMAXPROCS(0), 4))))
 	if cfg.TLS != nil {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(cfg.TLS.ServerConfig())))
 	}

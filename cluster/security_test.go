@@ -26,6 +26,7 @@ import (
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/certs"
 	"github.com/drlimit/drl/certs/certstest"
+	"github.com/drlimit/drl/internal/peerpb"
 	"github.com/drlimit/drl/transport"
 )
 
@@ -124,13 +125,13 @@ func TestOutsidersAreRefused(t *testing.T) {
 		t.Fatalf("the outsider sees %d members", got)
 	}
 
-	dial := func(creds credentials.TransportCredentials) drlv1.PeerClient {
+	dial := func(creds credentials.TransportCredentials) peerpb.PeerClient {
 		conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(creds))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { conn.Close() })
-		return drlv1.NewPeerClient(conn)
+		return peerpb.NewPeerClient(conn)
 	}
 	pool := x509.NewCertPool()
 	caPEM, _ := os.ReadFile(ca.File)
@@ -141,7 +142,7 @@ func TestOutsidersAreRefused(t *testing.T) {
 	}
 	rogueTLS := rogueStore.ClientConfig()
 	rogueTLS.VerifyConnection = nil // the outsider trusts anything
-	forward := &drlv1.ForwardRequest{From: "outsider", Checks: []*drlv1.OwnedCheck{{KeyHi: 1, KeyLo: 8, Limit: 1, WindowNs: int64(time.Minute), Hits: 1, Count: 1}}}
+	forward := &peerpb.ForwardRequest{From: "outsider", Checks: []*peerpb.OwnedCheck{{KeyHi: 1, KeyLo: 8, Limit: 1, WindowNs: int64(time.Minute), Hits: 1, Count: 1}}}
 	for name, creds := range map[string]credentials.TransportCredentials{
 		"plaintext":          insecure.NewCredentials(),
 		"TLS without a cert": credentials.NewTLS(&tls.Config{RootCAs: pool}),
@@ -149,7 +150,7 @@ func TestOutsidersAreRefused(t *testing.T) {
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_, err := dial(creds).Forward(ctx, forward)
-		_, herr := dial(creds).Handoff(ctx, &drlv1.HandoffRequest{From: "outsider", Buckets: []*drlv1.MovedBucket{{KeyHi: 1, KeyLo: 8, A: 1}}})
+		_, herr := dial(creds).Handoff(ctx, &peerpb.HandoffRequest{From: "outsider", Buckets: []*peerpb.MovedBucket{{KeyHi: 1, KeyLo: 8, A: 1}}})
 		serr := forwardStream(ctx, dial(creds))
 		cancel()
 		if err == nil || herr == nil || serr == nil {
@@ -257,12 +258,12 @@ func TestHostileInputIsBounded(t *testing.T) {
 
 // forwardStream sends one empty frame on a ForwardStream and returns the
 // error its answer brings, if any.
-func forwardStream(ctx context.Context, pc drlv1.PeerClient) error {
+func forwardStream(ctx context.Context, pc peerpb.PeerClient) error {
 	s, err := pc.ForwardStream(ctx)
 	if err != nil {
 		return err
 	}
-	if err := s.Send(&drlv1.ForwardFrame{Batch: 1}); err != nil && !errors.Is(err, io.EOF) {
+	if err := s.Send(&peerpb.ForwardFrame{Batch: 1}); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
 	_, err = s.Recv()

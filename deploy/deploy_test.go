@@ -2,8 +2,9 @@
 // and Kubernetes manifests. Its test checks them against the code, since
 // neither Docker nor a Kubernetes cluster is at hand where it runs: every
 // DRL_* variable must be a flag of cmd/node, ports must agree with
-// addresses, probes must hit real endpoints, and the image's build must
-// give a static binary.
+// addresses, probes must hit real endpoints, every node must start
+// protected (a gossip key from a mounted secret, check and admin tokens,
+// never -insecure), and the image's build must give a static binary.
 package deploy
 
 import (
@@ -11,6 +12,7 @@ import (
 	"debug/elf"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,7 +92,8 @@ func TestKubernetesManifests(t *testing.T) {
 		kind := get(d, "kind").(string)
 		byKind[kind] = append(byKind[kind], d)
 	}
-	if len(byKind["StatefulSet"]) != 1 || len(byKind["Service"]) != 2 || len(byKind["PodDisruptionBudget"]) != 1 {
+	if len(byKind["StatefulSet"]) != 1 || len(byKind["Service"]) != 2 || len(byKind["PodDisruptionBudget"]) != 1 ||
+		len(byKind["NetworkPolicy"]) != 1 {
 		t.Fatalf("kinds: %v", byKind)
 	}
 	sts := byKind["StatefulSet"][0]
@@ -145,18 +148,214 @@ func TestKubernetesManifests(t *testing.T) {
 	if g, _ := get(sts, "spec", "template", "spec", "terminationGracePeriodSeconds").(int); g <= 10 {
 		t.Errorf("terminationGracePeriodSeconds %d leaves no room for the 10 s handoff on SIGTERM", g)
 	}
+
+	// Protected: the image's environment with the pod's on top starts a
+	// node with a key and tokens, all read from the mounted Secret, which
+	// is not optional (a missing one stops the pod, visibly).
+	full := withImageEnv(t, env)
+	if why := unprotected(full); why != "" {
+		t.Errorf("the StatefulSet would start an unprotected node: %s", why)
+	}
+	secretMounts := map[string]string{} // mount path → Secret name
+	volumes := map[string]any{}
+	for _, v := range listOf(get(sts, "spec", "template", "spec", "volumes")) {
+		volumes[get(v, "name").(string)] = v
+	}
+	for _, m := range listOf(get(c, "volumeMounts")) {
+		v := volumes[get(m, "name").(string)]
+		if name, ok := get(v, "secret", "secretName").(string); ok {
+			if get(v, "secret", "optional") == true {
+				t.Errorf("the Secret %s is optional: a pod without it would start unprotected or fail late", name)
+			}
+			secretMounts[get(m, "mountPath").(string)] = name
+		}
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range securityFiles {
+		path := full[v]
+		if path == "" {
+			continue
+		}
+		dir, file := filepath.Split(path)
+		secret := secretMounts[strings.TrimSuffix(dir, "/")]
+		if secret == "" {
+			t.Errorf("%s=%s is not in a mounted Secret", v, path)
+			continue
+		}
+		// The README's command creates the Secret with that file in it.
+		create := regexp.MustCompile(`kubectl create secret generic ` + secret + `((?: +--from-literal=[a-z.-]+="[^"]*")+)`).FindSubmatch(readme)
+		if create == nil || !strings.Contains(string(create[1]), "--from-literal="+file+"=") {
+			t.Errorf("README.md gives no kubectl create secret generic %s with %s, which %s reads", secret, file, v)
+		}
+	}
+
+	// Only members reach the gossip port.
+	np := byKind["NetworkPolicy"][0]
+	if get(np, "spec", "podSelector", "matchLabels", "app.kubernetes.io/name") != "drl" {
+		t.Error("the NetworkPolicy does not select the drl pods")
+	}
+	gossipGuarded := false
+	for _, rule := range listOf(get(np, "spec", "ingress")) {
+		ports := listOf(get(rule, "ports"))
+		if len(ports) == 0 {
+			t.Error("a NetworkPolicy rule admits every port")
+		}
+		for _, p := range ports {
+			if !isGossipPort(get(p, "port")) {
+				continue
+			}
+			from := listOf(get(rule, "from"))
+			onlyMembers := len(from) > 0
+			for _, f := range from {
+				onlyMembers = onlyMembers && get(f, "namespaceSelector") == nil && get(f, "ipBlock") == nil &&
+					get(f, "podSelector", "matchLabels", "app.kubernetes.io/name") == "drl"
+			}
+			if !onlyMembers {
+				t.Errorf("the NetworkPolicy admits non-members to the gossip port: %v", rule)
+			}
+			gossipGuarded = true
+		}
+	}
+	if !gossipGuarded {
+		t.Error("the NetworkPolicy does not name the gossip port")
+	}
+}
+
+// isGossipPort reports whether a NetworkPolicy port, a number or a
+// container port's name, is the gossip port.
+func isGossipPort(port any) bool {
+	switch p := port.(type) {
+	case int:
+		return p == 7946
+	case string:
+		return strings.HasPrefix(p, "gossip")
+	}
+	return false
+}
+
+// securityFiles are the variables that name a secret file.
+var securityFiles = []string{"DRL_GOSSIP_KEY_FILE", "DRL_AUTH_TOKEN_FILE", "DRL_ADMIN_TOKEN_FILE", "DRL_TLS_CERT", "DRL_TLS_KEY", "DRL_TLS_CA"}
+
+// unprotected says why a node started with env (DRL_* variables, the
+// image's included) would be open to strangers, or "" when it is not. The
+// rule is cmd/node's protected mode (a gossip key or TLS, and no
+// -insecure), plus what a shipped deployment adds: tokens of both roles.
+func unprotected(env map[string]string) string {
+	if on, _ := strconv.ParseBool(env["DRL_INSECURE"]); on {
+		return "DRL_INSECURE is set"
+	}
+	if env["DRL_GOSSIP_KEY_FILE"] == "" && env["DRL_GOSSIP_KEY"] == "" && env["DRL_TLS_CERT"] == "" {
+		return "neither a gossip key nor TLS (DRL_GOSSIP_KEY_FILE, DRL_TLS_CERT)"
+	}
+	if env["DRL_TLS_CERT"] != "" && (env["DRL_TLS_KEY"] == "" || env["DRL_TLS_CA"] == "") {
+		return "DRL_TLS_CERT without DRL_TLS_KEY and DRL_TLS_CA"
+	}
+	if env["DRL_AUTH_TOKEN_FILE"] == "" || env["DRL_ADMIN_TOKEN_FILE"] == "" {
+		return "no check tokens or no admin tokens (DRL_AUTH_TOKEN_FILE, DRL_ADMIN_TOKEN_FILE): anyone may check, or nobody may reset"
+	}
+	return ""
+}
+
+// The rule catches each way a file could leave a node open.
+func TestUnprotectedCatchesOpenNodes(t *testing.T) {
+	good := map[string]string{"DRL_GOSSIP_KEY_FILE": "/k", "DRL_AUTH_TOKEN_FILE": "/t", "DRL_ADMIN_TOKEN_FILE": "/a"}
+	if why := unprotected(good); why != "" {
+		t.Fatalf("a keyed node with tokens: %s", why)
+	}
+	for name, edit := range map[string]func(map[string]string){
+		"no key":        func(e map[string]string) { delete(e, "DRL_GOSSIP_KEY_FILE") },
+		"insecure":      func(e map[string]string) { e["DRL_INSECURE"] = "true" },
+		"no tokens":     func(e map[string]string) { delete(e, "DRL_AUTH_TOKEN_FILE") },
+		"no admin file": func(e map[string]string) { delete(e, "DRL_ADMIN_TOKEN_FILE") },
+	} {
+		env := maps.Clone(good)
+		edit(env)
+		if unprotected(env) == "" {
+			t.Errorf("%s: not caught", name)
+		}
+	}
+}
+
+// withImageEnv is the Dockerfile's ENV with env on top: what a container
+// of the image sees. Comments are not ENV.
+func withImageEnv(t *testing.T, env map[string]string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := regexp.MustCompile(`(?m)^\s*#.*$`).ReplaceAllString(string(b), "")
+	full := map[string]string{}
+	for _, m := range regexp.MustCompile(`(DRL_[A-Z_]+)=(\S+)`).FindAllStringSubmatch(code, -1) {
+		full[m[1]] = m[2]
+	}
+	maps.Copy(full, env)
+	return full
+}
+
+func listOf(v any) []any {
+	l, _ := v.([]any)
+	return l
 }
 
 func TestCompose(t *testing.T) {
 	flags := nodeFlags(t)
 	d := docs(t, "compose/docker-compose.yml")[0]
 	services := get(d, "services").(map[string]any)
-	if len(services) != 3 {
-		t.Fatalf("%d services, want 3", len(services))
+	secrets, _ := services["secrets"].(map[string]any)
+	delete(services, "secrets")
+	if len(services) != 3 || secrets == nil {
+		t.Fatalf("%d node services and secrets service %v; want 3 and one", len(services), secrets != nil)
 	}
+	// The one-shot service writes the files into its volume; each node
+	// waits for it to succeed and mounts that volume where its variables
+	// point.
+	secretsVol, _ := get(secrets, "volumes", 0).(string)
+	secretsName, secretsDir, _ := strings.Cut(secretsVol, ":")
+	if !hasKey(d, "volumes", secretsName) || get(secrets, "restart") != "no" {
+		t.Fatalf("the secrets service writes to %q, not a named volume, or restarts", secretsVol)
+	}
+	script := strings.Join(func() []string {
+		var s []string
+		for _, w := range listOf(get(secrets, "command")) {
+			s = append(s, w.(string))
+		}
+		return s
+	}(), " ")
 	addrs := map[string]bool{}
 	for name, svc := range services {
 		env := get(svc, "environment").(map[string]any)
+		strEnv := map[string]string{}
+		for k, v := range env {
+			strEnv[k], _ = v.(string)
+		}
+		full := withImageEnv(t, strEnv)
+		if why := unprotected(full); why != "" {
+			t.Errorf("%s would start an unprotected node: %s", name, why)
+		}
+		if get(svc, "depends_on", "secrets", "condition") != "service_completed_successfully" {
+			t.Errorf("%s does not wait for the secrets service to succeed", name)
+		}
+		mounted := false
+		for _, v := range listOf(get(svc, "volumes")) {
+			mounted = mounted || v == secretsName+":"+secretsDir+":ro"
+		}
+		for _, v := range securityFiles {
+			if path := full[v]; path != "" {
+				dir, file := filepath.Split(path)
+				if !mounted || strings.TrimSuffix(dir, "/") != secretsDir || !strings.Contains(script, "> "+file) {
+					t.Errorf("%s: %s=%s is not a file the secrets service writes, mounted read-only there", name, v, path)
+				}
+			}
+		}
+		for _, p := range listOf(get(svc, "ports")) {
+			if !strings.HasPrefix(p.(string), "127.0.0.1:") {
+				t.Errorf("%s publishes %v on every interface of the host", name, p)
+			}
+		}
 		for k := range env {
 			if strings.HasPrefix(k, "DRL_") && !flags[k] {
 				t.Errorf("%s: env %s is no flag of cmd/node", name, k)

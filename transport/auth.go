@@ -98,11 +98,113 @@ const (
 	peerService   = "/drl.v1.Peer/"
 )
 
+// Role is what a bearer token may do on the public API.
+type Role int
+
+const (
+	// RoleCheck may check limits and read membership and ownership:
+	// Check, CheckBatch, CheckAll, Members, Owner, WatchRing, and their
+	// HTTP forms.
+	RoleCheck Role = iota
+	// RoleAdmin may also change or read the node's state: Reset, Forget,
+	// TopDenied and /v1/status, and any call not named under RoleCheck.
+	RoleAdmin
+)
+
+func (r Role) String() string {
+	if r == RoleAdmin {
+		return "admin"
+	}
+	return "check"
+}
+
+// checkMethods and checkPaths are the calls RoleCheck may make; every
+// other call on the public API needs RoleAdmin, so that a call added
+// later is an admin call until someone says otherwise.
+var (
+	checkMethods = map[string]bool{
+		publicService + "Check": true, publicService + "CheckBatch": true, publicService + "CheckAll": true,
+		publicService + "Members": true, publicService + "Owner": true, publicService + "WatchRing": true,
+	}
+	checkPaths = map[string]bool{
+		"/v1/ratelimit": true, "/v1/ratelimit:batch": true, "/v1/ratelimit:all": true,
+		"/v1/members": true, "/v1/owner": true,
+	}
+)
+
+func methodRole(method string) Role {
+	if checkMethods[method] {
+		return RoleCheck
+	}
+	return RoleAdmin
+}
+
+func pathRole(path string) Role {
+	if checkPaths[path] {
+		return RoleCheck
+	}
+	return RoleAdmin
+}
+
+// ErrNoToken and ErrRole are the two refusals of the public API's token
+// check: no valid token (gRPC Unauthenticated, HTTP 401), and a valid
+// token of a role that may not make the call (PermissionDenied, 403).
+var (
+	ErrNoToken = errors.New("transport: a valid bearer token is required (authorization: Bearer <token>)")
+	ErrRole    = errors.New("transport: the token's role may not make this call")
+)
+
+// RoleError is a refusal for want of a role; it matches ErrRole.
+type RoleError struct {
+	// Call is the gRPC method or HTTP path refused.
+	Call string
+	// Need is the role the call needs.
+	Need Role
+	// Configured is false when the node has no token of that role at
+	// all, so that nobody may make the call.
+	Configured bool
+}
+
+func (e *RoleError) Error() string {
+	if !e.Configured {
+		return fmt.Sprintf("transport: %s needs a token of role %s, and this node has no %s tokens: it serves no %s calls", e.Call, e.Need, e.Need, e.Need)
+	}
+	return fmt.Sprintf("transport: %s needs a token of role %s; this token may only %s", e.Call, e.Need, RoleCheck)
+}
+
+// Is makes a RoleError match ErrRole.
+func (e *RoleError) Is(target error) bool { return target == ErrRole }
+
+// allow decides a public call that needs role, given the bearer tokens
+// the caller presented: nil, ErrNoToken or a *RoleError. With no tokens
+// configured at all, everything is open. Admin tokens may make every call;
+// check tokens only RoleCheck's. Without admin tokens but with check
+// tokens, admin calls are refused to everyone.
+func allow(cfg ServerConfig, call string, need Role, presented []string) error {
+	if cfg.Tokens == nil && cfg.AdminTokens == nil {
+		return nil
+	}
+	isAdmin, isCheck := false, false
+	for _, tok := range presented {
+		isAdmin = isAdmin || cfg.AdminTokens != nil && cfg.AdminTokens.Allowed(tok)
+		isCheck = isCheck || cfg.Tokens != nil && cfg.Tokens.Allowed(tok)
+	}
+	switch {
+	case isAdmin:
+		return nil
+	case need == RoleCheck && (isCheck || cfg.Tokens == nil):
+		return nil // checks are open when only admin tokens are set
+	case isCheck:
+		return &RoleError{Call: call, Need: need, Configured: cfg.AdminTokens != nil}
+	}
+	return ErrNoToken
+}
+
 // ServerOptions returns the gRPC server options that go with cfg: bearer
-// tokens on the public API (when cfg.Tokens is set), a verified member
-// certificate on the peer API (when cfg.RequireMemberCert), on unary and
-// streaming calls alike, and bounds on message size and concurrent
-// streams per connection.
+// tokens on the public API by role (when cfg.Tokens or cfg.AdminTokens is
+// set), a verified member certificate on the peer API (when
+// cfg.RequireMemberCert), on unary and streaming calls alike, and bounds
+// on message size and concurrent streams per connection.
 func ServerOptions(cfg ServerConfig) []grpc.ServerOption {
 	cfg = cfg.withDefaults()
 	return []grpc.ServerOption{
@@ -136,26 +238,41 @@ func authorize(ctx context.Context, cfg ServerConfig, method string) error {
 		if !ok || len(tlsInfo.State.VerifiedChains) == 0 {
 			return status.Error(codes.PermissionDenied, "transport: not a member: the peer API needs a certificate from the cluster's CA")
 		}
-	case strings.HasPrefix(method, publicService) && cfg.Tokens != nil:
+	case strings.HasPrefix(method, publicService):
+		var presented []string
 		for _, v := range metadata.ValueFromIncomingContext(ctx, "authorization") {
-			if tok, ok := bearer(v); ok && cfg.Tokens.Allowed(tok) {
-				return nil
+			if tok, ok := bearer(v); ok {
+				presented = append(presented, tok)
 			}
 		}
-		return status.Error(codes.Unauthenticated, "transport: a valid bearer token is required (authorization: Bearer <token>)")
+		switch err := allow(cfg, method, methodRole(method), presented); {
+		case errors.Is(err, ErrRole):
+			return status.Error(codes.PermissionDenied, err.Error())
+		case err != nil:
+			return status.Error(codes.Unauthenticated, err.Error())
+		}
 	}
 	return nil
 }
 
-// requireToken guards the /v1/ endpoints of the HTTP API with cfg.Tokens.
+// requireToken guards the /v1/ endpoints of the HTTP API with cfg's
+// tokens, by role.
 func requireToken(cfg ServerConfig, next http.Handler) http.Handler {
-	if cfg.Tokens == nil {
+	if cfg.Tokens == nil && cfg.AdminTokens == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
-			tok, ok := bearer(r.Header.Get("Authorization"))
-			if !ok || !cfg.Tokens.Allowed(tok) {
+			var presented []string
+			if tok, ok := bearer(r.Header.Get("Authorization")); ok {
+				presented = append(presented, tok)
+			}
+			switch err := allow(cfg, r.URL.Path, pathRole(r.URL.Path), presented); {
+			case errors.Is(err, ErrRole):
+				writeValue(w, http.StatusForbidden, map[string]*errorJSON{"error": {Code: "PERMISSION_DENIED",
+					Message: strings.TrimPrefix(err.Error(), "transport: ")}})
+				return
+			case err != nil:
 				w.Header().Set("WWW-Authenticate", `Bearer realm="drl"`)
 				writeValue(w, http.StatusUnauthorized, map[string]*errorJSON{"error": {Code: "UNAUTHENTICATED",
 					Message: "a valid bearer token is required (Authorization: Bearer <token>)"}})

@@ -71,9 +71,15 @@ type ServerConfig struct {
 	// MaxStreams bounds the concurrent calls on one gRPC connection.
 	// Default 1024.
 	MaxStreams int
-	// Tokens, when set, are the bearer tokens the public API (gRPC
-	// RateLimiter and HTTP /v1/) requires; nil leaves it open.
+	// Tokens, when set, are the bearer tokens of RoleCheck: the public
+	// API's checks (gRPC RateLimiter and HTTP /v1/) require one of them or
+	// an admin token. Nil leaves checks open.
 	Tokens *Tokens
+	// AdminTokens, when set, are the bearer tokens of RoleAdmin, which
+	// admin calls (Reset, Forget, TopDenied, /v1/status) require. When nil
+	// and Tokens is set, admin calls are refused to everyone
+	// (PermissionDenied, HTTP 403); when both are nil the API is open.
+	AdminTokens *Tokens
 	// RequireMemberCert makes the peer API (Forward, Handoff, ResetKey)
 	// refuse callers without a certificate verified against the cluster's
 	// CA: with TLS on, outsiders cannot forward checks or push buckets.

@@ -33,6 +33,9 @@ type Status struct {
 	// minutes, oldest first; the page draws it as a chart. Values are
 	// finite: PerSecond >= 0 and DeniedShare in [0, 1].
 	RateHistory []RatePoint `json:"rate_history"`
+	// Warnings are what the operator should fix, such as a node running
+	// unprotected with Insecure; the page shows them first.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // MemberStatus is one member as the node sees it.

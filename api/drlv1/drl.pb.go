@@ -4,7 +4,9 @@
 // 	protoc        v3.21.12
 // source: drl.proto
 
-// The wire API of drl. Regenerate the Go code with api/gen.sh.
+// The public wire API of drl: the service applications call. The
+// node-to-node protocol is internal/peerpb/drl_peer.proto. Regenerate the
+// Go code with api/gen.sh.
 
 package drlv1
 
@@ -83,59 +85,6 @@ func (x Code) Number() protoreflect.EnumNumber {
 // Deprecated: Use Code.Descriptor instead.
 func (Code) EnumDescriptor() ([]byte, []int) {
 	return file_drl_proto_rawDescGZIP(), []int{0}
-}
-
-// Mode tells the receiver of a forwarded check how much authority the
-// sender gives it.
-type Mode int32
-
-const (
-	// The sender thinks the receiver owns the key. A receiver that neither
-	// owns nor holds it forwards it once, as PROXIED, to the owner in its own
-	// ring.
-	Mode_MODE_DIRECT Mode = 0
-	// A member that no longer owns the key (it is leaving, or its ring is
-	// newer) passes the check on: answer it, never forward it again.
-	Mode_MODE_PROXIED Mode = 1
-)
-
-// Enum value maps for Mode.
-var (
-	Mode_name = map[int32]string{
-		0: "MODE_DIRECT",
-		1: "MODE_PROXIED",
-	}
-	Mode_value = map[string]int32{
-		"MODE_DIRECT":  0,
-		"MODE_PROXIED": 1,
-	}
-)
-
-func (x Mode) Enum() *Mode {
-	p := new(Mode)
-	*p = x
-	return p
-}
-
-func (x Mode) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (Mode) Descriptor() protoreflect.EnumDescriptor {
-	return file_drl_proto_enumTypes[1].Descriptor()
-}
-
-func (Mode) Type() protoreflect.EnumType {
-	return &file_drl_proto_enumTypes[1]
-}
-
-func (x Mode) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use Mode.Descriptor instead.
-func (Mode) EnumDescriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{1}
 }
 
 type WatchRingRequest struct {
@@ -1617,892 +1566,6 @@ func (x *OwnerResponse) GetPartition() int32 {
 	return 0
 }
 
-type ResetKeyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	KeyHi         uint64                 `protobuf:"fixed64,1,opt,name=key_hi,json=keyHi,proto3" json:"key_hi,omitempty"`
-	KeyLo         uint64                 `protobuf:"fixed64,2,opt,name=key_lo,json=keyLo,proto3" json:"key_lo,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ResetKeyRequest) Reset() {
-	*x = ResetKeyRequest{}
-	mi := &file_drl_proto_msgTypes[24]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ResetKeyRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ResetKeyRequest) ProtoMessage() {}
-
-func (x *ResetKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[24]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ResetKeyRequest.ProtoReflect.Descriptor instead.
-func (*ResetKeyRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{24}
-}
-
-func (x *ResetKeyRequest) GetKeyHi() uint64 {
-	if x != nil {
-		return x.KeyHi
-	}
-	return 0
-}
-
-func (x *ResetKeyRequest) GetKeyLo() uint64 {
-	if x != nil {
-		return x.KeyLo
-	}
-	return 0
-}
-
-type ResetKeyResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// How many live buckets the receiver dropped.
-	Dropped       uint32 `protobuf:"varint,1,opt,name=dropped,proto3" json:"dropped,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ResetKeyResponse) Reset() {
-	*x = ResetKeyResponse{}
-	mi := &file_drl_proto_msgTypes[25]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ResetKeyResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ResetKeyResponse) ProtoMessage() {}
-
-func (x *ResetKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[25]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ResetKeyResponse.ProtoReflect.Descriptor instead.
-func (*ResetKeyResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{25}
-}
-
-func (x *ResetKeyResponse) GetDropped() uint32 {
-	if x != nil {
-		return x.Dropped
-	}
-	return 0
-}
-
-type HandoffRequest struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	From    string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
-	Buckets []*MovedBucket         `protobuf:"bytes,2,rep,name=buckets,proto3" json:"buckets,omitempty"`
-	// Nonzero: the sender has handed every member everything it had to move
-	// on reaching the ring with this id (a hash of the members and their
-	// addresses).
-	DoneRing      uint64 `protobuf:"fixed64,3,opt,name=done_ring,json=doneRing,proto3" json:"done_ring,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *HandoffRequest) Reset() {
-	*x = HandoffRequest{}
-	mi := &file_drl_proto_msgTypes[26]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *HandoffRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*HandoffRequest) ProtoMessage() {}
-
-func (x *HandoffRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[26]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use HandoffRequest.ProtoReflect.Descriptor instead.
-func (*HandoffRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{26}
-}
-
-func (x *HandoffRequest) GetFrom() string {
-	if x != nil {
-		return x.From
-	}
-	return ""
-}
-
-func (x *HandoffRequest) GetBuckets() []*MovedBucket {
-	if x != nil {
-		return x.Buckets
-	}
-	return nil
-}
-
-func (x *HandoffRequest) GetDoneRing() uint64 {
-	if x != nil {
-		return x.DoneRing
-	}
-	return 0
-}
-
-// MovedBucket is one bucket in relative form: every time in it is an
-// offset in nanoseconds from the sender's clock at the moment it was sent,
-// so the receiver's clock origin does not matter.
-type MovedBucket struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The key, with the algorithm in key_lo's low three bits.
-	KeyHi         uint64           `protobuf:"fixed64,1,opt,name=key_hi,json=keyHi,proto3" json:"key_hi,omitempty"`
-	KeyLo         uint64           `protobuf:"fixed64,2,opt,name=key_lo,json=keyLo,proto3" json:"key_lo,omitempty"`
-	A             int64            `protobuf:"varint,3,opt,name=a,proto3" json:"a,omitempty"`
-	B             int64            `protobuf:"varint,4,opt,name=b,proto3" json:"b,omitempty"`
-	C             int64            `protobuf:"varint,5,opt,name=c,proto3" json:"c,omitempty"`
-	FreshInNs     int64            `protobuf:"varint,6,opt,name=fresh_in_ns,json=freshInNs,proto3" json:"fresh_in_ns,omitempty"`
-	Log           []*MovedLogEntry `protobuf:"bytes,7,rep,name=log,proto3" json:"log,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *MovedBucket) Reset() {
-	*x = MovedBucket{}
-	mi := &file_drl_proto_msgTypes[27]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *MovedBucket) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*MovedBucket) ProtoMessage() {}
-
-func (x *MovedBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[27]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use MovedBucket.ProtoReflect.Descriptor instead.
-func (*MovedBucket) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{27}
-}
-
-func (x *MovedBucket) GetKeyHi() uint64 {
-	if x != nil {
-		return x.KeyHi
-	}
-	return 0
-}
-
-func (x *MovedBucket) GetKeyLo() uint64 {
-	if x != nil {
-		return x.KeyLo
-	}
-	return 0
-}
-
-func (x *MovedBucket) GetA() int64 {
-	if x != nil {
-		return x.A
-	}
-	return 0
-}
-
-func (x *MovedBucket) GetB() int64 {
-	if x != nil {
-		return x.B
-	}
-	return 0
-}
-
-func (x *MovedBucket) GetC() int64 {
-	if x != nil {
-		return x.C
-	}
-	return 0
-}
-
-func (x *MovedBucket) GetFreshInNs() int64 {
-	if x != nil {
-		return x.FreshInNs
-	}
-	return 0
-}
-
-func (x *MovedBucket) GetLog() []*MovedLogEntry {
-	if x != nil {
-		return x.Log
-	}
-	return nil
-}
-
-type MovedLogEntry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AtNs          int64                  `protobuf:"varint,1,opt,name=at_ns,json=atNs,proto3" json:"at_ns,omitempty"`
-	N             int64                  `protobuf:"varint,2,opt,name=n,proto3" json:"n,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *MovedLogEntry) Reset() {
-	*x = MovedLogEntry{}
-	mi := &file_drl_proto_msgTypes[28]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *MovedLogEntry) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*MovedLogEntry) ProtoMessage() {}
-
-func (x *MovedLogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[28]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use MovedLogEntry.ProtoReflect.Descriptor instead.
-func (*MovedLogEntry) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{28}
-}
-
-func (x *MovedLogEntry) GetAtNs() int64 {
-	if x != nil {
-		return x.AtNs
-	}
-	return 0
-}
-
-func (x *MovedLogEntry) GetN() int64 {
-	if x != nil {
-		return x.N
-	}
-	return 0
-}
-
-type HandoffResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// How many buckets the receiver kept.
-	Accepted      uint32 `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *HandoffResponse) Reset() {
-	*x = HandoffResponse{}
-	mi := &file_drl_proto_msgTypes[29]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *HandoffResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*HandoffResponse) ProtoMessage() {}
-
-func (x *HandoffResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[29]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use HandoffResponse.ProtoReflect.Descriptor instead.
-func (*HandoffResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{29}
-}
-
-func (x *HandoffResponse) GetAccepted() uint32 {
-	if x != nil {
-		return x.Accepted
-	}
-	return 0
-}
-
-type ForwardRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The sending node's name, for logs.
-	From          string        `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
-	Checks        []*OwnedCheck `protobuf:"bytes,2,rep,name=checks,proto3" json:"checks,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ForwardRequest) Reset() {
-	*x = ForwardRequest{}
-	mi := &file_drl_proto_msgTypes[30]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ForwardRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ForwardRequest) ProtoMessage() {}
-
-func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[30]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
-func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{30}
-}
-
-func (x *ForwardRequest) GetFrom() string {
-	if x != nil {
-		return x.From
-	}
-	return ""
-}
-
-func (x *ForwardRequest) GetChecks() []*OwnedCheck {
-	if x != nil {
-		return x.Checks
-	}
-	return nil
-}
-
-// OwnedCheck is count identical, already validated checks on one bucket,
-// named by its 128-bit key hash; the receiver applies them in order at one
-// instant.
-type OwnedCheck struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	KeyHi     uint64                 `protobuf:"fixed64,1,opt,name=key_hi,json=keyHi,proto3" json:"key_hi,omitempty"`
-	KeyLo     uint64                 `protobuf:"fixed64,2,opt,name=key_lo,json=keyLo,proto3" json:"key_lo,omitempty"`
-	Algorithm uint32                 `protobuf:"varint,3,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
-	Limit     int64                  `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
-	WindowNs  int64                  `protobuf:"varint,5,opt,name=window_ns,json=windowNs,proto3" json:"window_ns,omitempty"`
-	Burst     int64                  `protobuf:"varint,6,opt,name=burst,proto3" json:"burst,omitempty"`
-	Hits      int64                  `protobuf:"varint,7,opt,name=hits,proto3" json:"hits,omitempty"`
-	Count     uint32                 `protobuf:"varint,8,opt,name=count,proto3" json:"count,omitempty"`
-	// How the receiver should treat the check while ownership moves; see
-	// Mode.
-	Mode Mode `protobuf:"varint,9,opt,name=mode,proto3,enum=drl.v1.Mode" json:"mode,omitempty"`
-	// A lease request: after admitting all count checks, spend up to this
-	// many more identical checks now and hand them to the sender, which
-	// answers them itself for a short while (a hot key's token lease).
-	Lease uint32 `protobuf:"varint,10,opt,name=lease,proto3" json:"lease,omitempty"`
-	// Decide without spending (CheckRequest.dry_run).
-	DryRun        bool `protobuf:"varint,11,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *OwnedCheck) Reset() {
-	*x = OwnedCheck{}
-	mi := &file_drl_proto_msgTypes[31]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *OwnedCheck) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*OwnedCheck) ProtoMessage() {}
-
-func (x *OwnedCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[31]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use OwnedCheck.ProtoReflect.Descriptor instead.
-func (*OwnedCheck) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{31}
-}
-
-func (x *OwnedCheck) GetKeyHi() uint64 {
-	if x != nil {
-		return x.KeyHi
-	}
-	return 0
-}
-
-func (x *OwnedCheck) GetKeyLo() uint64 {
-	if x != nil {
-		return x.KeyLo
-	}
-	return 0
-}
-
-func (x *OwnedCheck) GetAlgorithm() uint32 {
-	if x != nil {
-		return x.Algorithm
-	}
-	return 0
-}
-
-func (x *OwnedCheck) GetLimit() int64 {
-	if x != nil {
-		return x.Limit
-	}
-	return 0
-}
-
-func (x *OwnedCheck) GetWindowNs() int64 {
-	if x != nil {
-		return x.WindowNs
-	}
-	return 0
-}
-
-func (x *OwnedCheck) GetBurst() int64 {
-	if x != nil {
-		return x.Burst
-	}
-	return 0
-}
-
-func (x *OwnedCheck) GetHits() int64 {
-	if x != nil {
-		return x.Hits
-	}
-	return 0
-}
-
-func (x *OwnedCheck) GetCount() uint32 {
-	if x != nil {
-		return x.Count
-	}
-	return 0
-}
-
-func (x *OwnedCheck) GetMode() Mode {
-	if x != nil {
-		return x.Mode
-	}
-	return Mode_MODE_DIRECT
-}
-
-func (x *OwnedCheck) GetLease() uint32 {
-	if x != nil {
-		return x.Lease
-	}
-	return 0
-}
-
-func (x *OwnedCheck) GetDryRun() bool {
-	if x != nil {
-		return x.DryRun
-	}
-	return false
-}
-
-// ForwardFrame is one batch of checks on a ForwardStream. Each check is a
-// fixed-size record rather than an OwnedCheck message, so that neither side
-// decodes or allocates anything per check.
-type ForwardFrame struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Chosen by the sender; unique among its batches in flight on the stream.
-	Batch uint64 `protobuf:"fixed64,1,opt,name=batch,proto3" json:"batch,omitempty"`
-	// One 64-byte record per check, integers little-endian, the fields of
-	// OwnedCheck:
-	//
-	//	 0 key_hi u64      8 key_lo u64     16 limit i64      24 window_ns i64
-	//	32 burst i64      40 hits i64       48 count u32      52 lease u32
-	//	56 algorithm u8   57 mode u8        58 flags u8 (bit 0: dry_run)
-	//	59..63 zero
-	Checks        []byte `protobuf:"bytes,2,opt,name=checks,proto3" json:"checks,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ForwardFrame) Reset() {
-	*x = ForwardFrame{}
-	mi := &file_drl_proto_msgTypes[32]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ForwardFrame) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ForwardFrame) ProtoMessage() {}
-
-func (x *ForwardFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[32]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ForwardFrame.ProtoReflect.Descriptor instead.
-func (*ForwardFrame) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{32}
-}
-
-func (x *ForwardFrame) GetBatch() uint64 {
-	if x != nil {
-		return x.Batch
-	}
-	return 0
-}
-
-func (x *ForwardFrame) GetChecks() []byte {
-	if x != nil {
-		return x.Checks
-	}
-	return nil
-}
-
-// ForwardFrameResult answers the ForwardFrame with the same batch id.
-type ForwardFrameResult struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Batch uint64                 `protobuf:"fixed64,1,opt,name=batch,proto3" json:"batch,omitempty"`
-	// CODE_OK, or why the whole frame was refused (CODE_INVALID_ARGUMENT for
-	// a malformed one, with message saying what was wrong); results is then
-	// empty.
-	Code    Code   `protobuf:"varint,2,opt,name=code,proto3,enum=drl.v1.Code" json:"code,omitempty"`
-	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
-	// One 80-byte record per check of the frame, in order, integers
-	// little-endian, the fields of OwnedResult:
-	//
-	//	 0 code u8 (a Code)   1 flags u8 (bit 0: last_admitted.allowed,
-	//	 bit 1: denied.allowed)   2..3 zero   4 admitted u32   8 leased u32
-	//	12..15 zero
-	//	16 last_admitted: limit, remaining, reset_after_ns, retry_after_ns
-	//	   (i64 each; zero when admitted is 0)
-	//	48 denied: the same (zero when every check was admitted)
-	Results       []byte `protobuf:"bytes,4,opt,name=results,proto3" json:"results,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ForwardFrameResult) Reset() {
-	*x = ForwardFrameResult{}
-	mi := &file_drl_proto_msgTypes[33]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ForwardFrameResult) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ForwardFrameResult) ProtoMessage() {}
-
-func (x *ForwardFrameResult) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[33]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ForwardFrameResult.ProtoReflect.Descriptor instead.
-func (*ForwardFrameResult) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{33}
-}
-
-func (x *ForwardFrameResult) GetBatch() uint64 {
-	if x != nil {
-		return x.Batch
-	}
-	return 0
-}
-
-func (x *ForwardFrameResult) GetCode() Code {
-	if x != nil {
-		return x.Code
-	}
-	return Code_CODE_OK
-}
-
-func (x *ForwardFrameResult) GetMessage() string {
-	if x != nil {
-		return x.Message
-	}
-	return ""
-}
-
-func (x *ForwardFrameResult) GetResults() []byte {
-	if x != nil {
-		return x.Results
-	}
-	return nil
-}
-
-type ForwardResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// One per OwnedCheck, in order.
-	Results       []*OwnedResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ForwardResponse) Reset() {
-	*x = ForwardResponse{}
-	mi := &file_drl_proto_msgTypes[34]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ForwardResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ForwardResponse) ProtoMessage() {}
-
-func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[34]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ForwardResponse.ProtoReflect.Descriptor instead.
-func (*ForwardResponse) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{34}
-}
-
-func (x *ForwardResponse) GetResults() []*OwnedResult {
-	if x != nil {
-		return x.Results
-	}
-	return nil
-}
-
-type OwnedResult struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// CODE_OK, or why there is no decision (CODE_NOT_OWNER,
-	// CODE_INVALID_ARGUMENT).
-	Code Code `protobuf:"varint,1,opt,name=code,proto3,enum=drl.v1.Code" json:"code,omitempty"`
-	// How many of the count checks were admitted: always the first ones.
-	Admitted uint32 `protobuf:"varint,2,opt,name=admitted,proto3" json:"admitted,omitempty"`
-	// The decision of the last admitted check, when admitted > 0.
-	LastAdmitted *Decision `protobuf:"bytes,3,opt,name=last_admitted,json=lastAdmitted,proto3" json:"last_admitted,omitempty"`
-	// The decision of every later check, when admitted < count.
-	Denied *Decision `protobuf:"bytes,4,opt,name=denied,proto3" json:"denied,omitempty"`
-	// How many leased checks were granted (already spent at the owner).
-	Leased        uint32 `protobuf:"varint,5,opt,name=leased,proto3" json:"leased,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *OwnedResult) Reset() {
-	*x = OwnedResult{}
-	mi := &file_drl_proto_msgTypes[35]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *OwnedResult) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*OwnedResult) ProtoMessage() {}
-
-func (x *OwnedResult) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[35]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use OwnedResult.ProtoReflect.Descriptor instead.
-func (*OwnedResult) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{35}
-}
-
-func (x *OwnedResult) GetCode() Code {
-	if x != nil {
-		return x.Code
-	}
-	return Code_CODE_OK
-}
-
-func (x *OwnedResult) GetAdmitted() uint32 {
-	if x != nil {
-		return x.Admitted
-	}
-	return 0
-}
-
-func (x *OwnedResult) GetLastAdmitted() *Decision {
-	if x != nil {
-		return x.LastAdmitted
-	}
-	return nil
-}
-
-func (x *OwnedResult) GetDenied() *Decision {
-	if x != nil {
-		return x.Denied
-	}
-	return nil
-}
-
-func (x *OwnedResult) GetLeased() uint32 {
-	if x != nil {
-		return x.Leased
-	}
-	return 0
-}
-
-type Decision struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Allowed       bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
-	Limit         int64                  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
-	Remaining     int64                  `protobuf:"varint,3,opt,name=remaining,proto3" json:"remaining,omitempty"`
-	ResetAfterNs  int64                  `protobuf:"varint,4,opt,name=reset_after_ns,json=resetAfterNs,proto3" json:"reset_after_ns,omitempty"`
-	RetryAfterNs  int64                  `protobuf:"varint,5,opt,name=retry_after_ns,json=retryAfterNs,proto3" json:"retry_after_ns,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Decision) Reset() {
-	*x = Decision{}
-	mi := &file_drl_proto_msgTypes[36]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Decision) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Decision) ProtoMessage() {}
-
-func (x *Decision) ProtoReflect() protoreflect.Message {
-	mi := &file_drl_proto_msgTypes[36]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Decision.ProtoReflect.Descriptor instead.
-func (*Decision) Descriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{36}
-}
-
-func (x *Decision) GetAllowed() bool {
-	if x != nil {
-		return x.Allowed
-	}
-	return false
-}
-
-func (x *Decision) GetLimit() int64 {
-	if x != nil {
-		return x.Limit
-	}
-	return 0
-}
-
-func (x *Decision) GetRemaining() int64 {
-	if x != nil {
-		return x.Remaining
-	}
-	return 0
-}
-
-func (x *Decision) GetResetAfterNs() int64 {
-	if x != nil {
-		return x.ResetAfterNs
-	}
-	return 0
-}
-
-func (x *Decision) GetRetryAfterNs() int64 {
-	if x != nil {
-		return x.RetryAfterNs
-	}
-	return 0
-}
-
 var File_drl_proto protoreflect.FileDescriptor
 
 const file_drl_proto_rawDesc = "" +
@@ -2604,78 +1667,14 @@ const file_drl_proto_rawDesc = "" +
 	"\x06action\x18\x02 \x01(\tR\x06action\"S\n" +
 	"\rOwnerResponse\x12$\n" +
 	"\x05owner\x18\x01 \x01(\v2\x0e.drl.v1.MemberR\x05owner\x12\x1c\n" +
-	"\tpartition\x18\x02 \x01(\x05R\tpartition\"?\n" +
-	"\x0fResetKeyRequest\x12\x15\n" +
-	"\x06key_hi\x18\x01 \x01(\x06R\x05keyHi\x12\x15\n" +
-	"\x06key_lo\x18\x02 \x01(\x06R\x05keyLo\",\n" +
-	"\x10ResetKeyResponse\x12\x18\n" +
-	"\adropped\x18\x01 \x01(\rR\adropped\"p\n" +
-	"\x0eHandoffRequest\x12\x12\n" +
-	"\x04from\x18\x01 \x01(\tR\x04from\x12-\n" +
-	"\abuckets\x18\x02 \x03(\v2\x13.drl.v1.MovedBucketR\abuckets\x12\x1b\n" +
-	"\tdone_ring\x18\x03 \x01(\x06R\bdoneRing\"\xae\x01\n" +
-	"\vMovedBucket\x12\x15\n" +
-	"\x06key_hi\x18\x01 \x01(\x06R\x05keyHi\x12\x15\n" +
-	"\x06key_lo\x18\x02 \x01(\x06R\x05keyLo\x12\f\n" +
-	"\x01a\x18\x03 \x01(\x03R\x01a\x12\f\n" +
-	"\x01b\x18\x04 \x01(\x03R\x01b\x12\f\n" +
-	"\x01c\x18\x05 \x01(\x03R\x01c\x12\x1e\n" +
-	"\vfresh_in_ns\x18\x06 \x01(\x03R\tfreshInNs\x12'\n" +
-	"\x03log\x18\a \x03(\v2\x15.drl.v1.MovedLogEntryR\x03log\"2\n" +
-	"\rMovedLogEntry\x12\x13\n" +
-	"\x05at_ns\x18\x01 \x01(\x03R\x04atNs\x12\f\n" +
-	"\x01n\x18\x02 \x01(\x03R\x01n\"-\n" +
-	"\x0fHandoffResponse\x12\x1a\n" +
-	"\baccepted\x18\x01 \x01(\rR\baccepted\"P\n" +
-	"\x0eForwardRequest\x12\x12\n" +
-	"\x04from\x18\x01 \x01(\tR\x04from\x12*\n" +
-	"\x06checks\x18\x02 \x03(\v2\x12.drl.v1.OwnedCheckR\x06checks\"\x9c\x02\n" +
-	"\n" +
-	"OwnedCheck\x12\x15\n" +
-	"\x06key_hi\x18\x01 \x01(\x06R\x05keyHi\x12\x15\n" +
-	"\x06key_lo\x18\x02 \x01(\x06R\x05keyLo\x12\x1c\n" +
-	"\talgorithm\x18\x03 \x01(\rR\talgorithm\x12\x14\n" +
-	"\x05limit\x18\x04 \x01(\x03R\x05limit\x12\x1b\n" +
-	"\twindow_ns\x18\x05 \x01(\x03R\bwindowNs\x12\x14\n" +
-	"\x05burst\x18\x06 \x01(\x03R\x05burst\x12\x12\n" +
-	"\x04hits\x18\a \x01(\x03R\x04hits\x12\x14\n" +
-	"\x05count\x18\b \x01(\rR\x05count\x12 \n" +
-	"\x04mode\x18\t \x01(\x0e2\f.drl.v1.ModeR\x04mode\x12\x14\n" +
-	"\x05lease\x18\n" +
-	" \x01(\rR\x05lease\x12\x17\n" +
-	"\adry_run\x18\v \x01(\bR\x06dryRun\"<\n" +
-	"\fForwardFrame\x12\x14\n" +
-	"\x05batch\x18\x01 \x01(\x06R\x05batch\x12\x16\n" +
-	"\x06checks\x18\x02 \x01(\fR\x06checks\"\x80\x01\n" +
-	"\x12ForwardFrameResult\x12\x14\n" +
-	"\x05batch\x18\x01 \x01(\x06R\x05batch\x12 \n" +
-	"\x04code\x18\x02 \x01(\x0e2\f.drl.v1.CodeR\x04code\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\x12\x18\n" +
-	"\aresults\x18\x04 \x01(\fR\aresults\"@\n" +
-	"\x0fForwardResponse\x12-\n" +
-	"\aresults\x18\x01 \x03(\v2\x13.drl.v1.OwnedResultR\aresults\"\xc4\x01\n" +
-	"\vOwnedResult\x12 \n" +
-	"\x04code\x18\x01 \x01(\x0e2\f.drl.v1.CodeR\x04code\x12\x1a\n" +
-	"\badmitted\x18\x02 \x01(\rR\badmitted\x125\n" +
-	"\rlast_admitted\x18\x03 \x01(\v2\x10.drl.v1.DecisionR\flastAdmitted\x12(\n" +
-	"\x06denied\x18\x04 \x01(\v2\x10.drl.v1.DecisionR\x06denied\x12\x16\n" +
-	"\x06leased\x18\x05 \x01(\rR\x06leased\"\xa4\x01\n" +
-	"\bDecision\x12\x18\n" +
-	"\aallowed\x18\x01 \x01(\bR\aallowed\x12\x14\n" +
-	"\x05limit\x18\x02 \x01(\x03R\x05limit\x12\x1c\n" +
-	"\tremaining\x18\x03 \x01(\x03R\tremaining\x12$\n" +
-	"\x0ereset_after_ns\x18\x04 \x01(\x03R\fresetAfterNs\x12$\n" +
-	"\x0eretry_after_ns\x18\x05 \x01(\x03R\fretryAfterNs*\x87\x01\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition*\x87\x01\n" +
 	"\x04Code\x12\v\n" +
 	"\aCODE_OK\x10\x00\x12\x19\n" +
 	"\x15CODE_INVALID_ARGUMENT\x10\x01\x12\x14\n" +
 	"\x10CODE_UNAVAILABLE\x10\x02\x12\x12\n" +
 	"\x0eCODE_NOT_OWNER\x10\x03\x12\x1a\n" +
 	"\x16CODE_DEADLINE_EXCEEDED\x10\x04\x12\x11\n" +
-	"\rCODE_INTERNAL\x10\x05*)\n" +
-	"\x04Mode\x12\x0f\n" +
-	"\vMODE_DIRECT\x10\x00\x12\x10\n" +
-	"\fMODE_PROXIED\x10\x012\xa6\x04\n" +
+	"\rCODE_INTERNAL\x10\x052\xa6\x04\n" +
 	"\vRateLimiter\x124\n" +
 	"\x05Check\x12\x14.drl.v1.CheckRequest\x1a\x15.drl.v1.CheckResponse\x12C\n" +
 	"\n" +
@@ -2686,12 +1685,7 @@ const file_drl_proto_rawDesc = "" +
 	"\x05Reset\x12\x14.drl.v1.ResetRequest\x1a\x15.drl.v1.ResetResponse\x12@\n" +
 	"\tTopDenied\x12\x18.drl.v1.TopDeniedRequest\x1a\x19.drl.v1.TopDeniedResponse\x127\n" +
 	"\x06Forget\x12\x15.drl.v1.ForgetRequest\x1a\x16.drl.v1.ForgetResponse\x12:\n" +
-	"\tWatchRing\x12\x18.drl.v1.WatchRingRequest\x1a\x11.drl.v1.RingState0\x012\x84\x02\n" +
-	"\x04Peer\x12:\n" +
-	"\aForward\x12\x16.drl.v1.ForwardRequest\x1a\x17.drl.v1.ForwardResponse\x12E\n" +
-	"\rForwardStream\x12\x14.drl.v1.ForwardFrame\x1a\x1a.drl.v1.ForwardFrameResult(\x010\x01\x12:\n" +
-	"\aHandoff\x12\x16.drl.v1.HandoffRequest\x1a\x17.drl.v1.HandoffResponse\x12=\n" +
-	"\bResetKey\x12\x17.drl.v1.ResetKeyRequest\x1a\x18.drl.v1.ResetKeyResponseB(Z&github.com/drlimit/drl/api/drlv1;drlv1b\x06proto3"
+	"\tWatchRing\x12\x18.drl.v1.WatchRingRequest\x1a\x11.drl.v1.RingState0\x01B(Z&github.com/drlimit/drl/api/drlv1;drlv1b\x06proto3"
 
 var (
 	file_drl_proto_rawDescOnce sync.Once
@@ -2705,106 +1699,75 @@ func file_drl_proto_rawDescGZIP() []byte {
 	return file_drl_proto_rawDescData
 }
 
-var file_drl_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_drl_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_drl_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_drl_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_drl_proto_goTypes = []any{
 	(Code)(0),                   // 0: drl.v1.Code
-	(Mode)(0),                   // 1: drl.v1.Mode
-	(*WatchRingRequest)(nil),    // 2: drl.v1.WatchRingRequest
-	(*RingState)(nil),           // 3: drl.v1.RingState
-	(*RingMember)(nil),          // 4: drl.v1.RingMember
-	(*CheckRequest)(nil),        // 5: drl.v1.CheckRequest
-	(*CheckResponse)(nil),       // 6: drl.v1.CheckResponse
-	(*CheckAllRequest)(nil),     // 7: drl.v1.CheckAllRequest
-	(*CheckAllResponse)(nil),    // 8: drl.v1.CheckAllResponse
-	(*ResetRequest)(nil),        // 9: drl.v1.ResetRequest
-	(*ResetResponse)(nil),       // 10: drl.v1.ResetResponse
-	(*TopDeniedRequest)(nil),    // 11: drl.v1.TopDeniedRequest
-	(*TopDeniedResponse)(nil),   // 12: drl.v1.TopDeniedResponse
-	(*DeniedKey)(nil),           // 13: drl.v1.DeniedKey
-	(*CheckBatchRequest)(nil),   // 14: drl.v1.CheckBatchRequest
-	(*CheckBatchResponse)(nil),  // 15: drl.v1.CheckBatchResponse
-	(*CheckResult)(nil),         // 16: drl.v1.CheckResult
-	(*Error)(nil),               // 17: drl.v1.Error
-	(*MembersRequest)(nil),      // 18: drl.v1.MembersRequest
-	(*Member)(nil),              // 19: drl.v1.Member
-	(*MembersResponse)(nil),     // 20: drl.v1.MembersResponse
-	(*Quorum)(nil),              // 21: drl.v1.Quorum
-	(*ForgetRequest)(nil),       // 22: drl.v1.ForgetRequest
-	(*ForgetResponse)(nil),      // 23: drl.v1.ForgetResponse
-	(*OwnerRequest)(nil),        // 24: drl.v1.OwnerRequest
-	(*OwnerResponse)(nil),       // 25: drl.v1.OwnerResponse
-	(*ResetKeyRequest)(nil),     // 26: drl.v1.ResetKeyRequest
-	(*ResetKeyResponse)(nil),    // 27: drl.v1.ResetKeyResponse
-	(*HandoffRequest)(nil),      // 28: drl.v1.HandoffRequest
-	(*MovedBucket)(nil),         // 29: drl.v1.MovedBucket
-	(*MovedLogEntry)(nil),       // 30: drl.v1.MovedLogEntry
-	(*HandoffResponse)(nil),     // 31: drl.v1.HandoffResponse
-	(*ForwardRequest)(nil),      // 32: drl.v1.ForwardRequest
-	(*OwnedCheck)(nil),          // 33: drl.v1.OwnedCheck
-	(*ForwardFrame)(nil),        // 34: drl.v1.ForwardFrame
-	(*ForwardFrameResult)(nil),  // 35: drl.v1.ForwardFrameResult
-	(*ForwardResponse)(nil),     // 36: drl.v1.ForwardResponse
-	(*OwnedResult)(nil),         // 37: drl.v1.OwnedResult
-	(*Decision)(nil),            // 38: drl.v1.Decision
-	(*durationpb.Duration)(nil), // 39: google.protobuf.Duration
+	(*WatchRingRequest)(nil),    // 1: drl.v1.WatchRingRequest
+	(*RingState)(nil),           // 2: drl.v1.RingState
+	(*RingMember)(nil),          // 3: drl.v1.RingMember
+	(*CheckRequest)(nil),        // 4: drl.v1.CheckRequest
+	(*CheckResponse)(nil),       // 5: drl.v1.CheckResponse
+	(*CheckAllRequest)(nil),     // 6: drl.v1.CheckAllRequest
+	(*CheckAllResponse)(nil),    // 7: drl.v1.CheckAllResponse
+	(*ResetRequest)(nil),        // 8: drl.v1.ResetRequest
+	(*ResetResponse)(nil),       // 9: drl.v1.ResetResponse
+	(*TopDeniedRequest)(nil),    // 10: drl.v1.TopDeniedRequest
+	(*TopDeniedResponse)(nil),   // 11: drl.v1.TopDeniedResponse
+	(*DeniedKey)(nil),           // 12: drl.v1.DeniedKey
+	(*CheckBatchRequest)(nil),   // 13: drl.v1.CheckBatchRequest
+	(*CheckBatchResponse)(nil),  // 14: drl.v1.CheckBatchResponse
+	(*CheckResult)(nil),         // 15: drl.v1.CheckResult
+	(*Error)(nil),               // 16: drl.v1.Error
+	(*MembersRequest)(nil),      // 17: drl.v1.MembersRequest
+	(*Member)(nil),              // 18: drl.v1.Member
+	(*MembersResponse)(nil),     // 19: drl.v1.MembersResponse
+	(*Quorum)(nil),              // 20: drl.v1.Quorum
+	(*ForgetRequest)(nil),       // 21: drl.v1.ForgetRequest
+	(*ForgetResponse)(nil),      // 22: drl.v1.ForgetResponse
+	(*OwnerRequest)(nil),        // 23: drl.v1.OwnerRequest
+	(*OwnerResponse)(nil),       // 24: drl.v1.OwnerResponse
+	(*durationpb.Duration)(nil), // 25: google.protobuf.Duration
 }
 var file_drl_proto_depIdxs = []int32{
-	4,  // 0: drl.v1.RingState.members:type_name -> drl.v1.RingMember
-	39, // 1: drl.v1.CheckRequest.window:type_name -> google.protobuf.Duration
-	39, // 2: drl.v1.CheckResponse.reset_after:type_name -> google.protobuf.Duration
-	39, // 3: drl.v1.CheckResponse.retry_after:type_name -> google.protobuf.Duration
-	5,  // 4: drl.v1.CheckAllRequest.limits:type_name -> drl.v1.CheckRequest
-	6,  // 5: drl.v1.CheckAllResponse.decisions:type_name -> drl.v1.CheckResponse
-	13, // 6: drl.v1.TopDeniedResponse.keys:type_name -> drl.v1.DeniedKey
-	5,  // 7: drl.v1.CheckBatchRequest.checks:type_name -> drl.v1.CheckRequest
-	16, // 8: drl.v1.CheckBatchResponse.results:type_name -> drl.v1.CheckResult
-	6,  // 9: drl.v1.CheckResult.decision:type_name -> drl.v1.CheckResponse
-	17, // 10: drl.v1.CheckResult.error:type_name -> drl.v1.Error
+	3,  // 0: drl.v1.RingState.members:type_name -> drl.v1.RingMember
+	25, // 1: drl.v1.CheckRequest.window:type_name -> google.protobuf.Duration
+	25, // 2: drl.v1.CheckResponse.reset_after:type_name -> google.protobuf.Duration
+	25, // 3: drl.v1.CheckResponse.retry_after:type_name -> google.protobuf.Duration
+	4,  // 4: drl.v1.CheckAllRequest.limits:type_name -> drl.v1.CheckRequest
+	5,  // 5: drl.v1.CheckAllResponse.decisions:type_name -> drl.v1.CheckResponse
+	12, // 6: drl.v1.TopDeniedResponse.keys:type_name -> drl.v1.DeniedKey
+	4,  // 7: drl.v1.CheckBatchRequest.checks:type_name -> drl.v1.CheckRequest
+	15, // 8: drl.v1.CheckBatchResponse.results:type_name -> drl.v1.CheckResult
+	5,  // 9: drl.v1.CheckResult.decision:type_name -> drl.v1.CheckResponse
+	16, // 10: drl.v1.CheckResult.error:type_name -> drl.v1.Error
 	0,  // 11: drl.v1.Error.code:type_name -> drl.v1.Code
-	19, // 12: drl.v1.MembersResponse.members:type_name -> drl.v1.Member
-	21, // 13: drl.v1.MembersResponse.quorum:type_name -> drl.v1.Quorum
-	19, // 14: drl.v1.OwnerResponse.owner:type_name -> drl.v1.Member
-	29, // 15: drl.v1.HandoffRequest.buckets:type_name -> drl.v1.MovedBucket
-	30, // 16: drl.v1.MovedBucket.log:type_name -> drl.v1.MovedLogEntry
-	33, // 17: drl.v1.ForwardRequest.checks:type_name -> drl.v1.OwnedCheck
-	1,  // 18: drl.v1.OwnedCheck.mode:type_name -> drl.v1.Mode
-	0,  // 19: drl.v1.ForwardFrameResult.code:type_name -> drl.v1.Code
-	37, // 20: drl.v1.ForwardResponse.results:type_name -> drl.v1.OwnedResult
-	0,  // 21: drl.v1.OwnedResult.code:type_name -> drl.v1.Code
-	38, // 22: drl.v1.OwnedResult.last_admitted:type_name -> drl.v1.Decision
-	38, // 23: drl.v1.OwnedResult.denied:type_name -> drl.v1.Decision
-	5,  // 24: drl.v1.RateLimiter.Check:input_type -> drl.v1.CheckRequest
-	14, // 25: drl.v1.RateLimiter.CheckBatch:input_type -> drl.v1.CheckBatchRequest
-	18, // 26: drl.v1.RateLimiter.Members:input_type -> drl.v1.MembersRequest
-	24, // 27: drl.v1.RateLimiter.Owner:input_type -> drl.v1.OwnerRequest
-	7,  // 28: drl.v1.RateLimiter.CheckAll:input_type -> drl.v1.CheckAllRequest
-	9,  // 29: drl.v1.RateLimiter.Reset:input_type -> drl.v1.ResetRequest
-	11, // 30: drl.v1.RateLimiter.TopDenied:input_type -> drl.v1.TopDeniedRequest
-	22, // 31: drl.v1.RateLimiter.Forget:input_type -> drl.v1.ForgetRequest
-	2,  // 32: drl.v1.RateLimiter.WatchRing:input_type -> drl.v1.WatchRingRequest
-	32, // 33: drl.v1.Peer.Forward:input_type -> drl.v1.ForwardRequest
-	34, // 34: drl.v1.Peer.ForwardStream:input_type -> drl.v1.ForwardFrame
-	28, // 35: drl.v1.Peer.Handoff:input_type -> drl.v1.HandoffRequest
-	26, // 36: drl.v1.Peer.ResetKey:input_type -> drl.v1.ResetKeyRequest
-	6,  // 37: drl.v1.RateLimiter.Check:output_type -> drl.v1.CheckResponse
-	15, // 38: drl.v1.RateLimiter.CheckBatch:output_type -> drl.v1.CheckBatchResponse
-	20, // 39: drl.v1.RateLimiter.Members:output_type -> drl.v1.MembersResponse
-	25, // 40: drl.v1.RateLimiter.Owner:output_type -> drl.v1.OwnerResponse
-	8,  // 41: drl.v1.RateLimiter.CheckAll:output_type -> drl.v1.CheckAllResponse
-	10, // 42: drl.v1.RateLimiter.Reset:output_type -> drl.v1.ResetResponse
-	12, // 43: drl.v1.RateLimiter.TopDenied:output_type -> drl.v1.TopDeniedResponse
-	23, // 44: drl.v1.RateLimiter.Forget:output_type -> drl.v1.ForgetResponse
-	3,  // 45: drl.v1.RateLimiter.WatchRing:output_type -> drl.v1.RingState
-	36, // 46: drl.v1.Peer.Forward:output_type -> drl.v1.ForwardResponse
-	35, // 47: drl.v1.Peer.ForwardStream:output_type -> drl.v1.ForwardFrameResult
-	31, // 48: drl.v1.Peer.Handoff:output_type -> drl.v1.HandoffResponse
-	27, // 49: drl.v1.Peer.ResetKey:output_type -> drl.v1.ResetKeyResponse
-	37, // [37:50] is the sub-list for method output_type
-	24, // [24:37] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	18, // 12: drl.v1.MembersResponse.members:type_name -> drl.v1.Member
+	20, // 13: drl.v1.MembersResponse.quorum:type_name -> drl.v1.Quorum
+	18, // 14: drl.v1.OwnerResponse.owner:type_name -> drl.v1.Member
+	4,  // 15: drl.v1.RateLimiter.Check:input_type -> drl.v1.CheckRequest
+	13, // 16: drl.v1.RateLimiter.CheckBatch:input_type -> drl.v1.CheckBatchRequest
+	17, // 17: drl.v1.RateLimiter.Members:input_type -> drl.v1.MembersRequest
+	23, // 18: drl.v1.RateLimiter.Owner:input_type -> drl.v1.OwnerRequest
+	6,  // 19: drl.v1.RateLimiter.CheckAll:input_type -> drl.v1.CheckAllRequest
+	8,  // 20: drl.v1.RateLimiter.Reset:input_type -> drl.v1.ResetRequest
+	10, // 21: drl.v1.RateLimiter.TopDenied:input_type -> drl.v1.TopDeniedRequest
+	21, // 22: drl.v1.RateLimiter.Forget:input_type -> drl.v1.ForgetRequest
+	1,  // 23: drl.v1.RateLimiter.WatchRing:input_type -> drl.v1.WatchRingRequest
+	5,  // 24: drl.v1.RateLimiter.Check:output_type -> drl.v1.CheckResponse
+	14, // 25: drl.v1.RateLimiter.CheckBatch:output_type -> drl.v1.CheckBatchResponse
+	19, // 26: drl.v1.RateLimiter.Members:output_type -> drl.v1.MembersResponse
+	24, // 27: drl.v1.RateLimiter.Owner:output_type -> drl.v1.OwnerResponse
+	7,  // 28: drl.v1.RateLimiter.CheckAll:output_type -> drl.v1.CheckAllResponse
+	9,  // 29: drl.v1.RateLimiter.Reset:output_type -> drl.v1.ResetResponse
+	11, // 30: drl.v1.RateLimiter.TopDenied:output_type -> drl.v1.TopDeniedResponse
+	22, // 31: drl.v1.RateLimiter.Forget:output_type -> drl.v1.ForgetResponse
+	2,  // 32: drl.v1.RateLimiter.WatchRing:output_type -> drl.v1.RingState
+	24, // [24:33] is the sub-list for method output_type
+	15, // [15:24] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_drl_proto_init() }
@@ -2822,10 +1785,10 @@ func file_drl_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_drl_proto_rawDesc), len(file_drl_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   37,
+			NumEnums:      1,
+			NumMessages:   24,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   1,
 		},
 		GoTypes:           file_drl_proto_goTypes,
 		DependencyIndexes: file_drl_proto_depIdxs,

@@ -4,7 +4,9 @@
 // - protoc             v3.21.12
 // source: drl.proto
 
-// The wire API of drl. Regenerate the Go code with api/gen.sh.
+// The public wire API of drl: the service applications call. The
+// node-to-node protocol is internal/peerpb/drl_peer.proto. Regenerate the
+// Go code with api/gen.sh.
 
 package drlv1
 
@@ -67,7 +69,7 @@ type RateLimiterClient interface {
 	Forget(ctx context.Context, in *ForgetRequest, opts ...grpc.CallOption) (*ForgetResponse, error)
 	// WatchRing streams the answering node's ring, so that a client can send
 	// each check straight to its key's owner instead of through a second
-	// hop (issue 13). The first message is the node's ring now; another
+	// hop. The first message is the node's ring now; another
 	// follows each time the node's ring changes. Routing by a stale ring is
 	// never wrong, only slower: a node that does not own a key forwards the
 	// check to the owner it knows. The stream ends (Unavailable) when the
@@ -218,7 +220,7 @@ type RateLimiterServer interface {
 	Forget(context.Context, *ForgetRequest) (*ForgetResponse, error)
 	// WatchRing streams the answering node's ring, so that a client can send
 	// each check straight to its key's owner instead of through a second
-	// hop (issue 13). The first message is the node's ring now; another
+	// hop. The first message is the node's ring now; another
 	// follows each time the node's ring changes. Routing by a stale ring is
 	// never wrong, only slower: a node that does not own a key forwards the
 	// check to the owner it knows. The stream ends (Unavailable) when the
@@ -483,245 +485,6 @@ var RateLimiter_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "WatchRing",
 			Handler:       _RateLimiter_WatchRing_Handler,
 			ServerStreams: true,
-		},
-	},
-	Metadata: "drl.proto",
-}
-
-const (
-	Peer_Forward_FullMethodName       = "/drl.v1.Peer/Forward"
-	Peer_ForwardStream_FullMethodName = "/drl.v1.Peer/ForwardStream"
-	Peer_Handoff_FullMethodName       = "/drl.v1.Peer/Handoff"
-	Peer_ResetKey_FullMethodName      = "/drl.v1.Peer/ResetKey"
-)
-
-// PeerClient is the client API for Peer service.
-//
-// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
-//
-// Peer is the node-to-node API: a sender batches the checks bound for one
-// owner into one Forward call.
-type PeerClient interface {
-	// Forward applies one batch. Members forward on ForwardStream; Forward
-	// stays for Send's rare single checks and for members of older versions.
-	Forward(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error)
-	// ForwardStream carries Forward's batches on one long-lived stream per
-	// pair of members (issue 13): each ForwardFrame is a batch, answered by
-	// the ForwardFrameResult with its batch id. Several batches may be in
-	// flight at once, and their results may come back in any order. The
-	// sender's name travels once, as the stream's metadata key drl-peer-from.
-	ForwardStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ForwardFrame, ForwardFrameResult], error)
-	// Handoff moves buckets to their new owner after the ring changed. The
-	// receiver combines each with any bucket it already holds for the key.
-	Handoff(ctx context.Context, in *HandoffRequest, opts ...grpc.CallOption) (*HandoffResponse, error)
-	// ResetKey drops the receiver's buckets, cached denials and leases for
-	// one key.
-	ResetKey(ctx context.Context, in *ResetKeyRequest, opts ...grpc.CallOption) (*ResetKeyResponse, error)
-}
-
-type peerClient struct {
-	cc grpc.ClientConnInterface
-}
-
-func NewPeerClient(cc grpc.ClientConnInterface) PeerClient {
-	return &peerClient{cc}
-}
-
-func (c *peerClient) Forward(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ForwardResponse)
-	err := c.cc.Invoke(ctx, Peer_Forward_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *peerClient) ForwardStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ForwardFrame, ForwardFrameResult], error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Peer_ServiceDesc.Streams[0], Peer_ForwardStream_FullMethodName, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	x := &grpc.GenericClientStream[ForwardFrame, ForwardFrameResult]{ClientStream: stream}
-	return x, nil
-}
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Peer_ForwardStreamClient = grpc.BidiStreamingClient[ForwardFrame, ForwardFrameResult]
-
-func (c *peerClient) Handoff(ctx context.Context, in *HandoffRequest, opts ...grpc.CallOption) (*HandoffResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(HandoffResponse)
-	err := c.cc.Invoke(ctx, Peer_Handoff_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *peerClient) ResetKey(ctx context.Context, in *ResetKeyRequest, opts ...grpc.CallOption) (*ResetKeyResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ResetKeyResponse)
-	err := c.cc.Invoke(ctx, Peer_ResetKey_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// PeerServer is the server API for Peer service.
-// All implementations must embed UnimplementedPeerServer
-// for forward compatibility.
-//
-// Peer is the node-to-node API: a sender batches the checks bound for one
-// owner into one Forward call.
-type PeerServer interface {
-	// Forward applies one batch. Members forward on ForwardStream; Forward
-	// stays for Send's rare single checks and for members of older versions.
-	Forward(context.Context, *ForwardRequest) (*ForwardResponse, error)
-	// ForwardStream carries Forward's batches on one long-lived stream per
-	// pair of members (issue 13): each ForwardFrame is a batch, answered by
-	// the ForwardFrameResult with its batch id. Several batches may be in
-	// flight at once, and their results may come back in any order. The
-	// sender's name travels once, as the stream's metadata key drl-peer-from.
-	ForwardStream(grpc.BidiStreamingServer[ForwardFrame, ForwardFrameResult]) error
-	// Handoff moves buckets to their new owner after the ring changed. The
-	// receiver combines each with any bucket it already holds for the key.
-	Handoff(context.Context, *HandoffRequest) (*HandoffResponse, error)
-	// ResetKey drops the receiver's buckets, cached denials and leases for
-	// one key.
-	ResetKey(context.Context, *ResetKeyRequest) (*ResetKeyResponse, error)
-	mustEmbedUnimplementedPeerServer()
-}
-
-// UnimplementedPeerServer must be embedded to have
-// forward compatible implementations.
-//
-// NOTE: this should be embedded by value instead of pointer to avoid a nil
-// pointer dereference when methods are called.
-type UnimplementedPeerServer struct{}
-
-func (UnimplementedPeerServer) Forward(context.Context, *ForwardRequest) (*ForwardResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Forward not implemented")
-}
-func (UnimplementedPeerServer) ForwardStream(grpc.BidiStreamingServer[ForwardFrame, ForwardFrameResult]) error {
-	return status.Error(codes.Unimplemented, "method ForwardStream not implemented")
-}
-func (UnimplementedPeerServer) Handoff(context.Context, *HandoffRequest) (*HandoffResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Handoff not implemented")
-}
-func (UnimplementedPeerServer) ResetKey(context.Context, *ResetKeyRequest) (*ResetKeyResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ResetKey not implemented")
-}
-func (UnimplementedPeerServer) mustEmbedUnimplementedPeerServer() {}
-func (UnimplementedPeerServer) testEmbeddedByValue()              {}
-
-// UnsafePeerServer may be embedded to opt out of forward compatibility for this service.
-// Use of this interface is not recommended, as added methods to PeerServer will
-// result in compilation errors.
-type UnsafePeerServer interface {
-	mustEmbedUnimplementedPeerServer()
-}
-
-func RegisterPeerServer(s grpc.ServiceRegistrar, srv PeerServer) {
-	// If the following call panics, it indicates UnimplementedPeerServer was
-	// embedded by pointer and is nil.  This will cause panics if an
-	// unimplemented method is ever invoked, so we test this at initialization
-	// time to prevent it from happening at runtime later due to I/O.
-	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
-		t.testEmbeddedByValue()
-	}
-	s.RegisterService(&Peer_ServiceDesc, srv)
-}
-
-func _Peer_Forward_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ForwardRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(PeerServer).Forward(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Peer_Forward_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PeerServer).Forward(ctx, req.(*ForwardRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Peer_ForwardStream_Handler(srv interface{}, stream grpc.ServerStream) error {
-	return srv.(PeerServer).ForwardStream(&grpc.GenericServerStream[ForwardFrame, ForwardFrameResult]{ServerStream: stream})
-}
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Peer_ForwardStreamServer = grpc.BidiStreamingServer[ForwardFrame, ForwardFrameResult]
-
-func _Peer_Handoff_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(HandoffRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(PeerServer).Handoff(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Peer_Handoff_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PeerServer).Handoff(ctx, req.(*HandoffRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Peer_ResetKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ResetKeyRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(PeerServer).ResetKey(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Peer_ResetKey_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PeerServer).ResetKey(ctx, req.(*ResetKeyRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-// Peer_ServiceDesc is the grpc.ServiceDesc for Peer service.
-// It's only intended for direct use with grpc.RegisterService,
-// and not to be introspected or modified (even as a copy)
-var Peer_ServiceDesc = grpc.ServiceDesc{
-	ServiceName: "drl.v1.Peer",
-	HandlerType: (*PeerServer)(nil),
-	Methods: []grpc.MethodDesc{
-		{
-			MethodName: "Forward",
-			Handler:    _Peer_Forward_Handler,
-		},
-		{
-			MethodName: "Handoff",
-			Handler:    _Peer_Handoff_Handler,
-		},
-		{
-			MethodName: "ResetKey",
-			Handler:    _Peer_ResetKey_Handler,
-		},
-	},
-	Streams: []grpc.StreamDesc{
-		{
-			StreamName:    "ForwardStream",
-			Handler:       _Peer_ForwardStream_Handler,
-			ServerStreams: true,
-			ClientStreams: true,
 		},
 	},
 	Metadata: "drl.proto",

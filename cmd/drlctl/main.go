@@ -108,7 +108,7 @@ func globalFlags(getenv func(string) string) (*flag.FlagSet, *globalValues) {
 	fs.StringVar(&v.addr, "addr", defaultAddr, "comma-separated gRPC addresses of nodes, any of which answers; its twin is $DRL_ADDR")
 	fs.BoolVar(&v.json, "json", false, "print JSON, with the field names of the nodes' HTTP API")
 	fs.DurationVar(&v.timeout, "timeout", 0, "deadline of the whole command; 0 means 5s, or 30s for wait")
-	fs.StringVar(&v.token, "token", "", "bearer token for nodes started with -auth-token-file; its twin is $DRL_TOKEN")
+	fs.StringVar(&v.token, "token", "", "bearer token for nodes started with -auth-token-file (checks) or -admin-token-file (reset, forget, top, and checks); its twin is $DRL_TOKEN")
 	fs.StringVar(&v.tlsCA, "tls-ca", "", "PEM CA to verify the nodes with: speak TLS")
 	fs.StringVar(&v.tlsCert, "tls-cert", "", "PEM client certificate to present, with -tls-key")
 	fs.StringVar(&v.tlsKey, "tls-key", "", "PEM key of -tls-cert")

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -46,6 +47,24 @@ type proc struct {
 	httpAddr   string
 	client     drlv1.RateLimiterClient
 	envoyAddr  chan string // the Envoy service's address, once it listens
+
+	// mu guards logged: how many log lines the node wrote, by message.
+	mu     sync.Mutex
+	logged map[string]int
+}
+
+// count returns how many of p's log lines so far had a message that
+// starts with prefix.
+func (p *proc) count(prefix string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for msg, c := range p.logged {
+		if strings.HasPrefix(msg, prefix) {
+			n += c
+		}
+	}
+	return n
 }
 
 // buildDir holds the node binary the package's tests share; TestMain
@@ -80,13 +99,19 @@ func buildNode(t *testing.T) string {
 // line that names its addresses. The process is killed when the test ends.
 func startProc(t *testing.T, bin, name string, join string, extra ...string) *proc {
 	t.Helper()
+	return startProcEnv(t, bin, name, join, nil, extra...)
+}
+
+// startProcEnv is startProc with env added to the process's environment.
+func startProcEnv(t *testing.T, bin, name string, join string, env []string, extra ...string) *proc {
+	t.Helper()
 	args := append([]string{"-name", name, "-gossip-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0",
 		"-http-addr", "127.0.0.1:0", "-log-format", "json", "-rejoin-interval", "500ms"}, extra...)
 	if join != "" {
 		args = append(args, "-join", join)
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "DRL_LOG_LEVEL=info")
+	cmd.Env = append(append(os.Environ(), "DRL_LOG_LEVEL=info"), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +119,7 @@ func startProc(t *testing.T, bin, name string, join string, extra ...string) *pr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{name: name, cmd: cmd, envoyAddr: make(chan string, 1)}
+	p := &proc{name: name, cmd: cmd, envoyAddr: make(chan string, 1), logged: map[string]int{}}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -106,7 +131,13 @@ func startProc(t *testing.T, bin, name string, join string, extra ...string) *pr
 			var line struct {
 				Msg, Gossip, GRPC, HTTP, Addr string
 			}
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "node started" {
+			if json.Unmarshal(sc.Bytes(), &line) != nil {
+				continue
+			}
+			p.mu.Lock()
+			p.logged[line.Msg]++
+			p.mu.Unlock()
+			if line.Msg == "node started" {
 				p.gossipAddr, p.grpcAddr, p.httpAddr = line.Gossip, line.GRPC, line.HTTP
 				close(started)
 			}

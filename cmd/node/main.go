@@ -38,7 +38,7 @@ func main() {
 	// The first thing main does: take the signals, which earlysignal has
 	// been catching since package initialization (before main, which
 	// starts some milliseconds after the process), so that a SIGTERM at
-	// any time is logged and ends the node cleanly (issue 14).
+	// any time is logged and ends the node cleanly.
 	sigs := earlysignal.C
 	err := run(os.Args[1:], os.Getenv, sigs, os.Stdout, os.Stderr)
 	if msg := errorMessage(err); msg != "" {
@@ -86,6 +86,8 @@ type options struct {
 	gossip, logLevel, logFormat, pprofAddr, failPolicy                         string
 	envoyRules, envoyAddr                                                      string
 	tlsCert, tlsKey, tlsCA, gossipKey, gossipKeyFile, authTokenFile            string
+	adminTokenFile                                                             string
+	insecure                                                                   bool
 	stateDir                                                                   string
 	snapshotEvery                                                              time.Duration
 }
@@ -127,7 +129,9 @@ func flags(o *options) *flag.FlagSet {
 	fs.StringVar(&o.tlsCA, "tls-ca", "", "PEM CA that signs every member's certificate")
 	fs.StringVar(&o.gossipKey, "gossip-key", "", "base64 gossip encryption keys, comma-separated, the first encrypting (prefer DRL_GOSSIP_KEY or -gossip-key-file)")
 	fs.StringVar(&o.gossipKeyFile, "gossip-key-file", "", "file of base64 gossip keys, one per line, the first encrypting (reloaded on SIGHUP)")
-	fs.StringVar(&o.authTokenFile, "auth-token-file", "", "file of bearer tokens, one per line, that the public API requires (reloaded on SIGHUP)")
+	fs.StringVar(&o.authTokenFile, "auth-token-file", "", "file of bearer tokens, one per line, that checks on the public API require (reloaded on SIGHUP); alone, it leaves admin calls to nobody")
+	fs.StringVar(&o.adminTokenFile, "admin-token-file", "", "file of bearer tokens, one per line, that admin calls (reset, forget, top, /v1/status) require; they may also check (reloaded on SIGHUP)")
+	fs.BoolVar(&o.insecure, "insecure", false, "start even with a listener off loopback and neither a gossip key nor TLS: anyone who reaches the ports can join the cluster")
 	return fs
 }
 
@@ -241,6 +245,7 @@ func (o options) config(logger *slog.Logger) (cluster.Config, error) {
 	}
 	cfg.FailPolicy = policy
 	cfg.Leases = o.leases
+	cfg.Insecure = o.insecure
 	switch o.gossip {
 	case "lan":
 		cfg.Gossip = cluster.GossipLAN
@@ -249,7 +254,11 @@ func (o options) config(logger *slog.Logger) (cluster.Config, error) {
 	default:
 		return cfg, fmt.Errorf("-gossip-profile %q: want lan or local", o.gossip)
 	}
-	return cfg, cfg.Validate()
+	// Protected mode is judged in run, once the security flags have set
+	// the gossip keys and TLS.
+	check := cfg
+	check.Insecure = true
+	return cfg, check.Validate()
 }
 
 // newLogger makes the node's logger, writing to w.
@@ -290,6 +299,9 @@ func run(args []string, getenv func(string) string, sigs <-chan os.Signal, stdou
 	sec, err := o.security(&cfg)
 	if err != nil {
 		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return protectedMode(err)
 	}
 	// A SIGTERM or SIGINT during start-up stops the node here, before it
 	// binds anything; one during cluster.New waits in sigs for the loop

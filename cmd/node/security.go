@@ -19,12 +19,14 @@ import (
 // security is what the security flags made: the TLS store, tokens and
 // the gossip key file, kept for reloads.
 type security struct {
-	tls      *certs.Store
-	tokens   *transport.Tokens
-	keysFile string
+	tls         *certs.Store
+	tokens      *transport.Tokens
+	adminTokens *transport.Tokens
+	keysFile    string
 }
 
-// security applies -tls-*, -gossip-key(-file) and -auth-token-file to cfg.
+// security applies -tls-*, -gossip-key(-file), -auth-token-file and
+// -admin-token-file to cfg.
 func (o options) security(cfg *cluster.Config) (*security, error) {
 	sec := &security{keysFile: o.gossipKeyFile}
 	if o.tlsCert != "" || o.tlsKey != "" || o.tlsCA != "" {
@@ -57,7 +59,34 @@ func (o options) security(cfg *cluster.Config) (*security, error) {
 		}
 		cfg.Tokens, sec.tokens = tokens, tokens
 	}
+	if o.adminTokenFile != "" {
+		tokens, err := transport.LoadTokens(o.adminTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("-admin-token-file: %w", err)
+		}
+		cfg.AdminTokens, sec.adminTokens = tokens, tokens
+	}
 	return sec, nil
+}
+
+// errUnprotected marks protected mode's refusal: a listener off loopback
+// with neither a gossip key nor TLS, and no -insecure.
+var errUnprotected = errors.New("refusing to start")
+
+// listenerFlags names the flag of each listener cluster.UnprotectedError
+// can name.
+var listenerFlags = map[string]string{"GossipAddr": "-gossip-addr", "GRPCAddr": "-grpc-addr", "GRPCListener": "-grpc-addr", "HTTPAddr": "-http-addr"}
+
+// protectedMode turns cluster.Config.Validate's error into what the
+// operator reads: for an unprotected node, one line that names the
+// listener, the flags that protect it and -insecure.
+func protectedMode(err error) error {
+	var u *cluster.UnprotectedError
+	if !errors.As(err, &u) {
+		return err
+	}
+	return fmt.Errorf("%w: %s %s is not a loopback address, and there is no gossip key or TLS: set -gossip-key-file (or -tls-cert, -tls-key and -tls-ca), or -insecure (%s=true) to let anyone who reaches it join the cluster",
+		errUnprotected, listenerFlags[u.Field], u.Addr, envName("insecure"))
 }
 
 // decodeKeys reads base64 gossip keys, the first being the one that
@@ -109,8 +138,11 @@ func (sec *security) reload(n *cluster.Node, logger *slog.Logger) {
 			logger.Error("certificates not reloaded", "err", err)
 		}
 	}
-	if sec.tokens != nil {
-		if err := sec.tokens.Reload(); err != nil {
+	for _, t := range []*transport.Tokens{sec.tokens, sec.adminTokens} {
+		if t == nil {
+			continue
+		}
+		if err := t.Reload(); err != nil {
 			logger.Error("tokens not reloaded", "err", err)
 		}
 	}

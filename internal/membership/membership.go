@@ -455,6 +455,16 @@ func (g *Gossip) push(timeout time.Duration) {
 	}
 }
 
+// Keys returns the gossip keys in force, the one that encrypts first; nil
+// when gossip is not encrypted. The slices are the keyring's: read them,
+// never change them. Safe for concurrent use.
+func (g *Gossip) Keys() [][]byte {
+	if g.keyring == nil {
+		return nil
+	}
+	return g.keyring.GetKeys()
+}
+
 // SetKeys changes the gossip keyring at run time: keys[0] becomes the key
 // that encrypts, every key in keys decrypts, and keys not in keys are
 // dropped. It fails if gossip started without encryption.

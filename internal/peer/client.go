@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/drlimit/drl"
-	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/peerpb"
 	"github.com/drlimit/drl/transport"
 )
 
@@ -104,7 +104,7 @@ type Client struct {
 	name   string
 	cfg    ClientConfig
 	conn   *grpc.ClientConn
-	client drlv1.PeerClient
+	client peerpb.PeerClient
 
 	queue   chan *call
 	slots   chan struct{} // a semaphore: one token per frame in flight
@@ -124,7 +124,7 @@ type Client struct {
 	// Owned by the sender goroutine.
 	cur    *stream // nil: open one for the next frame
 	nextID uint64
-	frame  drlv1.ForwardFrame
+	frame  peerpb.ForwardFrame
 
 	// mu guards pending and the streams' cause.
 	mu      sync.Mutex
@@ -185,7 +185,7 @@ func NewClient(name, addr string, cfg ClientConfig) (*Client, error) {
 		name:    name,
 		cfg:     cfg,
 		conn:    conn,
-		client:  drlv1.NewPeerClient(conn),
+		client:  peerpb.NewPeerClient(conn),
 		queue:   make(chan *call, cfg.QueueLen),
 		slots:   make(chan struct{}, cfg.MaxInFlight),
 		retire:  make(chan *stream),

@@ -10,6 +10,7 @@ import (
 
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/peerpb"
 	"github.com/drlimit/drl/transport"
 )
 
@@ -28,7 +29,7 @@ const HandoffBatch = 2000
 // maxLogEntries bounds one moved bucket's sliding log on the wire.
 const maxLogEntries = 1 << 20
 
-func (s *server) Handoff(ctx context.Context, m *drlv1.HandoffRequest) (*drlv1.HandoffResponse, error) {
+func (s *server) Handoff(ctx context.Context, m *peerpb.HandoffRequest) (*peerpb.HandoffResponse, error) {
 	if s.cfg.Receiver == nil {
 		return nil, status.Error(codes.Unimplemented, "peer: this node takes no handoffs")
 	}
@@ -52,7 +53,7 @@ func (s *server) Handoff(ctx context.Context, m *drlv1.HandoffRequest) (*drlv1.H
 		}
 	}
 	kept := s.cfg.Receiver.Absorb(ctx, m.GetFrom(), moved, m.GetDoneRing())
-	return &drlv1.HandoffResponse{Accepted: uint32(kept)}, nil
+	return &peerpb.HandoffResponse{Accepted: uint32(kept)}, nil
 }
 
 // Handoff sends buckets to the peer in batches of HandoffBatch, the last
@@ -62,14 +63,14 @@ func (p *Client) Handoff(ctx context.Context, moved []bucket.Moved, ringID uint6
 	kept := 0
 	for start := 0; start == 0 || start < len(moved); start += HandoffBatch {
 		part := moved[start:min(start+HandoffBatch, len(moved))]
-		msg := &drlv1.HandoffRequest{From: p.cfg.Self, Buckets: make([]*drlv1.MovedBucket, len(part))}
+		msg := &peerpb.HandoffRequest{From: p.cfg.Self, Buckets: make([]*peerpb.MovedBucket, len(part))}
 		if start+HandoffBatch >= len(moved) {
 			msg.DoneRing = ringID
 		}
 		for i, m := range part {
-			b := &drlv1.MovedBucket{KeyHi: m.Key.Hi, KeyLo: m.Key.Lo, A: m.A, B: m.B, C: m.C, FreshInNs: int64(m.FreshIn)}
+			b := &peerpb.MovedBucket{KeyHi: m.Key.Hi, KeyLo: m.Key.Lo, A: m.A, B: m.B, C: m.C, FreshInNs: int64(m.FreshIn)}
 			for _, e := range m.Log {
-				b.Log = append(b.Log, &drlv1.MovedLogEntry{AtNs: int64(e.At), N: e.N})
+				b.Log = append(b.Log, &peerpb.MovedLogEntry{AtNs: int64(e.At), N: e.N})
 			}
 			msg.Buckets[i] = b
 		}
@@ -86,10 +87,10 @@ func (p *Client) Handoff(ctx context.Context, moved []bucket.Moved, ringID uint6
 // given mode, for the rare checks that cross an ownership change. Errors
 // are as for Check.
 func (p *Client) Send(ctx context.Context, key bucket.Key, req bucket.Request, mode Mode, count int) (bucket.Repeated, error) {
-	msg := &drlv1.ForwardRequest{From: p.cfg.Self, Checks: []*drlv1.OwnedCheck{{
+	msg := &peerpb.ForwardRequest{From: p.cfg.Self, Checks: []*peerpb.OwnedCheck{{
 		KeyHi: key.Hi, KeyLo: key.Lo, Algorithm: uint32(req.Algorithm),
 		Limit: req.Limit, WindowNs: int64(req.Window), Burst: req.Burst, Hits: req.Hits,
-		Count: uint32(count), Mode: drlv1.Mode(mode),
+		Count: uint32(count), Mode: peerpb.Mode(mode),
 	}}}
 	resp, err := p.client.Forward(ctx, msg)
 	if err == nil && len(resp.GetResults()) != 1 {
@@ -112,7 +113,7 @@ func (p *Client) Send(ctx context.Context, key bucket.Key, req bucket.Request, m
 // ResetKey asks the peer to drop everything it keeps for key and returns
 // how many live buckets it dropped.
 func (p *Client) ResetKey(ctx context.Context, key bucket.Key) (int, error) {
-	resp, err := p.client.ResetKey(ctx, &drlv1.ResetKeyRequest{KeyHi: key.Hi, KeyLo: key.Lo})
+	resp, err := p.client.ResetKey(ctx, &peerpb.ResetKeyRequest{KeyHi: key.Hi, KeyLo: key.Lo})
 	if err != nil {
 		return 0, fmt.Errorf("peer: reset a key on %s: %w", p.name, transport.ErrorFromGRPC(err))
 	}

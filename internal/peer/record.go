@@ -11,7 +11,7 @@ import (
 )
 
 // A ForwardStream frame carries its checks and results as fixed-size
-// records in one bytes field (api/drl.proto, ForwardFrame) instead of
+// records in one bytes field (internal/peerpb/drl_peer.proto, ForwardFrame) instead of
 // repeated messages: protobuf then decodes a frame into one byte slice,
 // whatever its length, and these functions read and write the records in
 // place, so neither side allocates per check.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/peerpb"
 	"github.com/drlimit/drl/transport"
 )
 
@@ -135,7 +136,7 @@ func TestAnswerFrameRefusesMalformed(t *testing.T) {
 	bad := appendCheck(nil, recordChecks[0])
 	bad[57] = 2 // mode
 	for _, b := range [][]byte{three, bad, three[:10]} {
-		w := &frameWork{in: drlv1.ForwardFrame{Batch: 7, Checks: b}}
+		w := &frameWork{in: peerpb.ForwardFrame{Batch: 7, Checks: b}}
 		s.answerFrame(context.Background(), "b", w)
 		if w.out.GetCode() != drlv1.Code_CODE_INVALID_ARGUMENT || w.out.GetBatch() != 7 || len(w.out.GetResults()) != 0 {
 			t.Errorf("frame of %d bytes: code %v, batch %d, %d result bytes; want CODE_INVALID_ARGUMENT for batch 7",
@@ -156,7 +157,7 @@ func streamFrame(tb testing.TB, n int) []byte {
 		c.Key.Lo = uint64(i)
 		recs = appendCheck(recs, c)
 	}
-	b, err := proto.Marshal(&drlv1.ForwardFrame{Batch: 1, Checks: recs})
+	b, err := proto.Marshal(&peerpb.ForwardFrame{Batch: 1, Checks: recs})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -214,10 +215,10 @@ func BenchmarkServerStreamItems(b *testing.B) {
 func BenchmarkServerUnaryItems(b *testing.B) {
 	const perFrame = 256
 	s := newServer(ServerConfig{Owner: constOwner{}, MaxRecvBatch: transport.DefaultMaxRecvBatch, Logger: slog.Default()})
-	msg := &drlv1.ForwardRequest{From: "b"}
+	msg := &peerpb.ForwardRequest{From: "b"}
 	for i := range perFrame {
 		c := recordChecks[0]
-		msg.Checks = append(msg.Checks, &drlv1.OwnedCheck{KeyHi: c.Key.Hi, KeyLo: uint64(i), Limit: c.Request.Limit,
+		msg.Checks = append(msg.Checks, &peerpb.OwnedCheck{KeyHi: c.Key.Hi, KeyLo: uint64(i), Limit: c.Request.Limit,
 			WindowNs: int64(c.Request.Window), Hits: c.Request.Hits, Count: uint32(c.Count), Lease: uint32(c.Lease)})
 	}
 	req, err := proto.Marshal(msg)
@@ -229,7 +230,7 @@ func BenchmarkServerUnaryItems(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i += perFrame {
-		var in drlv1.ForwardRequest
+		var in peerpb.ForwardRequest
 		if err := proto.Unmarshal(req, &in); err != nil {
 			b.Fatal(err)
 		}

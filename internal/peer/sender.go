@@ -13,13 +13,14 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/drlimit/drl/api/drlv1"
+	"github.com/drlimit/drl/internal/peerpb"
 	"github.com/drlimit/drl/transport"
 )
 
 // stream is one ForwardStream to the peer. Only the sender sends on it;
 // its receiver answers the frames sent on it.
 type stream struct {
-	s      drlv1.Peer_ForwardStreamClient
+	s      peerpb.Peer_ForwardStreamClient
 	cancel context.CancelFunc
 
 	// cause, guarded by Client.mu, is set once the stream is over: why
@@ -203,7 +204,7 @@ func (p *Client) end(st *stream, cause error) {
 // in flight on it. Owned by p.runner.
 func (p *Client) receive(st *stream) {
 	defer st.cancel()
-	var res drlv1.ForwardFrameResult
+	var res peerpb.ForwardFrameResult
 	for {
 		err := st.s.RecvMsg(&res)
 		if err != nil {
@@ -305,7 +306,7 @@ func (p *Client) fail(b *batch, err error) {
 }
 
 // answer answers every caller in b from res, then releases b.
-func (p *Client) answer(b *batch, res *drlv1.ForwardFrameResult) {
+func (p *Client) answer(b *batch, res *peerpb.ForwardFrameResult) {
 	if res.GetCode() != drlv1.Code_CODE_OK {
 		p.fail(b, transport.ErrorFromCode(res.GetCode(), res.GetMessage()))
 		return
@@ -351,9 +352,9 @@ func (p *Client) answerEntry(e *batchEntry, r wireResult) {
 // sendUnary forwards b with one unary Forward call, to a peer without
 // ForwardStream, then answers and releases b. Owned by p.runner.
 func (p *Client) sendUnary(b *batch) {
-	msg := &drlv1.ForwardRequest{From: p.cfg.Self, Checks: make([]*drlv1.OwnedCheck, len(b.entries))}
+	msg := &peerpb.ForwardRequest{From: p.cfg.Self, Checks: make([]*peerpb.OwnedCheck, len(b.entries))}
 	for i, e := range b.entries {
-		msg.Checks[i] = &drlv1.OwnedCheck{
+		msg.Checks[i] = &peerpb.OwnedCheck{
 			KeyHi: e.key.Hi, KeyLo: e.key.Lo,
 			Algorithm: uint32(e.req.Algorithm),
 			Limit:     e.req.Limit, WindowNs: int64(e.req.Window), Burst: e.req.Burst, Hits: e.req.Hits,

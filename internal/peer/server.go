@@ -10,8 +10,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/peerpb"
 	"github.com/drlimit/drl/transport"
 )
 
@@ -33,12 +33,12 @@ type OwnedCheck struct {
 	Count   int
 	Mode    Mode
 	// Lease asks for up to this many more identical checks, spent now and
-	// answered by the sender itself (see api/drl.proto).
+	// answered by the sender itself (see internal/peerpb/drl_peer.proto).
 	Lease int
 }
 
 // Mode tells the receiver of a forwarded check how much authority the
-// sender gives it while ownership moves (api/drl.proto, Mode).
+// sender gives it while ownership moves (internal/peerpb/drl_peer.proto, Mode).
 type Mode uint8
 
 const (
@@ -80,11 +80,11 @@ func Register(gs *grpc.Server, cfg ServerConfig) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	drlv1.RegisterPeerServer(gs, newServer(cfg))
+	peerpb.RegisterPeerServer(gs, newServer(cfg))
 }
 
 type server struct {
-	drlv1.UnimplementedPeerServer
+	peerpb.UnimplementedPeerServer
 	cfg    ServerConfig
 	frames sync.Pool // of *frameWork, for ForwardStream
 }
@@ -96,13 +96,13 @@ func newServer(cfg ServerConfig) *server {
 }
 
 // ResetKey drops one key's state on this node, for a peer's Reset.
-func (s *server) ResetKey(ctx context.Context, m *drlv1.ResetKeyRequest) (*drlv1.ResetKeyResponse, error) {
+func (s *server) ResetKey(ctx context.Context, m *peerpb.ResetKeyRequest) (*peerpb.ResetKeyResponse, error) {
 	n := s.cfg.Owner.ResetKey(bucket.Key{Hi: m.GetKeyHi(), Lo: m.GetKeyLo()})
-	return &drlv1.ResetKeyResponse{Dropped: uint32(n)}, nil
+	return &peerpb.ResetKeyResponse{Dropped: uint32(n)}, nil
 }
 
 // Forward applies a batch of checks forwarded by another node.
-func (s *server) Forward(ctx context.Context, m *drlv1.ForwardRequest) (*drlv1.ForwardResponse, error) {
+func (s *server) Forward(ctx context.Context, m *peerpb.ForwardRequest) (*peerpb.ForwardResponse, error) {
 	n := len(m.GetChecks())
 	if n > s.cfg.MaxRecvBatch {
 		return nil, status.Errorf(codes.InvalidArgument, "peer: %d checks in one forward, more than %d", n, s.cfg.MaxRecvBatch)
@@ -110,7 +110,7 @@ func (s *server) Forward(ctx context.Context, m *drlv1.ForwardRequest) (*drlv1.F
 	checks := make([]OwnedCheck, n)
 	results := make([]OwnedResult, n)
 	for i, c := range m.GetChecks() {
-		if c.GetAlgorithm() > 255 || c.GetCount() < 1 || int(c.GetCount()) > s.cfg.MaxRecvBatch || c.GetMode() > drlv1.Mode_MODE_PROXIED {
+		if c.GetAlgorithm() > 255 || c.GetCount() < 1 || int(c.GetCount()) > s.cfg.MaxRecvBatch || c.GetMode() > peerpb.Mode_MODE_PROXIED {
 			return nil, status.Errorf(codes.InvalidArgument, "peer: check %d: algorithm %d, count %d, mode %d",
 				i, c.GetAlgorithm(), c.GetCount(), c.GetMode())
 		}
@@ -130,9 +130,9 @@ func (s *server) Forward(ctx context.Context, m *drlv1.ForwardRequest) (*drlv1.F
 		}
 	}
 	s.cfg.Owner.CheckOwned(ctx, checks, results)
-	out := &drlv1.ForwardResponse{Results: make([]*drlv1.OwnedResult, n)}
+	out := &peerpb.ForwardResponse{Results: make([]*peerpb.OwnedResult, n)}
 	for i, r := range results {
-		res := &drlv1.OwnedResult{Code: transport.WireCode(r.Err)}
+		res := &peerpb.OwnedResult{Code: transport.WireCode(r.Err)}
 		if r.Err == nil {
 			res.Admitted = uint32(r.Repeated.Admitted)
 			res.Leased = uint32(r.Leased)
@@ -150,8 +150,8 @@ func (s *server) Forward(ctx context.Context, m *drlv1.ForwardRequest) (*drlv1.F
 	return out, nil
 }
 
-func decisionToPeer(d bucket.Decision) *drlv1.Decision {
-	return &drlv1.Decision{
+func decisionToPeer(d bucket.Decision) *peerpb.Decision {
+	return &peerpb.Decision{
 		Allowed:      d.Allowed,
 		Limit:        d.Limit,
 		Remaining:    d.Remaining,
@@ -160,7 +160,7 @@ func decisionToPeer(d bucket.Decision) *drlv1.Decision {
 	}
 }
 
-func decisionFromPeer(m *drlv1.Decision) bucket.Decision {
+func decisionFromPeer(m *peerpb.Decision) bucket.Decision {
 	return bucket.Decision{
 		Allowed:    m.GetAllowed(),
 		Limit:      m.GetLimit(),

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/drlimit/drl/api/drlv1"
+	"github.com/drlimit/drl/internal/peerpb"
 )
 
 // fromKey is the ForwardStream metadata key naming the sending member.
@@ -23,8 +24,8 @@ const streamWorkers = 8
 // frameWork is one frame's decoded checks, results and answer; reused
 // through server.frames so that a frame allocates nothing per check.
 type frameWork struct {
-	in      drlv1.ForwardFrame
-	out     drlv1.ForwardFrameResult
+	in      peerpb.ForwardFrame
+	out     peerpb.ForwardFrameResult
 	checks  []OwnedCheck
 	results []OwnedResult
 }
@@ -32,7 +33,7 @@ type frameWork struct {
 // ForwardStream answers the frames of one sending member until it closes
 // its side or the stream breaks. Each frame is applied on a goroutine of
 // its own, at most streamWorkers at once, all joined before it returns.
-func (s *server) ForwardStream(st drlv1.Peer_ForwardStreamServer) error {
+func (s *server) ForwardStream(st peerpb.Peer_ForwardStreamServer) error {
 	ctx := st.Context()
 	from := ""
 	if md, ok := metadata.FromIncomingContext(ctx); ok {

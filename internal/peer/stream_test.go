@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/drlimit/drl"
-	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/peerpb"
 	"github.com/drlimit/drl/transport"
 )
 
@@ -198,11 +198,11 @@ func TestStreamCloseWithFramesInFlight(t *testing.T) {
 
 // unaryOnly is the Peer service of a member from before ForwardStream.
 type unaryOnly struct {
-	drlv1.UnimplementedPeerServer
+	peerpb.UnimplementedPeerServer
 	s *server
 }
 
-func (u unaryOnly) Forward(ctx context.Context, m *drlv1.ForwardRequest) (*drlv1.ForwardResponse, error) {
+func (u unaryOnly) Forward(ctx context.Context, m *peerpb.ForwardRequest) (*peerpb.ForwardResponse, error) {
 	return u.s.Forward(ctx, m)
 }
 
@@ -212,7 +212,7 @@ func TestStreamFallsBackToUnaryForward(t *testing.T) {
 	owner := newStoreOwner(t)
 	lis := bufconn.Listen(1 << 20)
 	gs := grpc.NewServer()
-	drlv1.RegisterPeerServer(gs, unaryOnly{s: newServer(ServerConfig{Owner: owner, MaxRecvBatch: transport.DefaultMaxRecvBatch,
+	peerpb.RegisterPeerServer(gs, unaryOnly{s: newServer(ServerConfig{Owner: owner, MaxRecvBatch: transport.DefaultMaxRecvBatch,
 		Logger: slog.Default()})})
 	var wg sync.WaitGroup
 	wg.Go(func() { gs.Serve(lis) })

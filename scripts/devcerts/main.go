@@ -1,6 +1,6 @@
 // Command devcerts writes trial security files for drl nodes on one
 // machine, with nothing but Go: a CA, a certificate per node name, a gossip
-// key and an API token. The README's security recipe uses it; production
+// key, a check token and an admin token. The README's security recipe uses it; production
 // wants certificates from your own CA.
 //
 //	go run ./scripts/devcerts -dir DIR a b c
@@ -11,6 +11,7 @@
 //	a.pem, a-key.pem, …   each node's certificate, for 127.0.0.1, ::1, localhost and -hosts
 //	gossip.keys           one base64 gossip key (kept when present), for -gossip-key-file
 //	tokens                one bearer token (kept when present), for -auth-token-file
+//	admin-tokens          one admin bearer token (kept when present), for -admin-token-file
 //
 // Certificates serve as both server and client, as members' must (mutual
 // TLS), and are valid for 30 days.
@@ -71,7 +72,10 @@ func run(dir, hosts string, names []string) error {
 	if err := keep(filepath.Join(dir, "gossip.keys"), func() string { return base64.StdEncoding.EncodeToString(random(32)) }); err != nil {
 		return err
 	}
-	return keep(filepath.Join(dir, "tokens"), func() string { return hex.EncodeToString(random(24)) })
+	if err := keep(filepath.Join(dir, "tokens"), func() string { return hex.EncodeToString(random(24)) }); err != nil {
+		return err
+	}
+	return keep(filepath.Join(dir, "admin-tokens"), func() string { return hex.EncodeToString(random(24)) })
 }
 
 func random(n int) []byte {

@@ -27,8 +27,13 @@ func TestFiles(t *testing.T) {
 	if again, _ := os.ReadFile(filepath.Join(dir, "gossip.keys")); !bytes.Equal(keys, again) || len(keys) != 45 {
 		t.Fatalf("gossip.keys %q then %q: want one 32-byte key, kept", keys, again)
 	}
-	if _, err := transport.LoadTokens(filepath.Join(dir, "tokens")); err != nil {
-		t.Fatalf("tokens: %v", err)
+	for _, f := range []string{"tokens", "admin-tokens"} {
+		if _, err := transport.LoadTokens(filepath.Join(dir, f)); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	if checks, admins := readFile(t, dir, "tokens"), readFile(t, dir, "admin-tokens"); bytes.Equal(checks, admins) {
+		t.Fatal("the check token and the admin token are the same")
 	}
 	caPEM, _ := os.ReadFile(filepath.Join(dir, "ca.pem"))
 	pool := x509.NewCertPool()
@@ -52,4 +57,13 @@ func TestFiles(t *testing.T) {
 	if err := run(dir, "", []string{"ca"}); err == nil {
 		t.Error("a node named ca was issued")
 	}
+}
+
+func readFile(t *testing.T, dir, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
