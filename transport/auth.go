@@ -106,6 +106,7 @@ const (
 func ServerOptions(cfg ServerConfig) []grpc.ServerOption {
 	cfg = cfg.withDefaults()
 	return []grpc.ServerOption{
+		grpc.InitialWindowSize(flowWindow), grpc.InitialConnWindowSize(flowWindow), // transport/flow.go
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
 		grpc.MaxConcurrentStreams(uint32(cfg.MaxStreams)),
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
