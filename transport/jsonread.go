@@ -527,23 +527,37 @@ func (r *jsonReader) windowField(prefix fieldPath) (time.Duration, error) {
 		return 0, err
 	case kind == kindLiteral && string(v) == "null":
 		return 0, nil
-	case kind == kindNumber, kind == kindString && isJSONNumber(v):
-		secs, err := strconv.ParseFloat(string(v), 64)
-		if err != nil || math.Abs(secs) > maxWindowSeconds {
-			return 0, fieldError(prefix, "window", "%s seconds is out of range", v)
-		}
-		return time.Duration(secs * float64(time.Second)), nil
-	case kind == kindString:
-		d, err := time.ParseDuration(string(v))
+	case kind == kindNumber || kind == kindString:
+		d, err := parseWindow(v)
 		if err != nil {
-			if len(v) > 64 {
-				v = append(v[:61:61], "..."...)
-			}
-			return 0, fieldError(prefix, "window", "%q is not a duration: want seconds (60) or a duration (\"60s\", \"1m\", \"1h\")", v)
+			return 0, fieldError(prefix, "window", "%s", err)
 		}
 		return d, nil
 	}
 	return 0, fieldError(prefix, "window", "want seconds (60) or a duration (\"60s\")")
+}
+
+// ParseWindow reads a window as the HTTP API does, for other front ends
+// (drlctl's -window): seconds ("60", "1.5") or a Go duration ("60s",
+// "1m", "1h30m").
+func ParseWindow(s string) (time.Duration, error) { return parseWindow([]byte(s)) }
+
+func parseWindow(v []byte) (time.Duration, error) {
+	if isJSONNumber(v) {
+		secs, err := strconv.ParseFloat(string(v), 64)
+		if err != nil || math.Abs(secs) > maxWindowSeconds {
+			return 0, fmt.Errorf("%s seconds is out of range", v)
+		}
+		return time.Duration(secs * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(string(v))
+	if err != nil {
+		if len(v) > 64 {
+			v = append(v[:61:61], "..."...)
+		}
+		return 0, fmt.Errorf("%q is not a duration: want seconds (60) or a duration (\"60s\", \"1m\", \"1h\")", v)
+	}
+	return d, nil
 }
 
 // decodeCheck reads a body holding one check.
