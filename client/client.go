@@ -80,7 +80,8 @@ func newClient(addrs []string, b *Batching, opts []grpc.DialOption) (*Client, er
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithResolvers(r),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
-	}, opts...)
+	}, transport.FlowDialOptions()...)
+	all = append(all, opts...)
 	conn, err := grpc.NewClient(r.Scheme()+":///cluster", all...)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
@@ -90,7 +91,8 @@ func newClient(addrs []string, b *Batching, opts []grpc.DialOption) (*Client, er
 		c.batch = newBatcher(c.api, *b)
 	}
 	if routing {
-		dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
+		dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, transport.FlowDialOptions()...)
+		dial = append(dial, opts...)
 		c.owners = startRouter(c.api, dial, b)
 	}
 	return c, nil

@@ -224,7 +224,7 @@ func New(cfg Config) (*Node, error) {
 		if httpAdv, err = advertised("", n.srv.httpLis.Addr()); err != nil {
 			return nil, fmt.Errorf("cluster: HTTP address: %w", err)
 		}
-		n.srv.httpSrv = &http.Server{Handler: transport.NewHTTPHandler(serverCfg), ReadHeaderTimeout: 5 * time.Second,
+		n.srv.httpSrv = &http.Server{Handler: transport.NewHTTPHandler(serverCfg), Protocols: transport.HTTPProtocols(), ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 			ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
 		if cfg.TLS != nil {

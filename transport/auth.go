@@ -208,6 +208,7 @@ func allow(cfg ServerConfig, call string, need Role, presented []string) error {
 func ServerOptions(cfg ServerConfig) []grpc.ServerOption {
 	cfg = cfg.withDefaults()
 	return []grpc.ServerOption{
+		grpc.InitialWindowSize(flowWindow), grpc.InitialConnWindowSize(flowWindow), // transport/flow.go
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
 		grpc.MaxConcurrentStreams(uint32(cfg.MaxStreams)),
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

@@ -2,24 +2,20 @@ package transport
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
-	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/drlimit/drl/api/drlv1"
-	"github.com/drlimit/drl/bucket"
 )
 
-// The HTTP/JSON API speaks the protojson form of the gRPC messages, with
-// the proto field names (user_id, reset_after) and durations as strings
-// ("60s"):
+// The HTTP/JSON API speaks the JSON form of the gRPC messages, with the
+// proto field names (user_id, reset_after) and durations as strings
+// ("60s"); check bodies are read by jsonread.go (numbers as numbers or
+// strings, windows as seconds or durations, unknown fields ignored):
 //
 //	POST /v1/ratelimit      CheckRequest -> CheckResponse
 //	POST /v1/ratelimit:batch CheckBatchRequest -> CheckBatchResponse
@@ -35,78 +31,53 @@ import (
 //	GET  /readyz            200 once joined with a ring built, else 503
 //
 // Errors are {"error": {"code": "INVALID_ARGUMENT", "message": "...",
-// "field": "window"}} with 400, 404, 405, 413, 503 or 504.
+// "field": "window"}} with 400, 413 (INVALID_ARGUMENT), 404 (NOT_FOUND),
+// 405 (METHOD_NOT_ALLOWED), 503 (UNAVAILABLE) or 504 (DEADLINE_EXCEEDED).
 
-var (
-	jsonOut = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
-	jsonIn  = protojson.UnmarshalOptions{} // unknown fields are an error
-)
+var jsonOut = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
 
-// NewHTTPHandler returns the node's HTTP API.
+// NewHTTPHandler returns the node's HTTP API. Serve it with HTTPProtocols
+// to take HTTP/2 without TLS (h2c) beside HTTP/1.1.
 func NewHTTPHandler(cfg ServerConfig) http.Handler {
 	cfg = cfg.withDefaults()
 	g := &grpcServer{cfg: cfg}
+	h := &httpChecks{cfg: cfg}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/ratelimit", func(w http.ResponseWriter, r *http.Request) {
-		var m drlv1.CheckRequest
-		if !readJSON(w, r, cfg.MaxBodyBytes, &m) {
-			return
-		}
-		d, err := g.check(r.Context(), &m)
-		if err != nil {
-			writeError(w, httpStatus(err), wireError(err))
-			return
-		}
-		writeValue(w, http.StatusOK, decisionJSON(d))
-	})
-	mux.HandleFunc("POST /v1/ratelimit:batch", func(w http.ResponseWriter, r *http.Request) {
-		var m drlv1.CheckBatchRequest
-		if !readJSON(w, r, cfg.MaxBodyBytes, &m) {
-			return
-		}
-		out, err := g.CheckBatch(r.Context(), &m)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, &drlv1.Error{Code: drlv1.Code_CODE_INVALID_ARGUMENT, Message: err.Error(), Field: "checks"})
-			return
-		}
-		writeValue(w, http.StatusOK, batchJSON(out))
-	})
-	mux.HandleFunc("POST /v1/ratelimit:all", func(w http.ResponseWriter, r *http.Request) {
-		var m drlv1.CheckAllRequest
-		if !readJSON(w, r, cfg.MaxBodyBytes, &m) {
-			return
-		}
-		out, err := g.checkAll(r.Context(), &m)
-		if err != nil {
-			writeError(w, httpStatus(err), wireError(err))
-			return
-		}
-		ds := make([]*checkResponseJSON, len(out.GetDecisions()))
-		for i, d := range out.GetDecisions() {
-			ds[i] = decisionJSON(DecisionFromProto(d))
-		}
-		writeValue(w, http.StatusOK, map[string]any{"allowed": out.GetAllowed(), "decisions": ds})
-	})
+	mux.HandleFunc("POST /v1/ratelimit", h.check)
+	mux.HandleFunc("POST /v1/ratelimit:batch", h.batch)
+	mux.HandleFunc("POST /v1/ratelimit:all", h.all)
 	if cfg.Admin != nil {
 		mux.HandleFunc("POST /v1/reset", func(w http.ResponseWriter, r *http.Request) {
-			var m drlv1.ResetRequest
-			if !readJSON(w, r, cfg.MaxBodyBytes, &m) {
+			body, ok := h.readBody(w, r)
+			if !ok {
 				return
 			}
-			dropped, confirmed, err := cfg.Admin.Reset(r.Context(), m.GetUserId(), m.GetAction())
+			m, err := decodeCheck(*body)
+			putBody(body)
 			if err != nil {
-				writeError(w, httpStatus(err), wireError(err))
+				writeError(w, http.StatusBadRequest, decodeError(err))
+				return
+			}
+			dropped, confirmed, err := cfg.Admin.Reset(r.Context(), m.userID, m.action)
+			if err != nil {
+				writeError(w, httpStatus(err), errorOf(err))
 				return
 			}
 			writeValue(w, http.StatusOK, map[string]any{"dropped": dropped, "members": confirmed})
 		})
 		mux.HandleFunc("POST /v1/forget", func(w http.ResponseWriter, r *http.Request) {
-			var m drlv1.ForgetRequest
-			if !readJSON(w, r, cfg.MaxBodyBytes, &m) {
+			body, ok := h.readBody(w, r)
+			if !ok {
 				return
 			}
-			if err := forget(cfg.Admin, m.GetName()); err != nil {
-				writeError(w, httpStatus(err), wireError(err))
+			name, err := decodeName(*body)
+			putBody(body)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, decodeError(err))
+				return
+			}
+			if err := forget(cfg.Admin, name); err != nil {
+				writeError(w, httpStatus(err), errorOf(err))
 				return
 			}
 			writeJSON(w, http.StatusOK, &drlv1.ForgetResponse{})
@@ -116,8 +87,8 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 			if q := r.URL.Query().Get("limit"); q != "" {
 				v, err := strconv.Atoi(q)
 				if err != nil || v < 1 || v > 1000 {
-					writeError(w, http.StatusBadRequest, &drlv1.Error{Code: drlv1.Code_CODE_INVALID_ARGUMENT,
-						Message: "limit " + strconv.Quote(q) + ": want 1 to 1000", Field: "limit"})
+					writeError(w, http.StatusBadRequest, httpError{code: "INVALID_ARGUMENT",
+						message: "limit " + strconv.Quote(q) + ": want 1 to 1000", field: "limit"})
 					return
 				}
 				n = v
@@ -138,7 +109,7 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 		q := r.URL.Query()
 		owner, partition, err := cfg.Directory.OwnerOf(q.Get("user_id"), q.Get("action"))
 		if err != nil {
-			writeError(w, httpStatus(err), wireError(err))
+			writeError(w, httpStatus(err), errorOf(err))
 			return
 		}
 		writeJSON(w, http.StatusOK, &drlv1.OwnerResponse{Owner: memberToProto(owner), Partition: int32(partition)})
@@ -166,96 +137,17 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 		mux.HandleFunc(path, methodNotAllowed(allow))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, &drlv1.Error{Code: drlv1.Code_CODE_INVALID_ARGUMENT, Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
+		writeError(w, http.StatusNotFound, httpError{code: "NOT_FOUND", message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})
 	return requireToken(cfg, mux)
 }
 
-// readJSON decodes the body into m, answering the client itself on failure.
-func readJSON(w http.ResponseWriter, r *http.Request, limit int64, m proto.Message) bool {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, &drlv1.Error{Code: drlv1.Code_CODE_INVALID_ARGUMENT,
-				Message: "request body larger than " + strconv.FormatInt(limit, 10) + " bytes", Field: "body"})
-			return false
-		}
-		writeError(w, http.StatusBadRequest, &drlv1.Error{Code: drlv1.Code_CODE_INVALID_ARGUMENT, Message: "reading body: " + err.Error(), Field: "body"})
-		return false
-	}
-	body, err = normalizeWindows(body)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, wireError(err))
-		return false
-	}
-	if err := jsonIn.Unmarshal(body, m); err != nil {
-		writeError(w, http.StatusBadRequest, &drlv1.Error{Code: drlv1.Code_CODE_INVALID_ARGUMENT, Message: "malformed JSON: " + err.Error(), Field: "body"})
-		return false
-	}
-	return true
-}
-
-// The check answers are written by hand rather than by protojson, which
-// would quote every int64 ("limit":"5"); callers expect numbers, and
-// protojson still reads these bodies back.
-type checkResponseJSON struct {
-	Allowed    bool            `json:"allowed"`
-	Limit      int64           `json:"limit"`
-	Remaining  int64           `json:"remaining"`
-	ResetAfter json.RawMessage `json:"reset_after"`
-	RetryAfter json.RawMessage `json:"retry_after"`
-	Shadowed   bool            `json:"shadowed,omitempty"`
-}
-
-type checkResultJSON struct {
-	Decision *checkResponseJSON `json:"decision,omitempty"`
-	Error    *errorJSON         `json:"error,omitempty"`
-}
-
+// errorJSON is an error answer's object, for callers that build answers
+// with encoding/json.
 type errorJSON struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
-}
-
-func decisionJSON(d bucket.Decision) *checkResponseJSON {
-	return &checkResponseJSON{
-		Allowed:    d.Allowed,
-		Limit:      d.Limit,
-		Remaining:  d.Remaining,
-		ResetAfter: durationJSON(d.ResetAfter),
-		RetryAfter: durationJSON(d.RetryAfter),
-		Shadowed:   d.Shadowed,
-	}
-}
-
-// durationJSON writes a duration as protojson does: "1.500s".
-// durationJSON writes d as protojson does ("1.5s"), in whole
-// milliseconds, rounded up: nobody waits a nanosecond-precise retry, and a
-// 0.4 ms RetryAfter must not read "0s".
-func durationJSON(d time.Duration) json.RawMessage {
-	if r := d % time.Millisecond; r > 0 {
-		d += time.Millisecond - r
-	}
-	b, _ := protojson.Marshal(durationpb.New(d))
-	return b
-}
-
-func batchJSON(m *drlv1.CheckBatchResponse) any {
-	results := make([]checkResultJSON, len(m.GetResults()))
-	for i, r := range m.GetResults() {
-		if e := r.GetError(); e != nil {
-			results[i].Error = toErrorJSON(e)
-			continue
-		}
-		results[i].Decision = decisionJSON(DecisionFromProto(r.GetDecision()))
-	}
-	return map[string]any{"results": results}
-}
-
-func toErrorJSON(e *drlv1.Error) *errorJSON {
-	return &errorJSON{Code: strings.TrimPrefix(e.GetCode().String(), "CODE_"), Message: e.GetMessage(), Field: e.GetField()}
 }
 
 func writeValue(w http.ResponseWriter, code int, v any) {
@@ -272,15 +164,25 @@ func writeJSON(w http.ResponseWriter, code int, m proto.Message) {
 func writeBody(w http.ResponseWriter, code int, b []byte, encodeErr error) {
 	if encodeErr != nil {
 		code = http.StatusInternalServerError
-		b, _ = json.Marshal(map[string]*errorJSON{"error": {Code: "INTERNAL", Message: encodeErr.Error()}})
+		b = appendErrorBody(nil, httpError{code: "INTERNAL", message: encodeErr.Error()})
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(code)
 	w.Write(append(b, '\n'))
 }
 
-func writeError(w http.ResponseWriter, code int, e *drlv1.Error) {
-	writeValue(w, code, map[string]*errorJSON{"error": toErrorJSON(e)})
+// jsonContentType is shared by every answer; net/http only reads it.
+var jsonContentType = []string{"application/json"}
+
+// appendErrorBody appends {"error":{...}}.
+func appendErrorBody(b []byte, e httpError) []byte {
+	b = append(b, `{"error":`...)
+	b = appendErrorObject(b, e)
+	return append(b, '}')
+}
+
+func writeError(w http.ResponseWriter, code int, e httpError) {
+	writeBody(w, code, appendErrorBody(nil, e), nil)
 }
 
 func writePlain(w http.ResponseWriter, code int, s string) {
@@ -293,7 +195,7 @@ func writePlain(w http.ResponseWriter, code int, s string) {
 func methodNotAllowed(allow string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		writeError(w, http.StatusMethodNotAllowed, &drlv1.Error{Code: drlv1.Code_CODE_INVALID_ARGUMENT,
-			Message: r.Method + " " + r.URL.Path + ": use " + allow})
+		writeError(w, http.StatusMethodNotAllowed, httpError{code: "METHOD_NOT_ALLOWED",
+			message: r.Method + " " + r.URL.Path + ": use " + allow})
 	}
 }

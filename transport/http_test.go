@@ -165,7 +165,8 @@ func TestHTTPBadInput(t *testing.T) {
 		field                    string
 	}{
 		{"malformed JSON", "POST", "/v1/ratelimit", `{"user_id":`, 400, "body"},
-		{"unknown field", "POST", "/v1/ratelimit", `{"user":"u"}`, 400, "body"},
+		{"not an object", "POST", "/v1/ratelimit", `["u"]`, 400, "body"},
+		{"trailing bytes", "POST", "/v1/ratelimit", `{"user_id":"u"} x`, 400, "body"},
 		{"empty user", "POST", "/v1/ratelimit", `{"user_id":"","action":"a","limit":1,"window":"1s"}`, 400, "user_id"},
 		{"zero limit", "POST", "/v1/ratelimit", `{"user_id":"u","action":"a","limit":0,"window":"1s"}`, 400, "limit"},
 		{"window too long", "POST", "/v1/ratelimit", `{"user_id":"u","action":"a","limit":1,"window":"7200s"}`, 400, "window"},

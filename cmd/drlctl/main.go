@@ -34,6 +34,7 @@ import (
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/client"
+	"github.com/drlimit/drl/transport"
 )
 
 func main() {
@@ -277,10 +278,23 @@ func durationJSON(d time.Duration) json.RawMessage {
 	return b
 }
 
+// windowFlag reads -window as the HTTP API reads "window": seconds or a
+// duration.
+type windowFlag time.Duration
+
+func (w *windowFlag) String() string { return time.Duration(*w).String() }
+
+func (w *windowFlag) Set(s string) error {
+	d, err := transport.ParseWindow(s)
+	*w = windowFlag(d)
+	return err
+}
+
 func defineCheck(fs *flag.FlagSet) func(g globals) error {
 	needKey, user, action := keyFlags(fs)
 	limit := fs.Int64("limit", 0, "hits per window (required)")
-	window := fs.Duration("window", 0, "the window, such as 1m (required)")
+	window := new(windowFlag)
+	fs.Var(window, "window", "the window: seconds (60) or a duration (1m) (required)")
 	hits := fs.Int64("hits", 1, "cost of this check; 0 peeks")
 	burst := fs.Int64("burst", 0, "bucket capacity (token_bucket, gcra); 0 means limit")
 	algorithm := fs.String("algorithm", "", algorithmUsage())
@@ -294,7 +308,7 @@ func defineCheck(fs *flag.FlagSet) func(g globals) error {
 		if err != nil {
 			return err
 		}
-		req := bucket.Request{UserID: *user, Action: *action, Limit: *limit, Window: *window, Hits: *hits, Burst: *burst,
+		req := bucket.Request{UserID: *user, Action: *action, Limit: *limit, Window: time.Duration(*window), Hits: *hits, Burst: *burst,
 			Algorithm: alg, DryRun: *dryRun}
 		d, err := g.client.CheckWith(g.ctx, req, drl.CheckOptions{Shadow: *shadow})
 		if err != nil {

@@ -46,6 +46,11 @@ func TestCommands(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &d) != nil || d.Allowed {
 		t.Fatalf("third check: %q %v", out, err)
 	}
+	// -window in seconds reads as the HTTP API reads it: the same bucket.
+	out, err = ctl(t, addrs, "check", "-user", "u1", "-action", "login", "-limit", "2", "-window", "3600")
+	if err != nil || !strings.HasPrefix(out, "denied") {
+		t.Fatalf("check -window 3600 after two of -window 1h: %q %v, want denied (the same bucket)", out, err)
+	}
 
 	out, err = ctl(t, addrs, "members")
 	if err != nil || strings.Count(out, "alive") != 3 {

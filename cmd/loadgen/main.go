@@ -166,6 +166,7 @@ type checker interface {
 	check(ctx context.Context, worker int, users []int, perKey []atomic.Int64) (admitted, failed int)
 	forwardedShare() float64 // -1 when unknown
 	checksPerRPC() float64   // forwarded checks per Forward call; 0 when unknown
+	forwardedChecks() int64  // checks forwarded to another node so far; -1 when unknown
 	denyCacheHits() uint64
 	fallbacks() uint64
 	leaseHits() uint64
@@ -194,6 +195,14 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The forwarding's read and write syscalls: the sender (this process,
+	// in embedded mode) and the owners (-pids) together.
+	sysPIDs := append([]int{0}, pids...)
+	sysBefore, err := ioSyscalls(sysPIDs)
+	if err != nil {
+		return nil, err
+	}
+	fwdBefore := c.forwardedChecks()
 
 	runCtx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
@@ -249,6 +258,11 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
+	sysAfter, err := ioSyscalls(sysPIDs)
+	if err != nil {
+		return nil, err
+	}
+	fwdAfter := c.forwardedChecks()
 
 	all := slices.Concat(lat...)
 	slices.Sort(all)
@@ -271,6 +285,10 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 		LeaseHits:       c.leaseHits(),
 		ErrorSamples:    errorSamples.seen,
 		NodeCPUPerCheck: -1,
+		SyscallsPerFwd:  -1,
+	}
+	if fwd := fwdAfter - fwdBefore; fwdBefore >= 0 && len(pids) > 0 && fwd > 0 {
+		r.SyscallsPerFwd = float64(sysAfter-sysBefore) / float64(fwd)
 	}
 	// What an exact limiter admits when no window ends during the run and
 	// nothing refills: min(demand, limit/hits) per key.
@@ -355,6 +373,11 @@ type report struct {
 	// NodeCPUPerCheck is the -pids processes' CPU time per check; -1 without
 	// -pids.
 	NodeCPUPerCheck float64 `json:"node_cpu_us_per_check"`
+	// SyscallsPerFwd is the read and write syscalls (syscr + syscw) of
+	// this process and the -pids processes over the run, divided by the
+	// checks forwarded between nodes; -1 when unknown (client mode, or no
+	// -pids).
+	SyscallsPerFwd float64 `json:"syscalls_per_forwarded_check"`
 }
 
 func (r *report) print(w io.Writer) {
@@ -384,6 +407,9 @@ func (r *report) print(w io.Writer) {
 	}
 	if r.NodeCPUPerCheck >= 0 {
 		fmt.Fprintf(w, "node CPU    %.1fµs per check\n", r.NodeCPUPerCheck)
+	}
+	if r.SyscallsPerFwd >= 0 {
+		fmt.Fprintf(w, "syscalls    %.2f reads and writes per forwarded check, sender and owners\n", r.SyscallsPerFwd)
 	}
 }
 
@@ -550,6 +576,8 @@ func (c *client) forwardedShare() float64 {
 
 func (c *client) checksPerRPC() float64 { return 0 }
 
+func (c *client) forwardedChecks() int64 { return -1 }
+
 func (c *client) denyCacheHits() uint64 { return 0 }
 
 func (c *client) fallbacks() uint64 { return 0 }
@@ -636,6 +664,8 @@ func (e *embedded) fallbacks() uint64 {
 	st := e.node.Stats()
 	return st.FallbackLocal + st.FallbackOpen + st.FallbackClosed
 }
+
+func (e *embedded) forwardedChecks() int64 { return int64(e.node.Stats().Forwarded) }
 
 func (e *embedded) checksPerRPC() float64 {
 	st := e.node.Stats()

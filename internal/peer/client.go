@@ -171,7 +171,8 @@ func NewClient(name, addr string, cfg ClientConfig) (*Client, error) {
 		// gRPC's default of up to two minutes.
 		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: time.Second, Backoff: backoff.Config{
 			BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}}),
-	}, cfg.DialOptions...)
+	}, transport.FlowDialOptions()...)
+	opts = append(opts, cfg.DialOptions...)
 	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("peer: client for peer %s at %s: %w", name, addr, err)
