@@ -263,94 +263,32 @@ func (v *view) awaitNext(ctx context.Context, pause time.Duration) error {
 }
 
 // decideOwned answers count identical checks on a key this node owns in
-// v. Most keys take one store call. A key gained in v's change (or any key
-// while a restoring member joins, or the node heals from a split) may
-// wait for v's handoffs; a key taken over from a failed member starts its
-// bucket from the failed side's share, plus what this side lent itself
-// while the owner was out of reach (internal/ownership, takeover.go and
-// provisional.go).
+// v: the core decides (ownership.View.DecideOwned), and the node waits
+// where it says so.
 func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req bucket.Request, count int) (bucket.Repeated, error) {
-	wait := ownership.NoWait
-	if v.unsettled() {
-		wait = v.MustWait(key, n.id)
+	o := ownership.Owned{Key: key, Req: req, Count: count}
+	o.Settled = !v.unsettled()
+	o.Waited = o.Settled
+	if len(v.Takeovers) > 0 {
+		o.Now = n.cfg.Clock.Now()
+		o.Gone.Left, o.Gone.Known = n.lastAnswers.Remaining(key, req)
 	}
-	takenOver := v.TakenOver(key) && req.Hits > 0 && !req.DryRun
-	if wait == ownership.NoWait && !takenOver {
-		return n.store.CheckKey(key, req, count)
-	}
-	if wait == ownership.WaitAlways {
-		if err := n.awaitSettled(ctx, v); err != nil {
-			return bucket.Repeated{}, err
+	for {
+		rep, step, err := v.DecideOwned(n.store, n.own.prov, n.id, o)
+		switch {
+		case err != nil || step == ownership.Decided:
+			return rep, err
+		case step == ownership.AwaitSettled:
+			o.Settled, err = n.awaitSettled(ctx, v)
+			o.Waited = true
+		case step == ownership.AwaitConfirmed:
+			err = v.awaitConfirmed(ctx)
+			o.Settled, o.Waited = true, true
 		}
-		wait = ownership.NoWait
-	}
-	if takenOver && n.own.prov.HasCredits(key) {
-		// Lent hits are waiting for this key: start its bucket (if none is
-		// held) and spend them before deciding.
-		peek := req
-		peek.Hits, peek.DryRun = 0, true
-		_, held, err := n.store.CheckKeyIfHeld(key, peek, 1)
 		if err != nil {
 			return bucket.Repeated{}, err
 		}
-		if err := n.startTakenOver(ctx, v, key, req, held); err != nil {
-			return bucket.Repeated{}, err
-		}
-		return n.store.CheckKey(key, req, count)
 	}
-	rep, held, err := n.store.CheckKeyIfHeld(key, req, count)
-	if err != nil || held {
-		return rep, err
-	}
-	switch {
-	case takenOver && n.takeoverSpend(v, key, req) > 0:
-		err = n.startTakenOver(ctx, v, key, req, false)
-	case wait == ownership.WaitIfNotHeld:
-		err = n.awaitSettled(ctx, v)
-	}
-	if err != nil {
-		return bucket.Repeated{}, err
-	}
-	return n.store.CheckKey(key, req, count)
-}
-
-// startTakenOver starts the bucket of a key taken over from a failed
-// member, unless one is held: with the failed side's share spent, once
-// every peer of v confirmed the ring (a node that merely has not yet
-// noticed that it is in the minority would otherwise take over keys the
-// majority still decides). Then it spends what this side lent itself for
-// the key while its owner was out of reach.
-func (n *Node) startTakenOver(ctx context.Context, v *view, key bucket.Key, req bucket.Request, held bool) error {
-	if !held {
-		if err := v.awaitConfirmed(ctx); err != nil {
-			return err
-		}
-		// Once, atomically: racing first checks seed it together; a bucket
-		// that arrived meanwhile is kept as it is.
-		if spent := n.takeoverSpend(v, key, req); spent > 0 {
-			if _, err := n.store.Seed(key, req, spent); err != nil {
-				return err
-			}
-		}
-	}
-	if credits := n.own.prov.TakeCredits(key, req.Algorithm, n.cfg.Clock.Now()); len(credits) > 0 {
-		n.store.Absorb(credits)
-	}
-	return nil
-}
-
-// takeoverSpend is how much of a new bucket for key counts as spent
-// because a failed member owned it within the last window: its share, or
-// what it last told this node was gone if that is more.
-func (n *Node) takeoverSpend(v *view, key bucket.Key, req bucket.Request) int64 {
-	c := ownership.Capacity(req)
-	spent := v.TakeoverSpend(key, req.Window, c, n.cfg.Clock.Now())
-	if spent > 0 {
-		if left, ok := n.lastAnswers.Remaining(key, req); ok {
-			spent = max(spent, c-left)
-		}
-	}
-	return min(spent, c)
 }
 
 // unsettled reports whether some peer of v has not yet reported its
@@ -383,27 +321,30 @@ func (v *view) awaitConfirmed(ctx context.Context) error {
 var errViewChanged = errors.New("cluster: the ring changed while the check waited")
 
 // awaitSettled waits until v's handoffs are done, HandoffWait after the
-// change at most. After that the key starts fresh here: a member that has
+// change at most, and reports whether they were. After that the key starts fresh here: a member that has
 // not reported is unreachable or has not seen the change, and its history
 // of the key is lost (the crash bound of DESIGN.md §6). If a newer view
 // replaces v first, it returns errViewChanged.
-func (n *Node) awaitSettled(ctx context.Context, v *view) error {
+func (n *Node) awaitSettled(ctx context.Context, v *view) (bool, error) {
 	n.stats.waitedHandoff.Add(1)
 	select {
+	case <-v.settled:
+		return true, nil
 	case <-v.waitOver:
-		return nil // HandoffWait has passed: start fresh, without a word
+		return false, nil // HandoffWait has passed: start fresh, without a word
 	default:
 	}
 	select {
 	case <-v.settled:
+		return true, nil
 	case <-v.next:
-		return errViewChanged
+		return false, errViewChanged
 	case <-v.waitOver:
 		n.log.Warn("handoffs of a ring change did not settle in time; new keys start fresh", "ring", v.Version, "waiting_for", n.unsettledPeers())
+		return false, nil
 	case <-ctx.Done():
-		return fmt.Errorf("waiting for the handoffs of a ring change: %w", ctx.Err())
+		return false, fmt.Errorf("waiting for the handoffs of a ring change: %w", ctx.Err())
 	}
-	return nil
 }
 
 // checkOwned applies checks other nodes forwarded here.

@@ -53,25 +53,10 @@ func (n *Node) absorb(ctx context.Context, from string, moved []bucket.Moved, do
 	return kept
 }
 
-// keep puts buckets handed to this node in the store, except those of
-// keys it took over from a failed member: they are what the sender's side
-// lent itself while the owner was out of reach, spent on top of the
-// failed side's share when the key's bucket starts here (decideOwned).
+// keep puts buckets handed to this node in the store; lent hits for keys
+// it took over wait as credits (ownership.View.Absorb).
 func (n *Node) keep(moved []bucket.Moved) int {
-	v := n.own.view.Load()
-	if len(v.Takeovers) == 0 {
-		return n.store.Absorb(moved)
-	}
-	var plain, credits []bucket.Moved
-	for _, m := range moved {
-		if v.TakenOver(m.Key) && v.Ring.Owner(m.Key.Hi) == n.id {
-			credits = append(credits, m)
-		} else {
-			plain = append(plain, m)
-		}
-	}
-	n.own.prov.Credit(credits, n.cfg.Clock.Now())
-	return n.store.Absorb(plain) + len(credits)
+	return n.own.view.Load().Absorb(n.store, n.own.prov, n.id, moved, n.cfg.Clock.Now())
 }
 
 // handOffMoved sends every bucket this node holds but does not own in
@@ -109,50 +94,13 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 		// gives back. The newer handoff moves what must move, and marks done.
 		return
 	}
-	r := ms.ring
-	self := n.id
-	// Keys this node takes over in this very change may already be here:
-	// lent hits another member sent before this node saw the change. They
-	// become credits, like those that arrive after it (keep).
-	var fresh *ownership.Takeover
-	if ms.view != nil && len(ms.view.Takeovers) > 0 && ms.view.Takeovers[0].At == ms.view.At {
-		fresh = &ms.view.Takeovers[0]
-	}
-	moved := n.store.Extract(func(k bucket.Key) bool {
-		owner := r.Owner(k.Hi)
-		if owner == self {
-			return fresh != nil && fresh.Failed[fresh.Ring.Owner(k.Hi)]
-		}
-		return peers[owner] != nil
-	})
 	start := n.cfg.Clock.Now()
-	byOwner := map[string][]bucket.Moved{}
-	var credits []bucket.Moved
-	for _, m := range moved {
-		owner := r.Owner(m.Key.Hi)
-		if owner == self {
-			credits = append(credits, m)
-			continue
-		}
-		byOwner[owner] = append(byOwner[owner], m)
-	}
-	n.own.prov.Credit(credits, start)
-	// What this node lent itself while owners were out of reach goes to
-	// the owners of this ring (internal/ownership, provisional.go).
-	var lentTo map[string][]bucket.Moved
+	var v *ownership.View
 	if ms.view != nil {
-		var own []bucket.Moved
-		lentTo, own = n.own.prov.Release(ms.view.View, self, start)
-		n.store.Absorb(own)
-		for owner, lent := range lentTo {
-			if peers[owner] == nil {
-				n.own.prov.Keep(lent)
-				delete(lentTo, owner)
-				continue
-			}
-			byOwner[owner] = append(byOwner[owner], lent...)
-		}
+		v = ms.view.View
 	}
+	plan := ownership.PlanHandoff(v, ms.ring, n.store, n.own.prov, n.id, func(id string) bool { return peers[id] != nil }, start)
+	byOwner := plan.ByOwner
 	var mu sync.Mutex
 	var sent, lost int
 	var wg sync.WaitGroup
@@ -176,7 +124,7 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 	wg.Wait()
 	n.stats.handoffsSent.Add(uint64(sent))
 	n.stats.handoffsLost.Add(uint64(lost))
-	if len(moved) > 0 {
+	if plan.Moved > 0 {
 		n.log.Info("handed off buckets", "keys", sent, "lost", lost, "members", len(byOwner), "took", n.cfg.Clock.Now()-start)
 	}
 }

@@ -1,0 +1,228 @@
+package ownership
+
+import (
+	"time"
+
+	"github.com/drlimit/drl/bucket"
+)
+
+// Store is what the core needs of a node's bucket store
+// (*bucket.Store). Its calls are safe for concurrent use.
+type Store interface {
+	CheckKey(k bucket.Key, req bucket.Request, n int) (bucket.Repeated, error)
+	CheckKeyIfHeld(k bucket.Key, req bucket.Request, n int) (bucket.Repeated, bool, error)
+	Seed(k bucket.Key, req bucket.Request, spent int64) (bool, error)
+	Absorb(moved []bucket.Moved) int
+	Extract(move func(bucket.Key) bool) []bucket.Moved
+}
+
+var _ Store = (*bucket.Store)(nil)
+
+// Step says what a check on an owned key needs before it can be decided.
+type Step uint8
+
+const (
+	// Decided: the answer is in.
+	Decided Step = iota
+	// AwaitSettled: wait until the view settles or HandoffWait passes,
+	// then ask again with Waited set (and Settled if it settled).
+	AwaitSettled
+	// AwaitConfirmed: wait until every peer of the view confirmed its ring,
+	// with no HandoffWait to cut it short, then ask again with Settled.
+	AwaitConfirmed
+)
+
+// Owned is one check (count identical checks) on a key the node owns in a
+// view, as it goes through its steps.
+type Owned struct {
+	Key   bucket.Key
+	Req   bucket.Request
+	Count int
+	// Settled: every peer of the view reported its handoff done. Waited:
+	// the node waited for that as long as it waits (settled, or
+	// HandoffWait passed).
+	Settled, Waited bool
+	// Now is the time of the check; read only for keys taken over from a
+	// failed member, so a caller may leave it zero when the view has no
+	// takeovers.
+	Now time.Duration
+	// Gone is what the failed owner last said was left, for a key taken
+	// over from it.
+	Gone Knowledge
+}
+
+// DecideOwned answers c on a key self owns in v, from s, or says what it
+// must wait for first. Most keys take one store call. A key gained in v's
+// change (or any key while a restoring member joins) waits for v's
+// handoffs if nothing is held for it; a node that healed from a split
+// waits either way. A key taken over from a failed member starts its
+// bucket, once every peer confirmed v, from the failed side's share (or
+// from what that owner last said was gone, if more) plus what this side
+// lent itself for it while the owner was out of reach (p's credits).
+func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (bucket.Repeated, Step, error) {
+	wait := NoWait
+	if !c.Waited {
+		wait = v.MustWait(c.Key, self)
+	}
+	takenOver := len(v.Takeovers) > 0 && c.Req.Hits > 0 && !c.Req.DryRun && v.TakenOver(c.Key)
+	if wait == NoWait && !takenOver {
+		rep, err := s.CheckKey(c.Key, c.Req, c.Count)
+		return rep, Decided, err
+	}
+	if wait == WaitAlways {
+		return bucket.Repeated{}, AwaitSettled, nil
+	}
+	if takenOver && p.HasCredits(c.Key) {
+		// Lent hits are waiting for this key: start its bucket (if none is
+		// held) and spend them before deciding.
+		peek := c.Req
+		peek.Hits, peek.DryRun = 0, true
+		_, held, err := s.CheckKeyIfHeld(c.Key, peek, 1)
+		if err != nil {
+			return bucket.Repeated{}, Decided, err
+		}
+		if !held && !c.Settled {
+			return bucket.Repeated{}, AwaitConfirmed, nil
+		}
+		if err := v.startTakenOver(s, p, c, held); err != nil {
+			return bucket.Repeated{}, Decided, err
+		}
+		rep, err := s.CheckKey(c.Key, c.Req, c.Count)
+		return rep, Decided, err
+	}
+	rep, held, err := s.CheckKeyIfHeld(c.Key, c.Req, c.Count)
+	if err != nil || held {
+		return rep, Decided, err
+	}
+	switch {
+	case takenOver && v.takeoverSpend(c) > 0:
+		if !c.Settled {
+			// A node that merely has not yet noticed that it is in the
+			// minority would otherwise take over keys the majority still
+			// decides.
+			return bucket.Repeated{}, AwaitConfirmed, nil
+		}
+		if err := v.startTakenOver(s, p, c, false); err != nil {
+			return bucket.Repeated{}, Decided, err
+		}
+	case wait == WaitIfNotHeld:
+		return bucket.Repeated{}, AwaitSettled, nil
+	}
+	rep, err = s.CheckKey(c.Key, c.Req, c.Count)
+	return rep, Decided, err
+}
+
+// startTakenOver starts the bucket of a key taken over from a failed
+// member, unless one is held, with the failed side's share spent: once,
+// atomically, so racing first checks seed it together and a bucket that
+// arrived meanwhile is kept as it is. Then it spends the lent hits waiting
+// for the key.
+func (v *View) startTakenOver(s Store, p *Provisional, c Owned, held bool) error {
+	if !held {
+		if spent := v.takeoverSpend(c); spent > 0 {
+			if _, err := s.Seed(c.Key, c.Req, spent); err != nil {
+				return err
+			}
+		}
+	}
+	if credits := p.TakeCredits(c.Key, c.Req.Algorithm, c.Now); len(credits) > 0 {
+		s.Absorb(credits)
+	}
+	return nil
+}
+
+// takeoverSpend is how much of a new bucket for c's key counts as spent
+// because a failed member owned it within the last window: its share, or
+// what it last said was gone if that is more.
+func (v *View) takeoverSpend(c Owned) int64 {
+	whole := Capacity(c.Req)
+	spent := v.TakeoverSpend(c.Key, c.Req.Window, whole, c.Now)
+	if spent > 0 && c.Gone.Known {
+		spent = max(spent, whole-c.Gone.Left)
+	}
+	return min(spent, whole)
+}
+
+// Handoff is what a node sends and keeps at a ring change.
+type Handoff struct {
+	// ByOwner are the buckets, and lent hits, for each new owner.
+	ByOwner map[string][]bucket.Moved
+	// Moved counts the store's buckets among them.
+	Moved int
+}
+
+// PlanHandoff takes out of s every bucket that v's ring (or, for a
+// leaving node, leaving) gives to another member for which hasPeer is
+// true, and out of p the lent hits of keys others own, grouped by owner
+// for the node to send. Lent hits of keys self owns go into s, or become
+// credits if the key was taken over; so do buckets held for keys self
+// takes over in this very change (lent hits another member sent before
+// this node saw the change). v is nil for a leaving node's last handoff.
+func PlanHandoff(v *View, leaving Ring, s Store, p *Provisional, self string, hasPeer func(string) bool, now time.Duration) Handoff {
+	r := leaving
+	var fresh *Takeover
+	if v != nil {
+		r = v.Ring
+		if len(v.Takeovers) > 0 && v.Takeovers[0].At == v.At {
+			fresh = &v.Takeovers[0]
+		}
+	}
+	moved := s.Extract(func(k bucket.Key) bool {
+		owner := r.Owner(k.Hi)
+		if owner == self {
+			return fresh != nil && fresh.Failed[fresh.Ring.Owner(k.Hi)]
+		}
+		return hasPeer(owner)
+	})
+	h := Handoff{ByOwner: map[string][]bucket.Moved{}}
+	var credits []bucket.Moved
+	for _, m := range moved {
+		owner := r.Owner(m.Key.Hi)
+		if owner == self {
+			credits = append(credits, m)
+			continue
+		}
+		h.ByOwner[owner] = append(h.ByOwner[owner], m)
+		h.Moved++
+	}
+	p.Credit(credits, now)
+	if v == nil {
+		return h
+	}
+	lentTo, own := p.Release(v, self, now)
+	s.Absorb(own)
+	for owner, lent := range lentTo {
+		if !hasPeer(owner) {
+			p.Keep(lent)
+			continue
+		}
+		h.ByOwner[owner] = append(h.ByOwner[owner], lent...)
+	}
+	return h
+}
+
+// Ring is what the core needs of a ring.
+type Ring interface {
+	Owner(keyHash uint64) string
+}
+
+// Absorb takes buckets another member handed this node into s, except
+// those of keys it took over from a failed member in v: they are lent
+// hits of the sender's side, spent on top of the failed side's share when
+// the key's bucket starts here (DecideOwned). It returns how many it
+// kept.
+func (v *View) Absorb(s Store, p *Provisional, self string, moved []bucket.Moved, now time.Duration) int {
+	if len(v.Takeovers) == 0 {
+		return s.Absorb(moved)
+	}
+	var plain, credits []bucket.Moved
+	for _, m := range moved {
+		if v.Ring.Owner(m.Key.Hi) == self && v.TakenOver(m.Key) {
+			credits = append(credits, m)
+		} else {
+			plain = append(plain, m)
+		}
+	}
+	p.Credit(credits, now)
+	return s.Absorb(plain) + len(credits)
+}

@@ -1,0 +1,98 @@
+package ownership
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/drlimit/drl/bucket"
+)
+
+// TestDecideOwnedSteps walks checks on owned keys through the core's
+// steps: what each waits for, and what the bucket starts from.
+func TestDecideOwnedSteps(t *testing.T) {
+	clock := &bucket.ManualClock{}
+	clock.Set(time.Hour)
+	hash := bucket.NewKeyHasher()
+	store, err := bucket.NewStore(bucket.StoreConfig{Clock: clock, Hasher: hash, SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	prov, err := NewProvisional(clock, hash, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prov.Close()
+	a, b, c := member("a"), member("b"), member("c")
+	core := newCore("a")
+	v1 := mustUpdate(t, core, 0, a, b, c).New
+	req := bucket.Request{Limit: 1000, Window: time.Hour, Hits: 1}
+	remaining := func(key bucket.Key) int64 {
+		peek := req
+		peek.Hits, peek.DryRun = 0, true
+		rep, _ := store.CheckKey(key, peek, 1)
+		return rep.LastAdmitted.Remaining
+	}
+
+	// The first ring: a gained every key it owns, so one held nowhere
+	// waits for the handoffs, then starts fresh.
+	gained := keyOwnedBy(t, v1, "a/1")
+	o := Owned{Key: gained, Req: req, Count: 1}
+	if _, step, _ := v1.DecideOwned(store, prov, "a/1", o); step != AwaitSettled {
+		t.Fatalf("gained key, unsettled: step %v, want AwaitSettled", step)
+	}
+	o.Waited = true
+	if rep, step, err := v1.DecideOwned(store, prov, "a/1", o); step != Decided || err != nil || rep.Admitted != 1 {
+		t.Fatalf("gained key after the wait: %v %v %v, want one admitted", rep, step, err)
+	}
+	for _, p := range v1.Peers {
+		core.Done(p, v1.ID)
+	}
+
+	// c fails; a takes one of its keys over. b had lent itself 100 hits
+	// for it while c was out of reach, and handed them over.
+	now := time.Hour
+	v2 := mustUpdate(t, core, now, a, b, failed("c", now)).New
+	var taken bucket.Key
+	for i := range 10_000 {
+		k := hash(fmt.Sprint("user", i), "act")
+		if v1.Ring.Owner(k.Hi) == "c/1" && v2.Ring.Owner(k.Hi) == "a/1" {
+			taken = k
+			break
+		}
+	}
+	other, err := NewProvisional(clock, hash, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for range 100 {
+		other.Lend(v2, taken, req, Knowledge{}, false)
+	}
+	lent, _ := other.Release(v2, "b/1", now)
+	if kept := v2.Absorb(store, prov, "a/1", lent["a/1"], now); kept != 1 {
+		t.Fatalf("a kept %d buckets of b's lent hits, want 1", kept)
+	}
+	o = Owned{Key: taken, Req: req, Count: 1, Now: now}
+	if _, step, _ := v2.DecideOwned(store, prov, "a/1", o); step != AwaitConfirmed {
+		t.Fatalf("taken-over key before the ring is confirmed: step %v, want AwaitConfirmed", step)
+	}
+	o.Settled, o.Waited = true, true
+	if rep, step, err := v2.DecideOwned(store, prov, "a/1", o); step != Decided || err != nil || rep.Admitted != 1 {
+		t.Fatalf("taken-over key: %v %v %v, want one admitted", rep, step, err)
+	}
+	// 1000 − 334 (c's share) − 100 (b's lent hits) − 1.
+	if got := remaining(taken); got != 565 {
+		t.Errorf("taken-over key has %d left, want 565", got)
+	}
+
+	// Cut off, then healed: a waits for the healed ring's handoffs even
+	// for a key it holds.
+	mustUpdate(t, core, now, a, failed("b", now), failed("c", now))
+	v4 := mustUpdate(t, core, now, a, b, c).New
+	o = Owned{Key: gained, Req: req, Count: 1}
+	if _, step, _ := v4.DecideOwned(store, prov, "a/1", o); step != AwaitSettled {
+		t.Errorf("held key after a heal: step %v, want AwaitSettled", step)
+	}
+}
