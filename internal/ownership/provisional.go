@@ -84,7 +84,8 @@ const ReroutePause = 25 * time.Millisecond
 // owner had exhausted stays exhausted. A key the node knows nothing of
 // while v has not settled is denied: its bucket is most likely on its way
 // to a new owner, not lost, and a fresh share then is the over-admission
-// of a rolling restart.
+// of a rolling restart. So is a key taken over in v before v settles: its
+// new owner is about to start it from what this side lent so far.
 func (p *Provisional) Lend(v *View, key bucket.Key, req bucket.Request, know Knowledge, unsettled bool) (bucket.Decision, error) {
 	share := v.ShareCount()
 	local := req
@@ -96,6 +97,12 @@ func (p *Provisional) Lend(v *View, key bucket.Key, req bucket.Request, know Kno
 		local.Burst = 0
 	}
 	localCap := Capacity(local)
+	if unsettled && v.Quorum.OK() && v.TakenOver(key) {
+		// The key's new owner is starting it from this side's share and
+		// everything the side lent itself so far; it is waiting for the
+		// ring to be confirmed. A share lent now would come on top.
+		return bucket.Decision{Limit: localCap, RetryAfter: ReroutePause}, nil
+	}
 	if local.Hits > localCap {
 		// More than the share can ever hold: deny, as the owner might well
 		// have.
