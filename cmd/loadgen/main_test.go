@@ -35,7 +35,7 @@ func TestLoadgenAgainstANode(t *testing.T) {
 
 	for _, mode := range []string{"client", "embedded"} {
 		o, err := parse([]string{"-mode", mode, "-targets", n.GRPCAddr(), "-join", n.GossipAddr(), "-expect-members", "0",
-			"-duration", "300ms", "-concurrency", "4", "-keys", "50", "-limit", "5", "-quiet", "-algorithm", "fixed_window", "-action", mode,
+			"-duration", "300ms", "-concurrency", "4", "-keys", "5", "-limit", "5", "-quiet", "-algorithm", "fixed_window", "-action", mode,
 			// Exactness is the point here: no local fallback when the race
 			// detector makes a check miss its deadline.
 			"-fail-policy", "closed",
@@ -50,7 +50,8 @@ func TestLoadgenAgainstANode(t *testing.T) {
 		if rep.Checks == 0 || rep.Errors != 0 || rep.ChecksPerSec <= 0 || rep.P99us < rep.P50us {
 			t.Fatalf("%s: report %+v", mode, rep)
 		}
-		// 50 keys, 5 each per minute: most checks are denied.
+		// 5 keys, 5 each per minute: most checks are denied, even on a
+		// machine so loaded that the run makes only a few dozen.
 		if rep.AdmittedShare <= 0 || rep.AdmittedShare >= 1 {
 			t.Fatalf("%s: admitted share %v, want between 0 and 1", mode, rep.AdmittedShare)
 		}
