@@ -226,12 +226,12 @@ func TestProvisionalShareOutlivesViews(t *testing.T) {
 	// Back to a majority without c: the lent hits go to c's key's new owner.
 	v4 := mustUpdate(t, core, 0, a, b, failed("c", 0)).New
 	owner := v4.Ring.Owner(key.Hi)
-	toOwners, own := p.Release(v4, "a/1", clock.Now())
+	toOwners := p.Release(v4, "a/1", clock.Now())
 	var lent int64
 	var moved []bucket.Moved
 	if owner == "a/1" {
-		if len(own) != 0 || !p.HasCredits(key) {
-			t.Fatalf("a took the key over: own %d, credits %v; want none, credits", len(own), p.HasCredits(key))
+		if !p.HasCredits(key) {
+			t.Fatalf("a took the key over: no credits")
 		}
 		moved = p.TakeCredits(key, req.Algorithm, clock.Now())
 	} else {
@@ -251,7 +251,7 @@ func TestProvisionalShareOutlivesViews(t *testing.T) {
 	if lent != 333 {
 		t.Errorf("owner %s spent %d lent hits, want 333", owner, lent)
 	}
-	if again, _ := p.Release(v4, "a/1", clock.Now()); len(again) != 0 {
+	if again := p.Release(v4, "a/1", clock.Now()); len(again) != 0 {
 		t.Errorf("lent hits released twice")
 	}
 }
@@ -292,5 +292,32 @@ func TestLendCappedByKnowledge(t *testing.T) {
 		if allowed != s.allowed {
 			t.Errorf("%s: lent %d, want %d", s.name, allowed, s.allowed)
 		}
+	}
+}
+
+// TestLentHitsOfLiveOwnersStay checks that lent hits of a key whose owner
+// is alive are never handed to it: it could not tell them from the
+// bucket a handoff is still bringing, and would decide on them as on the
+// key's history (a rolling restart admitted 1003-1060 of 1000 so).
+func TestLentHitsOfLiveOwnersStay(t *testing.T) {
+	clock := &bucket.ManualClock{}
+	p, err := NewProvisional(clock, bucket.NewKeyHasher(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	core := newCore("a")
+	v1 := mustUpdate(t, core, 0, member("a"), member("b"), member("c")).New
+	key := keyOwnedBy(t, v1, "b/1")
+	req := bucket.Request{Limit: 1000, Window: time.Hour, Hits: 1}
+	for range 10 {
+		p.Lend(v1, key, req, Knowledge{}, false)
+	}
+	// c leaves gracefully: a ring change with a majority, no takeover.
+	left := member("c")
+	left.Leaving = true
+	v2 := mustUpdate(t, core, 0, member("a"), member("b"), left).New
+	if got := p.Release(v2, "a/1", 0); len(got) != 0 {
+		t.Errorf("Release handed lent hits of a live owner's key: %v", got)
 	}
 }

@@ -154,10 +154,9 @@ type Handoff struct {
 // PlanHandoff takes out of s every bucket that v's ring (or, for a
 // leaving node, leaving) gives to another member for which hasPeer is
 // true, and out of p the lent hits of keys others own, grouped by owner
-// for the node to send. Lent hits of keys self owns go into s, or become
-// credits if the key was taken over; so do buckets held for keys self
+// for the node to send (Provisional.Release). Buckets held for keys self
 // takes over in this very change (lent hits another member sent before
-// this node saw the change). v is nil for a leaving node's last handoff.
+// this node saw the change) become credits. v is nil for a leaving node's last handoff.
 func PlanHandoff(v *View, leaving Ring, s Store, p *Provisional, self string, hasPeer func(string) bool, now time.Duration) Handoff {
 	r := leaving
 	var fresh *Takeover
@@ -189,9 +188,7 @@ func PlanHandoff(v *View, leaving Ring, s Store, p *Provisional, self string, ha
 	if v == nil {
 		return h
 	}
-	lentTo, own := p.Release(v, self, now)
-	s.Absorb(own)
-	for owner, lent := range lentTo {
+	for owner, lent := range p.Release(v, self, now) {
 		if !hasPeer(owner) {
 			p.Keep(lent)
 			continue

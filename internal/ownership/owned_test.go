@@ -70,7 +70,7 @@ func TestDecideOwnedSteps(t *testing.T) {
 	for range 100 {
 		other.Lend(v2, taken, req, Knowledge{}, false)
 	}
-	lent, _ := other.Release(v2, "b/1", now)
+	lent := other.Release(v2, "b/1", now)
 	if kept := v2.Absorb(store, prov, "a/1", lent["a/1"], now); kept != 1 {
 		t.Fatalf("a kept %d buckets of b's lent hits, want 1", kept)
 	}

@@ -20,12 +20,11 @@ import (
 //     dead, the takeover, the heal) keeps: a node never lends itself more
 //     than limit/N in any window, however often its view changes.
 //   - What a share admitted is lent, not spent: the node keeps the hits in
-//     the key's real shape and hands them, at its next ring change with a
-//     majority, to the key's owner in that ring, which spends them too. An
-//     owner that takes a failed member's key over spends the lent hits of
-//     its whole side on top of the failed side's share, and a healed owner
-//     spends what the minority lent itself, so that neither side admits
-//     more than its share over the whole fault.
+//     the key's real shape, and when a ring change takes the key over from
+//     a failed member, hands them to its new owner, which spends them on
+//     top of the failed side's share. So the side that lost the owner
+//     admits no more than its share over the whole fault, shares and
+//     takeover together.
 
 // Provisional holds one node's provisional shares, lent hits and the lent
 // hits other members handed it for keys it took over. It is safe for
@@ -141,31 +140,30 @@ func (p *Provisional) Lend(v *View, key bucket.Key, req bucket.Request, know Kno
 }
 
 // Release takes, at a ring change to v with a majority, the lent hits of
-// every key: those of keys another member owns in v, by owner, for the
-// node to hand over (Keep what it cannot); those of keys it owns itself
-// and took over from a failed member become credits; the rest, of keys it
-// owns, it returns in own to add to its buckets. Without a majority it
-// takes nothing: the owners may be out of reach.
-func (p *Provisional) Release(v *View, self string, now time.Duration) (toOwners map[string][]bucket.Moved, own []bucket.Moved) {
-	if !v.Quorum.OK() || v.Ring.Len() == 0 {
-		return nil, nil
+// the keys v took over from failed members: those another member owns in
+// v, by owner, for the node to hand over (Keep what it cannot); those it
+// owns itself become credits. Lent hits of other keys stay until their
+// window ends: an owner could not tell them from the bucket a handoff
+// is still bringing, and would decide on them as if they were the key's
+// history. Without a majority it takes nothing: the owners may be out of
+// reach.
+func (p *Provisional) Release(v *View, self string, now time.Duration) (toOwners map[string][]bucket.Moved) {
+	if !v.Quorum.OK() || v.Ring.Len() == 0 || len(v.Takeovers) == 0 {
+		return nil
 	}
 	p.expireCredits(now)
-	moved := p.lent.Extract(func(bucket.Key) bool { return true })
+	moved := p.lent.Extract(v.TakenOver)
 	for _, m := range moved {
-		switch owner := v.Ring.Owner(m.Key.Hi); {
-		case owner != self:
+		if owner := v.Ring.Owner(m.Key.Hi); owner != self {
 			if toOwners == nil {
 				toOwners = map[string][]bucket.Moved{}
 			}
 			toOwners[owner] = append(toOwners[owner], m)
-		case v.TakenOver(m.Key):
-			p.Credit([]bucket.Moved{m}, now)
-		default:
-			own = append(own, m)
+			continue
 		}
+		p.Credit([]bucket.Moved{m}, now)
 	}
-	return toOwners, own
+	return toOwners
 }
 
 // Keep takes back lent hits the node could not hand to their owner.
