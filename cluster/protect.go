@@ -59,19 +59,19 @@ func (c Config) unprotected() *UnprotectedError {
 		ls = append(ls, listener{"HTTPAddr", c.HTTPAddr})
 	}
 	for _, l := range ls {
-		if !IsLoopback(l.addr) {
+		if !isLoopback(l.addr) {
 			return &UnprotectedError{Field: l.field, Addr: l.addr}
 		}
 	}
 	return nil
 }
 
-// IsLoopback reports whether the listen address addr (host:port) binds
+// isLoopback reports whether the listen address addr (host:port) binds
 // only a loopback interface: an IP in 127.0.0.0/8 or ::1, or the name
 // localhost. Any other name counts as off loopback, since what it
 // resolves to may change; so does an empty host (every interface), and so
 // does an address that does not parse.
-func IsLoopback(addr string) bool {
+func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false
