@@ -59,19 +59,19 @@ func (c Config) unprotected() *UnprotectedError {
 		ls = append(ls, listener{"HTTPAddr", c.HTTPAddr})
 	}
 	for _, l := range ls {
-		if !IsLoopback(l.addr) {
+		if !isLoopback(l.addr) {
 			return &UnprotectedError{Field: l.field, Addr: l.addr}
 		}
 	}
 	return nil
 }
 
-// IsLoopback reports whether the listen address addr (host:port) binds
+// isLoopback reports whether the listen address addr (host:port) binds
 // only a loopback interface: an IP in 127.0.0.0/8 or ::1, or the name
 // localhost. Any other name counts as off loopback, since what it
 // resolves to may change; so does an empty host (every interface), and so
 // does an address that does not parse.
-func IsLoopback(addr string) bool {
+func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false
@@ -97,17 +97,17 @@ func (c Config) insecureWarning() string {
 	return fmt.Sprintf("insecure: %s %s is off loopback with neither a gossip key nor TLS; anyone who reaches this node can join its cluster and call the node-to-node API", u.Field, u.Addr)
 }
 
-// statusWithWarnings is Status with the node's security warning, if any.
-func (n *Node) statusWithWarnings() transport.Status {
-	st := n.Status()
+// warnings are what Status shows the operator first: the Insecure
+// warning, if any.
+func (n *Node) warnings() []string {
 	if w := n.cfg.insecureWarning(); w != "" {
-		st.Warnings = append(st.Warnings, w)
+		return []string{w}
 	}
-	return st
+	return nil
 }
 
 // secure applies the node's security to what New builds, before it
-// serves: the tokens and the status warning on serverCfg, the member
+// serves: the tokens on serverCfg, the member
 // certificate or, without TLS, the proof of the gossip key that the peer
 // API requires, and that proof on the node's own peer clients. It returns
 // the gRPC server options, transport's included, and logs the Insecure
@@ -115,7 +115,6 @@ func (n *Node) statusWithWarnings() transport.Status {
 func (n *Node) secure(serverCfg *transport.ServerConfig) []grpc.ServerOption {
 	cfg := n.cfg
 	serverCfg.Tokens, serverCfg.AdminTokens, serverCfg.RequireMemberCert = cfg.Tokens, cfg.AdminTokens, cfg.TLS != nil
-	serverCfg.Status = n.statusWithWarnings
 	opts := transport.ServerOptions(*serverCfg)
 	if cfg.TLS == nil && len(cfg.GossipKeys) > 0 {
 		// The keys in force, rotated by SetGossipKeys; n.gossip is set

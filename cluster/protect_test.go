@@ -12,8 +12,8 @@ func TestIsLoopback(t *testing.T) {
 		"0.0.0.0:7946": false, ":7946": false, "[::]:7946": false, "10.0.0.2:7946": false,
 		"myhost:7946": false, "no-port": false, "": false,
 	} {
-		if got := IsLoopback(addr); got != want {
-			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
+		if got := isLoopback(addr); got != want {
+			t.Errorf("isLoopback(%q) = %v, want %v", addr, got, want)
 		}
 	}
 }

@@ -181,5 +181,6 @@ func (n *Node) Status() transport.Status {
 	st.RateHistory = n.rates.history()
 	s := n.Stats()
 	st.Fallbacks = map[string]uint64{"local": s.FallbackLocal, "open": s.FallbackOpen, "closed": s.FallbackClosed}
+	st.Warnings = n.warnings()
 	return st
 }

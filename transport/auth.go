@@ -239,7 +239,7 @@ func authorize(ctx context.Context, cfg ServerConfig, method string) error {
 		if !ok || len(tlsInfo.State.VerifiedChains) == 0 {
 			return status.Error(codes.PermissionDenied, "transport: not a member: the peer API needs a certificate from the cluster's CA")
 		}
-	case strings.HasPrefix(method, publicService):
+	case strings.HasPrefix(method, publicService) && (cfg.Tokens != nil || cfg.AdminTokens != nil):
 		var presented []string
 		for _, v := range metadata.ValueFromIncomingContext(ctx, "authorization") {
 			if tok, ok := bearer(v); ok {
