@@ -127,7 +127,7 @@ func parse(args []string) (options, error) {
 	fs.Int64Var(&o.hits, "hits", 1, "hits per check")
 	fs.StringVar(&o.algorithm, "algorithm", "token_bucket", "algorithm")
 	fs.IntVar(&o.batchSize, "batch-size", 0, "embedded mode: forwarding batch size; 1 turns batching off")
-	fs.IntVar(&o.maxInFlight, "max-in-flight", 0, "embedded mode: concurrent forwarding calls per owner")
+	fs.IntVar(&o.maxInFlight, "max-in-flight", 0, "embedded mode: frames in flight per owner; client mode with -client-batching: calls in flight per node")
 	fs.BoolVar(&o.noDenyCache, "no-deny-cache", false, "embedded mode: turn off answering repeated denials locally")
 	fs.BoolVar(&o.leases, "leases", false, "embedded mode: turn on token leases for hot keys")
 	fs.StringVar(&o.failPolicy, "fail-policy", "", "what a check answers if its owner is unreachable: local, open or closed (default: the node's)")
@@ -466,7 +466,7 @@ func newClient(o options) (*client, error) {
 			opts = append(opts, drlclient.WithoutOwnerRouting())
 		}
 		if o.batching {
-			c.drl, err = drlclient.NewBatching(addrs, drlclient.Batching{}, opts...)
+			c.drl, err = drlclient.NewBatching(addrs, drlclient.Batching{MaxInFlight: o.maxInFlight}, opts...)
 		} else {
 			c.drl, err = drlclient.New(addrs, opts...)
 		}
