@@ -26,6 +26,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -76,6 +77,7 @@ type options struct {
 	failPolicy    string
 	checkTimeout  time.Duration
 	h2c           bool
+	bindHost      string
 }
 
 func main() {
@@ -115,6 +117,7 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.targets, "targets", cluster.DefaultGRPCAddr, "client mode: comma-separated gRPC addresses; http mode: HTTP addresses")
 	fs.BoolVar(&o.h2c, "h2c", false, "http mode: HTTP/2 without TLS instead of HTTP/1.1")
 	fs.StringVar(&o.join, "join", cluster.DefaultGossipAddr, "embedded mode: comma-separated gossip addresses to join")
+	fs.StringVar(&o.bindHost, "bind", "127.0.0.1", "embedded mode: the host the embedded node listens on (gossip and gRPC, port 0)")
 	fs.IntVar(&o.expect, "expect-members", 0, "embedded mode: wait until the ring has this many members (0: just joined)")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "concurrent callers")
 	fs.IntVar(&o.keys, "keys", 10_000, "distinct users")
@@ -610,7 +613,7 @@ type embedded struct {
 func newEmbedded(ctx context.Context, o options) (*embedded, error) {
 	cfg := cluster.Config{
 		Name:       "loadgen-" + strconv.Itoa(os.Getpid()),
-		GossipAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0",
+		GossipAddr: net.JoinHostPort(o.bindHost, "0"), GRPCAddr: net.JoinHostPort(o.bindHost, "0"),
 		Join:   strings.Split(o.join, ","),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
