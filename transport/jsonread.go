@@ -574,10 +574,12 @@ func decodeCheck(body []byte) (checkFields, error) {
 // checks, ignoring its other fields, and appends them to dst.
 func decodeCheckList(body []byte, list string, dst []checkFields) ([]checkFields, error) {
 	r := jsonReader{b: body}
+	start := len(dst)
 	err := r.object(func(key []byte) error {
 		if string(key) != list {
 			return r.skip(0)
 		}
+		dst = dst[:start]    // a list given twice: the last one counts, as in encoding/json
 		if r.peek() == 'n' { // null: no checks
 			_, err := r.literal()
 			return err
