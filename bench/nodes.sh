@@ -3,7 +3,8 @@
 # trap kills).
 #
 #   start_nodes NODE_BINARY [node flags...]   n0, n1, n2 on ports from $BENCH_PORT
-#                                             (default 17946: 17946..17967)
+#                                             (default 17946: 17946..17968; gossip,
+#                                             gRPC and HTTP at +0, +1, +2, then +10 a node)
 #   stop_nodes                                SIGTERM, then wait for each
 #   node_pids                                 "pid0,pid1,pid2", for loadgen -pids
 #   node_targets                              their gRPC addresses
@@ -16,7 +17,7 @@ start_nodes() {
   for i in 0 1 2; do
     local join=""; [ "$i" -gt 0 ] && join="-join $(node_seed)"
     "$node" -name "n$i" -gossip-addr "127.0.0.1:$((port + 10 * i))" -grpc-addr "127.0.0.1:$((port + 1 + 10 * i))" \
-      -http-addr "" -gossip-profile local -log-level warn $join "$@" 2>>"$bin/nodes.log" &
+      -http-addr "127.0.0.1:$((port + 2 + 10 * i))" -gossip-profile local -log-level warn $join "$@" 2>>"$bin/nodes.log" &
     echo $! > "$bin/n$i.pid"
   done
   # Until every node answers and has all three in its ring.
@@ -32,5 +33,7 @@ stop_nodes() {
 node_pids() { echo "$(cat "$bin/n0.pid"),$(cat "$bin/n1.pid"),$(cat "$bin/n2.pid")"; }
 
 node_targets() { echo "127.0.0.1:$((port + 1)),127.0.0.1:$((port + 11)),127.0.0.1:$((port + 21))"; }
+
+node_http_targets() { echo "127.0.0.1:$((port + 2)),127.0.0.1:$((port + 12)),127.0.0.1:$((port + 22))"; }
 
 node_seed() { echo "127.0.0.1:$port"; }

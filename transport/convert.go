@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"time"
+
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/drlimit/drl"
@@ -55,6 +57,21 @@ func RequestToProto(r bucket.Request) *drlv1.CheckRequest {
 		Burst:     r.Burst,
 		DryRun:    r.DryRun,
 	}
+}
+
+// answerOf is d as a check's answer says it, for a request with the
+// given window: ResetAfter at most the window. A bucket may count a hit a
+// little past its window (the strict window rounds the newest hits up to
+// their slot's end, at most 1/(K-1) of the window later; the sliding
+// window weighs the previous window for one window more), and says so in
+// its own ResetAfter, which the store uses to expire it; a caller reads
+// reset_after as "when this window ends" and must never see more than
+// the window it asked for.
+func answerOf(d bucket.Decision, window time.Duration) bucket.Decision {
+	if window > 0 && d.ResetAfter > window {
+		d.ResetAfter = window
+	}
+	return d
 }
 
 // DecisionToProto converts a decision for the public API.

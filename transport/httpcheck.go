@@ -125,7 +125,7 @@ func (h *httpChecks) check(w http.ResponseWriter, r *http.Request) {
 		writeError(w, httpStatus(err), errorOf(err))
 		return
 	}
-	*body = appendDecision((*body)[:0], d) // the body is read: reuse its buffer
+	*body = appendDecision((*body)[:0], answerOf(d, c.Request.Window)) // the body is read: reuse its buffer
 	answer(w, body)
 }
 
@@ -189,6 +189,7 @@ func (h *httpChecks) batch(w http.ResponseWriter, r *http.Request) {
 		case h.cfg.DecidesLocally(c.Request.UserID, c.Request.Action):
 			l.checks[i], l.here[i] = c, true
 		default:
+			l.checks[i] = c
 			wg.Go(func() { l.ds[i], l.errs[i] = h.cfg.Limiter.CheckWith(ctx, c.Request, c.Options) })
 		}
 	}
@@ -208,7 +209,7 @@ func (h *httpChecks) batch(w http.ResponseWriter, r *http.Request) {
 			out = appendErrorObject(out, errorOf(l.errs[i]))
 		} else {
 			out = append(out, `{"decision":`...)
-			out = appendDecision(out, l.ds[i])
+			out = appendDecision(out, answerOf(l.ds[i], l.checks[i].Request.Window))
 		}
 		out = append(out, '}')
 	}
@@ -256,7 +257,7 @@ func (h *httpChecks) all(w http.ResponseWriter, r *http.Request) {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out = appendDecision(out, d)
+		out = appendDecision(out, answerOf(d, checks[i].Request.Window))
 	}
 	*body = append(out, "]}"...)
 	answer(w, body)

@@ -1,11 +1,18 @@
 package transport
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/drlimit/drl/api/drlv1"
+	"github.com/drlimit/drl/bucket"
 )
 
 // Numbers read alike: limit, hits and burst as JSON numbers or strings,
@@ -118,5 +125,32 @@ func TestHTTPServesH2C(t *testing.T) {
 		if resp.StatusCode != 200 || resp.ProtoMajor != c.major || !strings.Contains(string(b), `"allowed":true`) {
 			t.Fatalf("POST over HTTP/%d: %s %s %s", c.major, resp.Proto, resp.Status, b)
 		}
+	}
+}
+
+// reset_after never exceeds the window, though the strict window counts a
+// hit until its slot's end: the second check, a few seconds after the
+// first, read "61.671s" for a 60 s window.
+func TestHTTPResetAfterWithinTheWindow(t *testing.T) {
+	clock := &bucket.ManualClock{}
+	store, err := bucket.NewStore(bucket.StoreConfig{Clock: clock, SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	srv := httptest.NewServer(NewHTTPHandler(ServerConfig{Limiter: storeLimiter{store}, Directory: oneMember{}}))
+	t.Cleanup(srv.Close)
+	for i := range 40 {
+		_, out := do(t, "POST", srv.URL+"/v1/ratelimit", `{"user_id":"r","action":"a","limit":5,"window":60}`)
+		reset, err := time.ParseDuration(out["reset_after"].(string))
+		if err != nil || reset > time.Minute {
+			t.Fatalf("check %d at %v: reset_after %v, want at most the window (60s)", i, clock.Now(), out["reset_after"])
+		}
+		g := &grpcServer{cfg: ServerConfig{Limiter: storeLimiter{store}}.withDefaults()}
+		resp, err := g.Check(context.Background(), &drlv1.CheckRequest{UserId: "g", Action: "a", Limit: 5, Window: durationpb.New(time.Minute)})
+		if err != nil || resp.GetResetAfter().AsDuration() > time.Minute {
+			t.Fatalf("gRPC check %d at %v: reset_after %v, %v; want at most the window (60s)", i, clock.Now(), resp.GetResetAfter().AsDuration(), err)
+		}
+		clock.Advance(1700 * time.Millisecond)
 	}
 }

@@ -145,7 +145,8 @@ func (s *grpcServer) check(ctx context.Context, m *drlv1.CheckRequest) (bucket.D
 	if err != nil {
 		return bucket.Decision{}, err
 	}
-	return s.cfg.Limiter.CheckWith(ctx, c.Request, c.Options)
+	d, err := s.cfg.Limiter.CheckWith(ctx, c.Request, c.Options)
+	return answerOf(d, c.Request.Window), err
 }
 
 func limitCheckFromProto(m *drlv1.CheckRequest) (drl.LimitCheck, error) {
@@ -187,7 +188,7 @@ func (s *grpcServer) checkAll(ctx context.Context, m *drlv1.CheckAllRequest) (*d
 	}
 	out := &drlv1.CheckAllResponse{Allowed: allowed, Decisions: make([]*drlv1.CheckResponse, len(ds))}
 	for i, d := range ds {
-		out.Decisions[i] = DecisionToProto(d)
+		out.Decisions[i] = DecisionToProto(answerOf(d, checks[i].Request.Window))
 	}
 	return out, nil
 }

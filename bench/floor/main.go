@@ -7,16 +7,21 @@
 //
 //	floor -addr 127.0.0.1:17990 &
 //	loadgen -mode client -targets 127.0.0.1:17990 -duration 10s
+//
+// With -http-addr it also serves the HTTP floor (http.go).
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -25,7 +30,17 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:17990", "where to listen")
+	httpAddr := flag.String("http-addr", "", "where to serve the HTTP floor; empty: nowhere")
 	flag.Parse()
+	if *httpAddr != "" {
+		hs := &http.Server{Addr: *httpAddr, Handler: newHTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				fmt.Fprintln(os.Stderr, "floor:", err)
+				os.Exit(1)
+			}
+		}()
+	}
 	lis, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "floor:", err)

@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,5 +34,23 @@ func TestFloorAnswersChecks(t *testing.T) {
 	ok, err := c.RateLimit(ctx, "u", "a", 1, time.Minute)
 	if err != nil || !ok {
 		t.Fatalf("RateLimit on the floor: %v %v, want allowed", ok, err)
+	}
+}
+
+// The HTTP floor answers the README's body with a constant, and refuses
+// what is not JSON.
+func TestHTTPFloorAnswersChecks(t *testing.T) {
+	srv := httptest.NewServer(newHTTPHandler())
+	defer srv.Close()
+	for body, want := range map[string]int{`{"user_id":"u1","action":"login","limit":5,"window":"60s"}`: 200, `{`: 400} {
+		resp, err := http.Post(srv.URL+"/v1/ratelimit", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || want == 200 && !strings.Contains(string(b), `"allowed":true`) {
+			t.Fatalf("POST %s = %s %s, want %d", body, resp.Status, b, want)
+		}
 	}
 }

@@ -9,12 +9,13 @@ import (
 	"time"
 )
 
-// bench/floor.sh runs end to end, briefly: every row of the issue-13
-// table gets a throughput, and the round ends with its ratios to the
-// floor. The figures themselves are for DESIGN.md §5, not for a test.
+// bench/floor.sh runs end to end, briefly: every row of DESIGN.md §5's
+// table gets a throughput, the round ends with its ratios to the floor
+// (http rows to the HTTP floor), and the embedded row says its syscalls
+// per forwarded check and checks per frame. The figures themselves are for DESIGN.md §5, not for a test.
 func TestFloorScriptRuns(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the binaries and runs a cluster for about 20 s")
+		t.Skip("builds the binaries and runs a cluster for about 30 s")
 	}
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("no bash")
@@ -38,12 +39,23 @@ func TestFloorScriptRuns(t *testing.T) {
 			}
 		}
 	}
-	for _, row := range []string{"floor", "client", "client-rr", "client-batching", "embedded", "embedded-nobatch", "floor-1", "client-1", "embedded-1"} {
+	for _, row := range []string{"floor", "client", "client-rr", "client-batching", "embedded", "embedded-nobatch",
+		"http-floor", "http", "http-batch", "floor-1", "client-1", "embedded-1"} {
 		if !rows[row] {
 			t.Errorf("no throughput for %s in:\n%s", row, out)
 		}
 	}
 	if !strings.Contains(string(out), "the floor's checks/s") {
 		t.Errorf("no ratios in:\n%s", out)
+	}
+	for _, want := range []string{"read+write syscalls per forwarded check", "checks per frame"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	for _, row := range []string{"http", "http-batch"} {
+		if !strings.Contains(string(out), "  "+row+" ") {
+			t.Errorf("no ratio line for %s in:\n%s", row, out)
+		}
 	}
 }

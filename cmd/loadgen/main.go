@@ -3,6 +3,8 @@
 //	loadgen -mode client -targets 127.0.0.1:7947,127.0.0.1:7957 -duration 10s
 //	loadgen -mode embedded -join 127.0.0.1:7946 -expect-members 4 -duration 10s
 //
+// http POSTs the same checks as JSON to the nodes' HTTP API (-targets are
+// HTTP addresses), one per request or -per-call per batch request.
 // client checks through package client, as a Go service that does not
 // embed drl would: each check goes straight to its key's owner, as the
 // ring the client watches says (-owner-routing=false spreads them
@@ -24,6 +26,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -73,6 +76,8 @@ type options struct {
 	action        string
 	failPolicy    string
 	checkTimeout  time.Duration
+	h2c           bool
+	bindHost      string
 }
 
 func main() {
@@ -108,9 +113,11 @@ func main() {
 func parse(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
-	fs.StringVar(&o.mode, "mode", "client", "client (gRPC calls to -targets) or embedded (a node in this process)")
-	fs.StringVar(&o.targets, "targets", cluster.DefaultGRPCAddr, "client mode: comma-separated gRPC addresses")
+	fs.StringVar(&o.mode, "mode", "client", "client (gRPC calls to -targets), http (HTTP/JSON calls to -targets) or embedded (a node in this process)")
+	fs.StringVar(&o.targets, "targets", cluster.DefaultGRPCAddr, "client mode: comma-separated gRPC addresses; http mode: HTTP addresses")
+	fs.BoolVar(&o.h2c, "h2c", false, "http mode: HTTP/2 without TLS instead of HTTP/1.1")
 	fs.StringVar(&o.join, "join", cluster.DefaultGossipAddr, "embedded mode: comma-separated gossip addresses to join")
+	fs.StringVar(&o.bindHost, "bind", "127.0.0.1", "embedded mode: the host the embedded node listens on (gossip and gRPC, port 0)")
 	fs.IntVar(&o.expect, "expect-members", 0, "embedded mode: wait until the ring has this many members (0: just joined)")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "concurrent callers")
 	fs.IntVar(&o.keys, "keys", 10_000, "distinct users")
@@ -123,7 +130,7 @@ func parse(args []string) (options, error) {
 	fs.Int64Var(&o.hits, "hits", 1, "hits per check")
 	fs.StringVar(&o.algorithm, "algorithm", "token_bucket", "algorithm")
 	fs.IntVar(&o.batchSize, "batch-size", 0, "embedded mode: forwarding batch size; 1 turns batching off")
-	fs.IntVar(&o.maxInFlight, "max-in-flight", 0, "embedded mode: concurrent forwarding calls per owner")
+	fs.IntVar(&o.maxInFlight, "max-in-flight", 0, "embedded mode: frames in flight per owner; client mode with -client-batching: calls in flight per node")
 	fs.BoolVar(&o.noDenyCache, "no-deny-cache", false, "embedded mode: turn off answering repeated denials locally")
 	fs.BoolVar(&o.leases, "leases", false, "embedded mode: turn on token leases for hot keys")
 	fs.StringVar(&o.failPolicy, "fail-policy", "", "what a check answers if its owner is unreachable: local, open or closed (default: the node's)")
@@ -132,7 +139,7 @@ func parse(args []string) (options, error) {
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile to the file")
-	fs.IntVar(&o.perCall, "per-call", 1, "client mode: checks per gRPC call (more than 1 uses CheckBatch)")
+	fs.IntVar(&o.perCall, "per-call", 1, "client and http modes: checks per call (more than 1 uses CheckBatch, or /v1/ratelimit:batch)")
 	fs.StringVar(&o.tlsCA, "tls-ca", "", "client mode: PEM CA of nodes that speak TLS")
 	fs.BoolVar(&o.batching, "client-batching", false, "client mode: gather concurrent checks into CheckBatch calls (client.NewBatching)")
 	fs.BoolVar(&o.ownerRouting, "owner-routing", true, "client mode, -per-call 1: send each check straight to its key's owner (false: round-robin over -targets)")
@@ -141,8 +148,8 @@ func parse(args []string) (options, error) {
 		return o, err
 	}
 	switch {
-	case o.mode != "client" && o.mode != "embedded":
-		return o, fmt.Errorf("-mode %q: want client or embedded", o.mode)
+	case o.mode != "client" && o.mode != "http" && o.mode != "embedded":
+		return o, fmt.Errorf("-mode %q: want client, http or embedded", o.mode)
 	case o.dist != "uniform" && o.dist != "zipf" && o.dist != "sequential":
 		return o, fmt.Errorf("-dist %q: want uniform, zipf or sequential", o.dist)
 	case o.dist == "zipf" && !(o.zipfS > 1):
@@ -179,6 +186,8 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 	switch o.mode {
 	case "client":
 		c, err = newClient(o)
+	case "http":
+		c, err = newHTTPClient(o)
 	default:
 		c, err = newEmbedded(ctx, o)
 	}
@@ -460,7 +469,7 @@ func newClient(o options) (*client, error) {
 			opts = append(opts, drlclient.WithoutOwnerRouting())
 		}
 		if o.batching {
-			c.drl, err = drlclient.NewBatching(addrs, drlclient.Batching{}, opts...)
+			c.drl, err = drlclient.NewBatching(addrs, drlclient.Batching{MaxInFlight: o.maxInFlight}, opts...)
 		} else {
 			c.drl, err = drlclient.New(addrs, opts...)
 		}
@@ -604,7 +613,7 @@ type embedded struct {
 func newEmbedded(ctx context.Context, o options) (*embedded, error) {
 	cfg := cluster.Config{
 		Name:       "loadgen-" + strconv.Itoa(os.Getpid()),
-		GossipAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0",
+		GossipAddr: net.JoinHostPort(o.bindHost, "0"), GRPCAddr: net.JoinHostPort(o.bindHost, "0"),
 		Join:   strings.Split(o.join, ","),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}

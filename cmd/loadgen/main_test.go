@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -23,9 +24,10 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreTopFunction("github.com/armon/go-metrics.(*InmemSink).run"))
 }
 
-// Both modes drive a real one-node cluster and report what happened.
+// Every mode drives a real one-node cluster and reports what happened.
 func TestLoadgenAgainstANode(t *testing.T) {
 	cfg := cluster.TestConfig("target")
+	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	n, err := cluster.New(cfg)
 	if err != nil {
@@ -33,13 +35,21 @@ func TestLoadgenAgainstANode(t *testing.T) {
 	}
 	defer n.Close(context.Background())
 
-	for _, mode := range []string{"client", "embedded"} {
-		o, err := parse([]string{"-mode", mode, "-targets", n.GRPCAddr(), "-join", n.GossipAddr(), "-expect-members", "0",
-			"-duration", "300ms", "-concurrency", "4", "-keys", "5", "-limit", "5", "-quiet", "-algorithm", "fixed_window", "-action", mode,
+	for _, tc := range []struct {
+		mode  string
+		extra []string
+	}{{"client", nil}, {"embedded", nil}, {"http", nil}, {"http", []string{"-per-call", "5"}}, {"http", []string{"-h2c"}}} {
+		mode, targets := tc.mode, n.GRPCAddr()
+		if mode == "http" {
+			targets = n.HTTPAddr()
+		}
+		o, err := parse(append([]string{"-mode", mode, "-targets", targets, "-join", n.GossipAddr(), "-expect-members", "0",
+			"-duration", "300ms", "-concurrency", "4", "-keys", "5", "-limit", "5", "-quiet", "-algorithm", "fixed_window",
+			"-action", mode + strings.Join(tc.extra, ""),
 			// Exactness is the point here: no local fallback when the race
 			// detector makes a check miss its deadline.
 			"-fail-policy", "closed",
-			"-pids", strconv.Itoa(os.Getpid())})
+			"-pids", strconv.Itoa(os.Getpid())}, tc.extra...))
 		if err != nil {
 			t.Fatal(err)
 		}
