@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -149,9 +150,16 @@ func (l *lab) start(n *labNode) {
 		// The lab's network namespaces are off loopback but reach nobody
 		// else: protected mode need not stop them.
 		"-insecure"}
-	if n != l.nodes[0] {
-		args = append(args, "-join", l.nodes[0].ip+":7946")
+	// Every node lists the others as seeds, as a deployment would: a node
+	// restarted with no one to join would form a cluster of its own and
+	// decide every key on a fresh bucket until the others found it.
+	var seeds []string
+	for _, o := range l.nodes {
+		if o != n {
+			seeds = append(seeds, o.ip+":7946")
+		}
 	}
+	args = append(args, "-join", strings.Join(seeds, ","))
 	cmd := exec.Command("ip", args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

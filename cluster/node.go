@@ -162,7 +162,8 @@ func New(cfg Config) (*Node, error) {
 	n.topDenied = hotkeys.NewTopDenied(cfg.Clock)
 	n.lastAnswers = hotkeys.NewLastAnswers(cfg.Clock)
 	n.own.rebuild = make(chan struct{}, 1)
-	n.own.core = ownership.New(ownership.Config{Self: n.id, Name: cfg.Name, Ring: cfg.Ring,
+	started := time.Now().UnixNano()
+	n.own.core = ownership.New(ownership.Config{Self: n.id, Name: cfg.Name, Started: started, Ring: cfg.Ring,
 		ForgetFailedAfter: cfg.ForgetFailedAfter, MaxWindow: n.maxWindow()})
 	n.own.view.Store(&view{View: n.own.core.View(), peers: map[string]*peer.Client{}, settled: make(chan struct{}), next: make(chan struct{})})
 	n.life.stopCtx, n.life.stop = context.WithCancel(context.Background())
@@ -248,7 +249,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	// Until the node has joined it is in no ring, its own included
 	// (membership.Meta.Ready).
-	if n.gossip, err = membership.Start(gcfg, membership.Meta{Name: cfg.Name, GRPC: n.srv.grpcAddr, HTTP: httpAdv, Started: time.Now().UnixNano(),
+	if n.gossip, err = membership.Start(gcfg, membership.Meta{Name: cfg.Name, GRPC: n.srv.grpcAddr, HTTP: httpAdv, Started: started,
 		Restoring: n.snap.restored.Load() != nil}); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}

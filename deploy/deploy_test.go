@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -326,6 +327,7 @@ func TestCompose(t *testing.T) {
 		return s
 	}(), " ")
 	addrs := map[string]bool{}
+	joins, own := map[string][]string{}, map[string]string{} // by service
 	for name, svc := range services {
 		env := get(svc, "environment").(map[string]any)
 		strEnv := map[string]string{}
@@ -366,12 +368,26 @@ func TestCompose(t *testing.T) {
 		if env["DRL_GOSSIP_ADVERTISE"] != ip+":7946" || env["DRL_GRPC_ADVERTISE"] != ip+":7947" {
 			t.Errorf("%s advertises %v and %v, but its address is %s", name, env["DRL_GOSSIP_ADVERTISE"], env["DRL_GRPC_ADVERTISE"], ip)
 		}
-		if join, _ := env["DRL_JOIN"].(string); !addrs[join] && join != "172.28.0.11:7946" {
-			t.Errorf("%s joins %q, no member's address", name, join)
-		}
+		join, _ := env["DRL_JOIN"].(string)
+		joins[name] = strings.Split(join, ",")
+		own[name] = ip + ":7946"
 		vol, _ := get(svc, "volumes", 0).(string)
 		if dir, _ := env["DRL_STATE_DIR"].(string); dir == "" || !strings.HasSuffix(vol, ":"+dir) || !hasKey(d, "volumes", strings.Split(vol, ":")[0]) {
 			t.Errorf("%s keeps its state in %q, not a named volume mounted there (%q)", name, env["DRL_STATE_DIR"], vol)
+		}
+	}
+	// Every node lists every other member as a seed: one that could only
+	// join itself would, restarted alone, form a cluster of its own.
+	for name, seeds := range joins {
+		for other, addr := range own {
+			if other != name && !slices.Contains(seeds, addr) {
+				t.Errorf("%s does not list %s (%s) among its seeds %v", name, other, addr, seeds)
+			}
+		}
+		for _, seed := range seeds {
+			if !addrs[seed] {
+				t.Errorf("%s joins %q, no member's address", name, seed)
+			}
 		}
 	}
 }

@@ -45,7 +45,11 @@ type Member struct {
 type Config struct {
 	Self string // this node's instance id
 	Name string // this node's configured name
-	Ring ring.Config
+	// Started is when this instance started, in Unix nanoseconds: a member
+	// that started earlier and joins this node's ring may hold buckets of
+	// keys this node believed it kept.
+	Started int64
+	Ring    ring.Config
 	// ForgetFailedAfter is how long a failed member counts toward the
 	// cluster's size (while the others are a majority with it counted).
 	ForgetFailedAfter time.Duration
@@ -132,7 +136,11 @@ func (c *Core) Update(members []Member, now time.Duration) (Change, error) {
 	v := &View{Ring: r, Members: inRing, Version: old.Version + 1, ID: RingID(inRing), Prev: prev, Quorum: q,
 		Takeovers: c.takeovers(old, r, q, now), At: now}
 	for id, m := range inRing {
-		if _, known := old.Members[id]; m.Restoring && !known && id != c.cfg.Self {
+		// A member that joins from a snapshot may hold buckets of any key;
+		// so may one that was running before this node started (this node
+		// restarted and formed a ring before it found the others, or the
+		// two sides of a split meet again).
+		if _, known := old.Members[id]; !known && id != c.cfg.Self && (m.Restoring || m.Started < c.cfg.Started) {
 			v.Restoring = true
 		}
 	}

@@ -321,3 +321,33 @@ func TestLentHitsOfLiveOwnersStay(t *testing.T) {
 		t.Errorf("Release handed lent hits of a live owner's key: %v", got)
 	}
 }
+
+// TestOlderMemberJoiningWaits: a node restarted with no one to join forms
+// a ring of its own; when the members that ran all along find it, they
+// may hold buckets of every key it believed it kept, so every key it
+// holds nothing for waits for their handoffs (a rolling restart of the
+// seed node admitted up to 1027 of 1000 before).
+func TestOlderMemberJoiningWaits(t *testing.T) {
+	core := New(Config{Self: "a/2", Name: "a", Started: 100, ForgetFailedAfter: time.Minute, MaxWindow: time.Hour})
+	a := member("a")
+	a.ID, a.Started = "a/2", 100
+	v1 := mustUpdate(t, core, 0, a).New
+	for _, p := range v1.Peers {
+		core.Done(p, v1.ID)
+	}
+	b := member("b")
+	b.Started = 50 // ran before a restarted
+	v2 := mustUpdate(t, core, 0, a, b).New
+	kept := keyOwnedBy(t, v2, "a/2")
+	if !v2.Restoring || v2.MustWait(kept, "a/2") != WaitIfNotHeld {
+		t.Errorf("older member joined: Restoring %v, MustWait %v; want true, WaitIfNotHeld", v2.Restoring, v2.MustWait(kept, "a/2"))
+	}
+	c := member("c")
+	c.Started = 200 // younger: it holds nothing
+	for _, p := range v2.Peers {
+		core.Done(p, v2.ID)
+	}
+	if v3 := mustUpdate(t, core, 0, a, b, c).New; v3.Restoring {
+		t.Errorf("a younger member joined: Restoring")
+	}
+}

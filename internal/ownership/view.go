@@ -29,8 +29,10 @@ type View struct {
 	Quorum Quorum
 	// Takeovers are the recent ring changes that dropped failed members.
 	Takeovers []Takeover
-	// Restoring: a member that started from a snapshot joined in this
-	// change; until it settles, every key held nowhere here waits.
+	// Restoring: a member that may hold buckets of any key joined in this
+	// change (one that started from a snapshot, or that was running before
+	// this node started); until it settles, every key held nowhere here
+	// waits.
 	Restoring bool
 	// Healed: the node regained a majority in this change (or in one
 	// before it that has not settled). Until it settles, every key it
