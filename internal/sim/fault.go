@@ -190,8 +190,9 @@ func (s *sim) ready(n *node) bool {
 }
 
 // converged reports whether every running node holds the same ring, of
-// exactly the running nodes, and has settled it; if not, why.
-func (s *sim) converged() (bool, string) {
+// exactly the running nodes, and has settled it; if not, why, and whether
+// only settling is missing.
+func (s *sim) converged() (ok, unsettled bool, why string) {
 	var ids []string
 	for _, n := range s.slots {
 		if n != nil && n.status == running && !n.closed {
@@ -207,15 +208,15 @@ func (s *sim) converged() (bool, string) {
 		v := n.view
 		switch {
 		case !slices.Equal(v.Ring.Members(), ids):
-			return false, n.id + " has ring " + join(v.Ring.Members()) + ", want " + join(ids)
-		case !v.settled:
-			return false, n.id + " has not settled; waiting for " + join(n.core.Unsettled())
+			return false, false, n.id + " has ring " + join(v.Ring.Members()) + ", want " + join(ids)
 		case ring != 0 && v.ID != ring:
-			return false, n.id + " has another ring id"
+			return false, false, n.id + " has another ring id"
+		case !v.settled && why == "":
+			unsettled, why = true, n.id+" has not settled; waiting for "+join(n.core.Unsettled())
 		}
 		ring = v.ID
 	}
-	return true, ""
+	return why == "", unsettled, why
 }
 
 func join(s []string) string {

@@ -50,7 +50,7 @@ type node struct {
 
 	status   nodeStatus
 	pausedAt time.Duration // world time of the last pause (-1: never)
-	deferred []func() // what arrived while paused, in order
+	deferred []func()      // what arrived while paused, in order
 	started  int64
 	// leaving is the ring without this node once it leaves; closed says
 	// its fallback denies.
@@ -335,7 +335,11 @@ func (n *node) absorb(from string, moved []bucket.Moved, doneRing uint64) {
 	if n.leaving != nil && len(moved) > 0 {
 		n.relay(moved)
 	} else if len(moved) > 0 {
-		n.view.Absorb(n.store, n.prov, n.id, moved, n.clock.Now())
+		kept := n.view.Absorb(n.store, n.prov, n.id, moved, n.clock.Now())
+		n.s.tracef("%s absorbs %d buckets from %s (kept %d, takeovers %d)", n.id, len(moved), from, kept, len(n.view.Takeovers))
+	}
+	if doneRing != 0 {
+		n.s.tracef("%s done mark from %s for ring %x (own %x, majority %v)", n.id, from, doneRing, n.view.ID, n.view.Quorum.OK())
 	}
 	if doneRing != 0 && n.core.Done(from, doneRing) {
 		n.view.settled = true

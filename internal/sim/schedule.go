@@ -33,6 +33,7 @@ func (k FaultKind) String() string {
 
 // Fault is one fault of a schedule.
 type Fault struct {
+	Index      int // in the schedule as drawn
 	Kind       FaultKind
 	Start, End time.Duration
 	// Sides of a partition, or From and To of a one-way cut (two sides),
@@ -50,7 +51,7 @@ type Fault struct {
 
 func (f Fault) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %v–%v", f.Kind, f.Start, f.End)
+	fmt.Fprintf(&b, "%d: %s %v–%v", f.Index, f.Kind, f.Start, f.End)
 	switch f.Kind {
 	case Partition:
 		fmt.Fprintf(&b, " sides %v", f.Sides)
@@ -135,6 +136,9 @@ func Draw(seed uint64, nodes int, d time.Duration) Schedule {
 		s.Faults = append(s.Faults, drawFault(r, &s))
 	}
 	slices.SortStableFunc(s.Faults, func(a, b Fault) int { return int(a.Start - b.Start) })
+	for i := range s.Faults {
+		s.Faults[i].Index = i
+	}
 	s.Clocks = make([]ClockSpec, s.Slots)
 	s.Suspicion = make([]time.Duration, s.Slots)
 	for i := range s.Clocks {
