@@ -351,3 +351,37 @@ func TestOlderMemberJoiningWaits(t *testing.T) {
 		t.Errorf("a younger member joined: Restoring")
 	}
 }
+
+// TestRestartedInstanceTakesOverFromItsPredecessor: an instance restarted
+// under its name, while its crashed predecessor is still known (even as
+// alive: gossip has not declared it dead yet), starts the keys it owns as
+// taken over from it, not fresh (the simulator's seed 52).
+func TestRestartedInstanceTakesOverFromItsPredecessor(t *testing.T) {
+	a, b, c := member("a"), member("b"), member("c")
+	old := member("c")
+	old.ID, old.Started = "c/0", 1
+	c.Started = 2
+	core := New(Config{Self: "c/1", Name: "c", ForgetFailedAfter: 10 * time.Minute, MaxWindow: time.Hour})
+	v := mustUpdate(t, core, time.Second, a, b, c, old).New
+	if len(v.Takeovers) != 1 || !v.Takeovers[0].Failed["c/0"] {
+		t.Fatalf("first view of a restarted instance: takeovers %v, want one of c/0", v.Takeovers)
+	}
+	key := keyOwnedBy(t, v, "c/1")
+	if !v.TakenOver(key) {
+		t.Errorf("a key c/1 owns is not taken over from c/0")
+	}
+	if got := v.TakeoverSpend(key, time.Hour, 900, time.Second); got != 300 {
+		t.Errorf("TakeoverSpend = %d, want 900 × 1/3", got)
+	}
+	if v2 := mustUpdate(t, core, 2*time.Second, a, b, c, old).New; len(v2.Takeovers) != 1 {
+		t.Errorf("second view: %d takeovers, want the first one kept", len(v2.Takeovers))
+	}
+
+	// A predecessor that left gracefully handed its keys over.
+	left := old
+	left.Alive, left.Leaving = false, true
+	core = New(Config{Self: "c/1", Name: "c", ForgetFailedAfter: 10 * time.Minute, MaxWindow: time.Hour})
+	if v := mustUpdate(t, core, time.Second, a, b, c, left).New; len(v.Takeovers) != 0 {
+		t.Errorf("after a graceful leave: %d takeovers, want none", len(v.Takeovers))
+	}
+}

@@ -1,0 +1,422 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/hotkeys"
+	"github.com/drlimit/drl/internal/ownership"
+	"github.com/drlimit/drl/ring"
+)
+
+// sim is one run.
+type sim struct {
+	cfg   Config
+	sch   Schedule
+	w     *world
+	net   *network
+	gr    *randSource // gossip's draws
+	slots []*node     // the current instance of each slot; nil before it starts
+	byID  map[string]*node
+	keys  []*keyState
+	rec   *recorder
+	inst  []int // instances started per slot
+}
+
+type nodeStatus uint8
+
+const (
+	running nodeStatus = iota
+	paused
+	down // crashed, or gone after a leave
+)
+
+// node is one instance of a drl node: the core and what the shell keeps
+// to carry out its answers.
+type node struct {
+	s     *sim
+	slot  int
+	id    string
+	name  string
+	clock *nodeClock
+	store *bucket.Store
+	prov  *ownership.Provisional
+	side  *bucket.Store // for Hooks.Lend
+	core  *ownership.Core
+	last  *hotkeys.LastAnswers
+	view  *sview
+
+	status   nodeStatus
+	pausedAt time.Duration // world time of the last pause (-1: never)
+	deferred []func()      // what arrived while paused, in order
+	started  int64
+	// leaving is the ring without this node once it leaves; closed says
+	// its fallback denies.
+	leaving *ring.Ring
+	closed  bool
+	// snapshot is what a restart from a snapshot loaded, held until the
+	// first ring with this node in it.
+	snapshot   []bucket.Moved
+	snapshotAt time.Duration
+	restoring  bool
+
+	mem     *table
+	joined  bool
+	probeAt int // round-robin position of probes
+	// waiters are checks parked on this node's view: woken when it
+	// settles or is replaced.
+	waiters []*waiter
+}
+
+// sview is a view as the node holds it: whether its handoffs settled,
+// whether a newer view replaced it, and when HandoffWait runs out.
+type sview struct {
+	*ownership.View
+	settled  bool
+	replaced bool
+	waitOver time.Duration // world time
+}
+
+func newSim(cfg Config, sch Schedule) *sim {
+	w := newWorld()
+	s := &sim{cfg: cfg, sch: sch, w: w, byID: map[string]*node{}}
+	s.net = newNetwork(stream(sch.Seed, streamNet), sch.Slots)
+	s.gr = &randSource{r: stream(sch.Seed, streamGossip)}
+	s.slots = make([]*node, sch.Slots)
+	s.inst = make([]int, sch.Slots)
+	s.rec = newRecorder(s)
+	return s
+}
+
+// start starts the initial members, knowing each other, and schedules the
+// faults and the load.
+func (s *sim) start() {
+	for i := range s.sch.Nodes {
+		n := s.startNode(i, false, nil, 0)
+		n.joined = true
+		n.mem.self().ready = true
+	}
+	// The first members start together, as a cluster started from one
+	// seed list: each knows the others once its join completes.
+	for _, n := range s.slots[:s.sch.Nodes] {
+		for _, o := range s.slots[:s.sch.Nodes] {
+			if o != n {
+				n.mem.add(o.selfRecord(), n.clock.Now())
+			}
+		}
+	}
+	for _, n := range s.slots[:s.sch.Nodes] {
+		n.rebuild()
+	}
+	for i := range s.sch.Faults {
+		s.scheduleFault(i)
+	}
+	s.startLoad()
+}
+
+func (s *sim) close() {
+	for _, n := range s.byID {
+		n.store.Close()
+		n.prov.Close()
+		n.side.Close()
+	}
+}
+
+// startNode starts a new instance in slot.
+func (s *sim) startNode(slot int, restoring bool, snap []bucket.Moved, snapAt time.Duration) *node {
+	s.inst[slot]++
+	n := &node{s: s, slot: slot, name: fmt.Sprintf("n%d", slot)}
+	n.id = fmt.Sprintf("%s/%d", n.name, s.inst[slot])
+	c := s.sch.Clocks[slot]
+	// A new process's monotonic clock has an origin of its own.
+	n.clock = &nodeClock{w: s.w, offset: c.Offset + time.Duration(s.inst[slot])*time.Hour, ppm: c.PPM}
+	storeCfg := bucket.StoreConfig{Clock: n.clock, Hasher: simHasher, Shards: 4, SweepInterval: -1, MaxEntries: 1 << 16}
+	var err error
+	if n.store, err = bucket.NewStore(storeCfg); err != nil {
+		panic(err) // a constant config
+	}
+	if n.side, err = bucket.NewStore(storeCfg); err != nil {
+		panic(err)
+	}
+	n.prov = n.newProvisional()
+	n.core = ownership.New(ownership.Config{Self: n.id, Name: n.name, Ring: ringConfig,
+		ForgetFailedAfter: ForgetFailedAfter, MaxWindow: time.Hour})
+	n.view = &sview{View: n.core.View(), settled: true}
+	n.last = hotkeys.NewLastAnswers(n.clock)
+	n.started = int64(s.w.now)
+	n.pausedAt = -1
+	n.restoring = restoring
+	n.snapshot, n.snapshotAt = snap, snapAt
+	n.mem = newTable(n)
+	n.mem.add(n.selfRecord(), n.clock.Now())
+	s.slots[slot] = n
+	s.byID[n.id] = n
+	s.w.record('S', int64(slot), int64(s.inst[slot]))
+	s.tracef("start %s restoring=%v", n.id, restoring)
+	n.startGossip()
+	return n
+}
+
+func (n *node) newProvisional() *ownership.Provisional {
+	p, err := ownership.NewProvisional(n.clock, simHasher, 0, 0)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// crash stops the instance at once: what it held is gone.
+func (n *node) crash() {
+	n.status = down
+	n.deferred = nil
+	n.waiters = nil
+	n.s.w.record('C', int64(n.slot))
+	n.s.tracef("crash %s", n.id)
+}
+
+// at runs fn on n at world time t, unless n is down by then; while n is
+// paused, fn waits for it to resume.
+func (n *node) at(t time.Duration, fn func()) {
+	n.s.w.at(t, func() { n.run(fn) })
+}
+
+func (n *node) run(fn func()) {
+	switch n.status {
+	case down:
+	case paused:
+		n.deferred = append(n.deferred, fn)
+	default:
+		fn()
+	}
+}
+
+func (n *node) resume() {
+	n.status = running
+	d := n.deferred
+	n.deferred = nil
+	for _, fn := range d {
+		if n.status != running {
+			n.deferred = append(n.deferred, fn)
+			continue
+		}
+		fn()
+	}
+}
+
+// send delivers fn at the current instance named to, over the network
+// from n; refused runs back at n if nothing listens there any more (the
+// instance is down). lossy messages are datagrams, lost to link loss. It
+// reports whether the message left (a cut loses it at once).
+func (n *node) send(to string, lossy bool, fn func(dst *node), refused func()) bool {
+	s := n.s
+	dst := s.byID[to]
+	if dst == nil {
+		return false
+	}
+	d, ok := s.net.delay(n.slot, dst.slot, s.w.now, lossy)
+	if !ok {
+		return false
+	}
+	s.w.after(d, func() {
+		if !s.net.up(n.slot, dst.slot) {
+			return // cut while in flight
+		}
+		if dst.status == down {
+			if refused != nil {
+				// The refusal comes back over the same network.
+				if back, ok := s.net.delay(dst.slot, n.slot, s.w.now, false); ok {
+					n.at(s.w.now+back, refused)
+				}
+			}
+			return
+		}
+		dst.run(func() { fn(dst) })
+	})
+	return true
+}
+
+// describe turns what n's gossip knows of the members into the core's
+// terms, sorted by instance id.
+func (n *node) describe() []ownership.Member {
+	out := make([]ownership.Member, 0, len(n.mem.recs))
+	for _, r := range n.mem.recs {
+		m := ownership.Member{ID: r.id, Name: r.name, Addr: r.name + ":7946", Alive: r.alive(), Since: r.since,
+			Started: r.started, Ready: r.ready, Leaving: r.leaving, Restoring: r.restoring}
+		if r.id == n.id {
+			m.Ready = n.joined
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// rebuild hands the members gossip knows to the core and carries out the
+// view it returns, as cluster's rebuildRing does.
+func (n *node) rebuild() {
+	s := n.s
+	members := n.describe()
+	ch, err := n.core.Update(members, n.clock.Now())
+	if err != nil {
+		return
+	}
+	nv := ch.New
+	if s.cfg.Hooks.View != nil {
+		nv = s.cfg.Hooks.View(nv)
+	}
+	old := n.view
+	v := &sview{View: nv, waitOver: s.w.now + HandoffWait}
+	if r := v.Ring; r.Has(n.id) && n.leaving == nil {
+		n.restore(members)
+		self := n.id
+		n.store.SetFence(func(k bucket.Key) bool { return r.Owner(k.Hi) != self })
+		n.handOff(v)
+	}
+	n.view = v
+	old.replaced = true
+	if ch.Settled {
+		v.settled = true
+	}
+	if s.cfg.Hooks.ViewChanged != nil {
+		n.prov = s.cfg.Hooks.ViewChanged(n.prov, n.newProvisional)
+	}
+	s.w.record('V', int64(n.slot), int64(v.Version), int64(v.ID), int64(len(v.Quorum.Alive)))
+	if old.ID != v.ID || old.Quorum.OK() != v.Quorum.OK() {
+		s.tracef("%s view %d ring %x members %d majority %v healed %v takeovers %d", n.id, v.Version, v.ID, v.Ring.Len(), v.Quorum.OK(), v.Healed, len(v.Takeovers))
+	}
+	n.wake()
+}
+
+// restore puts a loaded snapshot's buckets in the store on the first ring
+// with this node in it, unless a member that ran through the restart
+// holds the live counts (cluster/snapshot.go).
+func (n *node) restore(members []ownership.Member) {
+	if n.snapshot == nil {
+		return
+	}
+	snap := n.snapshot
+	n.snapshot = nil
+	for _, m := range members {
+		if m.ID != n.id && m.Alive && m.Started < int64(n.snapshotAt) {
+			return
+		}
+	}
+	aged := make([]bucket.Moved, 0, len(snap))
+	for _, m := range snap {
+		if a, ok := m.Aged(n.s.w.now - n.snapshotAt); ok {
+			aged = append(aged, a)
+		}
+	}
+	n.store.Absorb(aged)
+}
+
+// handOff plans v's handoff (ownership.PlanHandoff) and sends each peer
+// its buckets and the done mark for v's ring.
+func (n *node) handOff(v *sview) {
+	hasPeer := func(id string) bool { _, ok := slices.BinarySearch(v.Peers, id); return ok }
+	plan := ownership.PlanHandoff(v.View, v.Ring, n.store, n.prov, n.id, hasPeer, n.clock.Now())
+	for _, p := range v.Peers {
+		n.sendHandoff(p, plan.ByOwner[p], v.ID)
+	}
+}
+
+// sendHandoff sends buckets and a done mark for ringID (0: none) to peer.
+// A handoff is a stream: lost only to a cut, and then the buckets are
+// lost with it, as a failed gRPC handoff loses them.
+func (n *node) sendHandoff(peer string, moved []bucket.Moved, ringID uint64) {
+	from := n.id
+	n.s.w.record('H', int64(n.slot), int64(len(moved)), int64(ringID))
+	n.send(peer, false, func(dst *node) { dst.absorb(from, moved, ringID) }, nil)
+}
+
+// absorb takes buckets handed off by another member, and its done mark.
+func (n *node) absorb(from string, moved []bucket.Moved, doneRing uint64) {
+	if n.leaving != nil && len(moved) > 0 {
+		n.relay(moved)
+	} else if len(moved) > 0 {
+		kept := n.view.Absorb(n.store, n.prov, n.id, moved, n.clock.Now())
+		n.s.tracef("%s absorbs %d buckets from %s (kept %d, takeovers %d)", n.id, len(moved), from, kept, len(n.view.Takeovers))
+	}
+	if doneRing != 0 {
+		n.s.tracef("%s done mark from %s for ring %x (own %x, majority %v)", n.id, from, doneRing, n.view.ID, n.view.Quorum.OK())
+	}
+	if doneRing != 0 && n.core.Done(from, doneRing) {
+		n.view.settled = true
+		n.s.w.record('D', int64(n.slot), int64(doneRing))
+		n.wake()
+	}
+}
+
+// relay passes buckets that reached a leaving node on to their owners in
+// the ring without it.
+func (n *node) relay(moved []bucket.Moved) {
+	byOwner := map[string][]bucket.Moved{}
+	for _, m := range moved {
+		owner := n.leaving.Owner(m.Key.Hi)
+		byOwner[owner] = append(byOwner[owner], m)
+	}
+	owners := make([]string, 0, len(byOwner))
+	for o := range byOwner {
+		owners = append(owners, o)
+	}
+	slices.Sort(owners)
+	for _, o := range owners {
+		if _, ok := slices.BinarySearch(n.view.Peers, o); ok {
+			n.sendHandoff(o, byOwner[o], 0)
+		}
+	}
+}
+
+// leave starts a graceful leave (cluster's Close): the ring without this
+// node, the leave announced and pushed to every live member, every bucket
+// handed to its owner in that ring, then gossip's leave and, LeaveDrain
+// later, gone.
+func (n *node) leave() {
+	s := n.s
+	v := n.view
+	n.leaving = n.core.RingWithout(v.View)
+	n.closed = true
+	s.tracef("leave %s", n.id)
+	if n.leaving.Len() > 0 {
+		self := n.mem.self()
+		self.leaving = true
+		self.inc++
+		n.mem.broadcast(self.id)
+		for _, r := range n.mem.recs {
+			if r.id != n.id && r.alive() {
+				n.pushPull(r.id)
+			}
+		}
+		n.rebuild()
+		others := map[string]ownership.Member{}
+		for id, m := range v.Members {
+			if id != n.id {
+				others[id] = m
+			}
+		}
+		n.store.SetFence(func(bucket.Key) bool { return true })
+		plan := ownership.PlanHandoff(nil, n.leaving, n.store, n.prov, n.id,
+			func(id string) bool { _, ok := slices.BinarySearch(n.view.Peers, id); return ok }, n.clock.Now())
+		doneID := ownership.RingID(others)
+		for _, p := range n.view.Peers {
+			n.sendHandoff(p, plan.ByOwner[p], doneID)
+		}
+	}
+	self := n.mem.self()
+	self.state = stateLeft
+	self.inc++
+	n.mem.broadcast(self.id)
+	n.gossipNow()
+	n.at(s.w.now+LeaveDrain, func() {
+		n.status = down
+		n.waiters = nil
+		s.tracef("gone %s", n.id)
+	})
+}
+
+func (s *sim) tracef(format string, args ...any) {
+	if s.cfg.Trace != nil {
+		s.cfg.Trace(fmt.Sprintf("%10v ", s.w.now) + fmt.Sprintf(format, args...))
+	}
+}

@@ -1,0 +1,287 @@
+package sim
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/drlimit/drl/bucket"
+)
+
+// The oracle. What it holds every run to:
+//
+//   - Over-admission. For every key and every rolling window (of the
+//     key's length, shortened by the fastest clock drift, so that no
+//     owner's clock can count it as longer than a window), the hits
+//     admitted are at most B·f: B is what one exact limiter of the key's
+//     algorithm admits in a window (L for strict_window and sliding_log;
+//     burst+L for token_bucket and gcra; 2L for fixed_window and
+//     sliding_window), and f is DESIGN §6's factor for the faults whose
+//     influence (from when each began to convergeWithin after it ended)
+//     touches the window: 1 for none, and for a join, a graceful leave or
+//     a rolling restart ("L, plus refill"); 2−1/N for any other single
+//     fault (the loosest of its rows: L·(1+m/N) ≤ L·(2−1/N)); and for
+//     two or more, 2, the loosest bound §6 states for a key (a member
+//     that misses a handoff: one extra L).
+//   - Deadlines. Every check is answered within CheckTimeout of its
+//     start, unless the node it entered was paused or crashed meanwhile.
+//   - Convergence. convergeWithin after the last fault ends, every
+//     running node holds the same ring, of exactly the running nodes, and
+//     has settled it (every peer reported its handoff done).
+//   - Under-admission. In a quiet stretch (no fault's influence for the
+//     window before it), an owner's denial of a strict_window or
+//     sliding_log key is needed: the callers were admitted at least
+//     capacity−hits+1 in the window (lengthened by the drift, by
+//     strict_window's early denial of one slot, ≤ window/6, and by the
+//     network's delay).
+
+// convergeWithin is how long after the last fault ends every node holds
+// the same ring, settled: a crash is noticed within a probe round and a
+// suspicion timeout (≤ 3 s), a heal within a rejoin round (2 s), and
+// handoffs settle within HandoffWait (2 s).
+const convergeWithin = 10 * time.Second
+
+type recorder struct {
+	s       *sim
+	checks  []*check
+	began   []time.Duration
+	ended   []time.Duration
+	nEnded  int
+	answers int
+	failed_ int
+	bad     []Violation
+	convAt  time.Duration
+}
+
+func newRecorder(s *sim) *recorder {
+	r := &recorder{s: s, convAt: -1}
+	r.began = make([]time.Duration, len(s.sch.Faults))
+	r.ended = make([]time.Duration, len(s.sch.Faults))
+	for i := range r.began {
+		r.began[i], r.ended[i] = -1, -1
+	}
+	if len(s.sch.Faults) == 0 {
+		r.scheduleConvergence(0)
+	}
+	return r
+}
+
+func (r *recorder) started(c *check) { r.checks = append(r.checks, c) }
+
+func (r *recorder) faultBegan(i int) { r.began[i] = r.s.w.now }
+
+func (r *recorder) faultEnded(i int) {
+	if r.ended[i] >= 0 {
+		return
+	}
+	r.ended[i] = r.s.w.now
+	r.nEnded++
+	if r.nEnded == len(r.ended) {
+		r.scheduleConvergence(r.s.w.now)
+	}
+}
+
+func (r *recorder) scheduleConvergence(from time.Duration) {
+	at := from + convergeWithin
+	if at > r.s.cfg.Duration {
+		return
+	}
+	r.convAt = at
+	r.s.w.at(at, func() {
+		if ok, unsettled, why := r.s.converged(); !ok && (!unsettled || !r.s.cfg.IgnoreUnsettled) {
+			kind := "convergence"
+			if unsettled {
+				kind = "unsettled"
+			}
+			r.bad = append(r.bad, Violation{kind, fmt.Sprintf("%v after the last fault ended (at %v): %s", convergeWithin, from, why)})
+		}
+	})
+}
+
+func (r *recorder) answer(c *check, d bucket.Decision, decidedAt time.Duration, how int) {
+	r.answers++
+	k := c.k
+	if d.Allowed {
+		k.admits = append(k.admits, admit{at: decidedAt, hits: c.req.Hits, how: how})
+	} else {
+		k.denies = append(k.denies, deny{at: decidedAt, retry: d.RetryAfter, how: how})
+	}
+	now := r.s.w.now
+	if now > c.deadline && !r.excused(c) {
+		r.bad = append(r.bad, Violation{"deadline", fmt.Sprintf("key %d: check at %v on %s answered at %v, past its deadline", k.spec.Index, c.start, c.entry.id, now)})
+	}
+	r.s.w.record('A', int64(k.spec.Index), int64(c.entry.slot), b2i(d.Allowed), int64(how), d.Remaining)
+	if r.s.cfg.Trace != nil {
+		r.s.tracef("key %d %s on %s allowed=%v remaining=%d decided at %v", k.spec.Index, [...]string{"owner", "fallback"}[how], c.entry.id, d.Allowed, d.Remaining, decidedAt)
+	}
+}
+
+func (r *recorder) failed(c *check, err error) {
+	r.failed_++
+	r.s.w.record('E', int64(c.k.spec.Index))
+	c.failed = err
+}
+
+// excused: the check's node was paused or crashed while it ran.
+func (r *recorder) excused(c *check) bool {
+	n := c.entry
+	return n.status == down || n.pausedAt >= c.start
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// finish runs the oracle's end-of-run checks into res.
+func (s *sim) finish(res *Result) {
+	r := s.rec
+	res.Worst = map[string]Worst{}
+	for _, c := range r.checks {
+		if !c.done && c.failed == nil && !r.excused(c) && c.deadline < s.cfg.Duration {
+			r.bad = append(r.bad, Violation{"deadline", fmt.Sprintf("key %d: check at %v on %s never answered", c.k.spec.Index, c.start, c.entry.id)})
+		}
+	}
+	res.Checks = r.answers
+	nodes := float64(s.sch.Slots)
+	for _, k := range s.keys {
+		for _, a := range k.admits {
+			res.Admitted += a.hits
+		}
+		s.checkOver(k, nodes, res)
+		s.checkUnder(k)
+	}
+	res.Violations = r.bad
+}
+
+// exactBound is what one exact limiter of req's shape admits in a
+// window.
+func exactBound(req bucket.Request) int64 {
+	switch req.Algorithm {
+	case bucket.StrictWindow, bucket.SlidingLog:
+		return req.Limit
+	case bucket.TokenBucket, bucket.GCRA:
+		b := req.Burst
+		if b == 0 {
+			b = req.Limit
+		}
+		return b + req.Limit
+	}
+	return 2 * req.Limit
+}
+
+// influence returns the faults whose influence touches [from, to).
+func (s *sim) influence(from, to time.Duration) (kinds []FaultKind) {
+	r := s.rec
+	for i, f := range s.sch.Faults {
+		b, e := r.began[i], r.ended[i]
+		if b < 0 {
+			continue
+		}
+		if e < 0 {
+			e = s.cfg.Duration
+		}
+		if b < to && from < e+convergeWithin {
+			kinds = append(kinds, f.Kind)
+		}
+	}
+	return kinds
+}
+
+// factor is DESIGN §6's bound, as a multiple of one exact limiter's, for
+// the faults that touch a window, and the class it is reported under.
+func factor(kinds []FaultKind, nodes float64) (float64, string) {
+	switch len(kinds) {
+	case 0:
+		return 1, "none"
+	case 1:
+		switch kinds[0] {
+		case Join, Leave, Rolling:
+			// "L, plus refill", less the one fresh share §6 owns up to: a
+			// node that missed its deadline while it knew nothing of the
+			// key yet.
+			return 1 + 1/nodes, kinds[0].String()
+		}
+		return 2 - 1/nodes, kinds[0].String()
+	}
+	return 2, "compound"
+}
+
+// windowOf is the rolling window the over-admission check uses: the
+// key's, shortened by the fastest drift.
+func windowOf(w time.Duration) time.Duration {
+	return time.Duration(int64(w) / (1_000_000 + MaxDrift) * 1_000_000)
+}
+
+func (s *sim) checkOver(k *keyState, nodes float64, res *Result) {
+	b := exactBound(k.req)
+	w := windowOf(k.req.Window)
+	var sum int64
+	j := 0
+	reported := false
+	for i, a := range k.admits {
+		for j < len(k.admits) && k.admits[j].at < a.at+w {
+			sum += k.admits[j].hits
+			j++
+		}
+		f, class := factor(s.influence(a.at, a.at+w), nodes)
+		bound := int64(float64(b) * f)
+		if f > 1 && k.req.Limit < int64(nodes) {
+			// A share is never less than one hit (Provisional.Lend), so
+			// for limits below N each other node may lend itself a whole
+			// hit a window, one more for the burst algorithms: §6's
+			// formulas hold only from L ≥ N.
+			bound = max(bound, b+2*(int64(nodes)-1))
+		}
+		if ratio := float64(sum) / float64(b); ratio > res.Worst[class].Factor {
+			res.Worst[class] = Worst{Admitted: sum, Limit: b, Factor: ratio, Key: k.spec.Index}
+		}
+		if sum > bound && !reported {
+			reported = true
+			s.rec.bad = append(s.rec.bad, Violation{"over-admission", fmt.Sprintf("key %d (%s): %d admitted in the window from %v, bound %d (%s: %.3f × %d; %d by fallback)",
+				k.spec.Index, k.spec, sum, a.at, bound, class, f, b, fallbacks(k.admits[i:j]))})
+		}
+		sum -= a.hits
+	}
+}
+
+func fallbacks(as []admit) int {
+	n := 0
+	for _, a := range as {
+		if a.how == byFallback {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *sim) checkUnder(k *keyState) {
+	if k.req.Algorithm != bucket.StrictWindow && k.req.Algorithm != bucket.SlidingLog {
+		return
+	}
+	w := k.req.Window
+	long := w + w*2*MaxDrift/1_000_000 + w/6 + 10*time.Millisecond
+	capacity := k.req.Limit
+	need := capacity - k.req.Hits + 1
+	j, i := 0, 0 // admits in (d.at-long, d.at]
+	var sum int64
+	for _, d := range k.denies {
+		for j < len(k.admits) && k.admits[j].at <= d.at {
+			sum += k.admits[j].hits
+			j++
+		}
+		for i < j && k.admits[i].at <= d.at-long {
+			sum -= k.admits[i].hits
+			i++
+		}
+		if d.how != byOwner || d.at-long < s.loadFrom() || len(s.influence(d.at-long, d.at+1)) > 0 {
+			continue
+		}
+		if sum < need {
+			s.rec.bad = append(s.rec.bad, Violation{"under-admission", fmt.Sprintf("key %d (%s): denied at %v with %d admitted in the %v before, want at least %d",
+				k.spec.Index, k.spec, d.at, sum, long, need)})
+			return
+		}
+	}
+}

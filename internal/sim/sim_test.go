@@ -1,0 +1,115 @@
+package sim
+
+import (
+	"testing"
+)
+
+// shortSeeds is the fixed set of seeds go test -short runs; the full run
+// explores more.
+func shortSeeds() uint64 {
+	if testing.Short() {
+		return 60
+	}
+	return 400
+}
+
+// TestSeeds runs a fixed set of seeds of 5-node clusters through the
+// oracle. Known findings that the shell shares with package cluster (see
+// DESIGN.md §7, the simulator) are listed by seed and allowed; anything
+// else fails.
+func TestSeeds(t *testing.T) {
+	known := map[uint64]string{
+		52:  "lent hits handed to a crashed owner not yet declared dead are lost",
+		54:  "a ring that does not converge after the faults",
+		104: "restart: 110 of bound 108",
+		243: "compound: 306 of bound 288",
+		348: "compound: 50 of bound 48",
+		362: "restart: 529 of bound 518",
+	}
+	var checks int
+	for seed := uint64(1); seed <= shortSeeds(); seed++ {
+		res, err := Run(Config{IgnoreUnsettled: true}, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checks += res.Checks
+		if len(res.Violations) == 0 {
+			continue
+		}
+		if why, ok := known[seed]; ok {
+			t.Logf("seed %d: known: %s", seed, why)
+			continue
+		}
+		for _, v := range res.Violations {
+			t.Errorf("seed %d: %v (replay: go run ./cmd/drlsim -seed %d)", seed, v, seed)
+		}
+	}
+	t.Logf("%d seeds, %d checks", shortSeeds(), checks)
+}
+
+// TestReplayIsExact: the same seed makes the same run, event for event.
+func TestReplayIsExact(t *testing.T) {
+	for _, seed := range []uint64{3, 7, 52} {
+		a, err := Run(Config{}, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := Run(Config{}, seed)
+		if a.Trace != b.Trace || a.Admitted != b.Admitted || a.Checks != b.Checks || a.Events != b.Events {
+			t.Errorf("seed %d: runs differ: trace %x/%x admitted %d/%d checks %d/%d", seed, a.Trace, b.Trace, a.Admitted, b.Admitted, a.Checks, b.Checks)
+		}
+	}
+}
+
+// TestScheduleShape: a 5-node schedule lasts 60 s of virtual time with
+// at least 5,000 checks.
+func TestScheduleShape(t *testing.T) {
+	low := 0
+	for seed := uint64(1); seed <= 20; seed++ {
+		res, _ := Run(Config{}, seed)
+		if res.Checks < 5000 {
+			low++
+			t.Logf("seed %d: %d checks", seed, res.Checks)
+		}
+	}
+	if low > 2 {
+		t.Errorf("%d of 20 schedules had fewer than 5,000 checks", low)
+	}
+}
+
+// TestQuietSchedulesAreExact: with no fault, every key admits exactly
+// what one limiter would, and every check is answered in time.
+func TestQuietSchedulesAreExact(t *testing.T) {
+	for seed := uint64(10); seed <= 100; seed += 10 {
+		res, err := Run(Config{Nodes: 3 + int(seed/10)%5}, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Schedule.Faults) != 0 {
+			t.Fatalf("seed %d: %d faults, want a quiet schedule", seed, len(res.Schedule.Faults))
+		}
+		for _, v := range res.Violations {
+			t.Errorf("seed %d: %v", seed, v)
+		}
+		if w := res.Worst["none"]; w.Factor > 1 {
+			t.Errorf("seed %d: worst window %d of %d", seed, w.Admitted, w.Limit)
+		}
+	}
+}
+
+// TestRestartTakesOverFromPredecessor is the regression test of the
+// simulator's seed 52 (shrunk: its one fault, a restart of n4 without a
+// snapshot, and key 29, 288 per minute, exhausted before it): the new
+// instance started the key fresh and 600 were admitted in a window. With
+// the takeover from its predecessor it starts from the failed side's share
+// spent: 542, of which 24 are hits the others lent themselves and handed
+// to the crashed instance, which are still lost (a finding left open).
+func TestRestartTakesOverFromPredecessor(t *testing.T) {
+	res, err := Run(Config{Faults: []int{0}, Keys: []int{29}}, 52)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Admitted > 542 {
+		t.Errorf("seed 52, restart of the owner: admitted %d, want at most 542 (600 before the fix)", res.Admitted)
+	}
+}
