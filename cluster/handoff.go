@@ -111,14 +111,19 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 			mu.Lock()
 			defer mu.Unlock()
 			sent += kept
-			switch {
-			case err != nil && n.own.leaving.Load() != nil:
-				n.undelivered(buckets[kept:])
-				n.log.Warn("handoff incomplete", "peer", name, "left", len(buckets)-kept, "saved", n.snap.store != nil, "err", err)
-			case err != nil:
-				lost += len(buckets) - kept
-				n.log.Warn("handoff incomplete; those keys start fresh at their owner", "peer", name, "lost", len(buckets)-kept, "err", err)
+			if err == nil {
+				return
 			}
+			// Lent hits go back to the provisional state, for the next
+			// change; the store's buckets are kept or lost.
+			left := plan.Undelivered(n.own.prov, name, kept)
+			if n.own.leaving.Load() != nil {
+				n.undelivered(left)
+				n.log.Warn("handoff incomplete", "peer", name, "left", len(left), "saved", n.snap.store != nil, "err", err)
+				return
+			}
+			lost += len(left)
+			n.log.Warn("handoff incomplete; those keys start fresh at their owner", "peer", name, "lost", len(left), "err", err)
 		})
 	}
 	wg.Wait()

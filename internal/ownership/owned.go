@@ -145,8 +145,11 @@ func (v *View) takeoverSpend(c Owned) int64 {
 
 // Handoff is what a node sends and keeps at a ring change.
 type Handoff struct {
-	// ByOwner are the buckets, and lent hits, for each new owner.
+	// ByOwner are the buckets, and lent hits, for each new owner: the
+	// first Lent[owner] of them are lent hits, to be given back to the
+	// Provisional (Keep) if they cannot be delivered.
 	ByOwner map[string][]bucket.Moved
+	Lent    map[string]int
 	// Moved counts the store's buckets among them.
 	Moved int
 }
@@ -173,7 +176,7 @@ func PlanHandoff(v *View, leaving Ring, s Store, p *Provisional, self string, ha
 		}
 		return hasPeer(owner)
 	})
-	h := Handoff{ByOwner: map[string][]bucket.Moved{}}
+	h := Handoff{ByOwner: map[string][]bucket.Moved{}, Lent: map[string]int{}}
 	var credits []bucket.Moved
 	for _, m := range moved {
 		owner := r.Owner(m.Key.Hi)
@@ -193,9 +196,22 @@ func PlanHandoff(v *View, leaving Ring, s Store, p *Provisional, self string, ha
 			p.Keep(lent)
 			continue
 		}
-		h.ByOwner[owner] = append(h.ByOwner[owner], lent...)
+		h.ByOwner[owner] = append(lent, h.ByOwner[owner]...)
+		h.Lent[owner] = len(lent)
 	}
 	return h
+}
+
+// Undelivered gives back to p the lent hits among the buckets for owner
+// past the first kept, which a failed handoff did not deliver, and returns
+// the store's buckets among them, which are lost.
+func (h Handoff) Undelivered(p *Provisional, owner string, kept int) []bucket.Moved {
+	all, lent := h.ByOwner[owner], h.Lent[owner]
+	if kept < lent {
+		p.Keep(all[kept:lent])
+		kept = lent
+	}
+	return all[kept:]
 }
 
 // Ring is what the core needs of a ring.

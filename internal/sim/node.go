@@ -141,11 +141,11 @@ func (s *sim) startNode(slot int, restoring bool, snap []bucket.Moved, snapAt ti
 		panic(err)
 	}
 	n.prov = n.newProvisional()
-	n.core = ownership.New(ownership.Config{Self: n.id, Name: n.name, Ring: ringConfig,
+	n.started = int64(s.w.now)
+	n.core = ownership.New(ownership.Config{Self: n.id, Name: n.name, Started: n.started, Ring: ringConfig,
 		ForgetFailedAfter: ForgetFailedAfter, MaxWindow: time.Hour})
 	n.view = &sview{View: n.core.View(), settled: true}
 	n.last = hotkeys.NewLastAnswers(n.clock)
-	n.started = int64(s.w.now)
 	n.pausedAt = -1
 	n.restoring = restoring
 	n.snapshot, n.snapshotAt = snap, snapAt
@@ -317,17 +317,21 @@ func (n *node) handOff(v *sview) {
 	hasPeer := func(id string) bool { _, ok := slices.BinarySearch(v.Peers, id); return ok }
 	plan := ownership.PlanHandoff(v.View, v.Ring, n.store, n.prov, n.id, hasPeer, n.clock.Now())
 	for _, p := range v.Peers {
-		n.sendHandoff(p, plan.ByOwner[p], v.ID)
+		n.sendHandoff(p, plan.ByOwner[p], v.ID, func() { plan.Undelivered(n.prov, p, 0) })
 	}
 }
 
 // sendHandoff sends buckets and a done mark for ringID (0: none) to peer.
 // A handoff is a stream: lost only to a cut, and then the buckets are
-// lost with it, as a failed gRPC handoff loses them.
-func (n *node) sendHandoff(peer string, moved []bucket.Moved, ringID uint64) {
+// lost with it, as a failed gRPC handoff loses them. failed, if not nil,
+// runs when the sender learns the handoff failed (it could not be sent,
+// or the peer was down): lent hits go back to the sender's Provisional.
+func (n *node) sendHandoff(peer string, moved []bucket.Moved, ringID uint64, failed func()) {
 	from := n.id
 	n.s.w.record('H', int64(n.slot), int64(len(moved)), int64(ringID))
-	n.send(peer, false, func(dst *node) { dst.absorb(from, moved, ringID) }, nil)
+	if !n.send(peer, false, func(dst *node) { dst.absorb(from, moved, ringID) }, failed) && failed != nil {
+		failed()
+	}
 }
 
 // absorb takes buckets handed off by another member, and its done mark.
@@ -363,7 +367,7 @@ func (n *node) relay(moved []bucket.Moved) {
 	slices.Sort(owners)
 	for _, o := range owners {
 		if _, ok := slices.BinarySearch(n.view.Peers, o); ok {
-			n.sendHandoff(o, byOwner[o], 0)
+			n.sendHandoff(o, byOwner[o], 0, nil)
 		}
 	}
 }
@@ -400,7 +404,7 @@ func (n *node) leave() {
 			func(id string) bool { _, ok := slices.BinarySearch(n.view.Peers, id); return ok }, n.clock.Now())
 		doneID := ownership.RingID(others)
 		for _, p := range n.view.Peers {
-			n.sendHandoff(p, plan.ByOwner[p], doneID)
+			n.sendHandoff(p, plan.ByOwner[p], doneID, nil)
 		}
 	}
 	self := n.mem.self()
