@@ -136,7 +136,7 @@ func (c *Core) Update(members []Member, now time.Duration) (Change, error) {
 		prev = old.Prev
 	}
 	v := &View{Ring: r, Members: inRing, Version: old.Version + 1, ID: RingID(inRing), Prev: prev, Quorum: q,
-		Takeovers: c.takeovers(old, r, q, now), At: now}
+		Takeovers: c.takeovers(old, r, inRing, q, now), At: now}
 	if !c.inRing && r.Has(c.cfg.Self) {
 		c.inRing = true
 		if t, ok := c.predecessor(members, inRing, q, now); ok {

@@ -385,3 +385,34 @@ func TestRestartedInstanceTakesOverFromItsPredecessor(t *testing.T) {
 		t.Errorf("after a graceful leave: %d takeovers, want none", len(v.Takeovers))
 	}
 }
+
+// TestReplacedInstanceIsTakenOver: a member that crashes and restarts
+// before gossip declares the old instance dead is replaced in the others'
+// rings by its new instance; they count that as a takeover too, so that
+// what they lent themselves meanwhile reaches the new instance (the
+// simulator's seeds 52 and 362).
+func TestReplacedInstanceIsTakenOver(t *testing.T) {
+	core := newCore("a")
+	a, b, c := member("a"), member("b"), member("c")
+	v1 := mustUpdate(t, core, 0, a, b, c).New
+	key := keyOwnedBy(t, v1, "c/1")
+	again := member("c")
+	again.ID, again.Started = "c/2", 10
+	v2 := mustUpdate(t, core, time.Second, a, b, c, again).New
+	if !v2.Ring.Has("c/2") || v2.Ring.Has("c/1") {
+		t.Fatalf("ring %v, want c/2 in place of c/1", v2.Ring.Members())
+	}
+	if len(v2.Takeovers) != 1 || !v2.TakenOver(key) || v2.Ring.Owner(key.Hi) != "c/2" {
+		t.Fatalf("after c restarted: %d takeovers, key taken over %v, owner %s; want 1, true, c/2",
+			len(v2.Takeovers), v2.TakenOver(key), v2.Ring.Owner(key.Hi))
+	}
+	// A graceful restart leaves first: no takeover.
+	core = newCore("a")
+	mustUpdate(t, core, 0, a, b, c)
+	leaving := member("c")
+	leaving.Leaving = true
+	mustUpdate(t, core, time.Second, a, b, leaving)
+	if v := mustUpdate(t, core, 2*time.Second, a, b, again).New; len(v.Takeovers) != 0 {
+		t.Errorf("after a graceful restart: %d takeovers, want none", len(v.Takeovers))
+	}
+}

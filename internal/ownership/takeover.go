@@ -28,18 +28,31 @@ type Takeover struct {
 const maxTakeovers = 8
 
 // takeovers returns old's takeovers still within the longest window, plus
-// one for the failed members of q that old's ring has and r lacks.
-func (c *Core) takeovers(old *View, r *ring.Ring, q Quorum, now time.Duration) []Takeover {
+// one for the members of old's ring that r lacks because they failed, or
+// because a newer instance of their name replaced them without a graceful
+// leave (a crash and a quick restart, before gossip declared the old one
+// dead): either way what they spent is lost with them.
+func (c *Core) takeovers(old *View, r *ring.Ring, inRing map[string]Member, q Quorum, now time.Duration) []Takeover {
 	out := make([]Takeover, 0, len(old.Takeovers)+1)
+	newer := map[string]string{} // name -> instance in r
+	for id, m := range inRing {
+		newer[m.Name] = id
+	}
 	dropped := map[string]bool{}
+	replaced := 0
 	for _, id := range old.Ring.Members() {
-		if q.FailedIDs[id] && !r.Has(id) {
+		switch {
+		case r.Has(id):
+		case q.FailedIDs[id]:
 			dropped[id] = true
+		case newer[old.Members[id].Name] != "" && newer[old.Members[id].Name] != id:
+			dropped[id] = true
+			replaced++
 		}
 	}
 	if len(dropped) > 0 {
 		out = append(out, Takeover{Ring: old.Ring, Failed: dropped, At: now,
-			Lost: max(len(q.Failed), len(dropped)), Size: max(q.Size(), len(dropped)+1)})
+			Lost: max(len(q.Failed)+replaced, len(dropped)), Size: max(q.Size(), len(dropped)+1)})
 	}
 	for _, t := range old.Takeovers {
 		if now-t.At < c.cfg.MaxWindow && len(out) < maxTakeovers {
