@@ -176,6 +176,13 @@ func PlanHandoff(v *View, leaving Ring, s Store, p *Provisional, self string, ha
 		}
 		return hasPeer(owner)
 	})
+	// Credits of keys this node no longer owns go with the key: they are
+	// buckets it kept aside until the key's bucket started here, which
+	// never happened.
+	moved = append(moved, p.TakeCreditsWhere(func(k bucket.Key) bool {
+		owner := r.Owner(k.Hi)
+		return owner != self && hasPeer(owner)
+	}, now)...)
 	h := Handoff{ByOwner: map[string][]bucket.Moved{}, Lent: map[string]int{}}
 	var credits []bucket.Moved
 	for _, m := range moved {

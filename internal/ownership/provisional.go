@@ -1,7 +1,9 @@
 package ownership
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -215,6 +217,34 @@ func (p *Provisional) TakeCredits(key bucket.Key, alg bucket.Algorithm, now time
 			out = append(out, m)
 		}
 	}
+	return out
+}
+
+// TakeCreditsWhere removes and returns, aged to now, the credits of every
+// key move reports true for: a node hands them on with the key when the
+// key's ownership moves before its bucket started here.
+func (p *Provisional) TakeCreditsWhere(move func(bucket.Key) bool, now time.Duration) []bucket.Moved {
+	if p.pending.Load() == 0 {
+		return nil
+	}
+	var out []bucket.Moved
+	p.mu.Lock()
+	for k, cs := range p.credits {
+		if !move(k) {
+			continue
+		}
+		for _, c := range cs {
+			if m, ok := c.moved.Aged(now - c.at); ok {
+				out = append(out, m)
+			}
+		}
+		delete(p.credits, k)
+	}
+	p.pending.Store(int64(len(p.credits)))
+	p.mu.Unlock()
+	slices.SortFunc(out, func(a, b bucket.Moved) int {
+		return cmp.Or(cmp.Compare(a.Key.Hi, b.Key.Hi), cmp.Compare(a.Key.Lo, b.Key.Lo))
+	})
 	return out
 }
 
