@@ -58,7 +58,7 @@ func (n *Node) fallback(req bucket.Request, policy drl.FailPolicy, cause error, 
 			know = ownership.Knowledge{Left: left, Known: true}
 		}
 	}
-	d, err := n.own.prov.Lend(v.View, key, req, know, v.unsettled())
+	d, err := n.own.prov.Lend(v.View, key, req, know, v.unsettled(), n.cfg.Clock.Now())
 	if err != nil {
 		return bucket.Decision{}, fmt.Errorf("%w (and the local fallback failed: %w)", cause, err)
 	}

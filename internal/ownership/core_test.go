@@ -206,7 +206,7 @@ func TestProvisionalShareOutlivesViews(t *testing.T) {
 	admitted := 0
 	lend := func(v *View, times int) {
 		for range times {
-			d, err := p.Lend(v, key, req, Knowledge{}, false)
+			d, err := p.Lend(v, key, req, Knowledge{}, false, clock.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -281,7 +281,7 @@ func TestLendCappedByKnowledge(t *testing.T) {
 	for _, s := range steps {
 		allowed := 0
 		for range 1000 {
-			d, err := p.Lend(v, s.key, req, s.know, s.unsettled)
+			d, err := p.Lend(v, s.key, req, s.know, s.unsettled, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -311,7 +311,7 @@ func TestLentHitsOfLiveOwnersStay(t *testing.T) {
 	key := keyOwnedBy(t, v1, "b/1")
 	req := bucket.Request{Limit: 1000, Window: time.Hour, Hits: 1}
 	for range 10 {
-		p.Lend(v1, key, req, Knowledge{}, false)
+		p.Lend(v1, key, req, Knowledge{}, false, 0)
 	}
 	// c leaves gracefully: a ring change with a majority, no takeover.
 	left := member("c")

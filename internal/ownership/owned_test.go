@@ -68,7 +68,7 @@ func TestDecideOwnedSteps(t *testing.T) {
 	}
 	defer other.Close()
 	for range 100 {
-		other.Lend(v2, taken, req, Knowledge{}, false)
+		other.Lend(v1, taken, req, Knowledge{}, false, now)
 	}
 	lent := other.Release(v2, "b/1", now)
 	if kept := v2.Absorb(store, prov, "a/1", lent["a/1"], now); kept != 1 {

@@ -85,9 +85,10 @@ const ReroutePause = 25 * time.Millisecond
 // owner had exhausted stays exhausted. A key the node knows nothing of
 // while v has not settled is denied: its bucket is most likely on its way
 // to a new owner, not lost, and a fresh share then is the over-admission
-// of a rolling restart. So is a key taken over in v before v settles: its
-// new owner is about to start it from what this side lent so far.
-func (p *Provisional) Lend(v *View, key bucket.Key, req bucket.Request, know Knowledge, unsettled bool) (bucket.Decision, error) {
+// of a rolling restart. So is a key taken over in v within its window: its
+// new owner started it from what this side lent before. now is the time
+// of the check, by the node's clock.
+func (p *Provisional) Lend(v *View, key bucket.Key, req bucket.Request, know Knowledge, unsettled bool, now time.Duration) (bucket.Decision, error) {
 	share := v.ShareCount()
 	local := req
 	local.Limit = max(req.Limit/share, 1)
@@ -98,10 +99,11 @@ func (p *Provisional) Lend(v *View, key bucket.Key, req bucket.Request, know Kno
 		local.Burst = 0
 	}
 	localCap := Capacity(local)
-	if unsettled && v.Quorum.OK() && v.TakenOver(key) {
-		// The key's new owner is starting it from this side's share and
-		// everything the side lent itself so far; it is waiting for the
-		// ring to be confirmed. A share lent now would come on top.
+	if v.Quorum.OK() && v.TakeoverSpend(key, req.Window, 1, now) > 0 {
+		// The key was taken over in this window: its new owner starts it
+		// from this side's share and everything the side lent itself
+		// before the takeover. A share lent now would come on top of that
+		// count, so the side's total would no longer be bounded by it.
 		return bucket.Decision{Limit: localCap, RetryAfter: ReroutePause}, nil
 	}
 	if local.Hits > localCap {

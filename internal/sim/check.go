@@ -267,7 +267,7 @@ func (c *check) fallback() {
 	if h := c.s.cfg.Hooks.Lend; h != nil {
 		d, err = h(n.prov, n.side, v.View, c.key, c.req, know, !v.settled)
 	} else {
-		d, err = n.prov.Lend(v.View, c.key, c.req, know, !v.settled)
+		d, err = n.prov.Lend(v.View, c.key, c.req, know, !v.settled, n.clock.Now())
 	}
 	if err != nil {
 		c.s.rec.failed(c, err)
