@@ -170,7 +170,9 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 			return bucket.Decision{}, fmt.Errorf("%w: no majority: this node sees %v", drl.ErrNoOwner, v.Quorum)
 		case owner == n.id:
 			n.stats.local.Add(1)
-			arm() // a check on an owned key may wait for its ring to settle
+			if v.unsettled() || len(v.Takeovers) > 0 {
+				arm() // the core may ask it to wait for the ring to settle
+			}
 			rep, err := n.decideOwned(ctx, v, key, req, 1)
 			if errors.Is(err, bucket.ErrFenced) || errors.Is(err, errViewChanged) {
 				lastErr = err // the ring changed under this check; route it again
@@ -266,9 +268,13 @@ func (v *view) awaitNext(ctx context.Context, pause time.Duration) error {
 // v: the core decides (ownership.View.DecideOwned), and the node waits
 // where it says so.
 func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req bucket.Request, count int) (bucket.Repeated, error) {
-	o := ownership.Owned{Key: key, Req: req, Count: count}
-	o.Settled = !v.unsettled()
-	o.Waited = o.Settled
+	settled := !v.unsettled()
+	if settled && len(v.Takeovers) == 0 {
+		// What the core answers for every key of a settled view with no
+		// takeovers, without building its question: one store call.
+		return n.store.CheckKey(key, req, count)
+	}
+	o := ownership.Owned{Key: key, Req: req, Count: count, Settled: settled, Waited: settled}
 	if len(v.Takeovers) > 0 {
 		o.Now = n.cfg.Clock.Now()
 		o.Gone.Left, o.Gone.Known = n.lastAnswers.Remaining(key, req)
@@ -293,14 +299,7 @@ func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req buc
 
 // unsettled reports whether some peer of v has not yet reported its
 // handoff for v's ring done: ownership is still moving.
-func (v *view) unsettled() bool {
-	select {
-	case <-v.settled:
-		return false
-	default:
-		return true
-	}
-}
+func (v *view) unsettled() bool { return !v.done.Load() }
 
 // awaitConfirmed waits until every peer of v reported v's ring, with no
 // HandoffWait to cut it short: without that, the check is answered by the

@@ -128,6 +128,8 @@ type view struct {
 	// node gained waits (check.go).
 	settled    chan struct{}
 	settleOnce sync.Once
+	// done is settled's state, read on every owned check without a select.
+	done atomic.Bool
 	// deny caches owners' denials for this view; nil when disabled.
 	deny *hotkeys.DenyCache
 	// leases holds this view's token leases on hot keys; nil when disabled.
@@ -137,7 +139,12 @@ type view struct {
 }
 
 // settle closes v.settled, once.
-func (v *view) settle() { v.settleOnce.Do(func() { close(v.settled) }) }
+func (v *view) settle() {
+	v.settleOnce.Do(func() {
+		v.done.Store(true)
+		close(v.settled)
+	})
+}
 
 // KeyHasher returns the hasher every node of a cluster uses to turn
 // (user, action) into a bucket key and a ring position:
