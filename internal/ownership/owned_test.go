@@ -8,9 +8,10 @@ import (
 	"github.com/drlimit/drl/bucket"
 )
 
-// TestDecideOwnedSteps walks checks on owned keys through the core's
-// steps: what each waits for, and what the bucket starts from.
-func TestDecideOwnedSteps(t *testing.T) {
+// newNodeState returns a clock an hour in, a hasher, and a node's store
+// and provisional state on them, closed when the test ends.
+func newNodeState(t *testing.T) (*bucket.ManualClock, bucket.KeyHasher, *bucket.Store, *Provisional) {
+	t.Helper()
 	clock := &bucket.ManualClock{}
 	clock.Set(time.Hour)
 	hash := bucket.NewKeyHasher()
@@ -18,12 +19,19 @@ func TestDecideOwnedSteps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	t.Cleanup(store.Close)
 	prov, err := NewProvisional(clock, hash, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer prov.Close()
+	t.Cleanup(prov.Close)
+	return clock, hash, store, prov
+}
+
+// TestDecideOwnedSteps walks checks on owned keys through the core's
+// steps: what each waits for, and what the bucket starts from.
+func TestDecideOwnedSteps(t *testing.T) {
+	clock, hash, store, prov := newNodeState(t)
 	a, b, c := member("a"), member("b"), member("c")
 	core := newCore("a")
 	v1 := mustUpdate(t, core, 0, a, b, c).New
@@ -102,19 +110,7 @@ func TestDecideOwnedSteps(t *testing.T) {
 // key's bucket started here (the simulator's seed 595: a rolling restart
 // started a handed-off key fresh, 46 admitted of 24).
 func TestCreditsMoveWithTheKey(t *testing.T) {
-	clock := &bucket.ManualClock{}
-	clock.Set(time.Hour)
-	hash := bucket.NewKeyHasher()
-	store, err := bucket.NewStore(bucket.StoreConfig{Clock: clock, Hasher: hash, SweepInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	prov, err := NewProvisional(clock, hash, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prov.Close()
+	clock, hash, store, prov := newNodeState(t)
 	key := hash("u", "a")
 	req := bucket.Request{Limit: 10, Window: time.Hour, Hits: 1}
 	store.CheckKey(key, req, 4)
