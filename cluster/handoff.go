@@ -19,10 +19,12 @@ import (
 // no check is decided on a fresh bucket while the real one is on its way.
 // A bucket that still arrives after one was started (a member that missed
 // HandoffWait) is combined with it so that the result has spent what both
-// spent. A crashed owner hands nothing over: its keys start fresh.
+// spent. A crashed owner hands nothing over: its keys are taken over from
+// a share spent (internal/ownership, takeover.go).
 
 // moveState is a handoff in flight: the ring it moves keys to, and a
-// channel closed when every bucket has been received. view is the view
+// channel closed once its sends are done (or it was skipped for a newer
+// ring). view is the view
 // that set it off, nil for a leaving node's last handoff.
 type moveState struct {
 	ring *ring.Ring

@@ -504,11 +504,11 @@ func (n *Node) Close(ctx context.Context) error {
 		// still a member: checks that keep arriving are answered from what
 		// is held, or passed on to the new owner (answerNotOwned,
 		// checkLeaving).
-		v := n.own.view.Load()
 		n.own.mu.Lock()
+		v := n.own.view.Load()
 		leaving := n.own.core.RingWithout(v.View)
-		n.own.mu.Unlock()
 		n.own.leaving.Store(leaving)
+		n.own.mu.Unlock()
 		n.life.closed.Store(true)
 		if leaving.Len() > 0 {
 			// The others take this node out of their rings now, and wait
@@ -517,8 +517,11 @@ func (n *Node) Close(ctx context.Context) error {
 			if n.snap.store != nil {
 				// Members that are stopping too (the whole cluster, say)
 				// take nothing: what nobody stays to hold is saved.
-				leaving = n.stayingRing()
+				members := n.describe(n.gossip.Members())
+				n.own.mu.Lock()
+				leaving = n.own.core.StayingRing(members)
 				n.own.leaving.Store(leaving)
+				n.own.mu.Unlock()
 			}
 			others := make(map[string]ownership.Member, len(v.Members))
 			for id, m := range v.Members {
@@ -589,6 +592,7 @@ func (n *Node) Close(ctx context.Context) error {
 			}
 		}
 		n.store.Close()
+		n.own.prov.Close()
 		n.log.Info("node stopped")
 	})
 	return errors.Join(errs...)
@@ -613,6 +617,7 @@ func (n *Node) Halt() {
 		n.life.wg.Wait()
 		n.closePeers(ctx, closed) // those a ring rebuilt meanwhile made
 		n.store.Close()
+		n.own.prov.Close()
 	})
 }
 
@@ -649,6 +654,9 @@ func (n *Node) shutdownListeners() {
 	}
 	if n.store != nil {
 		n.store.Close()
+	}
+	if n.own.prov != nil {
+		n.own.prov.Close()
 	}
 }
 

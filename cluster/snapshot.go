@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/internal/ownership"
-	"github.com/drlimit/drl/ring"
 	"github.com/drlimit/drl/snapshot"
 )
 
@@ -156,17 +155,6 @@ func (n *Node) snapshotLoop(ctx context.Context, every time.Duration) {
 			failing = err != nil
 		}
 	}
-}
-
-// stayingRing returns the ring of the live members other than this node
-// that are not leaving: where a stopping node's buckets can still go. In
-// a stop of the whole cluster it is soon empty, and what a node holds is
-// saved instead of being passed between members that are all stopping.
-func (n *Node) stayingRing() *ring.Ring {
-	members := n.describe(n.gossip.Members())
-	n.own.mu.Lock()
-	defer n.own.mu.Unlock()
-	return n.own.core.StayingRing(members)
 }
 
 // counted yields seq's values, counting them in *n.

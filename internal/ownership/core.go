@@ -152,6 +152,9 @@ func (c *Core) Update(members []Member, now time.Duration) (Change, error) {
 			v.Restoring = true
 		}
 	}
+	// Until the change that brought such a member settles, its buckets may
+	// still be on their way, whatever changes come meanwhile.
+	v.Restoring = v.Restoring || old.Restoring && !c.settled
 	// A node that regains a majority may hold buckets from before the
 	// split that the majority has since replaced: it decides nothing on
 	// its own keys until the handoffs of the healed ring are done.
@@ -162,7 +165,7 @@ func (c *Core) Update(members []Member, now time.Duration) (Change, error) {
 		}
 	}
 	for id := range departing {
-		if id != c.cfg.Self && inRing[id].ID == "" {
+		if id != c.cfg.Self {
 			v.Peers = append(v.Peers, id)
 		}
 	}
@@ -187,6 +190,13 @@ func (c *Core) Update(members []Member, now time.Duration) (Change, error) {
 // Done records that member from finished handing off for the ring ringID
 // and reports whether that settled the current view just now.
 func (c *Core) Done(from string, ringID uint64) bool {
+	if !c.view.Quorum.OK() {
+		// Without a majority the node decides nothing, and a mark kept now
+		// could settle the healed ring, whose id it may share, before the
+		// heal's own handoffs arrive (Update forgets marks for the same
+		// reason).
+		return false
+	}
 	c.doneFrom[from] = ringID
 	if c.settled || !c.allDone(c.view) {
 		return false
@@ -281,11 +291,12 @@ func newestPerName(members map[string]Member) {
 func (c *Core) predecessor(members []Member, inRing map[string]Member, q Quorum, now time.Duration) (Takeover, bool) {
 	var prev Member
 	for _, m := range members {
-		if m.Name == c.cfg.Name && m.ID != c.cfg.Self && !m.Leaving && !m.Foreign && (prev.ID == "" || m.Started > prev.Started) {
+		if m.Name == c.cfg.Name && m.ID != c.cfg.Self && !m.Foreign && (prev.ID == "" || m.Started > prev.Started) {
 			prev = m
 		}
 	}
-	if prev.ID == "" {
+	if prev.ID == "" || prev.Leaving {
+		// None, or the last one left gracefully and handed its keys over.
 		return Takeover{}, false
 	}
 	placed := positions(inRing)

@@ -230,7 +230,7 @@ func TestProvisionalShareOutlivesViews(t *testing.T) {
 	var lent int64
 	var moved []bucket.Moved
 	if owner == "a/1" {
-		if !p.HasCredits(key) {
+		if !p.HasCredits(key, req.Algorithm) {
 			t.Fatalf("a took the key over: no credits")
 		}
 		moved = p.TakeCredits(key, req.Algorithm, clock.Now())
@@ -414,5 +414,50 @@ func TestReplacedInstanceIsTakenOver(t *testing.T) {
 	mustUpdate(t, core, time.Second, a, b, leaving)
 	if v := mustUpdate(t, core, 2*time.Second, a, b, again).New; len(v.Takeovers) != 0 {
 		t.Errorf("after a graceful restart: %d takeovers, want none", len(v.Takeovers))
+	}
+}
+
+// TestReviewedEdges: what a review of the core found, step by step.
+func TestReviewedEdges(t *testing.T) {
+	// A restoring member's change stays Restoring through a second change
+	// before it settles.
+	core := newCore("a")
+	a, b := member("a"), member("b")
+	v1 := mustUpdate(t, core, 0, a, b).New
+	for _, p := range v1.Peers {
+		core.Done(p, v1.ID)
+	}
+	r := member("r")
+	r.Restoring = true
+	if v := mustUpdate(t, core, 0, a, b, r).New; !v.Restoring {
+		t.Fatalf("restoring member joined: not Restoring")
+	}
+	c := member("c")
+	c.Started = 1 << 62 // younger than a: not one to wait for
+	if v := mustUpdate(t, core, 0, a, b, r, c).New; !v.Restoring {
+		t.Errorf("a second change before the first settled forgot Restoring")
+	}
+
+	// Without a majority, done marks are not kept.
+	core = newCore("a")
+	v1 = mustUpdate(t, core, 0, a, b, member("c")).New
+	mustUpdate(t, core, 0, a, failed("b", 0), failed("c", 0))
+	core.Done("b/1", v1.ID)
+	core.Done("c/1", v1.ID)
+	if v := mustUpdate(t, core, 0, a, b, member("c")).New; !v.Healed || core.Settled() {
+		t.Errorf("healed view: Healed %v, settled %v by marks sent during the split; want true, false", v.Healed, core.Settled())
+	}
+
+	// The newest earlier instance of this node's name left gracefully: no
+	// takeover, even if an older crashed one is still listed.
+	self := New(Config{Self: "a/3", Name: "a", Started: 30, ForgetFailedAfter: time.Minute, MaxWindow: time.Hour})
+	crashed := failed("a", 0)
+	crashed.ID, crashed.Started = "a/1", 10
+	left := failed("a", 0)
+	left.ID, left.Started, left.Leaving = "a/2", 20, true
+	me := member("a")
+	me.ID, me.Started = "a/3", 30
+	if v := mustUpdate(t, self, 0, me, b, crashed, left).New; len(v.Takeovers) != 0 {
+		t.Errorf("after a graceful restart: %d takeovers of the older crash, want none", len(v.Takeovers))
 	}
 }

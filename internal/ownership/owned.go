@@ -72,7 +72,7 @@ func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (bucke
 	if wait == WaitAlways {
 		return bucket.Repeated{}, AwaitSettled, nil
 	}
-	if takenOver && p.HasCredits(c.Key) {
+	if takenOver && p.HasCredits(c.Key, c.Req.Algorithm) {
 		// Lent hits are waiting for this key: start its bucket (if none is
 		// held) and spend them before deciding.
 		peek := c.Req
@@ -162,27 +162,34 @@ type Handoff struct {
 // this node saw the change) become credits. v is nil for a leaving node's last handoff.
 func PlanHandoff(v *View, leaving Ring, s Store, p *Provisional, self string, hasPeer func(string) bool, now time.Duration) Handoff {
 	r := leaving
-	var fresh *Takeover
+	// The takeovers since the last plan (a plan skipped for a newer ring
+	// included): keys they gave this node may already be in the store as
+	// lent hits another member sent before this node saw the change.
+	var fresh []Takeover
 	if v != nil {
 		r = v.Ring
-		if len(v.Takeovers) > 0 && v.Takeovers[0].At == v.At {
-			fresh = &v.Takeovers[0]
+		last := time.Duration(p.planned.Swap(int64(now)))
+		for _, t := range v.Takeovers {
+			if t.At >= last {
+				fresh = append(fresh, t)
+			}
 		}
+	}
+	freshlyTaken := func(k bucket.Key) bool {
+		for _, t := range fresh {
+			if t.Failed[t.Ring.Owner(k.Hi)] {
+				return true
+			}
+		}
+		return false
 	}
 	moved := s.Extract(func(k bucket.Key) bool {
 		owner := r.Owner(k.Hi)
 		if owner == self {
-			return fresh != nil && fresh.Failed[fresh.Ring.Owner(k.Hi)]
+			return freshlyTaken(k)
 		}
 		return hasPeer(owner)
 	})
-	// Credits of keys this node no longer owns go with the key: they are
-	// buckets it kept aside until the key's bucket started here, which
-	// never happened.
-	moved = append(moved, p.TakeCreditsWhere(func(k bucket.Key) bool {
-		owner := r.Owner(k.Hi)
-		return owner != self && hasPeer(owner)
-	}, now)...)
 	h := Handoff{ByOwner: map[string][]bucket.Moved{}, Lent: map[string]int{}}
 	var credits []bucket.Moved
 	for _, m := range moved {
@@ -195,14 +202,27 @@ func PlanHandoff(v *View, leaving Ring, s Store, p *Provisional, self string, ha
 		h.Moved++
 	}
 	p.Credit(credits, now)
-	if v == nil {
-		return h
+	// Credits of keys this node no longer owns go with the key, like lent
+	// hits (given back if undelivered): they are buckets kept aside until
+	// the key's bucket started here, which never happened.
+	lentTo := map[string][]bucket.Moved{}
+	for _, m := range p.TakeCreditsWhere(func(k bucket.Key) bool {
+		owner := r.Owner(k.Hi)
+		return owner != self && hasPeer(owner)
+	}, now) {
+		owner := r.Owner(m.Key.Hi)
+		lentTo[owner] = append(lentTo[owner], m)
 	}
-	for owner, lent := range p.Release(v, self, now) {
-		if !hasPeer(owner) {
-			p.Keep(lent)
-			continue
+	if v != nil {
+		for owner, lent := range p.Release(v, self, now) {
+			if !hasPeer(owner) {
+				p.Keep(lent)
+				continue
+			}
+			lentTo[owner] = append(lentTo[owner], lent...)
 		}
+	}
+	for owner, lent := range lentTo {
 		h.ByOwner[owner] = append(lent, h.ByOwner[owner]...)
 		h.Lent[owner] = len(lent)
 	}

@@ -124,7 +124,7 @@ func TestCreditsMoveWithTheKey(t *testing.T) {
 		self = "b/1"
 	}
 	h := PlanHandoff(v, v.Ring, store, prov, self, func(string) bool { return true }, clock.Now())
-	if got := len(h.ByOwner[owner]); got != 1 || prov.HasCredits(key) {
-		t.Fatalf("handoff to %s carries %d buckets, credits left %v; want the credit, none left", owner, got, prov.HasCredits(key))
+	if got := len(h.ByOwner[owner]); got != 1 || prov.HasCredits(key, req.Algorithm) {
+		t.Fatalf("handoff to %s carries %d buckets, credits left %v; want the credit, none left", owner, got, prov.HasCredits(key, req.Algorithm))
 	}
 }

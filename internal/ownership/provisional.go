@@ -41,6 +41,9 @@ type Provisional struct {
 	mu      sync.Mutex
 	credits map[bucket.Key][]credit
 	pending atomic.Int64 // len(credits), read without mu
+	// planned is when PlanHandoff last ran: takeovers since are those
+	// whose keys may sit in the store as lent hits that arrived early.
+	planned atomic.Int64
 }
 
 // credit is a bucket handed over as lent hits, and when it arrived.
@@ -250,14 +253,20 @@ func (p *Provisional) TakeCreditsWhere(move func(bucket.Key) bool, now time.Dura
 	return out
 }
 
-// HasCredits reports whether credits are waiting for key.
-func (p *Provisional) HasCredits(key bucket.Key) bool {
+// HasCredits reports whether credits are waiting for key's bucket under
+// alg.
+func (p *Provisional) HasCredits(key bucket.Key, alg bucket.Algorithm) bool {
 	if p.pending.Load() == 0 {
 		return false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.credits[baseKey(key)]) > 0
+	for _, c := range p.credits[baseKey(key)] {
+		if c.moved.Algorithm() == alg {
+			return true
+		}
+	}
+	return false
 }
 
 // expireCredits drops credits that are fresh by now.
