@@ -81,11 +81,12 @@ func (n *Node) loadSnapshot(ctx context.Context) {
 
 // restore decides, on the node's first ring, whether its loaded snapshot
 // holds the counts (the whole cluster was down) and if so puts its buckets
-// in the store. Called by rebuildRing before it fences and hands off.
-func (n *Node) restore(members []ownership.Member) {
+// in the store. Called by rebuildRing, under the core's lock, before it
+// fences and hands off; it returns what to log once the lock is released.
+func (n *Node) restore(members []ownership.Member) (log func()) {
 	rs := n.snap.restored.Swap(nil)
 	if rs == nil {
-		return
+		return func() {}
 	}
 	var survivors []string
 	for _, m := range members {
@@ -95,16 +96,19 @@ func (n *Node) restore(members []ownership.Member) {
 	}
 	if len(survivors) > 0 {
 		sort.Strings(survivors)
-		n.log.Info("snapshot dropped: members that ran through this node's restart hold the live counts",
-			"members", strings.Join(survivors, ","), "buckets", len(rs.Buckets))
-		n.events.add("snapshot dropped: " + strings.Join(survivors, ", ") + " kept running")
-		return
+		return func() {
+			n.log.Info("snapshot dropped: members that ran through this node's restart hold the live counts",
+				"members", strings.Join(survivors, ","), "buckets", len(rs.Buckets))
+			n.events.add("snapshot dropped: " + strings.Join(survivors, ", ") + " kept running")
+		}
 	}
 	now := time.Now()
 	kept := n.store.Absorb(rs.Aged(now))
 	n.snap.stats.restored.Store(uint64(kept))
-	n.log.Info("snapshot restored", "buckets", kept, "of", len(rs.Buckets), "down", now.Sub(rs.Taken).Round(time.Millisecond))
-	n.events.add(fmt.Sprintf("restored %d buckets from a snapshot", kept))
+	return func() {
+		n.log.Info("snapshot restored", "buckets", kept, "of", len(rs.Buckets), "down", now.Sub(rs.Taken).Round(time.Millisecond))
+		n.events.add(fmt.Sprintf("restored %d buckets from a snapshot", kept))
+	}
 }
 
 // saveSnapshot writes what the store holds. It does nothing while a loaded

@@ -120,16 +120,24 @@ func (n *Node) rebuildRing() {
 		n.forgetCertified(known)
 	}
 	members := n.describe(known)
+	// Logs and status events wait until the core's lock is released: a
+	// check's done mark waits on that lock.
+	var after []func()
+	defer func() {
+		for _, f := range after {
+			f()
+		}
+	}()
 	n.own.mu.Lock()
 	defer n.own.mu.Unlock()
 	old := n.own.view.Load()
 	ch, err := n.own.core.Update(members, n.cfg.Clock.Now())
 	if err != nil {
-		n.log.Error("ring not rebuilt", "err", err)
+		after = append(after, func() { n.log.Error("ring not rebuilt", "err", err) })
 		return
 	}
 	if ch.MajorityChanged {
-		n.logQuorum(ch.New.Quorum)
+		after = append(after, func() { n.logQuorum(ch.New.Quorum) })
 	}
 	v := &view{View: ch.New, peers: map[string]*peer.Client{}, waitOver: n.cfg.Clock.After(n.cfg.HandoffWait),
 		settled: make(chan struct{}), next: make(chan struct{})}
@@ -151,7 +159,7 @@ func (n *Node) rebuildRing() {
 		}
 		p, err := peer.NewClient(id, m.Addr, n.peerConfig())
 		if err != nil {
-			n.log.Warn("no client for member", "peer", id, "err", err)
+			after = append(after, func() { n.log.Warn("no client for member", "peer", id, "err", err) })
 			continue
 		}
 		v.peers[id] = p
@@ -171,7 +179,7 @@ func (n *Node) rebuildRing() {
 		// The first ring with this node in it: a loaded snapshot's buckets
 		// go in now, before the fence, so those it does not own are handed
 		// off with the rest.
-		n.restore(members)
+		after = append(after, n.restore(members))
 		ms = &moveState{ring: r, id: v.ID, view: v, done: make(chan struct{})}
 		n.own.moving.Store(ms)
 		self := n.id
@@ -184,7 +192,7 @@ func (n *Node) rebuildRing() {
 	}
 	n.stats.ringChanges.Add(1)
 	if n.own.leaving.Load() == nil {
-		n.log.Info("ring changed", "members", r.Len(), "version", v.Version)
+		after = append(after, func() { n.log.Info("ring changed", "members", r.Len(), "version", v.Version) })
 	}
 	if v.ID != old.ID {
 		inRing := make([]string, 0, len(v.Members))
@@ -192,7 +200,7 @@ func (n *Node) rebuildRing() {
 			inRing = append(inRing, m.Name)
 		}
 		slices.Sort(inRing)
-		n.events.add("ring changed to " + strings.Join(inRing, ", "))
+		after = append(after, func() { n.events.add("ring changed to " + strings.Join(inRing, ", ")) })
 	}
 	if ms != nil {
 		n.life.wg.Go(func() {
