@@ -13,7 +13,7 @@ import (
 var _ transport.RingWatcher = (*Node)(nil)
 
 // WatchRing calls send with this node's ring now and then with each newer
-// one, for clients that route checks to owners themselves (issue 13). It
+// one, for clients that route checks to owners themselves. It
 // returns ctx's error, send's, or drl.ErrClosed once the node stops, so
 // that Close's graceful stop of the gRPC server never waits on a watcher.
 // It implements transport.RingWatcher.

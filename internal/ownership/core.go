@@ -286,7 +286,7 @@ func newestPerName(members map[string]Member) {
 // and this instance, which owns its keys again (positions are by name),
 // starts them as a failed member's keys are taken over: from its share
 // spent, once every peer confirmed the ring. Without it a quick restart
-// starts every key it owns fresh (issue 21: the simulator's seed 52
+// starts every key it owns fresh (the simulator's seed 52
 // admitted 2.08·L through one restart).
 func (c *Core) predecessor(members []Member, inRing map[string]Member, q Quorum, now time.Duration) (Takeover, bool) {
 	var prev Member
