@@ -5,10 +5,13 @@
 // settled, and what a node may admit on its own while a key's owner cannot
 // be reached.
 //
-// It does no I/O. It never reads a clock, sleeps or starts a goroutine:
-// time comes in as an argument (a reading of the node's monotonic clock),
-// and the answers are values (a view to publish, buckets to send, a share
-// to spend) that the node, package cluster, carries out. It imports no
+// It does no I/O. It never sleeps or starts a goroutine, and reads no
+// clock of its own: time comes in as an argument (a reading of the node's
+// monotonic clock), and the bucket stores it works on, its provisional
+// state's included, read the bucket.Clock the node injects (a virtual one
+// in the simulator). The answers are values (a view to publish, buckets
+// to send, a share to spend, a wait) that the node, package cluster,
+// carries out. It imports no
 // socket, gRPC or gossip package, so its tests and a simulator drive it
 // with events alone, the way etcd's raft core is driven by its node.
 //
