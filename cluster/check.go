@@ -157,7 +157,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 	for attempt := range maxRoutes {
 		if attempt > 0 {
 			arm()
-			if err := v.awaitNext(ctx, reroutePause); err != nil {
+			if err := v.awaitNext(ctx, ownership.ReroutePause); err != nil {
 				return bucket.Decision{}, fmt.Errorf("%w: ownership kept moving: %w", drl.ErrNoOwner, err)
 			}
 		}
@@ -181,7 +181,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 			if err != nil {
 				return bucket.Decision{}, fmt.Errorf("cluster: %w", err)
 			}
-			return single(rep), nil
+			return ownership.Single(rep), nil
 		}
 		p, ok := v.peers[owner]
 		if !ok {
@@ -244,9 +244,6 @@ const (
 	// restart on a loaded machine) is waited out within the deadline, not
 	// handed to the fail policy after a few bounces.
 	maxRoutes = 64
-	// reroutePause is the longest a check waits for a newer view before it
-	// is routed again.
-	reroutePause = 25 * time.Millisecond
 )
 
 // awaitNext waits until v is replaced by a newer view, or pause passes.
@@ -448,7 +445,7 @@ func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Requ
 		if attempt > 0 {
 			// The new owner refused: its ring still names this node, and
 			// the leave will reach it in a moment.
-			if waitErr := n.own.view.Load().awaitNext(ctx, reroutePause); waitErr != nil {
+			if waitErr := n.own.view.Load().awaitNext(ctx, ownership.ReroutePause); waitErr != nil {
 				err = waitErr // the deadline, not the last refusal, ended it
 				break
 			}
@@ -458,7 +455,7 @@ func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Requ
 		rep, err = p.Send(ctx, key, req, peer.ModeProxied, 1)
 		switch {
 		case err == nil:
-			return single(rep), nil
+			return ownership.Single(rep), nil
 		case errors.Is(err, bucket.ErrInvalidArgument):
 			return bucket.Decision{}, err
 		case n.life.gone.Load():
@@ -480,14 +477,6 @@ func (n *Node) waitForMove(ctx context.Context, key bucket.Key) {
 	case <-ms.done:
 	case <-ctx.Done():
 	}
-}
-
-// single is the answer to a check made alone (count 1).
-func single(r bucket.Repeated) bucket.Decision {
-	if r.Admitted > 0 {
-		return r.LastAdmitted
-	}
-	return r.Denied
 }
 
 // unsettledPeers names the peers that have not reported done for the

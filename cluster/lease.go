@@ -2,17 +2,14 @@ package cluster
 
 import (
 	"github.com/drlimit/drl/internal/hotkeys"
+	"github.com/drlimit/drl/internal/ownership"
 	"github.com/drlimit/drl/internal/peer"
 )
 
 // grantLease spends up to want more identical checks on a key this node
 // owns and has just admitted, for the forwarder to answer itself.
 func (n *Node) grantLease(c peer.OwnedCheck, want int) int {
-	capacity := c.Request.Limit
-	if c.Request.Burst > 0 {
-		capacity = c.Request.Burst
-	}
-	want = min(want, int(capacity/hotkeys.LeaseShareOfBurst/max(c.Request.Hits, 1)), hotkeys.LeaseMax)
+	want = min(want, int(ownership.Capacity(c.Request)/hotkeys.LeaseShareOfBurst/max(c.Request.Hits, 1)), hotkeys.LeaseMax)
 	if want <= 0 {
 		return 0
 	}

@@ -51,7 +51,7 @@ func (n *Node) fallback(req bucket.Request, policy drl.FailPolicy, cause error, 
 		peek := req
 		peek.Hits, peek.DryRun = 0, true
 		if own, held, err := n.store.CheckKeyIfHeld(key, peek, 1); err == nil && held {
-			left := single(own).Remaining
+			left := ownership.Single(own).Remaining
 			if know.Known {
 				left = min(left, know.Left)
 			}

@@ -80,7 +80,9 @@ type Knowledge struct {
 	Known bool
 }
 
-// ReroutePause is the retry hint of a check denied while ownership moves.
+// ReroutePause is the retry hint of a check denied while ownership moves,
+// and the longest a check waits for a newer view before it is routed
+// again.
 const ReroutePause = 25 * time.Millisecond
 
 // Lend answers a check whose owner cannot be reached from the node's
@@ -134,9 +136,8 @@ func (p *Provisional) Lend(v *View, key bucket.Key, req bucket.Request, know Kno
 	if err != nil {
 		return bucket.Decision{}, err
 	}
-	d := rep.Denied
+	d := Single(rep)
 	if rep.Admitted > 0 {
-		d = rep.LastAdmitted
 		if req.Hits > 0 && !req.DryRun {
 			// Never denied: a share of L/N a window cannot lend more than
 			// L a window.
@@ -311,6 +312,14 @@ func (p *Provisional) Close() {
 func baseKey(k bucket.Key) bucket.Key {
 	k.Lo &^= 7
 	return k
+}
+
+// Single is the answer to a check made alone (count 1).
+func Single(r bucket.Repeated) bucket.Decision {
+	if r.Admitted > 0 {
+		return r.LastAdmitted
+	}
+	return r.Denied
 }
 
 // Capacity is the most a bucket of req's shape holds: its burst, or else

@@ -42,8 +42,8 @@ type View struct {
 	At time.Duration
 }
 
-// Why says why a node cannot decide a key itself or forward it: the
-// reason a fail policy answers.
+// Why says why a node cannot route a key: the reason a fail policy
+// answers before any owner was asked.
 type Why uint8
 
 const (
@@ -53,10 +53,6 @@ const (
 	NoRing
 	// NoMajority: the node sees no majority and decides nothing.
 	NoMajority
-	// OwnerUnreachable: the owner did not answer within the deadline.
-	OwnerUnreachable
-	// Leaving: the node is leaving and has handed its buckets away.
-	Leaving
 )
 
 func (w Why) String() string {
@@ -65,10 +61,6 @@ func (w Why) String() string {
 		return "no_ring"
 	case NoMajority:
 		return "no_majority"
-	case OwnerUnreachable:
-		return "owner_unreachable"
-	case Leaving:
-		return "leaving"
 	}
 	return "routed"
 }

@@ -12,7 +12,7 @@ import (
 // A check goes the way cluster/check.go sends it: route on the entry
 // node's view; decide an owned key with View.DecideOwned and its waits;
 // forward any other to its owner, whose answer or NOT_OWNER comes back;
-// route again on a newer view (or after ReroutePause), 64 routes at most;
+// route again on a newer view (or after ownership.ReroutePause), 64 routes at most;
 // and at the deadline, the local fail policy (Provisional.Lend). Every
 // wait is an event; the first of them to fire wins (gen).
 
@@ -138,7 +138,7 @@ func (c *check) forward(owner string, proxied bool) {
 			return
 		}
 		if err == nil {
-			n.last.Store(key, req, single(rep), sentAt)
+			n.last.Store(key, req, ownership.Single(rep), sentAt)
 		}
 		c.settle(rep, err, n, decidedAt, true)
 	}
@@ -157,7 +157,7 @@ func (c *check) settle(rep bucket.Repeated, err error, n *node, decidedAt time.D
 		if !remote {
 			decidedAt = c.s.w.now
 		}
-		c.answer(single(rep), decidedAt, byOwner)
+		c.answer(ownership.Single(rep), decidedAt, byOwner)
 	case errors.Is(err, errDeadline):
 		c.fallback()
 	case errors.Is(err, errNotOwner), errors.Is(err, errViewChanged), errors.Is(err, bucket.ErrFenced):
@@ -169,7 +169,7 @@ func (c *check) settle(rep bucket.Repeated, err error, n *node, decidedAt time.D
 }
 
 // reroute routes c again once the entry's view changes, or after
-// ReroutePause (cluster's awaitNext).
+// ownership.ReroutePause (cluster's awaitNext).
 func (c *check) reroute() {
 	n := c.entry
 	c.gen++
@@ -198,7 +198,7 @@ func (c *check) reroute() {
 			n.park(v, func() { resume() }) // settled: still wait for the next view
 		}
 	})
-	n.at(c.s.w.now+ReroutePause, resume)
+	n.at(c.s.w.now+ownership.ReroutePause, resume)
 }
 
 // closedPath sends a check that is rerouted after its node started
@@ -255,7 +255,7 @@ func (c *check) fallback() {
 		peek := c.req
 		peek.Hits, peek.DryRun = 0, true
 		if own, held, err := n.store.CheckKeyIfHeld(c.key, peek, 1); err == nil && held {
-			left := single(own).Remaining
+			left := ownership.Single(own).Remaining
 			if know.Known {
 				left = min(left, know.Left)
 			}
@@ -399,12 +399,4 @@ func (n *node) decideOwned(v *sview, key bucket.Key, req bucket.Request, deadlin
 		finish(bucket.Repeated{}, errors.New("sim: DecideOwned kept asking to wait"))
 	}
 	step()
-}
-
-// single is the answer to a check made alone.
-func single(r bucket.Repeated) bucket.Decision {
-	if r.Admitted > 0 {
-		return r.LastAdmitted
-	}
-	return r.Denied
 }

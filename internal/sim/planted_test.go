@@ -59,7 +59,7 @@ func firstOver(r Result) string {
 func TestPlantedFreshBucketPerSide(t *testing.T) {
 	catch(t, 5, Hooks{Lend: func(_ *ownership.Provisional, side *bucket.Store, _ *ownership.View, key bucket.Key, req bucket.Request, _ ownership.Knowledge, _ bool) (bucket.Decision, error) {
 		rep, err := side.CheckKey(key, req, 1)
-		return single(rep), err
+		return ownership.Single(rep), err
 	}})
 }
 

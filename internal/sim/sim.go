@@ -15,7 +15,6 @@ import (
 const (
 	CheckTimeout      = 50 * time.Millisecond
 	HandoffWait       = 2 * time.Second
-	ReroutePause      = 25 * time.Millisecond
 	MaxRoutes         = 64
 	LeaveDrain        = 300 * time.Millisecond
 	ForgetFailedAfter = 10 * time.Minute
