@@ -16,6 +16,7 @@ import (
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/certs"
+	"github.com/drlimit/drl/internal/ownership"
 	"github.com/drlimit/drl/internal/peer"
 	"github.com/drlimit/drl/ring"
 	"github.com/drlimit/drl/snapshot"
@@ -172,9 +173,9 @@ const (
 	DefaultRejoinInterval = 2 * time.Second
 	DefaultCheckTimeout   = 50 * time.Millisecond
 	DefaultHandoffTimeout = 5 * time.Second
-	DefaultHandoffWait    = 2 * time.Second
+	DefaultHandoffWait    = ownership.DefaultHandoffWait
 	DefaultLeaveDrain     = 300 * time.Millisecond
-	DefaultForgetFailed   = 10 * time.Minute
+	DefaultForgetFailed   = ownership.DefaultForgetFailedAfter
 	DefaultSnapshotEvery  = 10 * time.Second
 )
 

@@ -41,6 +41,17 @@ type Member struct {
 	Refused bool
 }
 
+// The protocol's defaults, which the bounds of DESIGN.md §6 are stated
+// for; package cluster's Config defaults are these.
+const (
+	// DefaultHandoffWait is how long a new owner waits for the handoffs of
+	// a ring change before it starts a key it holds nothing for.
+	DefaultHandoffWait = 2 * time.Second
+	// DefaultForgetFailedAfter is how long a failed member counts toward
+	// the cluster's size.
+	DefaultForgetFailedAfter = 10 * time.Minute
+)
+
 // Config configures a Core. Self, Name and ForgetFailedAfter are required.
 type Config struct {
 	Self string // this node's instance id

@@ -14,10 +14,10 @@ import (
 // The product's defaults that the bounds are stated for (DESIGN.md §6).
 const (
 	CheckTimeout      = 50 * time.Millisecond
-	HandoffWait       = 2 * time.Second
+	HandoffWait       = ownership.DefaultHandoffWait
 	MaxRoutes         = 64
 	LeaveDrain        = 300 * time.Millisecond
-	ForgetFailedAfter = 10 * time.Minute
+	ForgetFailedAfter = ownership.DefaultForgetFailedAfter
 
 	// Gossip, as the LAN profile of internal/membership sets memberlist.
 	ProbeInterval   = 500 * time.Millisecond
