@@ -461,3 +461,45 @@ func TestReviewedEdges(t *testing.T) {
 		t.Errorf("after a graceful restart: %d takeovers of the older crash, want none", len(v.Takeovers))
 	}
 }
+
+// TestJoinerTakesOverPendingKeys: a node joins, gains keys whose owner
+// before the join crashes before handing them over, and then sees that
+// owner dropped. Those keys were never handed over, so they start from
+// the failed member's share spent, though the failed member never owned
+// them in the joiner's own ring (the simulator's seed 997).
+func TestJoinerTakesOverPendingKeys(t *testing.T) {
+	a, b, c, d := member("a"), member("b"), member("c"), member("d")
+	core := newCore("d")
+	v1 := mustUpdate(t, core, 0, a, b, c, d).New
+	// A key d gains from c in the join: c owns it in the ring without d.
+	without := core.RingWithout(v1)
+	var key bucket.Key
+	hash := bucket.NewKeyHasher()
+	for i := range 10_000 {
+		k := hash(fmt.Sprint("user", i), "act")
+		if v1.Ring.Owner(k.Hi) == "d/1" && without.Owner(k.Hi) == "c/1" {
+			key = k
+			break
+		}
+	}
+	if key == (bucket.Key{}) {
+		t.Fatal("no key moved from c to d")
+	}
+	v2 := mustUpdate(t, core, time.Second, a, b, failed("c", time.Second), d).New
+	if v2.Ring.Owner(key.Hi) != "d/1" || !v2.TakenOver(key) {
+		t.Fatalf("after c failed: owner %s, taken over %v; want d/1, true", v2.Ring.Owner(key.Hi), v2.TakenOver(key))
+	}
+	if got := v2.TakeoverSpend(key, time.Hour, 1000, time.Second); got != 250 {
+		t.Errorf("TakeoverSpend = %d, want ceil(1000/4) = 250", got)
+	}
+
+	// Had the join settled (c handed its keys over), nothing is pending.
+	core = newCore("d")
+	v1 = mustUpdate(t, core, 0, a, b, c, d).New
+	for _, p := range v1.Peers {
+		core.Done(p, v1.ID)
+	}
+	if v2 := mustUpdate(t, core, time.Second, a, b, failed("c", time.Second), d).New; v2.TakenOver(key) {
+		t.Error("after a settled join: key taken over, want not: c handed it over")
+	}
+}

@@ -176,8 +176,8 @@ func PlanHandoff(v *View, leaving Ring, s Store, p *Provisional, self string, ha
 		}
 	}
 	freshlyTaken := func(k bucket.Key) bool {
-		for _, t := range fresh {
-			if t.Failed[t.Ring.Owner(k.Hi)] {
+		for i := range fresh {
+			if fresh[i].owned(k) {
 				return true
 			}
 		}

@@ -19,6 +19,11 @@ import (
 type Takeover struct {
 	Ring   *ring.Ring      // the ring they were dropped from
 	Failed map[string]bool // their instance ids
+	// Before is the ring before Ring when Ring's own change had not
+	// settled (nil when it had): a key gained in that change whose owner
+	// before it failed may never have been handed over, so what that
+	// owner spent is lost too.
+	Before *ring.Ring
 	At     time.Duration   // by the node's clock
 	// Lost of Size members were failed when it happened.
 	Lost, Size int
@@ -51,7 +56,16 @@ func (c *Core) takeovers(old *View, r *ring.Ring, inRing map[string]Member, q Qu
 		}
 	}
 	if len(dropped) > 0 {
-		out = append(out, Takeover{Ring: old.Ring, Failed: dropped, At: now,
+		var before *ring.Ring
+		if !c.settled && old.Ring.Has(c.cfg.Self) {
+			// A node that joined in old's change has no ring before it of
+			// its own (Prev is empty): the ring of the others stands in.
+			before = old.Prev
+			if before == nil || before.Len() == 0 {
+				before = c.RingWithout(old)
+			}
+		}
+		out = append(out, Takeover{Ring: old.Ring, Failed: dropped, Before: before, At: now,
 			Lost: max(len(q.Failed)+replaced, len(dropped)), Size: max(q.Size(), len(dropped)+1)})
 	}
 	for _, t := range old.Takeovers {
@@ -67,7 +81,7 @@ func (c *Core) takeovers(old *View, r *ring.Ring, inRing map[string]Member, q Qu
 // one-lock path while takeovers are remembered.
 func (v *View) TakenOver(key bucket.Key) bool {
 	for _, t := range v.Takeovers {
-		if t.Failed[t.Ring.Owner(key.Hi)] {
+		if t.owned(key) {
 			return true
 		}
 	}
@@ -83,9 +97,15 @@ func (v *View) TakeoverSpend(key bucket.Key, window time.Duration, capacity int6
 		if now-t.At >= window {
 			continue
 		}
-		if t.Failed[t.Ring.Owner(key.Hi)] {
+		if t.owned(key) {
 			return (capacity*int64(t.Lost) + int64(t.Size) - 1) / int64(t.Size)
 		}
 	}
 	return 0
+}
+
+// owned reports whether a failed member of t held key: it owned key in
+// t's ring, or in the ring before it while key's handoff was pending.
+func (t *Takeover) owned(key bucket.Key) bool {
+	return t.Failed[t.Ring.Owner(key.Hi)] || t.Before != nil && t.Failed[t.Before.Owner(key.Hi)]
 }

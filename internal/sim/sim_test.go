@@ -52,6 +52,7 @@ func TestFixedSeeds(t *testing.T) {
 		362: "an instance replaced by a newer one of its name is taken over",
 		589: "no share for a key taken over within its window",
 		595: "credits go with their key (a rolling restart admitted 46 of 24)",
+		997: "a joiner's keys whose owner failed before handing them over are taken over",
 	}
 	for seed, what := range fixed {
 		res, err := Run(Config{IgnoreUnsettled: true}, seed)
