@@ -266,14 +266,14 @@ func (v *view) awaitNext(ctx context.Context, pause time.Duration) error {
 // where it says so.
 func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req bucket.Request, count int) (bucket.Repeated, error) {
 	settled := !v.unsettled()
-	if settled && len(v.Takeovers) == 0 {
+	if settled && len(v.Takeovers) == 0 && !n.own.prov.Pending() {
 		// What the core answers for every key of a settled view with no
-		// takeovers, without building its question: one store call.
+		// takeovers and no lent hits waiting, without building its
+		// question: one store call.
 		return n.store.CheckKey(key, req, count)
 	}
-	o := ownership.Owned{Key: key, Req: req, Count: count, Settled: settled, Waited: settled}
+	o := ownership.Owned{Key: key, Req: req, Count: count, Settled: settled, Waited: settled, Now: n.cfg.Clock.Now()}
 	if len(v.Takeovers) > 0 {
-		o.Now = n.cfg.Clock.Now()
 		o.Gone.Left, o.Gone.Known = n.lastAnswers.Remaining(key, req)
 	}
 	for {

@@ -33,16 +33,17 @@ type moveState struct {
 	done chan struct{}
 }
 
-// absorb takes buckets handed off by another member, and its done mark.
-func (n *Node) absorb(ctx context.Context, from string, moved []bucket.Moved, doneRing uint64) int {
+// absorb takes buckets handed off by another member (the first lent of
+// them lent hits), and its done mark.
+func (n *Node) absorb(ctx context.Context, from string, moved []bucket.Moved, lent int, doneRing uint64) int {
 	var kept int
 	if leaving := n.own.leaving.Load(); leaving != nil && len(moved) > 0 {
 		// A member whose view does not yet know this node is leaving sent
 		// it buckets: pass them on to their owners without this node, or
 		// they would be lost when it stops.
-		kept = n.relay(ctx, leaving, moved)
+		kept = n.relay(ctx, leaving, moved, lent)
 	} else {
-		kept = n.keep(moved)
+		kept = n.keep(moved, lent)
 	}
 	n.stats.handoffsReceived.Add(uint64(kept))
 	if doneRing != 0 {
@@ -55,10 +56,10 @@ func (n *Node) absorb(ctx context.Context, from string, moved []bucket.Moved, do
 	return kept
 }
 
-// keep puts buckets handed to this node in the store; lent hits for keys
-// it took over wait as credits (ownership.View.Absorb).
-func (n *Node) keep(moved []bucket.Moved) int {
-	return n.own.view.Load().Absorb(n.store, n.own.prov, n.id, moved, n.cfg.Clock.Now())
+// keep puts buckets handed to this node in the store; lent hits wait as
+// credits, or for the key's owner (ownership.View.Absorb).
+func (n *Node) keep(moved []bucket.Moved, lent int) int {
+	return n.own.view.Load().Absorb(n.store, n.own.prov, n.id, moved, lent, n.cfg.Clock.Now())
 }
 
 // handOffMoved sends every bucket this node holds but does not own in
@@ -109,7 +110,7 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 	for name, p := range peers {
 		buckets := byOwner[name] // nil sends just the done mark
 		wg.Go(func() {
-			kept, err := p.Handoff(ctx, buckets, ms.id)
+			kept, err := p.Handoff(ctx, buckets, plan.Lent[name], ms.id)
 			mu.Lock()
 			defer mu.Unlock()
 			sent += kept
@@ -136,15 +137,19 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 	}
 }
 
-// relay sends buckets that reached a leaving node on to their owners in the
-// ring without it, and returns how many were kept there or here
-// (undelivered).
-func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []bucket.Moved) int {
+// relay sends buckets that reached a leaving node (the first lent of them
+// lent hits, which stay marked) on to their owners in the ring without it,
+// and returns how many were kept there or here (undelivered).
+func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []bucket.Moved, lent int) int {
 	peers := n.own.view.Load().peers
 	byOwner := map[string][]bucket.Moved{}
-	for _, m := range moved {
+	lentTo := map[string]int{}
+	for i, m := range moved {
 		owner := leaving.Owner(m.Key.Hi)
 		byOwner[owner] = append(byOwner[owner], m)
+		if i < lent {
+			lentTo[owner]++
+		}
 	}
 	kept := 0
 	for owner, ms := range byOwner {
@@ -153,7 +158,7 @@ func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []bucket.Mov
 			kept += n.undelivered(ms)
 			continue
 		}
-		k, err := p.Handoff(ctx, ms, 0)
+		k, err := p.Handoff(ctx, ms, lentTo[owner], 0)
 		kept += k
 		if err != nil {
 			kept += n.undelivered(ms[k:])

@@ -64,15 +64,17 @@ func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (bucke
 	if !c.Waited {
 		wait = v.MustWait(c.Key, self)
 	}
-	takenOver := len(v.Takeovers) > 0 && c.Req.Hits > 0 && !c.Req.DryRun && v.TakenOver(c.Key)
-	if wait == NoWait && !takenOver {
+	spends := c.Req.Hits > 0 && !c.Req.DryRun
+	takenOver := len(v.Takeovers) > 0 && spends && v.TakenOver(c.Key)
+	credited := spends && p.HasCredits(c.Key, c.Req.Algorithm)
+	if wait == NoWait && !takenOver && !credited {
 		rep, err := s.CheckKey(c.Key, c.Req, c.Count)
 		return rep, Decided, err
 	}
 	if wait == WaitAlways {
 		return bucket.Repeated{}, AwaitSettled, nil
 	}
-	if takenOver && p.HasCredits(c.Key, c.Req.Algorithm) {
+	if credited {
 		// Lent hits are waiting for this key: start its bucket (if none is
 		// held) and spend them before deciding.
 		peek := c.Req
@@ -81,8 +83,12 @@ func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (bucke
 		if err != nil {
 			return bucket.Repeated{}, Decided, err
 		}
-		if !held && !c.Settled {
+		switch {
+		case held:
+		case takenOver && !c.Settled:
 			return bucket.Repeated{}, AwaitConfirmed, nil
+		case wait == WaitIfNotHeld:
+			return bucket.Repeated{}, AwaitSettled, nil
 		}
 		if err := v.startTakenOver(s, p, c, held); err != nil {
 			return bucket.Repeated{}, Decided, err
@@ -246,23 +252,32 @@ type Ring interface {
 	Owner(keyHash uint64) string
 }
 
-// Absorb takes buckets another member handed this node into s, except
-// those of keys it took over from a failed member in v: they are lent
-// hits of the sender's side, spent on top of the failed side's share when
-// the key's bucket starts here (DecideOwned). It returns how many it
-// kept.
-func (v *View) Absorb(s Store, p *Provisional, self string, moved []bucket.Moved, now time.Duration) int {
-	if len(v.Takeovers) == 0 {
+// Absorb takes buckets another member handed this node into s. The first
+// lent of them are hits the sender lent itself while the key's owner was
+// out of reach: for a key self owns they wait as credits, spent when its
+// bucket starts or on its next check (DecideOwned); for any other key
+// they join p's lent hits, to go to the key's owner when a ring change
+// takes it over (Release). So do the sender's buckets of keys self took
+// over from a failed member in v: they are that side's lent hits too. It
+// returns how many it kept.
+func (v *View) Absorb(s Store, p *Provisional, self string, moved []bucket.Moved, lent int, now time.Duration) int {
+	lent = min(max(lent, 0), len(moved))
+	if lent == 0 && len(v.Takeovers) == 0 {
 		return s.Absorb(moved)
 	}
-	var plain, credits []bucket.Moved
-	for _, m := range moved {
-		if v.Ring.Owner(m.Key.Hi) == self && v.TakenOver(m.Key) {
+	var plain, credits, kept []bucket.Moved
+	for i, m := range moved {
+		owned := v.Ring.Owner(m.Key.Hi) == self
+		switch {
+		case owned && (i < lent || v.TakenOver(m.Key)):
 			credits = append(credits, m)
-		} else {
+		case i < lent:
+			kept = append(kept, m)
+		default:
 			plain = append(plain, m)
 		}
 	}
 	p.Credit(credits, now)
-	return s.Absorb(plain) + len(credits)
+	p.Keep(kept)
+	return s.Absorb(plain) + len(credits) + len(kept)
 }

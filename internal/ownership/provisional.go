@@ -254,6 +254,10 @@ func (p *Provisional) TakeCreditsWhere(move func(bucket.Key) bool, now time.Dura
 	return out
 }
 
+// Pending reports whether credits are waiting for any key: while none are,
+// a settled view with no takeovers decides every key with one store call.
+func (p *Provisional) Pending() bool { return p.pending.Load() > 0 }
+
 // HasCredits reports whether credits are waiting for key's bucket under
 // alg.
 func (p *Provisional) HasCredits(key bucket.Key, alg bucket.Algorithm) bool {

@@ -24,7 +24,7 @@ type Takeover struct {
 	// before it failed may never have been handed over, so what that
 	// owner spent is lost too.
 	Before *ring.Ring
-	At     time.Duration   // by the node's clock
+	At     time.Duration // by the node's clock
 	// Lost of Size members were failed when it happened.
 	Lost, Size int
 }

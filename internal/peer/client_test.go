@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -27,11 +28,13 @@ type storeOwner struct {
 	notOwned map[bucket.Key]bool
 	modes    []Mode   // of every check received
 	done     []string // senders that marked a handoff done
+	lent     []int    // the lent count of every handoff call
 }
 
-func (o *storeOwner) Absorb(_ context.Context, from string, moved []bucket.Moved, doneRing uint64) int {
+func (o *storeOwner) Absorb(_ context.Context, from string, moved []bucket.Moved, lent int, doneRing uint64) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.lent = append(o.lent, lent)
 	if doneRing == 42 {
 		o.done = append(o.done, from)
 	}
@@ -203,14 +206,19 @@ func TestHandoffAndSend(t *testing.T) {
 		from.CheckKey(k, req, 3)
 	}
 	moved := from.Extract(func(bucket.Key) bool { return true })
-	kept, err := p.Handoff(context.Background(), moved, 42)
+	// The first HandoffBatch+2 are lent hits: each batch says how many of
+	// its own are.
+	kept, err := p.Handoff(context.Background(), moved, HandoffBatch+2, 42)
 	if err != nil || kept != HandoffBatch+5 || owner.store.Len() != HandoffBatch+5 {
 		t.Fatalf("Handoff: kept %d, err %v, receiver holds %d; want %d", kept, err, owner.store.Len(), HandoffBatch+5)
+	}
+	if !slices.Equal(owner.lent, []int{HandoffBatch, 2}) {
+		t.Errorf("lent per call %v, want [%d 2]", owner.lent, HandoffBatch)
 	}
 	if len(owner.done) != 1 || owner.done[0] != "leaver" {
 		t.Fatalf("done marks %v, want one from leaver", owner.done)
 	}
-	if _, err := p.Handoff(context.Background(), nil, 42); err != nil || len(owner.done) != 2 {
+	if _, err := p.Handoff(context.Background(), nil, 0, 42); err != nil || len(owner.done) != 2 {
 		t.Fatalf("an empty handoff must still mark done: %v, %v", err, owner.done)
 	}
 	rep, err := p.Send(context.Background(), bucket.Key{Hi: 3, Lo: 3 << 8}, req, ModeProxied, 9)

@@ -17,9 +17,10 @@ import (
 // Receiver takes buckets handed off by a member that no longer owns them.
 // It is called concurrently and returns how many it kept. A nonzero
 // doneRing says the sender has handed over everything it had to move on
-// reaching the ring with that id.
+// reaching the ring with that id. The first lent of moved are hits the
+// sender lent itself for keys whose owner it could not reach.
 type Receiver interface {
-	Absorb(ctx context.Context, from string, moved []bucket.Moved, doneRing uint64) int
+	Absorb(ctx context.Context, from string, moved []bucket.Moved, lent int, doneRing uint64) int
 }
 
 // HandoffBatch is the most buckets in one Handoff call: a few hundred
@@ -52,18 +53,20 @@ func (s *server) Handoff(ctx context.Context, m *peerpb.HandoffRequest) (*peerpb
 			moved[i].Log = append(moved[i].Log, bucket.LogEntry{At: time.Duration(e.GetAtNs()), N: e.GetN()})
 		}
 	}
-	kept := s.cfg.Receiver.Absorb(ctx, m.GetFrom(), moved, m.GetDoneRing())
+	kept := s.cfg.Receiver.Absorb(ctx, m.GetFrom(), moved, int(min(m.GetLent(), uint32(len(moved)))), m.GetDoneRing())
 	return &peerpb.HandoffResponse{Accepted: uint32(kept)}, nil
 }
 
 // Handoff sends buckets to the peer in batches of HandoffBatch, the last
-// one marked done for ringID, and returns how many it kept. With no
-// buckets it sends just the done mark. It stops at the first failed call.
-func (p *Client) Handoff(ctx context.Context, moved []bucket.Moved, ringID uint64) (int, error) {
+// one marked done for ringID, and returns how many it kept. The first lent
+// of moved are lent hits (Receiver). With no buckets it sends just the
+// done mark. It stops at the first failed call.
+func (p *Client) Handoff(ctx context.Context, moved []bucket.Moved, lent int, ringID uint64) (int, error) {
 	kept := 0
 	for start := 0; start == 0 || start < len(moved); start += HandoffBatch {
 		part := moved[start:min(start+HandoffBatch, len(moved))]
-		msg := &peerpb.HandoffRequest{From: p.cfg.Self, Buckets: make([]*peerpb.MovedBucket, len(part))}
+		msg := &peerpb.HandoffRequest{From: p.cfg.Self, Buckets: make([]*peerpb.MovedBucket, len(part)),
+			Lent: uint32(min(max(lent-start, 0), len(part)))}
 		if start+HandoffBatch >= len(moved) {
 			msg.DoneRing = ringID
 		}

@@ -187,7 +187,12 @@ type HandoffRequest struct {
 	// Nonzero: the sender has handed every member everything it had to move
 	// on reaching the ring with this id (a hash of the members and their
 	// addresses).
-	DoneRing      uint64 `protobuf:"fixed64,3,opt,name=done_ring,json=doneRing,proto3" json:"done_ring,omitempty"`
+	DoneRing uint64 `protobuf:"fixed64,3,opt,name=done_ring,json=doneRing,proto3" json:"done_ring,omitempty"`
+	// The first lent buckets are hits the sender lent itself while their
+	// keys' owner was out of reach, not buckets it owned: the receiver
+	// spends them on top of the key's bucket (or passes them on to its
+	// owner), never in place of it.
+	Lent          uint32 `protobuf:"varint,4,opt,name=lent,proto3" json:"lent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -239,6 +244,13 @@ func (x *HandoffRequest) GetBuckets() []*MovedBucket {
 func (x *HandoffRequest) GetDoneRing() uint64 {
 	if x != nil {
 		return x.DoneRing
+	}
+	return 0
+}
+
+func (x *HandoffRequest) GetLent() uint32 {
+	if x != nil {
+		return x.Lent
 	}
 	return 0
 }
@@ -978,11 +990,12 @@ const file_drl_peer_proto_rawDesc = "" +
 	"\x06key_hi\x18\x01 \x01(\x06R\x05keyHi\x12\x15\n" +
 	"\x06key_lo\x18\x02 \x01(\x06R\x05keyLo\",\n" +
 	"\x10ResetKeyResponse\x12\x18\n" +
-	"\adropped\x18\x01 \x01(\rR\adropped\"p\n" +
+	"\adropped\x18\x01 \x01(\rR\adropped\"\x84\x01\n" +
 	"\x0eHandoffRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12-\n" +
 	"\abuckets\x18\x02 \x03(\v2\x13.drl.v1.MovedBucketR\abuckets\x12\x1b\n" +
-	"\tdone_ring\x18\x03 \x01(\x06R\bdoneRing\"\xae\x01\n" +
+	"\tdone_ring\x18\x03 \x01(\x06R\bdoneRing\x12\x12\n" +
+	"\x04lent\x18\x04 \x01(\rR\x04lent\"\xae\x01\n" +
 	"\vMovedBucket\x12\x15\n" +
 	"\x06key_hi\x18\x01 \x01(\x06R\x05keyHi\x12\x15\n" +
 	"\x06key_lo\x18\x02 \x01(\x06R\x05keyLo\x12\f\n" +

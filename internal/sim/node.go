@@ -317,7 +317,7 @@ func (n *node) handOff(v *sview) {
 	hasPeer := func(id string) bool { _, ok := slices.BinarySearch(v.Peers, id); return ok }
 	plan := ownership.PlanHandoff(v.View, v.Ring, n.store, n.prov, n.id, hasPeer, n.clock.Now())
 	for _, p := range v.Peers {
-		n.sendHandoff(p, plan.ByOwner[p], v.ID, func() { plan.Undelivered(n.prov, p, 0) })
+		n.sendHandoff(p, plan.ByOwner[p], plan.Lent[p], v.ID, func() { plan.Undelivered(n.prov, p, 0) })
 	}
 }
 
@@ -326,20 +326,20 @@ func (n *node) handOff(v *sview) {
 // lost with it, as a failed gRPC handoff loses them. failed, if not nil,
 // runs when the sender learns the handoff failed (it could not be sent,
 // or the peer was down): lent hits go back to the sender's Provisional.
-func (n *node) sendHandoff(peer string, moved []bucket.Moved, ringID uint64, failed func()) {
+func (n *node) sendHandoff(peer string, moved []bucket.Moved, lent int, ringID uint64, failed func()) {
 	from := n.id
 	n.s.w.record('H', int64(n.slot), int64(len(moved)), int64(ringID))
-	if !n.send(peer, false, func(dst *node) { dst.absorb(from, moved, ringID) }, failed) && failed != nil {
+	if !n.send(peer, false, func(dst *node) { dst.absorb(from, moved, lent, ringID) }, failed) && failed != nil {
 		failed()
 	}
 }
 
 // absorb takes buckets handed off by another member, and its done mark.
-func (n *node) absorb(from string, moved []bucket.Moved, doneRing uint64) {
+func (n *node) absorb(from string, moved []bucket.Moved, lent int, doneRing uint64) {
 	if n.leaving != nil && len(moved) > 0 {
-		n.relay(moved)
+		n.relay(moved, lent)
 	} else if len(moved) > 0 {
-		kept := n.view.Absorb(n.store, n.prov, n.id, moved, n.clock.Now())
+		kept := n.view.Absorb(n.store, n.prov, n.id, moved, lent, n.clock.Now())
 		n.s.tracef("%s absorbs %d buckets from %s (kept %d, takeovers %d)", n.id, len(moved), from, kept, len(n.view.Takeovers))
 	}
 	if doneRing != 0 {
@@ -352,13 +352,18 @@ func (n *node) absorb(from string, moved []bucket.Moved, doneRing uint64) {
 	}
 }
 
-// relay passes buckets that reached a leaving node on to their owners in
-// the ring without it.
-func (n *node) relay(moved []bucket.Moved) {
+// relay passes buckets that reached a leaving node (the first lent of
+// them lent hits, which stay marked) on to their owners in the ring
+// without it.
+func (n *node) relay(moved []bucket.Moved, lent int) {
 	byOwner := map[string][]bucket.Moved{}
-	for _, m := range moved {
+	lentTo := map[string]int{}
+	for i, m := range moved {
 		owner := n.leaving.Owner(m.Key.Hi)
 		byOwner[owner] = append(byOwner[owner], m)
+		if i < lent {
+			lentTo[owner]++
+		}
 	}
 	owners := make([]string, 0, len(byOwner))
 	for o := range byOwner {
@@ -367,7 +372,7 @@ func (n *node) relay(moved []bucket.Moved) {
 	slices.Sort(owners)
 	for _, o := range owners {
 		if _, ok := slices.BinarySearch(n.view.Peers, o); ok {
-			n.sendHandoff(o, byOwner[o], 0, nil)
+			n.sendHandoff(o, byOwner[o], lentTo[o], 0, nil)
 		}
 	}
 }
@@ -404,7 +409,7 @@ func (n *node) leave() {
 			func(id string) bool { _, ok := slices.BinarySearch(n.view.Peers, id); return ok }, n.clock.Now())
 		doneID := ownership.RingID(others)
 		for _, p := range n.view.Peers {
-			n.sendHandoff(p, plan.ByOwner[p], doneID, nil)
+			n.sendHandoff(p, plan.ByOwner[p], plan.Lent[p], doneID, nil)
 		}
 	}
 	self := n.mem.self()
