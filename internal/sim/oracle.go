@@ -19,14 +19,19 @@ import (
 //     influence (from when each began to convergeWithin after it ended)
 //     touches the window: 1 for none, and for a join, a graceful leave or
 //     a rolling restart ("L, plus refill"); 2−1/N for any other single
-//     fault (the loosest of its rows: L·(1+m/N) ≤ L·(2−1/N)); and for
-//     two or more, 2, the loosest bound §6 states for a key (a member
+//     fault (the loosest of its rows: L·(1+m/N) ≤ L·(2−1/N)), except 2
+//     for a partition, one-way cut or pause when the key's window is
+//     shorter than a cut-off owner takes to step down (stepDownWithin):
+//     it decides on while its successor's takeover share has lapsed; and
+//     for two or more, 2, the loosest bound §6 states for a key (a member
 //     that misses a handoff: one extra L).
 //   - Deadlines. Every check is answered within CheckTimeout of its
 //     start, unless the node it entered was paused or crashed meanwhile.
 //   - Convergence. convergeWithin after the last fault ends, every
 //     running node holds the same ring, of exactly the running nodes, and
-//     has settled it (every peer reported its handoff done).
+//     has settled it (every peer reported its handoff done); or, if the
+//     crashed members still counted leave the running ones no majority,
+//     every running node says it has none.
 //   - Under-admission. In a quiet stretch (no fault's influence for the
 //     window before it), an owner's denial of a strict_window or
 //     sliding_log key is needed: the callers were admitted at least
@@ -144,7 +149,7 @@ func (s *sim) finish(res *Result) {
 		}
 	}
 	res.Checks = r.answers
-	nodes := float64(s.sch.Slots)
+	nodes := s.sch.Slots
 	for _, k := range s.keys {
 		for _, a := range k.admits {
 			res.Admitted += a.hits
@@ -189,9 +194,23 @@ func (s *sim) influence(from, to time.Duration) (kinds []FaultKind) {
 	return kinds
 }
 
+// maxSuspicion is the longest suspicion timeout a schedule draws.
+const maxSuspicion = 3 * time.Second
+
+// stepDownWithin is how long a member cut off from the others may go on
+// deciding, as the owner of its keys, after the cut: until it has declared
+// enough of them dead to see no majority. It probes one member per
+// ProbeInterval, and must lose half of them, each after its suspicion
+// timeout.
+func stepDownWithin(nodes int) time.Duration {
+	return time.Duration(nodes/2+1)*ProbeInterval + ProbeTimeout + maxSuspicion
+}
+
 // factor is DESIGN §6's bound, as a multiple of one exact limiter's, for
-// the faults that touch a window, and the class it is reported under.
-func factor(kinds []FaultKind, nodes float64) (float64, string) {
+// the faults that touch a window of length w, and the class it is
+// reported under.
+func factor(kinds []FaultKind, nodes int, w time.Duration) (float64, string) {
+	n := float64(nodes)
 	switch len(kinds) {
 	case 0:
 		return 1, "none"
@@ -201,9 +220,17 @@ func factor(kinds []FaultKind, nodes float64) (float64, string) {
 			// "L, plus refill", less the one fresh share §6 owns up to: a
 			// node that missed its deadline while it knew nothing of the
 			// key yet.
-			return 1 + 1/nodes, kinds[0].String()
+			return 1 + 1/n, kinds[0].String()
+		case Partition, OneWay, Pause:
+			if w < stepDownWithin(nodes) {
+				// A cut-off owner decides on until it steps down, and its
+				// successor's takeover share lasts one window: for windows
+				// shorter than that overlap both sides admit a whole L in
+				// some window.
+				return 2, kinds[0].String() + " (short window)"
+			}
 		}
-		return 2 - 1/nodes, kinds[0].String()
+		return 2 - 1/n, kinds[0].String()
 	}
 	return 2, "compound"
 }
@@ -214,7 +241,7 @@ func windowOf(w time.Duration) time.Duration {
 	return time.Duration(int64(w) / (1_000_000 + MaxDrift) * 1_000_000)
 }
 
-func (s *sim) checkOver(k *keyState, nodes float64, res *Result) {
+func (s *sim) checkOver(k *keyState, nodes int, res *Result) {
 	b := exactBound(k.req)
 	w := windowOf(k.req.Window)
 	var sum int64
@@ -225,7 +252,7 @@ func (s *sim) checkOver(k *keyState, nodes float64, res *Result) {
 			sum += k.admits[j].hits
 			j++
 		}
-		f, class := factor(s.influence(a.at, a.at+w), nodes)
+		f, class := factor(s.influence(a.at, a.at+w), nodes, k.req.Window)
 		bound := int64(float64(b) * f)
 		if f > 1 && k.req.Limit < int64(nodes) {
 			// A share is never less than one hit (Provisional.Lend), so
