@@ -22,9 +22,8 @@ import (
 //     fault (the loosest of its rows: L·(1+m/N) ≤ L·(2−1/N)), except 2
 //     for a partition, one-way cut or pause when the key's window is
 //     shorter than a cut-off owner takes to step down (stepDownWithin):
-//     it decides on while its successor's takeover share has lapsed; and
-//     for two or more, 2, the loosest bound §6 states for a key (a member
-//     that misses a handoff: one extra L).
+//     it decides on while its successor's takeover share has lapsed. Two
+//     or more faults add what each costs beyond L: 1 + Σ (f_i − 1).
 //   - Deadlines. Every check is answered within CheckTimeout of its
 //     start, unless the node it entered was paused or crashed meanwhile.
 //   - Convergence. convergeWithin after the last fault ends, every
@@ -208,31 +207,43 @@ func stepDownWithin(nodes int) time.Duration {
 
 // factor is DESIGN §6's bound, as a multiple of one exact limiter's, for
 // the faults that touch a window of length w, and the class it is
-// reported under.
+// reported under. Faults compose by adding what each costs beyond L:
+// each loses at most what its own row says (an owner lost twice in one
+// window, paused and then crashed, forgets twice).
 func factor(kinds []FaultKind, nodes int, w time.Duration) (float64, string) {
-	n := float64(nodes)
 	switch len(kinds) {
 	case 0:
 		return 1, "none"
 	case 1:
-		switch kinds[0] {
-		case Join, Leave, Rolling:
-			// "L, plus refill", less the one fresh share §6 owns up to: a
-			// node that missed its deadline while it knew nothing of the
-			// key yet.
-			return 1 + 1/n, kinds[0].String()
-		case Partition, OneWay, Pause:
-			if w < stepDownWithin(nodes) {
-				// A cut-off owner decides on until it steps down, and its
-				// successor's takeover share lasts one window: for windows
-				// shorter than that overlap both sides admit a whole L in
-				// some window.
-				return 2, kinds[0].String() + " (short window)"
-			}
-		}
-		return 2 - 1/n, kinds[0].String()
+		return single(kinds[0], nodes, w)
 	}
-	return 2, "compound"
+	f := 1.0
+	for _, k := range kinds {
+		one, _ := single(k, nodes, w)
+		f += one - 1
+	}
+	return f, "compound"
+}
+
+// single is factor for one fault of kind k.
+func single(k FaultKind, nodes int, w time.Duration) (float64, string) {
+	n := float64(nodes)
+	switch k {
+	case Join, Leave, Rolling:
+		// "L, plus refill", less the one fresh share §6 owns up to: a
+		// node that missed its deadline while it knew nothing of the key
+		// yet.
+		return 1 + 1/n, k.String()
+	case Partition, OneWay, Pause:
+		if w < stepDownWithin(nodes) {
+			// A cut-off owner decides on until it steps down, and its
+			// successor's takeover share lasts one window: for windows
+			// shorter than that overlap both sides admit a whole L in some
+			// window.
+			return 2, k.String() + " (short window)"
+		}
+	}
+	return 2 - 1/n, k.String()
 }
 
 // windowOf is the rolling window the over-admission check uses: the
