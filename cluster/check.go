@@ -317,10 +317,11 @@ func (v *view) awaitConfirmed(ctx context.Context) error {
 var errViewChanged = errors.New("cluster: the ring changed while the check waited")
 
 // awaitSettled waits until v's handoffs are done, HandoffWait after the
-// change at most, and reports whether they were. After that the key starts fresh here: a member that has
-// not reported is unreachable or has not seen the change, and its history
-// of the key is lost (the crash bound of DESIGN.md §6). If a newer view
-// replaces v first, it returns errViewChanged.
+// change at most, and reports whether they were. After that the key
+// starts fresh here: a member that has not reported is unreachable or has
+// not seen the change, and its history of the key is lost (the crash
+// bound of DESIGN.md §6). The first check to see that warns, once per
+// view. If a newer view replaces v first, it returns errViewChanged.
 func (n *Node) awaitSettled(ctx context.Context, v *view) (bool, error) {
 	n.stats.waitedHandoff.Add(1)
 	select {
@@ -336,7 +337,9 @@ func (n *Node) awaitSettled(ctx context.Context, v *view) (bool, error) {
 	case <-v.next:
 		return false, errViewChanged
 	case <-v.waitOver:
-		n.log.Warn("handoffs of a ring change did not settle in time; new keys start fresh", "ring", v.Version, "waiting_for", n.unsettledPeers())
+		if v.warned.CompareAndSwap(false, true) {
+			n.log.Warn("handoffs of a ring change did not settle in time; new keys start fresh", "ring", v.Version, "waiting_for", n.unsettledPeers())
+		}
 		return false, nil
 	case <-ctx.Done():
 		return false, fmt.Errorf("waiting for the handoffs of a ring change: %w", ctx.Err())

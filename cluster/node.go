@@ -130,6 +130,9 @@ type view struct {
 	settleOnce sync.Once
 	// done is settled's state, read on every owned check without a select.
 	done atomic.Bool
+	// warned: a check has logged that this view did not settle in time;
+	// the others waiting on it stay quiet.
+	warned atomic.Bool
 	// deny caches owners' denials for this view; nil when disabled.
 	deny *hotkeys.DenyCache
 	// leases holds this view's token leases on hot keys; nil when disabled.
