@@ -503,3 +503,22 @@ func TestJoinerTakesOverPendingKeys(t *testing.T) {
 		t.Error("after a settled join: key taken over, want not: c handed it over")
 	}
 }
+
+// TestTakeoverCountsLaterFailures: in a 1|1|3 split the two cut-off
+// members are declared dead one after the other. A key of the first,
+// started after both, counts both as lost: the second lends itself a share
+// of it too (the simulator's seed 2484: 44 admitted of 43).
+func TestTakeoverCountsLaterFailures(t *testing.T) {
+	a, b, c, d, e := member("a"), member("b"), member("c"), member("d"), member("e")
+	core := newCore("a")
+	v1 := mustUpdate(t, core, 0, a, b, c, d, e).New
+	key := keyOwnedBy(t, v1, "d/1")
+	v2 := mustUpdate(t, core, time.Second, a, b, c, failed("d", time.Second), e).New
+	if got := v2.TakeoverSpend(key, time.Hour, 100, time.Second); got != 20 {
+		t.Errorf("one failed: TakeoverSpend = %d, want 100 × 1/5", got)
+	}
+	v3 := mustUpdate(t, core, 2*time.Second, a, b, c, failed("d", time.Second), failed("e", 2*time.Second)).New
+	if got := v3.TakeoverSpend(key, time.Hour, 100, 2*time.Second); got != 40 {
+		t.Errorf("then another: TakeoverSpend = %d, want 100 × 2/5", got)
+	}
+}

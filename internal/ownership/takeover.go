@@ -90,15 +90,21 @@ func (v *View) TakenOver(key bucket.Key) bool {
 
 // TakeoverSpend returns how much of a new bucket for key, of capacity
 // capacity, counts as spent because a failed member owned it within the
-// last window: ceil(capacity × lost/size) of the newest such takeover,
-// or 0.
+// last window: ceil(capacity × lost/size), lost counting the members
+// failed at the newest such takeover or in v, whichever are more; or 0.
 func (v *View) TakeoverSpend(key bucket.Key, window time.Duration, capacity int64, now time.Duration) int64 {
 	for _, t := range v.Takeovers {
 		if now-t.At >= window {
 			continue
 		}
 		if t.owned(key) {
-			return (capacity*int64(t.Lost) + int64(t.Size) - 1) / int64(t.Size)
+			// Members that failed since (in a 1|1|3 split, the other
+			// cut-off member, declared dead a moment later) lend
+			// themselves shares of the key too, which never reach this
+			// side: count them as well.
+			lost := int64(max(t.Lost, len(v.Quorum.Failed)))
+			size := int64(max(t.Size, v.Quorum.Size()))
+			return (capacity*lost + size - 1) / size
 		}
 	}
 	return 0
