@@ -14,13 +14,8 @@ func shortSeeds() uint64 {
 }
 
 // TestSeeds runs a fixed set of seeds of 5-node clusters through the
-// oracle. Known findings that the shell shares with package cluster (see
-// DESIGN.md §7, the simulator) are listed by seed and allowed; anything
-// else fails.
+// oracle: any violation fails.
 func TestSeeds(t *testing.T) {
-	known := map[uint64]string{
-		54: "a ring that does not converge after the faults",
-	}
 	var checks int
 	for seed := uint64(1); seed <= shortSeeds(); seed++ {
 		res, err := Run(Config{IgnoreUnsettled: true}, seed)
@@ -28,13 +23,6 @@ func TestSeeds(t *testing.T) {
 			t.Fatal(err)
 		}
 		checks += res.Checks
-		if len(res.Violations) == 0 {
-			continue
-		}
-		if why, ok := known[seed]; ok {
-			t.Logf("seed %d: known: %s", seed, why)
-			continue
-		}
 		for _, v := range res.Violations {
 			t.Errorf("seed %d: %v (replay: go run ./cmd/drlsim -seed %d)", seed, v, seed)
 		}
