@@ -14,7 +14,7 @@ import (
 	"github.com/drlimit/drl/transport"
 )
 
-// How a check finds its answer while ownership moves (DESIGN.md §3):
+// How a check finds its answer while ownership moves (DESIGN.md §8):
 //
 //   - A node that holds a live bucket for a key it owns answers from it.
 //   - At a ring change every member fences off the keys it lost (the store
