@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/internal/ownership"
@@ -47,13 +48,66 @@ func (n *Node) absorb(ctx context.Context, from string, moved []bucket.Moved, le
 	}
 	n.stats.handoffsReceived.Add(uint64(kept))
 	if doneRing != 0 {
-		n.own.mu.Lock()
-		if n.own.core.Done(from, doneRing) {
-			n.settled(n.own.view.Load())
-		}
-		n.own.mu.Unlock()
+		n.doneMark(from, doneRing)
 	}
 	return kept
+}
+
+// doneMark records that member from finished handing off for the ring
+// ringID, which may settle the current view.
+func (n *Node) doneMark(from string, ringID uint64) {
+	n.own.mu.Lock()
+	defer n.own.mu.Unlock()
+	if n.own.core.Done(from, ringID) {
+		n.settled(n.own.view.Load())
+	}
+}
+
+// doneMarkRetry is how often a node whose view has not settled asks the
+// peers it still waits for to say their done mark again.
+const doneMarkRetry = time.Second
+
+// askDoneMarks asks, every doneMarkRetry while v is the current view and
+// has not settled, each peer whose done mark has not come (lost to a cut
+// that healed, or sent before this node knew the peer) for it again, by
+// sending its own: a peer done with the same ring answers with its mark
+// (peer.Client.Handoff). Without it a view could stay unsettled until the
+// next ring change, and keys taken over in it on the fail policy. Owned
+// by n.life.wg.
+func (n *Node) askDoneMarks(v *view) {
+	t := time.NewTicker(doneMarkRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.life.stopCtx.Done():
+			return
+		case <-v.next:
+			return
+		case <-v.settled:
+			return
+		case <-t.C:
+		}
+		if n.own.handedOff.Load() != v.ID {
+			continue // this node's own handoff for v is not done
+		}
+		n.own.mu.Lock()
+		var waiting []string
+		if n.own.view.Load() == v {
+			waiting = n.own.core.Unsettled()
+		}
+		n.own.mu.Unlock()
+		for _, id := range waiting {
+			p := v.peers[id]
+			if p == nil {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(n.life.stopCtx, doneMarkRetry)
+			if _, peerDone, err := p.Handoff(ctx, nil, 0, v.ID); err == nil && peerDone == v.ID {
+				n.doneMark(id, peerDone)
+			}
+			cancel()
+		}
+	}
 }
 
 // keep puts buckets handed to this node in the store; lent hits wait as
@@ -110,7 +164,10 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 	for name, p := range peers {
 		buckets := byOwner[name] // nil sends just the done mark
 		wg.Go(func() {
-			kept, err := p.Handoff(ctx, buckets, plan.Lent[name], ms.id)
+			kept, peerDone, err := p.Handoff(ctx, buckets, plan.Lent[name], ms.id)
+			if peerDone != 0 {
+				n.doneMark(name, peerDone)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			sent += kept
@@ -130,6 +187,9 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 		})
 	}
 	wg.Wait()
+	if ms.view != nil {
+		n.own.handedOff.Store(ms.id)
+	}
 	n.stats.handoffsSent.Add(uint64(sent))
 	n.stats.handoffsLost.Add(uint64(lost))
 	if plan.Moved > 0 {
@@ -158,7 +218,7 @@ func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []bucket.Mov
 			kept += n.undelivered(ms)
 			continue
 		}
-		k, err := p.Handoff(ctx, ms, lentTo[owner], 0)
+		k, _, err := p.Handoff(ctx, ms, lentTo[owner], 0)
 		kept += k
 		if err != nil {
 			kept += n.undelivered(ms[k:])

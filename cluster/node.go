@@ -379,6 +379,8 @@ func (p peerSide) CheckOwned(ctx context.Context, checks []peer.OwnedCheck, resu
 
 func (p peerSide) ResetKey(key bucket.Key) int { return p.n.resetKey(key) }
 
+func (p peerSide) HandedOff() uint64 { return p.n.own.handedOff.Load() }
+
 func (p peerSide) Absorb(ctx context.Context, from string, moved []bucket.Moved, lent int, doneRing uint64) int {
 	return p.n.absorb(ctx, from, moved, lent, doneRing)
 }

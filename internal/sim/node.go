@@ -60,7 +60,9 @@ type node struct {
 	// first ring with this node in it.
 	snapshot   []bucket.Moved
 	snapshotAt time.Duration
-	restoring  bool
+	// handedOff is the ring id n last handed off for: its done mark.
+	handedOff uint64
+	restoring bool
 
 	mem     *table
 	joined  bool
@@ -272,6 +274,8 @@ func (n *node) rebuild() {
 		self := n.id
 		n.store.SetFence(func(k bucket.Key) bool { return r.Owner(k.Hi) != self })
 		n.handOff(v)
+		n.handedOff = v.ID
+		n.at(s.w.now+DoneMarkRetry, func() { n.askDoneMarks(v) })
 	}
 	n.view = v
 	old.replaced = true
@@ -345,11 +349,36 @@ func (n *node) absorb(from string, moved []bucket.Moved, lent int, doneRing uint
 	if doneRing != 0 {
 		n.s.tracef("%s done mark from %s for ring %x (own %x, majority %v)", n.id, from, doneRing, n.view.ID, n.view.Quorum.OK())
 	}
-	if doneRing != 0 && n.core.Done(from, doneRing) {
+	n.doneMark(from, doneRing)
+	if doneRing != 0 && n.handedOff == doneRing {
+		// Done with that ring too: the answer carries this node's own mark
+		// (peer.Client.Handoff), back over the same network.
+		self := n.id
+		n.send(from, false, func(dst *node) { dst.doneMark(self, doneRing) }, nil)
+	}
+}
+
+// doneMark records a member's done mark for ringID (0: none), which may
+// settle n's view.
+func (n *node) doneMark(from string, ringID uint64) {
+	if ringID != 0 && n.core.Done(from, ringID) {
 		n.view.settled = true
-		n.s.w.record('D', int64(n.slot), int64(doneRing))
+		n.s.w.record('D', int64(n.slot), int64(ringID))
 		n.wake()
 	}
+}
+
+// askDoneMarks asks, every DoneMarkRetry while v is n's view and has not
+// settled, each peer whose done mark has not come for it again by sending
+// n's own, as cluster's askDoneMarks does.
+func (n *node) askDoneMarks(v *sview) {
+	if n.view != v || v.settled || n.leaving != nil {
+		return
+	}
+	for _, p := range n.core.Unsettled() {
+		n.sendHandoff(p, nil, 0, v.ID, nil)
+	}
+	n.at(n.s.w.now+DoneMarkRetry, func() { n.askDoneMarks(v) })
 }
 
 // relay passes buckets that reached a leaving node (the first lent of

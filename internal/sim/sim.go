@@ -17,6 +17,7 @@ const (
 	HandoffWait       = ownership.DefaultHandoffWait
 	MaxRoutes         = 64
 	LeaveDrain        = 300 * time.Millisecond
+	DoneMarkRetry     = time.Second // cluster's doneMarkRetry
 	ForgetFailedAfter = ownership.DefaultForgetFailedAfter
 
 	// Gossip, as the LAN profile of internal/membership sets memberlist.
