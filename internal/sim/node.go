@@ -23,6 +23,8 @@ type sim struct {
 	keys  []*keyState
 	rec   *recorder
 	inst  []int // instances started per slot
+	// lastHerd is when the last herd of returning callers came (healed).
+	lastHerd time.Duration
 }
 
 type nodeStatus uint8
@@ -286,6 +288,9 @@ func (n *node) rebuild() {
 		n.prov = s.cfg.Hooks.ViewChanged(n.prov, n.newProvisional)
 	}
 	s.w.record('V', int64(n.slot), int64(v.Version), int64(v.ID), int64(len(v.Quorum.Alive)))
+	if v.Quorum.OK() && !old.Quorum.OK() && old.Ring.Len() > 0 {
+		s.healed(n)
+	}
 	if old.ID != v.ID || old.Quorum.OK() != v.Quorum.OK() {
 		s.tracef("%s view %d ring %x members %d majority %v healed %v takeovers %d", n.id, v.Version, v.ID, v.Ring.Len(), v.Quorum.OK(), v.Healed, len(v.Takeovers))
 	}
