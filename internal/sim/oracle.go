@@ -91,7 +91,7 @@ func (r *recorder) scheduleConvergence(from time.Duration) {
 	}
 	r.convAt = at
 	r.s.w.at(at, func() {
-		if ok, unsettled, why := r.s.converged(); !ok && (!unsettled || !r.s.cfg.IgnoreUnsettled) {
+		if ok, unsettled, why := r.s.converged(); !ok {
 			kind := "convergence"
 			if unsettled {
 				kind = "unsettled"

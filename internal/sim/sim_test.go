@@ -18,7 +18,7 @@ func shortSeeds() uint64 {
 func TestSeeds(t *testing.T) {
 	var checks int
 	for seed := uint64(1); seed <= shortSeeds(); seed++ {
-		res, err := Run(Config{IgnoreUnsettled: true}, seed)
+		res, err := Run(Config{}, seed)
 		if err != nil {
 			t.Fatal(err)
 		}
