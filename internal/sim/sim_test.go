@@ -40,6 +40,7 @@ func TestFixedSeeds(t *testing.T) {
 		362:  "an instance replaced by a newer one of its name is taken over",
 		589:  "no share for a key taken over within its window",
 		595:  "credits go with their key (a rolling restart admitted 46 of 24)",
+		2931: "a node's lent hits of a key it owns again are credited to the key (15 of 14)",
 		2484: "a takeover counts the members failed since (1|1|3: 44 admitted of 43)",
 		299:  "a done mark lost to a cut is asked for again (a view stayed unsettled)",
 		3704: "a done mark lost to a cut is asked for again (a taken-over key stayed on the fail policy: 52 of 48)",
