@@ -57,64 +57,56 @@ type Owned struct {
 // handoffs if nothing is held for it; a node that healed from a split
 // waits either way. A key taken over from a failed member starts its
 // bucket, once every peer confirmed v, from the failed side's share (or
-// from what that owner last said was gone, if more) plus what this side
-// lent itself for it while the owner was out of reach (p's credits).
+// from what that owner last said was gone, if more), and a bucket already
+// held for it counts at least that much; lent hits credited to the key (p)
+// are spent on top.
 func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (bucket.Repeated, Step, error) {
 	wait := NoWait
 	if !c.Waited {
 		wait = v.MustWait(c.Key, self)
 	}
 	spends := c.Req.Hits > 0 && !c.Req.DryRun
-	takenOver := len(v.Takeovers) > 0 && spends && v.TakenOver(c.Key)
+	seeded := len(v.Takeovers) > 0 && spends && v.TakenOver(c.Key) && v.takeoverSpend(c) > 0
 	credited := spends && p.HasCredits(c.Key, c.Req.Algorithm)
-	if wait == NoWait && !takenOver && !credited {
+	if wait == NoWait && !seeded && !credited {
 		rep, err := s.CheckKey(c.Key, c.Req, c.Count)
 		return rep, Decided, err
 	}
 	if wait == WaitAlways {
 		return bucket.Repeated{}, AwaitSettled, nil
 	}
-	if credited {
-		// Lent hits are waiting for this key: start its bucket (if none is
-		// held) and spend them before deciding.
-		peek := c.Req
-		peek.Hits, peek.DryRun = 0, true
-		_, held, err := s.CheckKeyIfHeld(c.Key, peek, 1)
-		if err != nil {
-			return bucket.Repeated{}, Decided, err
-		}
-		switch {
-		case held:
-		case takenOver && !c.Settled:
-			return bucket.Repeated{}, AwaitConfirmed, nil
-		case wait == WaitIfNotHeld:
-			return bucket.Repeated{}, AwaitSettled, nil
-		}
-		if err := v.startTakenOver(s, p, c, held); err != nil {
-			return bucket.Repeated{}, Decided, err
-		}
-		rep, err := s.CheckKey(c.Key, c.Req, c.Count)
-		return rep, Decided, err
-	}
-	rep, held, err := s.CheckKeyIfHeld(c.Key, c.Req, c.Count)
-	if err != nil || held {
-		return rep, Decided, err
+	peek := c.Req
+	peek.Hits, peek.DryRun = 0, true
+	left, held, err := s.CheckKeyIfHeld(c.Key, peek, 1)
+	if err != nil {
+		return bucket.Repeated{}, Decided, err
 	}
 	switch {
-	case takenOver && v.takeoverSpend(c) > 0:
-		if !c.Settled {
-			// A node that merely has not yet noticed that it is in the
-			// minority would otherwise take over keys the majority still
-			// decides.
-			return bucket.Repeated{}, AwaitConfirmed, nil
-		}
-		if err := v.startTakenOver(s, p, c, false); err != nil {
-			return bucket.Repeated{}, Decided, err
-		}
+	case held:
+	case seeded && !c.Settled:
+		// A node that merely has not yet noticed that it is in the
+		// minority would otherwise take over keys the majority still
+		// decides.
+		return bucket.Repeated{}, AwaitConfirmed, nil
 	case wait == WaitIfNotHeld:
 		return bucket.Repeated{}, AwaitSettled, nil
 	}
-	rep, err = s.CheckKey(c.Key, c.Req, c.Count)
+	if held && seeded {
+		// A bucket held here for a key a failed member owned may predate
+		// the failure (this node's own from before a cut): it counts at
+		// least what a new one would start from.
+		if need := v.takeoverSpend(c) - (Capacity(c.Req) - left.LastAdmitted.Remaining); need > 0 {
+			top := c.Req
+			top.Hits = need
+			if _, err := s.CheckKey(c.Key, top, 1); err != nil {
+				return bucket.Repeated{}, Decided, err
+			}
+		}
+	}
+	if err := v.startTakenOver(s, p, c, held); err != nil {
+		return bucket.Repeated{}, Decided, err
+	}
+	rep, err := s.CheckKey(c.Key, c.Req, c.Count)
 	return rep, Decided, err
 }
 
