@@ -20,9 +20,10 @@ import (
 //     touches the window: 1 for none, and for a join, a graceful leave or
 //     a rolling restart ("L, plus refill"); 2−1/N for any other single
 //     fault (the loosest of its rows: L·(1+m/N) ≤ L·(2−1/N)), except 2
-//     for a partition, one-way cut or pause when the key's window is
-//     shorter than a cut-off owner takes to step down (stepDownWithin):
-//     it decides on while its successor's takeover share has lapsed. Two
+//     for a partition or pause when the key's window is shorter than a
+//     cut-off owner takes to step down (stepDownWithin): it decides on
+//     while its successor's takeover share has lapsed; and for a one-way
+//     cut when the window is shorter than the cut and convergeWithin. Two
 //     or more faults add what each costs beyond L: 1 + Σ (f_i − 1).
 //   - Deadlines. Every check is answered within CheckTimeout of its
 //     start, unless the node it entered was paused or crashed meanwhile.
@@ -175,8 +176,9 @@ func exactBound(req bucket.Request) int64 {
 	return 2 * req.Limit
 }
 
-// influence returns the faults whose influence touches [from, to).
-func (s *sim) influence(from, to time.Duration) (kinds []FaultKind) {
+// influence returns the faults whose influence touches [from, to), with
+// how long each lasted.
+func (s *sim) influence(from, to time.Duration) (faults []faultSpan) {
 	r := s.rec
 	for i, f := range s.sch.Faults {
 		b, e := r.began[i], r.ended[i]
@@ -187,10 +189,16 @@ func (s *sim) influence(from, to time.Duration) (kinds []FaultKind) {
 			e = s.cfg.Duration
 		}
 		if b < to && from < e+convergeWithin {
-			kinds = append(kinds, f.Kind)
+			faults = append(faults, faultSpan{f.Kind, e - b})
 		}
 	}
-	return kinds
+	return faults
+}
+
+// faultSpan is a fault that happened: its kind and how long it lasted.
+type faultSpan struct {
+	kind FaultKind
+	dur  time.Duration
 }
 
 // maxSuspicion is the longest suspicion timeout a schedule draws.
@@ -210,36 +218,44 @@ func stepDownWithin(nodes int) time.Duration {
 // reported under. Faults compose by adding what each costs beyond L:
 // each loses at most what its own row says (an owner lost twice in one
 // window, paused and then crashed, forgets twice).
-func factor(kinds []FaultKind, nodes int, w time.Duration) (float64, string) {
-	switch len(kinds) {
+func factor(faults []faultSpan, nodes int, w time.Duration) (float64, string) {
+	switch len(faults) {
 	case 0:
 		return 1, "none"
 	case 1:
-		return single(kinds[0], nodes, w)
+		return single(faults[0], nodes, w)
 	}
 	f := 1.0
-	for _, k := range kinds {
-		one, _ := single(k, nodes, w)
+	for _, fs := range faults {
+		one, _ := single(fs, nodes, w)
 		f += one - 1
 	}
 	return f, "compound"
 }
 
-// single is factor for one fault of kind k.
-func single(k FaultKind, nodes int, w time.Duration) (float64, string) {
+// single is factor for one fault.
+func single(f faultSpan, nodes int, w time.Duration) (float64, string) {
 	n := float64(nodes)
+	k := f.kind
 	switch k {
 	case Join, Leave, Rolling:
 		// "L, plus refill", less the one fresh share §6 owns up to: a
 		// node that missed its deadline while it knew nothing of the key
 		// yet.
 		return 1 + 1/n, k.String()
-	case Partition, OneWay, Pause:
+	case Partition, Pause:
 		if w < stepDownWithin(nodes) {
 			// A cut-off owner decides on until it steps down, and its
 			// successor's takeover share lasts one window: for windows
 			// shorter than that overlap both sides admit a whole L in some
 			// window.
+			return 2, k.String() + " (short window)"
+		}
+	case OneWay:
+		if w < f.dur+convergeWithin {
+			// As a partition, and longer: when it heals, the death claims
+			// the cut side made spread to the others, and for a moment two
+			// rings may each count a majority, with one member on both.
 			return 2, k.String() + " (short window)"
 		}
 	}
