@@ -31,6 +31,17 @@ func appendDecision(b []byte, d bucket.Decision) []byte {
 	if d.Shadowed {
 		b = append(b, `,"shadowed":true`...)
 	}
+	// The names are JSON-safe constants: no escaping needed.
+	if by := d.DecidedBy.String(); by != "" {
+		b = append(b, `,"decided_by":"`...)
+		b = append(b, by...)
+		b = append(b, '"')
+	}
+	if why := d.FallbackReason.String(); why != "" {
+		b = append(b, `,"fallback_reason":"`...)
+		b = append(b, why...)
+		b = append(b, '"')
+	}
 	return append(b, '}')
 }
 
