@@ -63,6 +63,9 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 				writeError(w, httpStatus(err), errorOf(err))
 				return
 			}
+			if confirmed == nil {
+				confirmed = []string{} // [], not null
+			}
 			writeValue(w, http.StatusOK, map[string]any{"dropped": dropped, "members": confirmed})
 		})
 		mux.HandleFunc("POST /v1/forget", func(w http.ResponseWriter, r *http.Request) {

@@ -45,6 +45,15 @@ func appendDecision(b []byte, d bucket.Decision) []byte {
 	return append(b, '}')
 }
 
+// FormatDuration writes d as the HTTP API's answers do, for other front
+// ends (drlctl's -json): seconds in whole milliseconds, rounded up,
+// "61.669s". ParseWindow reads it back.
+func FormatDuration(d time.Duration) string {
+	var b [32]byte
+	out := appendDuration(b[:0], d)
+	return string(out[1 : len(out)-1])
+}
+
 // appendDuration appends d as a JSON string in protojson's form, in whole
 // milliseconds rounded up: nobody waits a nanosecond-precise retry, and a
 // 0.4 ms RetryAfter must not read "0s".
