@@ -38,6 +38,9 @@ func (n *Node) Check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 // CheckWith is Check with options for this check: what to answer if the
 // owner cannot be reached within the check's deadline (CheckTimeout, or
 // ctx's if earlier; drl.FailDefault means Config.FailPolicy), and shadow mode.
+// The decision says what decided it (DecidedBy: the owner, this node's
+// deny cache or lease, or the fail policy, with FallbackReason saying why),
+// and its ResetAfter is never more than req.Window.
 // Errors: bucket.ErrInvalidArgument (bad input; nothing is spent),
 // drl.ErrClosed, ctx's cancellation, or drl.ErrNoOwner only when the fallback
 // itself cannot decide. It implements drl.Limiter.
