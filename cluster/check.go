@@ -38,6 +38,9 @@ func (n *Node) Check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 // CheckWith is Check with options for this check: what to answer if the
 // owner cannot be reached within the check's deadline (CheckTimeout, or
 // ctx's if earlier; drl.FailDefault means Config.FailPolicy), and shadow mode.
+// The decision says what decided it (DecidedBy: the owner, this node's
+// deny cache or lease, or the fail policy, with FallbackReason saying why),
+// and its ResetAfter is never more than req.Window.
 // Errors: bucket.ErrInvalidArgument (bad input; nothing is spent),
 // drl.ErrClosed, ctx's cancellation, or drl.ErrNoOwner only when the fallback
 // itself cannot decide. It implements drl.Limiter.
@@ -100,20 +103,46 @@ func (n *Node) decidesLocally(userID, action string) bool {
 	return n.own.view.Load().Ring.Owner(n.hash(userID, action).Hi) == n.id
 }
 
+// checkPolicy is a check with the fail policy to answer it when no owner
+// can. Its decision says who decided it, and never gives a ResetAfter
+// longer than the window.
 func (n *Node) checkPolicy(ctx context.Context, req bucket.Request, policy drl.FailPolicy) (bucket.Decision, error) {
 	routed := n.own.view.Load()
 	d, err := n.check(ctx, req)
-	if err == nil || !errors.Is(err, drl.ErrNoOwner) && !errors.Is(err, context.DeadlineExceeded) {
-		return d, err
+	if err != nil && (errors.Is(err, drl.ErrNoOwner) || errors.Is(err, context.DeadlineExceeded)) &&
+		!errors.Is(ctx.Err(), context.Canceled) { // a caller that left needs no answer
+		why := d.FallbackReason
+		if why == bucket.FallbackNone {
+			why = bucket.FallbackOwnerUnreachable
+		}
+		d, err = n.fallback(req, policy, err, routed)
+		d.DecidedBy, d.FallbackReason = bucket.DecidedByFailPolicy, why
 	}
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return d, err // the caller left: nobody needs an answer
+	if err != nil {
+		return bucket.Decision{}, err
 	}
-	return n.fallback(req, policy, err, routed)
+	// A bucket may count a hit a little past its window (the strict window
+	// rounds the newest hits up to their slot's end; the sliding window
+	// weighs the previous window for one window more), and says so in the
+	// ResetAfter its store expires it by. A caller reads ResetAfter as
+	// "when this window ends" and must never see more than the window.
+	if req.Window > 0 && d.ResetAfter > req.Window {
+		d.ResetAfter = req.Window
+	}
+	return d, nil
+}
+
+// noOwner is check's answer when no owner can decide: err, which wraps
+// drl.ErrNoOwner, and in the decision only why, for the fail policy's
+// answer to say.
+func noOwner(why bucket.FallbackReason, err error) (bucket.Decision, error) {
+	return bucket.Decision{FallbackReason: why}, err
 }
 
 // check routes a check to its owner; errors that leave it without a
-// decision are drl.ErrNoOwner or a context error.
+// decision are drl.ErrNoOwner or a context error. A decision says who
+// made it (DecidedBy); with an error, FallbackReason may say why no owner
+// could (owner_unreachable if it does not).
 func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, error) {
 	if err := n.store.Validate(req); err != nil {
 		return bucket.Decision{}, err
@@ -145,7 +174,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		// the cluster's size.
 		arm()
 		if err := n.awaitRing(ctx); err != nil {
-			return bucket.Decision{}, fmt.Errorf("%w: the node has no ring yet: %w", drl.ErrNoOwner, err)
+			return noOwner(bucket.FallbackNoRing, fmt.Errorf("%w: the node has no ring yet: %w", drl.ErrNoOwner, err))
 		}
 	}
 	var lastErr error
@@ -165,9 +194,9 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		owner, why := v.Route(key)
 		switch {
 		case why == ownership.NoRing:
-			return bucket.Decision{}, fmt.Errorf("%w: the ring is empty", drl.ErrNoOwner)
+			return noOwner(bucket.FallbackNoRing, fmt.Errorf("%w: the ring is empty", drl.ErrNoOwner))
 		case why == ownership.NoMajority:
-			return bucket.Decision{}, fmt.Errorf("%w: no majority: this node sees %v", drl.ErrNoOwner, v.Quorum)
+			return noOwner(bucket.FallbackNoMajority, fmt.Errorf("%w: no majority: this node sees %v", drl.ErrNoOwner, v.Quorum))
 		case owner == n.id:
 			n.stats.local.Add(1)
 			if v.unsettled() || len(v.Takeovers) > 0 {
@@ -181,7 +210,9 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 			if err != nil {
 				return bucket.Decision{}, fmt.Errorf("cluster: %w", err)
 			}
-			return ownership.Single(rep), nil
+			d := ownership.Single(rep)
+			d.DecidedBy = bucket.DecidedByOwner
+			return d, nil
 		}
 		p, ok := v.peers[owner]
 		if !ok {
@@ -190,6 +221,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		if v.deny != nil {
 			if d, ok := v.deny.Lookup(key, req); ok {
 				n.stats.denyHits.Add(1)
+				d.DecidedBy = bucket.DecidedByDenyCache
 				return d, nil
 			}
 		}
@@ -197,6 +229,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		if v.leases != nil && !req.DryRun {
 			if d, ok := v.leases.Take(key, req); ok {
 				n.stats.leaseHits.Add(1)
+				d.DecidedBy = bucket.DecidedByLease
 				return d, nil
 			}
 			lease = v.leases.Want(key, req)
@@ -211,6 +244,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		}
 		switch {
 		case err == nil:
+			d.DecidedBy = ownerUnlessSaid(d.DecidedBy)
 			n.lastAnswers.Store(key, req, d, sentAt)
 			if v.deny != nil && !d.Allowed {
 				v.deny.Store(key, req, d, sentAt)
@@ -373,8 +407,23 @@ func (n *Node) checkOwned(ctx context.Context, checks []peer.OwnedCheck, results
 		if errors.Is(err, bucket.ErrFenced) || errors.Is(err, errViewChanged) {
 			err = transport.ErrNotOwner
 		}
+		if err == nil {
+			// The sender's answer says who decided: this node, from the
+			// key's bucket, or the owner it passed the check on to.
+			rep.LastAdmitted.DecidedBy = ownerUnlessSaid(rep.LastAdmitted.DecidedBy)
+			rep.Denied.DecidedBy = ownerUnlessSaid(rep.Denied.DecidedBy)
+		}
 		results[i].Repeated, results[i].Err = rep, err
 	}
+}
+
+// ownerUnlessSaid is what decided an answer from a member: what it says,
+// or, from a member too old to say, the owner.
+func ownerUnlessSaid(by bucket.DecidedBy) bucket.DecidedBy {
+	if by == bucket.DecidedByUnknown {
+		return bucket.DecidedByOwner
+	}
+	return by
 }
 
 // answerNotOwned handles a direct check on a key this node does not own in
@@ -441,7 +490,7 @@ func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Requ
 	owner := leaving.Owner(key.Hi)
 	p := n.own.view.Load().peers[owner]
 	if p == nil {
-		return bucket.Decision{}, fmt.Errorf("%w: leaving, and no member is left to ask", drl.ErrNoOwner)
+		return noOwner(bucket.FallbackLeaving, fmt.Errorf("%w: leaving, and no member is left to ask", drl.ErrNoOwner))
 	}
 	var err error
 	for attempt := range maxRoutes {
@@ -458,16 +507,18 @@ func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Requ
 		rep, err = p.Send(ctx, key, req, peer.ModeProxied, 1)
 		switch {
 		case err == nil:
-			return ownership.Single(rep), nil
+			d := ownership.Single(rep)
+			d.DecidedBy = ownerUnlessSaid(d.DecidedBy)
+			return d, nil
 		case errors.Is(err, bucket.ErrInvalidArgument):
 			return bucket.Decision{}, err
 		case n.life.gone.Load():
 			return bucket.Decision{}, drl.ErrClosed
 		case !errors.Is(err, transport.ErrNotOwner):
-			return bucket.Decision{}, fmt.Errorf("%w: leaving; check passed on to %s: %w", drl.ErrNoOwner, owner, err)
+			return noOwner(bucket.FallbackLeaving, fmt.Errorf("%w: leaving; check passed on to %s: %w", drl.ErrNoOwner, owner, err))
 		}
 	}
-	return bucket.Decision{}, fmt.Errorf("%w: leaving; check passed on to %s: %w", drl.ErrNoOwner, owner, err)
+	return noOwner(bucket.FallbackLeaving, fmt.Errorf("%w: leaving; check passed on to %s: %w", drl.ErrNoOwner, owner, err))
 }
 
 // waitForMove waits, within ctx, for a handoff in flight that carries key.
