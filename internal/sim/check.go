@@ -2,6 +2,7 @@ package sim
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -361,6 +362,11 @@ func (n *node) decideOwned(v *sview, key bucket.Key, req bucket.Request, deadlin
 			}
 			rep, st, err := v.DecideOwned(n.store, n.prov, n.id, oo)
 			if err != nil || st == ownership.Decided {
+				if err == nil && req.Hits > 0 && n.healing && s.w.now < n.healedAt+HandoffWait {
+					s.rec.bad = append(s.rec.bad, Violation{"healed-early", fmt.Sprintf(
+						"%s decided key %x at %v, %v after it regained its majority, before its ring settled",
+						n.id, key.Hi, s.w.now, s.w.now-n.healedAt)})
+				}
 				finish(rep, err)
 				return
 			}

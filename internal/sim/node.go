@@ -64,6 +64,12 @@ type node struct {
 	snapshotAt time.Duration
 	// handedOff is the ring id n last handed off for: its done mark.
 	handedOff uint64
+	// healing: n regained its majority at healedAt and no view of its has
+	// settled since; what it holds predates the majority's decisions, so
+	// it decides no key until then or HandoffWait (the oracle holds it to
+	// that, beside the core's View.Healed).
+	healing   bool
+	healedAt  time.Duration
 	restoring bool
 
 	mem     *table
@@ -283,12 +289,15 @@ func (n *node) rebuild() {
 	old.replaced = true
 	if ch.Settled {
 		v.settled = true
+		n.healing = false
 	}
 	if s.cfg.Hooks.ViewChanged != nil {
 		n.prov = s.cfg.Hooks.ViewChanged(n.prov, n.newProvisional)
 	}
 	s.w.record('V', int64(n.slot), int64(v.Version), int64(v.ID), int64(len(v.Quorum.Alive)))
+	s.rec.splitBrain(n)
 	if v.Quorum.OK() && !old.Quorum.OK() && old.Ring.Len() > 0 {
+		n.healing, n.healedAt = !v.settled, s.w.now
 		s.healed(n)
 	}
 	if old.ID != v.ID || old.Quorum.OK() != v.Quorum.OK() {
@@ -368,6 +377,7 @@ func (n *node) absorb(from string, moved []bucket.Moved, lent int, doneRing uint
 func (n *node) doneMark(from string, ringID uint64) {
 	if ringID != 0 && n.core.Done(from, ringID) {
 		n.view.settled = true
+		n.healing = false
 		n.s.w.record('D', int64(n.slot), int64(ringID))
 		n.wake()
 	}

@@ -20,10 +20,13 @@ import (
 //     touches the window: 1 for none, and for a join, a graceful leave or
 //     a rolling restart ("L, plus refill"); 2−1/N for any other single
 //     fault (the loosest of its rows: L·(1+m/N) ≤ L·(2−1/N)), except 2
-//     for a partition or pause when the key's window is shorter than a
-//     cut-off owner takes to step down (stepDownWithin): it decides on
-//     while its successor's takeover share has lapsed; and for a one-way
-//     cut when the window is shorter than the cut and convergeWithin. Two
+//     for a partition, one-way cut or pause when the key's window is
+//     shorter than a cut-off owner takes to step down (stepDownWithin),
+//     and 2 for any window that saw gossip split-brained: two members,
+//     each with a majority, each counting the other failed (after a cut
+//     heals, the death claims either side made can spread so, one member
+//     on both rings), when two owners decide one key until views
+//     converge. Two
 //     or more faults add what each costs beyond L: 1 + Σ (f_i − 1).
 //   - Deadlines. Every check is answered within CheckTimeout of its
 //     start, unless the node it entered was paused or crashed meanwhile.
@@ -55,6 +58,8 @@ type recorder struct {
 	failed_ int
 	bad     []Violation
 	convAt  time.Duration
+	// brains are when gossip was seen split-brained (splitBrain).
+	brains []time.Duration
 }
 
 func newRecorder(s *sim) *recorder {
@@ -195,6 +200,32 @@ func (s *sim) influence(from, to time.Duration) (faults []faultSpan) {
 	return faults
 }
 
+// splitBrain notes, after n's view changed, whether n and another running
+// member each hold a majority while each counts the other failed.
+func (r *recorder) splitBrain(n *node) {
+	if !n.view.Quorum.OK() {
+		return
+	}
+	for _, o := range r.s.slots {
+		if o != nil && o != n && o.status == running && o.view != nil && o.view.Quorum.OK() &&
+			n.view.Quorum.FailedIDs[o.id] && o.view.Quorum.FailedIDs[n.id] {
+			r.brains = append(r.brains, r.s.w.now)
+			return
+		}
+	}
+}
+
+// splitBrained reports whether gossip was split-brained within
+// convergeWithin before [from, to) or during it.
+func (r *recorder) splitBrained(from, to time.Duration) bool {
+	for _, at := range r.brains {
+		if at < to && from < at+convergeWithin {
+			return true
+		}
+	}
+	return false
+}
+
 // faultSpan is a fault that happened: its kind and how long it lasted.
 type faultSpan struct {
 	kind FaultKind
@@ -243,19 +274,12 @@ func single(f faultSpan, nodes int, w time.Duration) (float64, string) {
 		// node that missed its deadline while it knew nothing of the key
 		// yet.
 		return 1 + 1/n, k.String()
-	case Partition, Pause:
+	case Partition, OneWay, Pause:
 		if w < stepDownWithin(nodes) {
 			// A cut-off owner decides on until it steps down, and its
 			// successor's takeover share lasts one window: for windows
 			// shorter than that overlap both sides admit a whole L in some
 			// window.
-			return 2, k.String() + " (short window)"
-		}
-	case OneWay:
-		if w < f.dur+convergeWithin {
-			// As a partition, and longer: when it heals, the death claims
-			// the cut side made spread to the others, and for a moment two
-			// rings may each count a majority, with one member on both.
 			return 2, k.String() + " (short window)"
 		}
 	}
@@ -280,6 +304,9 @@ func (s *sim) checkOver(k *keyState, nodes int, res *Result) {
 			j++
 		}
 		f, class := factor(s.influence(a.at, a.at+w), nodes, k.req.Window)
+		if class != "none" && s.rec.splitBrained(a.at, a.at+w) {
+			f, class = 2, "split-brain"
+		}
 		bound := int64(float64(b) * f)
 		if f > 1 && k.req.Limit < int64(nodes) {
 			// A share is never less than one hit (Provisional.Lend), so
