@@ -11,11 +11,12 @@ import (
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/store"
 )
 
 // storeLimiter answers public checks from one store, as a one-node cluster
 // would.
-type storeLimiter struct{ store *bucket.Store }
+type storeLimiter struct{ store *store.Store }
 
 func (l storeLimiter) CheckWith(_ context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error) {
 	d, err := l.store.Check(req)
@@ -40,9 +41,9 @@ func (l storeLimiter) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bo
 	return allowed, ds, nil
 }
 
-func newStore(t testing.TB) *bucket.Store {
+func newStore(t testing.TB) *store.Store {
 	t.Helper()
-	s, err := bucket.NewStore(bucket.StoreConfig{Clock: &bucket.ManualClock{}, SweepInterval: -1})
+	s, err := store.New(bucket.StoreConfig{Clock: &bucket.ManualClock{}, SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -117,25 +118,48 @@ func List(dir, module string, pkgs ...string) ([]string, error) {
 		}
 		return os.Open(f)
 	})
-	var lines []string
+	var loaded []*types.Package
 	for _, r := range roots {
 		pkg, err := imp.Import(r.ImportPath)
 		if err != nil {
 			return nil, fmt.Errorf("apilist: %w", err)
 		}
-		lines = append(lines, listPackage(pkg, module)...)
+		loaded = append(loaded, pkg)
+	}
+	// A type of an internal package that a listed package re-exports by an
+	// alias is written by that alias's name: the export data records
+	// fields and results by their target type.
+	aliases := map[*types.TypeName]*types.TypeName{}
+	for _, pkg := range loaded {
+		for _, n := range pkg.Scope().Names() {
+			obj, ok := pkg.Scope().Lookup(n).(*types.TypeName)
+			if !ok || !obj.Exported() || !obj.IsAlias() {
+				continue
+			}
+			if target, ok := types.Unalias(obj.Type()).(*types.Named); ok && isInternal(target.Obj().Pkg()) {
+				aliases[target.Obj()] = obj
+			}
+		}
+	}
+	var lines []string
+	for _, pkg := range loaded {
+		lines = append(lines, listPackage(pkg, module, aliases)...)
 	}
 	slices.Sort(lines)
 	return slices.Compact(lines), nil
 }
 
+func isInternal(p *types.Package) bool {
+	return p != nil && strings.Contains("/"+p.Path()+"/", "/internal/")
+}
+
 // listPackage lists one package's exported identifiers.
-func listPackage(pkg *types.Package, module string) []string {
+func listPackage(pkg *types.Package, module string, aliases map[*types.TypeName]*types.TypeName) []string {
 	name := strings.TrimPrefix(strings.TrimPrefix(pkg.Path(), module), "/")
 	if name == "" {
 		name = pkg.Name()
 	}
-	qual := func(p *types.Package) string {
+	path := func(p *types.Package) string {
 		switch {
 		case p == pkg:
 			return ""
@@ -146,7 +170,34 @@ func listPackage(pkg *types.Package, module string) []string {
 		}
 		return p.Path()
 	}
-	typ := func(t types.Type) string { return types.TypeString(t, qual) }
+	// Internal packages are marked so that their types can be renamed to
+	// their public aliases after printing; one without an alias stays
+	// visible as internal/..., which is a leak to fix.
+	qual := func(p *types.Package) string {
+		if p != pkg && isInternal(p) {
+			return "\x00" + p.Path()
+		}
+		return path(p)
+	}
+	typ := func(t types.Type) string {
+		s := types.TypeString(t, qual)
+		if !strings.Contains(s, "\x00") {
+			return s
+		}
+		return internalName.ReplaceAllStringFunc(s, func(m string) string {
+			dot := strings.LastIndexByte(m, '.')
+			ipath, n := m[1:dot], m[dot+1:]
+			for target, alias := range aliases {
+				if target.Pkg().Path() == ipath && target.Name() == n {
+					if q := path(alias.Pkg()); q != "" {
+						return q + "." + alias.Name()
+					}
+					return alias.Name()
+				}
+			}
+			return strings.TrimPrefix(strings.TrimPrefix(ipath, module), "/") + "." + n
+		})
+	}
 	prefix := "pkg " + name + ", "
 	var out []string
 	emit := func(format string, args ...any) { out = append(out, prefix+fmt.Sprintf(format, args...)) }
@@ -175,6 +226,10 @@ func listPackage(pkg *types.Package, module string) []string {
 	return out
 }
 
+// internalName matches a type name qualified by an internal package, as
+// listPackage's qualifier marks it.
+var internalName = regexp.MustCompile("\x00[^ ,()\\[\\]{}*]+\\.[A-Za-z_][A-Za-z0-9_]*")
+
 // listType lists a type: its kind, then its exported fields or interface
 // methods, then the exported methods of its method set. An alias to a type
 // of an internal package lists the target's fields and methods too, since
@@ -182,6 +237,16 @@ func listPackage(pkg *types.Package, module string) []string {
 func listType(obj *types.TypeName, typ func(types.Type) string, emit func(string, ...any)) {
 	n := obj.Name()
 	t := obj.Type()
+	if obj.IsAlias() {
+		target, ok := types.Unalias(t).(*types.Named)
+		if !ok || !isInternal(target.Obj().Pkg()) {
+			emit("type %s = %s", n, typ(types.Unalias(t)))
+			return
+		}
+		// Defined in an internal package but public through this alias:
+		// listed as if declared here, which is how its users see it.
+		t = target
+	}
 	tparams := ""
 	if named, ok := t.(*types.Named); ok && named.TypeParams().Len() > 0 {
 		var ps []string
@@ -190,18 +255,10 @@ func listType(obj *types.TypeName, typ func(types.Type) string, emit func(string
 		}
 		tparams = "[" + strings.Join(ps, ", ") + "]"
 	}
-	if obj.IsAlias() {
-		emit("type %s = %s", n, typ(types.Unalias(t)))
-		target, ok := types.Unalias(t).(*types.Named)
-		if !ok || target.Obj().Pkg() == nil || !strings.Contains("/"+target.Obj().Pkg().Path()+"/", "/internal/") {
-			return
-		}
-		t = target
-	}
 	under := t.Underlying()
 	switch u := under.(type) {
 	case *types.Struct:
-		if !obj.IsAlias() {
+		{
 			emit("type %s%s struct", n, tparams)
 		}
 		for f := range u.Fields() {
@@ -229,7 +286,7 @@ func listType(obj *types.TypeName, typ func(types.Type) string, emit func(string
 		}
 		slices.Sort(names)
 		names = slices.Compact(names)
-		if !obj.IsAlias() {
+		{
 			emit("type %s%s interface { %s }", n, tparams, strings.Join(names, ", "))
 		}
 		for m := range u.Methods() {
@@ -239,11 +296,11 @@ func listType(obj *types.TypeName, typ func(types.Type) string, emit func(string
 		}
 		return // an interface's method set is its methods
 	case *types.Signature:
-		if !obj.IsAlias() {
+		{
 			emit("type %s%s func%s", n, tparams, signature(u, typ))
 		}
 	default:
-		if !obj.IsAlias() {
+		{
 			emit("type %s%s %s", n, tparams, typ(under))
 		}
 	}

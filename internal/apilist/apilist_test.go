@@ -21,7 +21,7 @@ func TestListFixture(t *testing.T) {
 		p + "func New(string, ...Option) (*T, error)",
 		p + "method (*T) Close() error",
 		p + "method (T) Read([]byte) (int, error)", // promoted from io.Reader
-		p + "method (*Thing) Do() error",            // through the alias to an internal type
+		p + "method (*Thing) Do() error",           // through the alias to an internal type
 		p + "method (Kind) String() string",
 		p + "type I interface { Get, unexported methods }",
 		p + "type I interface, Get(string) (string, bool)",
@@ -32,7 +32,7 @@ func TestListFixture(t *testing.T) {
 		p + "type T struct, Name string",
 		p + "type T struct, Timeout time.Duration",
 		p + "type T struct, embedded io.Reader",
-		p + "type Thing = internal/apilist/testdata/fixture/internal/hidden.Thing",
+		p + "type Thing struct", // an alias to an internal type, listed as its users see it
 		p + "type Thing struct, Visible int",
 		p + "var ErrX error",
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/internal/peerpb"
+	"github.com/drlimit/drl/internal/store"
 )
 
 // nopOwner answers forwarded checks with nothing, drops no key and keeps
@@ -22,7 +23,7 @@ type nopOwner struct{}
 
 func (nopOwner) CheckOwned(_ context.Context, _ []OwnedCheck, _ []OwnedResult) {}
 func (nopOwner) ResetKey(bucket.Key) int                                       { return 0 }
-func (nopOwner) Absorb(context.Context, string, []bucket.Moved, uint64) int    { return 0 }
+func (nopOwner) Absorb(context.Context, string, []store.Moved, uint64) int     { return 0 }
 
 // startGuarded serves the Peer service behind RequireKeyProof(keys) on a
 // loopback port and returns its address.
