@@ -29,6 +29,18 @@ func TestExportedAPI(t *testing.T) {
 	}
 }
 
+// TestNoInternalTypesInAPI keeps internal packages out of the public API:
+// a user cannot name, build or read the docs of an internal type that a
+// public signature or field hands them. An internal type re-exported by an
+// alias is listed by the alias's name, so only leaks remain.
+func TestNoInternalTypesInAPI(t *testing.T) {
+	for _, l := range readListing(t) {
+		if strings.Contains(l, "internal/") {
+			t.Errorf("public API uses an internal package's type: %s", l)
+		}
+	}
+}
+
 // TestExportedAPICatchesChange proves that TestExportedAPI would fail: a
 // listing that lacks one of the code's identifiers, or has one the code
 // lacks, differs, and the difference names the line.

@@ -662,7 +662,7 @@ func (n *Node) shutdownListeners() {
 }
 
 func (n *Node) peerConfig() peer.ClientConfig {
-	pc := n.cfg.Peer
+	pc := n.cfg.Peer.client()
 	pc.Self = n.id
 	pc.Stats = &n.stats.peer
 	if n.cfg.TLS != nil {
