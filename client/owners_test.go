@@ -68,7 +68,8 @@ func assertOwnersAgree(t *testing.T, c *Client, nodes []*cluster.Node, keys int)
 		}
 		got := c.owners.ownerName(user, action)
 		for _, n := range nodes {
-			owner, _, err := n.OwnerOf(user, action)
+			res, err := n.OwnerOf(user, action)
+			owner := res.Member
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,7 +93,8 @@ func TestOwnerRoutingAgreesWithNodes(t *testing.T) {
 	assertOwnersAgree(t, c, nodes, 10_000)
 	for i := range 50 {
 		user := "user-" + strconv.Itoa(i)
-		owner, _, err := c.Owner(context.Background(), user, "act-0")
+		res, err := c.Owner(context.Background(), user, "act-0")
+		owner := res.Member
 		if err != nil || owner.Name != c.owners.ownerName(user, "act-0") {
 			t.Fatalf("Owner(%q) = %q, %v; client's ring says %q", user, owner.Name, err, c.owners.ownerName(user, "act-0"))
 		}

@@ -60,12 +60,12 @@ func (n *Node) CheckWith(ctx context.Context, req bucket.Request, opts drl.Check
 // shadow mode always does), and a denied request spends nothing, except
 // in a race described at checkAllWith. It takes one round trip
 // for a single limit and two otherwise. It implements drl.Limiter.
-func (n *Node) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []bucket.Decision, error) {
+func (n *Node) CheckAll(ctx context.Context, checks []drl.LimitCheck) (drl.MultiDecision, error) {
 	if len(checks) == 0 || len(checks) > drl.MaxLimitsPerCheck {
-		return false, nil, &bucket.ArgumentError{Field: "limits",
+		return drl.MultiDecision{}, &bucket.ArgumentError{Field: "limits",
 			Reason: fmt.Sprintf("%d limits; want 1 to %d", len(checks), drl.MaxLimitsPerCheck)}
 	}
-	return checkAllWith(ctx, checks, func(ctx context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error) {
+	allowed, ds, err := checkAllWith(ctx, checks, func(ctx context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error) {
 		if !req.DryRun || len(checks) == 1 {
 			d, err := n.CheckWith(ctx, req, opts)
 			if err == nil && !d.Allowed && len(checks) > 1 {
@@ -89,6 +89,7 @@ func (n *Node) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []b
 		}
 		return d, err
 	}, n.decidesLocally)
+	return drl.MultiDecision{Allowed: allowed, Decisions: ds}, err
 }
 
 // decidesLocally reports whether a check on (userID, action) needs no hop

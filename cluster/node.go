@@ -426,21 +426,21 @@ func (n *Node) member(v *view, id string, k membership.Member) drl.Member {
 // OwnerOf returns the member that owns (userID, action) in this node's
 // current ring, and the key's partition. It implements
 // transport.Directory.
-func (n *Node) OwnerOf(userID, action string) (drl.Member, int, error) {
+func (n *Node) OwnerOf(userID, action string) (drl.Owner, error) {
 	if err := bucket.ValidateIDs(userID, action); err != nil {
-		return drl.Member{}, 0, err
+		return drl.Owner{}, err
 	}
 	key := n.hash(userID, action)
 	v := n.own.view.Load()
 	owner := v.Ring.Owner(key.Hi)
 	if owner == "" {
-		return drl.Member{}, 0, fmt.Errorf("%w: the ring is empty", drl.ErrNoOwner)
+		return drl.Owner{}, fmt.Errorf("%w: the ring is empty", drl.ErrNoOwner)
 	}
 	k, ok := n.gossip.Members()[owner]
 	if !ok {
 		k = membership.Member{State: "alive"}
 	}
-	return n.member(v, owner, k), v.Ring.Partition(key.Hi), nil
+	return drl.Owner{Member: n.member(v, owner, k), Partition: v.Ring.Partition(key.Hi)}, nil
 }
 
 // Stats is a snapshot of a node's counters.

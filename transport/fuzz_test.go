@@ -53,11 +53,11 @@ func FuzzHTTPBody(f *testing.F) {
 // cluster would.
 type storeAdmin struct{ store *store.Store }
 
-func (a storeAdmin) Reset(_ context.Context, userID, action string) (int, []string, error) {
+func (a storeAdmin) Reset(_ context.Context, userID, action string) (drl.Reset, error) {
 	if err := bucket.ValidateIDs(userID, action); err != nil {
-		return 0, nil, err
+		return drl.Reset{}, err
 	}
-	return a.store.Reset(a.store.Key(userID, action)), []string{"a"}, nil
+	return drl.Reset{Dropped: a.store.Reset(a.store.Key(userID, action)), ConfirmedBy: []string{"a"}}, nil
 }
 
 func (storeAdmin) TopDenied(int) (string, []drl.DeniedKey) { return "a", nil }
