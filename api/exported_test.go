@@ -41,6 +41,86 @@ func TestNoInternalTypesInAPI(t *testing.T) {
 	}
 }
 
+// TestAtMostTwoResults keeps multi-value results out of the public API:
+// a third result is a struct's field waiting to happen (see
+// drl.Membership), and a struct can grow without breaking callers.
+func TestAtMostTwoResults(t *testing.T) {
+	for _, l := range readListing(t) {
+		if n := results(l); n > 2 {
+			t.Errorf("%d results; return a struct instead: %s", n, l)
+		}
+	}
+}
+
+// results counts the results of the func, method or interface method
+// that a listing line declares; 0 for other lines.
+func results(line string) int {
+	_, decl, _ := strings.Cut(line, ", ")
+	switch {
+	case strings.HasPrefix(decl, "func "), strings.Contains(decl, " interface, "):
+	case strings.HasPrefix(decl, "method "):
+		decl = decl[closing(decl, strings.IndexByte(decl, '('))+1:] // the receiver
+	default:
+		return 0
+	}
+	open := strings.IndexByte(decl, '(')
+	if open < 0 {
+		return 0
+	}
+	rest := strings.TrimSpace(decl[closing(decl, open)+1:])
+	switch {
+	case rest == "":
+		return 0
+	case !strings.HasPrefix(rest, "("):
+		return 1
+	}
+	n, depth := 1, 0
+	for _, c := range rest[1 : len(rest)-1] {
+		switch c {
+		case '(', '[', '{':
+			depth++
+		case ')', ']', '}':
+			depth--
+		case ',':
+			if depth == 0 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// closing returns the index of the parenthesis that closes s[open].
+func closing(s string, open int) int {
+	depth := 0
+	for i := open; i < len(s); i++ {
+		switch s[i] {
+		case '(':
+			depth++
+		case ')':
+			if depth--; depth == 0 {
+				return i
+			}
+		}
+	}
+	return len(s) - 1
+}
+
+func TestResults(t *testing.T) {
+	for line, want := range map[string]int{
+		"pkg x, func F()":          0,
+		"pkg x, func F(int) error": 1,
+		"pkg x, func F(func(int) (int, error)) (func() (a, b), error)": 2,
+		"pkg x, method (*T) M(context.Context) (string, []int, error)": 3,
+		"pkg x, type I interface, M(int) (map[K]V, bool, error)":       3,
+		"pkg x, type T struct, F func() (int, int, int)":               0,
+	} {
+		if got := results(line); got != want {
+			t.Errorf("results(%q) = %d, want %d", line, got, want)
+		}
+	}
+}
+
 // TestExportedAPICatchesChange proves that TestExportedAPI would fail: a
 // listing that lacks one of the code's identifiers, or has one the code
 // lacks, differs, and the difference names the line.
