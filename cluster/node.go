@@ -147,11 +147,11 @@ func (v *view) settle() {
 	})
 }
 
-// KeyHasher returns the hasher every node of a cluster uses to turn
+// keyHasher returns the hasher every node of a cluster uses to turn
 // (user, action) into a bucket key and a ring position:
-// transport.HashKey, the wire contract's. It must be the same on all
-// members.
-func KeyHasher() bucket.KeyHasher { return transport.HashKey }
+// transport.HashKey, the wire contract's, which clients use to route. It
+// must be the same on all members.
+func keyHasher() bucket.KeyHasher { return transport.HashKey }
 
 // New validates cfg, binds the gossip, gRPC and HTTP listeners and starts
 // serving. Joining the members in cfg.Join happens in the background (see
@@ -165,7 +165,7 @@ func New(cfg Config) (*Node, error) {
 		cfg:  cfg,
 		id:   cfg.Name + "/" + instanceSuffix(),
 		log:  cfg.Logger.With("node", cfg.Name),
-		hash: KeyHasher(),
+		hash: keyHasher(),
 	}
 	n.topDenied = hotkeys.NewTopDenied(cfg.Clock)
 	n.lastAnswers = hotkeys.NewLastAnswers(cfg.Clock)
