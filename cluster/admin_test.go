@@ -64,8 +64,8 @@ func TestCheckAllDeniedSpendsNothing(t *testing.T) {
 	checks := []drl.LimitCheck{{Request: perSecond}, {Request: perHour}}
 	ctx := context.Background()
 	for i := range 6 {
-		res, err := entry.CheckAll(ctx, checks)
-		allowed, ds := res.Allowed, res.Decisions
+		md, err := entry.CheckAll(ctx, checks)
+		allowed, ds := md.Allowed, md.Decisions
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,8 +115,8 @@ func TestResetForgivesEverywhere(t *testing.T) {
 	if nodes[2].Stats().DenyCacheHits == 0 {
 		t.Fatal("the deny cache of the entry node was not used; the test proves less than it should")
 	}
-	res, err := nodes[0].Reset(ctx, user, "api")
-	dropped, confirmed := res.Dropped, res.ConfirmedBy
+	reset, err := nodes[0].Reset(ctx, user, "api")
+	dropped, confirmed := reset.Dropped, reset.ConfirmedBy
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,8 +101,8 @@ func TestClusterAgreesOnOwners(t *testing.T) {
 		user := "user-" + strconv.Itoa(i)
 		var first string
 		for _, n := range nodes {
-			res, err := n.OwnerOf(user, "login")
-			m := res.Member
+			o, err := n.OwnerOf(user, "login")
+			m := o.Member
 			if err != nil {
 				t.Fatalf("%s.OwnerOf(%s): %v", n.Name(), user, err)
 			}
