@@ -117,11 +117,11 @@ type Limit = store.Limit
 // Hard bounds on a request, whatever the configuration.
 const (
 	// MaxKeyLen is the longest UserID or Action, in bytes.
-	MaxKeyLen = store.MaxKeyLen
+	MaxKeyLen = 256
 	// MaxLimit is the largest Limit or Burst.
-	MaxLimit = store.MaxLimit
+	MaxLimit = 1_000_000_000_000
 	// HardMaxWindow is the longest window a store may be configured for.
-	HardMaxWindow = store.HardMaxWindow
+	HardMaxWindow = 366 * 24 * time.Hour
 )
 
 // ValidateWithin checks req as a store with the window range

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/store"
 )
 
 // A ManualClock's After fires when the clock reaches its deadline, which
@@ -25,6 +26,28 @@ func TestManualClockAfter(t *testing.T) {
 	case <-ch:
 	default:
 		t.Fatal("After(1s) did not fire at 1s")
+	}
+}
+
+// The bounds and defaults are written out here so that go doc shows them;
+// they must be the engine's.
+func TestConstantsAreTheEngines(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		got, want int64
+	}{
+		{"MaxKeyLen", bucket.MaxKeyLen, store.MaxKeyLen},
+		{"MaxLimit", bucket.MaxLimit, store.MaxLimit},
+		{"HardMaxWindow", int64(bucket.HardMaxWindow), int64(store.HardMaxWindow)},
+		{"DefaultMinWindow", int64(bucket.DefaultMinWindow), int64(store.DefaultMinWindow)},
+		{"DefaultMaxWindow", int64(bucket.DefaultMaxWindow), int64(store.DefaultMaxWindow)},
+		{"DefaultShards", bucket.DefaultShards, store.DefaultShards},
+		{"DefaultMaxEntries", bucket.DefaultMaxEntries, store.DefaultMaxEntries},
+		{"DefaultSweepInterval", int64(bucket.DefaultSweepInterval), int64(store.DefaultSweepInterval)},
+	} {
+		if c.got != c.want {
+			t.Errorf("bucket.%s = %d, want the engine's %d", c.name, c.got, c.want)
+		}
 	}
 }
 

@@ -1,6 +1,10 @@
 package bucket
 
-import "github.com/drlimit/drl/internal/store"
+import (
+	"time"
+
+	"github.com/drlimit/drl/internal/store"
+)
 
 // StoreConfig configures a Store; the zero value of every field means its
 // default. Clock supplies "now" for every decision (default SystemClock()).
@@ -18,11 +22,11 @@ type StoreConfig = store.Config
 
 // Default configuration values.
 const (
-	DefaultMinWindow     = store.DefaultMinWindow
-	DefaultMaxWindow     = store.DefaultMaxWindow
-	DefaultShards        = store.DefaultShards
-	DefaultMaxEntries    = store.DefaultMaxEntries
-	DefaultSweepInterval = store.DefaultSweepInterval
+	DefaultMinWindow     = time.Second
+	DefaultMaxWindow     = time.Hour
+	DefaultShards        = 256
+	DefaultMaxEntries    = 10_000_000
+	DefaultSweepInterval = 250 * time.Millisecond
 )
 
 // Stats is a snapshot of a Store's counters: Keys held now, entries
