@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
-	"github.com/drlimit/drl/internal/store"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // A ManualClock's After fires when the clock reaches its deadline, which
@@ -36,14 +36,14 @@ func TestConstantsAreTheEngines(t *testing.T) {
 		name      string
 		got, want int64
 	}{
-		{"MaxKeyLen", bucket.MaxKeyLen, store.MaxKeyLen},
-		{"MaxLimit", bucket.MaxLimit, store.MaxLimit},
-		{"HardMaxWindow", int64(bucket.HardMaxWindow), int64(store.HardMaxWindow)},
-		{"DefaultMinWindow", int64(bucket.DefaultMinWindow), int64(store.DefaultMinWindow)},
-		{"DefaultMaxWindow", int64(bucket.DefaultMaxWindow), int64(store.DefaultMaxWindow)},
-		{"DefaultShards", bucket.DefaultShards, store.DefaultShards},
-		{"DefaultMaxEntries", bucket.DefaultMaxEntries, store.DefaultMaxEntries},
-		{"DefaultSweepInterval", int64(bucket.DefaultSweepInterval), int64(store.DefaultSweepInterval)},
+		{"MaxKeyLen", bucket.MaxKeyLen, engine.MaxKeyLen},
+		{"MaxLimit", bucket.MaxLimit, engine.MaxLimit},
+		{"HardMaxWindow", int64(bucket.HardMaxWindow), int64(engine.HardMaxWindow)},
+		{"DefaultMinWindow", int64(bucket.DefaultMinWindow), int64(engine.DefaultMinWindow)},
+		{"DefaultMaxWindow", int64(bucket.DefaultMaxWindow), int64(engine.DefaultMaxWindow)},
+		{"DefaultShards", bucket.DefaultShards, engine.DefaultShards},
+		{"DefaultMaxEntries", bucket.DefaultMaxEntries, engine.DefaultMaxEntries},
+		{"DefaultSweepInterval", int64(bucket.DefaultSweepInterval), int64(engine.DefaultSweepInterval)},
 	} {
 		if c.got != c.want {
 			t.Errorf("bucket.%s = %d, want the engine's %d", c.name, c.got, c.want)
@@ -51,7 +51,7 @@ func TestConstantsAreTheEngines(t *testing.T) {
 	}
 }
 
-// BenchmarkStoreCheck is internal/store's BenchmarkCheckExistingKey for
+// BenchmarkStoreCheck is internal/engine's BenchmarkCheckExistingKey for
 // the default algorithm through the public Store: the wrapper adds nothing
 // (0 allocs/op, the same ns/op).
 func BenchmarkStoreCheck(b *testing.B) {

@@ -3,7 +3,7 @@ package bucket
 import (
 	"time"
 
-	"github.com/drlimit/drl/internal/store"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // Clock is a monotonic time source: Now returns the time elapsed since some
@@ -15,20 +15,20 @@ import (
 // on it while ownership moves: by the clock's own After(d) <-chan struct{}
 // method if it has one (ManualClock and SystemClock's do), and otherwise
 // by the process's timers.
-type Clock = store.Clock
+type Clock = engine.Clock
 
 // SystemClock returns a Clock that reads the process's monotonic clock,
 // counting from the call. Wall-clock steps (NTP, a changed time zone, a
 // leap second) do not move it.
-func SystemClock() Clock { return store.SystemClock() }
+func SystemClock() Clock { return engine.SystemClock() }
 
 // ManualClock is a Clock that moves only when told to, for tests. The zero
 // value reads 0. It is safe for concurrent use.
 type ManualClock struct {
-	c store.ManualClock
+	c engine.ManualClock
 }
 
-var _ store.TimerClock = (*ManualClock)(nil)
+var _ engine.TimerClock = (*ManualClock)(nil)
 
 // Now returns the clock's current reading.
 func (c *ManualClock) Now() time.Duration { return c.c.Now() }

@@ -3,7 +3,7 @@ package bucket
 import (
 	"time"
 
-	"github.com/drlimit/drl/internal/store"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // StoreConfig configures a Store; the zero value of every field means its
@@ -18,7 +18,7 @@ import (
 // background sweeper looks for entries that are fresh again (default
 // DefaultSweepInterval; negative disables it, and entries are then dropped
 // only lazily). Its Validate method reports the first invalid field.
-type StoreConfig = store.Config
+type StoreConfig = engine.Config
 
 // Default configuration values.
 const (
@@ -33,21 +33,21 @@ const (
 // Expired (dropped because they were fresh again) and Evicted (live
 // entries dropped to respect MaxEntries), and the sweeper's SweepVisited
 // entries and SweepTime spent.
-type Stats = store.Stats
+type Stats = engine.Stats
 
 // Store holds one bucket per key in memory and answers checks against
 // them. Checks on one key are serialized; checks on keys in different
 // shards run in parallel. A Store is safe for concurrent use; its zero
 // value is not usable: call NewStore.
 type Store struct {
-	s store.Store
+	s engine.Store
 }
 
 // NewStore returns a Store, with its sweeper running unless disabled.
 // Call Close to stop the sweeper.
 func NewStore(cfg StoreConfig) (*Store, error) {
 	s := new(Store)
-	if err := store.Init(&s.s, cfg); err != nil {
+	if err := engine.Init(&s.s, cfg); err != nil {
 		return nil, err
 	}
 	return s, nil

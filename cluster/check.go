@@ -8,9 +8,9 @@ import (
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/ownership"
 	"github.com/drlimit/drl/internal/peer"
-	"github.com/drlimit/drl/internal/store"
 	"github.com/drlimit/drl/ring"
 	"github.com/drlimit/drl/transport"
 )
@@ -176,7 +176,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 				arm() // the core may ask it to wait for the ring to settle
 			}
 			rep, err := n.decideOwned(ctx, v, key, req, 1)
-			if errors.Is(err, store.ErrFenced) || errors.Is(err, errViewChanged) {
+			if errors.Is(err, engine.ErrFenced) || errors.Is(err, errViewChanged) {
 				lastErr = err // the ring changed under this check; route it again
 				continue
 			}
@@ -266,7 +266,7 @@ func (v *view) awaitNext(ctx context.Context, pause time.Duration) error {
 // decideOwned answers count identical checks on a key this node owns in
 // v: the core decides (ownership.View.DecideOwned), and the node waits
 // where it says so.
-func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req bucket.Request, count int) (store.Repeated, error) {
+func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req bucket.Request, count int) (engine.Repeated, error) {
 	settled := !v.unsettled()
 	if settled && len(v.Takeovers) == 0 {
 		// What the core answers for every key of a settled view with no
@@ -291,7 +291,7 @@ func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req buc
 			o.Settled, o.Waited = true, true
 		}
 		if err != nil {
-			return store.Repeated{}, err
+			return engine.Repeated{}, err
 		}
 	}
 }
@@ -358,7 +358,7 @@ func (n *Node) checkOwned(ctx context.Context, checks []peer.OwnedCheck, results
 		return
 	}
 	for i, c := range checks {
-		var rep store.Repeated
+		var rep engine.Repeated
 		var err error
 		switch {
 		case c.Mode == peer.ModeProxied || (leaving == nil && v.Ring.Owner(c.Key.Hi) == n.id):
@@ -369,7 +369,7 @@ func (n *Node) checkOwned(ctx context.Context, checks []peer.OwnedCheck, results
 		default:
 			rep, err = n.answerNotOwned(ctx, v, leaving, c)
 		}
-		if errors.Is(err, store.ErrFenced) || errors.Is(err, errViewChanged) {
+		if errors.Is(err, engine.ErrFenced) || errors.Is(err, errViewChanged) {
 			err = transport.ErrNotOwner
 		}
 		results[i].Repeated, results[i].Err = rep, err
@@ -379,7 +379,7 @@ func (n *Node) checkOwned(ctx context.Context, checks []peer.OwnedCheck, results
 // answerNotOwned handles a direct check on a key this node does not own in
 // its ring (or is leaving): answer from a bucket it still holds, else pass
 // the check on once to the owner it knows.
-func (n *Node) answerNotOwned(ctx context.Context, v *view, leaving *ring.Ring, c peer.OwnedCheck) (store.Repeated, error) {
+func (n *Node) answerNotOwned(ctx context.Context, v *view, leaving *ring.Ring, c peer.OwnedCheck) (engine.Repeated, error) {
 	rep, held, err := n.store.CheckKeyIfHeld(c.Key, c.Request, c.Count)
 	if err != nil || held {
 		return rep, err
@@ -392,14 +392,14 @@ func (n *Node) answerNotOwned(ctx context.Context, v *view, leaving *ring.Ring, 
 	owner := r.Owner(c.Key.Hi)
 	p := v.peers[owner]
 	if owner == n.id || p == nil {
-		return store.Repeated{}, transport.ErrNotOwner
+		return engine.Repeated{}, transport.ErrNotOwner
 	}
 	n.stats.proxied.Add(1)
 	got, err := p.Send(ctx, c.Key, c.Request, peer.ModeProxied, c.Count)
 	if err != nil && !errors.Is(err, bucket.ErrInvalidArgument) {
 		// Whatever stopped the owner we know, the sender should route the
 		// check again on its own, perhaps newer, view.
-		return store.Repeated{}, transport.ErrNotOwner
+		return engine.Repeated{}, transport.ErrNotOwner
 	}
 	return got, err
 }
@@ -453,7 +453,7 @@ func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Requ
 			}
 		}
 		n.stats.proxied.Add(1)
-		var rep store.Repeated
+		var rep engine.Repeated
 		rep, err = p.Send(ctx, key, req, peer.ModeProxied, 1)
 		switch {
 		case err == nil:

@@ -6,9 +6,9 @@ import (
 	"sync"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/ownership"
 	"github.com/drlimit/drl/internal/peer"
-	"github.com/drlimit/drl/internal/store"
 	"github.com/drlimit/drl/ring"
 )
 
@@ -35,7 +35,7 @@ type moveState struct {
 }
 
 // absorb takes buckets handed off by another member, and its done mark.
-func (n *Node) absorb(ctx context.Context, from string, moved []store.Moved, doneRing uint64) int {
+func (n *Node) absorb(ctx context.Context, from string, moved []engine.Moved, doneRing uint64) int {
 	var kept int
 	if leaving := n.own.leaving.Load(); leaving != nil && len(moved) > 0 {
 		// A member whose view does not yet know this node is leaving sent
@@ -58,7 +58,7 @@ func (n *Node) absorb(ctx context.Context, from string, moved []store.Moved, don
 
 // keep puts buckets handed to this node in the store; lent hits for keys
 // it took over wait as credits (ownership.View.Absorb).
-func (n *Node) keep(moved []store.Moved) int {
+func (n *Node) keep(moved []engine.Moved) int {
 	return n.own.view.Load().Absorb(n.store, n.own.prov, n.id, moved, n.cfg.Clock.Now())
 }
 
@@ -140,9 +140,9 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 // relay sends buckets that reached a leaving node on to their owners in the
 // ring without it, and returns how many were kept there or here
 // (undelivered).
-func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []store.Moved) int {
+func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []engine.Moved) int {
 	peers := n.own.view.Load().peers
-	byOwner := map[string][]store.Moved{}
+	byOwner := map[string][]engine.Moved{}
 	for _, m := range moved {
 		owner := leaving.Owner(m.Key.Hi)
 		byOwner[owner] = append(byOwner[owner], m)
@@ -174,7 +174,7 @@ func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []store.Move
 // owners: with snapshots on it keeps them for its last snapshot (a stop
 // of the whole cluster leaves nobody to take them) and reports how many;
 // without, they are lost, and counted.
-func (n *Node) undelivered(moved []store.Moved) int {
+func (n *Node) undelivered(moved []engine.Moved) int {
 	if n.snap.store != nil {
 		return n.store.Absorb(moved)
 	}

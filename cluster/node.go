@@ -24,11 +24,11 @@ import (
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/hotkeys"
 	"github.com/drlimit/drl/internal/membership"
 	"github.com/drlimit/drl/internal/ownership"
 	"github.com/drlimit/drl/internal/peer"
-	"github.com/drlimit/drl/internal/store"
 	"github.com/drlimit/drl/transport"
 )
 
@@ -44,7 +44,7 @@ type Node struct {
 	// taken for news about the new one.
 	id    string
 	log   *slog.Logger
-	store *store.Store
+	store *engine.Store
 	hash  bucket.KeyHasher
 
 	gossip *membership.Gossip
@@ -189,7 +189,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	storeCfg := cfg.Store
 	storeCfg.Clock, storeCfg.Hasher = cfg.Clock, n.hash
-	if n.store, err = store.New(storeCfg); err != nil {
+	if n.store, err = engine.New(storeCfg); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	if n.own.prov, err = ownership.NewProvisional(cfg.Clock, n.hash, cfg.Store.MinWindow, cfg.Store.MaxWindow); err != nil {
@@ -377,7 +377,7 @@ func (p peerSide) CheckOwned(ctx context.Context, checks []peer.OwnedCheck, resu
 
 func (p peerSide) ResetKey(key bucket.Key) int { return p.n.resetKey(key) }
 
-func (p peerSide) Absorb(ctx context.Context, from string, moved []store.Moved, doneRing uint64) int {
+func (p peerSide) Absorb(ctx context.Context, from string, moved []engine.Moved, doneRing uint64) int {
 	return p.n.absorb(ctx, from, moved, doneRing)
 }
 

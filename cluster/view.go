@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/hotkeys"
 	"github.com/drlimit/drl/internal/membership"
 	"github.com/drlimit/drl/internal/ownership"
 	"github.com/drlimit/drl/internal/peer"
-	"github.com/drlimit/drl/internal/store"
 	"github.com/drlimit/drl/ring"
 )
 
@@ -140,7 +140,7 @@ func (n *Node) rebuildRing() {
 	if ch.MajorityChanged {
 		after = append(after, func() { n.logQuorum(ch.New.Quorum) })
 	}
-	v := &view{View: ch.New, peers: map[string]*peer.Client{}, waitOver: store.After(n.cfg.Clock, n.cfg.HandoffWait),
+	v := &view{View: ch.New, peers: map[string]*peer.Client{}, waitOver: engine.After(n.cfg.Clock, n.cfg.HandoffWait),
 		settled: make(chan struct{}), next: make(chan struct{})}
 	if !n.cfg.NoDenyCache {
 		v.deny = hotkeys.NewDenyCache(n.cfg.Clock)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
-	"github.com/drlimit/drl/internal/store"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // FuzzHTTPBody sends any body to every POST endpoint: the answer is a
@@ -51,7 +51,7 @@ func FuzzHTTPBody(f *testing.F) {
 
 // storeAdmin serves Reset and TopDenied from one store, as a one-node
 // cluster would.
-type storeAdmin struct{ store *store.Store }
+type storeAdmin struct{ store *engine.Store }
 
 func (a storeAdmin) Reset(_ context.Context, userID, action string) (drl.Reset, error) {
 	if err := bucket.ValidateIDs(userID, action); err != nil {

@@ -11,12 +11,12 @@ import (
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
-	"github.com/drlimit/drl/internal/store"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // storeLimiter answers public checks from one store, as a one-node cluster
 // would.
-type storeLimiter struct{ store *store.Store }
+type storeLimiter struct{ store *engine.Store }
 
 func (l storeLimiter) CheckWith(_ context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error) {
 	d, err := l.store.Check(req)
@@ -40,9 +40,9 @@ func (l storeLimiter) CheckAll(ctx context.Context, checks []drl.LimitCheck) (dr
 	return md, nil
 }
 
-func newStore(t testing.TB) *store.Store {
+func newStore(t testing.TB) *engine.Store {
 	t.Helper()
-	s, err := store.New(bucket.StoreConfig{Clock: &bucket.ManualClock{}, SweepInterval: -1})
+	s, err := engine.New(bucket.StoreConfig{Clock: &bucket.ManualClock{}, SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,7 +79,7 @@ func Public(dir string) (module string, paths []string, err error) {
 // List returns the sorted listing of the exported API of pkgs (import
 // paths or patterns, as go list takes them, relative to dir). Types of
 // packages inside module are written with paths relative to it
-// ("bucket.Request", "internal/store.Moved"), others with their import path
+// ("bucket.Request", "internal/engine.Moved"), others with their import path
 // ("time.Duration").
 func List(dir, module string, pkgs ...string) ([]string, error) {
 	args := append([]string{"-export", "-deps", "-json=ImportPath,Name,Export,DepOnly,Error"}, pkgs...)

@@ -4,20 +4,20 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
-	"github.com/drlimit/drl/internal/store"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // Store is what the core needs of a node's bucket store
-// (*store.Store). Its calls are safe for concurrent use.
+// (*engine.Store). Its calls are safe for concurrent use.
 type Store interface {
-	CheckKey(k bucket.Key, req bucket.Request, n int) (store.Repeated, error)
-	CheckKeyIfHeld(k bucket.Key, req bucket.Request, n int) (store.Repeated, bool, error)
+	CheckKey(k bucket.Key, req bucket.Request, n int) (engine.Repeated, error)
+	CheckKeyIfHeld(k bucket.Key, req bucket.Request, n int) (engine.Repeated, bool, error)
 	Seed(k bucket.Key, req bucket.Request, spent int64) (bool, error)
-	Absorb(moved []store.Moved) int
-	Extract(move func(bucket.Key) bool) []store.Moved
+	Absorb(moved []engine.Moved) int
+	Extract(move func(bucket.Key) bool) []engine.Moved
 }
 
-var _ Store = (*store.Store)(nil)
+var _ Store = (*engine.Store)(nil)
 
 // Step says what a check on an owned key needs before it can be decided.
 type Step uint8
@@ -60,7 +60,7 @@ type Owned struct {
 // bucket, once every peer confirmed v, from the failed side's share (or
 // from what that owner last said was gone, if more) plus what this side
 // lent itself for it while the owner was out of reach (p's credits).
-func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (store.Repeated, Step, error) {
+func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (engine.Repeated, Step, error) {
 	wait := NoWait
 	if !c.Waited {
 		wait = v.MustWait(c.Key, self)
@@ -71,7 +71,7 @@ func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (store
 		return rep, Decided, err
 	}
 	if wait == WaitAlways {
-		return store.Repeated{}, AwaitSettled, nil
+		return engine.Repeated{}, AwaitSettled, nil
 	}
 	if takenOver && p.HasCredits(c.Key, c.Req.Algorithm) {
 		// Lent hits are waiting for this key: start its bucket (if none is
@@ -80,13 +80,13 @@ func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (store
 		peek.Hits, peek.DryRun = 0, true
 		_, held, err := s.CheckKeyIfHeld(c.Key, peek, 1)
 		if err != nil {
-			return store.Repeated{}, Decided, err
+			return engine.Repeated{}, Decided, err
 		}
 		if !held && !c.Settled {
-			return store.Repeated{}, AwaitConfirmed, nil
+			return engine.Repeated{}, AwaitConfirmed, nil
 		}
 		if err := v.startTakenOver(s, p, c, held); err != nil {
-			return store.Repeated{}, Decided, err
+			return engine.Repeated{}, Decided, err
 		}
 		rep, err := s.CheckKey(c.Key, c.Req, c.Count)
 		return rep, Decided, err
@@ -101,13 +101,13 @@ func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (store
 			// A node that merely has not yet noticed that it is in the
 			// minority would otherwise take over keys the majority still
 			// decides.
-			return store.Repeated{}, AwaitConfirmed, nil
+			return engine.Repeated{}, AwaitConfirmed, nil
 		}
 		if err := v.startTakenOver(s, p, c, false); err != nil {
-			return store.Repeated{}, Decided, err
+			return engine.Repeated{}, Decided, err
 		}
 	case wait == WaitIfNotHeld:
-		return store.Repeated{}, AwaitSettled, nil
+		return engine.Repeated{}, AwaitSettled, nil
 	}
 	rep, err = s.CheckKey(c.Key, c.Req, c.Count)
 	return rep, Decided, err
@@ -149,7 +149,7 @@ type Handoff struct {
 	// ByOwner are the buckets, and lent hits, for each new owner: the
 	// first Lent[owner] of them are lent hits, to be given back to the
 	// Provisional (Keep) if they cannot be delivered.
-	ByOwner map[string][]store.Moved
+	ByOwner map[string][]engine.Moved
 	Lent    map[string]int
 	// Moved counts the store's buckets among them.
 	Moved int
@@ -191,8 +191,8 @@ func PlanHandoff(v *View, leaving Ring, s Store, p *Provisional, self string, ha
 		}
 		return hasPeer(owner)
 	})
-	h := Handoff{ByOwner: map[string][]store.Moved{}, Lent: map[string]int{}}
-	var credits []store.Moved
+	h := Handoff{ByOwner: map[string][]engine.Moved{}, Lent: map[string]int{}}
+	var credits []engine.Moved
 	for _, m := range moved {
 		owner := r.Owner(m.Key.Hi)
 		if owner == self {
@@ -206,7 +206,7 @@ func PlanHandoff(v *View, leaving Ring, s Store, p *Provisional, self string, ha
 	// Credits of keys this node no longer owns go with the key, like lent
 	// hits (given back if undelivered): they are buckets kept aside until
 	// the key's bucket started here, which never happened.
-	lentTo := map[string][]store.Moved{}
+	lentTo := map[string][]engine.Moved{}
 	for _, m := range p.TakeCreditsWhere(func(k bucket.Key) bool {
 		owner := r.Owner(k.Hi)
 		return owner != self && hasPeer(owner)
@@ -233,7 +233,7 @@ func PlanHandoff(v *View, leaving Ring, s Store, p *Provisional, self string, ha
 // Undelivered gives back to p the lent hits among the buckets for owner
 // past the first kept, which a failed handoff did not deliver, and returns
 // the store's buckets among them, which are lost.
-func (h Handoff) Undelivered(p *Provisional, owner string, kept int) []store.Moved {
+func (h Handoff) Undelivered(p *Provisional, owner string, kept int) []engine.Moved {
 	all, lent := h.ByOwner[owner], h.Lent[owner]
 	if kept < lent {
 		p.Keep(all[kept:lent])
@@ -252,11 +252,11 @@ type Ring interface {
 // hits of the sender's side, spent on top of the failed side's share when
 // the key's bucket starts here (DecideOwned). It returns how many it
 // kept.
-func (v *View) Absorb(s Store, p *Provisional, self string, moved []store.Moved, now time.Duration) int {
+func (v *View) Absorb(s Store, p *Provisional, self string, moved []engine.Moved, now time.Duration) int {
 	if len(v.Takeovers) == 0 {
 		return s.Absorb(moved)
 	}
-	var plain, credits []store.Moved
+	var plain, credits []engine.Moved
 	for _, m := range moved {
 		if v.Ring.Owner(m.Key.Hi) == self && v.TakenOver(m.Key) {
 			credits = append(credits, m)

@@ -6,17 +6,17 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
-	"github.com/drlimit/drl/internal/store"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // newNodeState returns a clock an hour in, a hasher, and a node's store
 // and provisional state on them, closed when the test ends.
-func newNodeState(t *testing.T) (*bucket.ManualClock, bucket.KeyHasher, *store.Store, *Provisional) {
+func newNodeState(t *testing.T) (*bucket.ManualClock, bucket.KeyHasher, *engine.Store, *Provisional) {
 	t.Helper()
 	clock := &bucket.ManualClock{}
 	clock.Set(time.Hour)
 	hash := bucket.NewKeyHasher()
-	store, err := store.New(bucket.StoreConfig{Clock: clock, Hasher: hash, SweepInterval: -1})
+	store, err := engine.New(bucket.StoreConfig{Clock: clock, Hasher: hash, SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

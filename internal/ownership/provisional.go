@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
-	"github.com/drlimit/drl/internal/store"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // While a key's owner cannot be reached, a node with the local fail policy
@@ -34,8 +34,8 @@ import (
 // concurrent use. Its buckets read the node's clock, as every bucket does;
 // it starts no goroutine (they expire as they are used).
 type Provisional struct {
-	shares *store.Store // limit/N per key
-	lent   *store.Store // what the shares admitted, in the key's real shape
+	shares *engine.Store // limit/N per key
+	lent   *engine.Store // what the shares admitted, in the key's real shape
 
 	// mu guards credits: lent hits handed here for keys taken over from
 	// failed members, spent when such a key's bucket starts (TakeCredits).
@@ -49,7 +49,7 @@ type Provisional struct {
 
 // credit is a bucket handed over as lent hits, and when it arrived.
 type credit struct {
-	moved store.Moved
+	moved engine.Moved
 	at    time.Duration
 }
 
@@ -62,11 +62,11 @@ const maxProvisional = 100_000
 func NewProvisional(clock bucket.Clock, hasher bucket.KeyHasher, minWindow, maxWindow time.Duration) (*Provisional, error) {
 	cfg := bucket.StoreConfig{Clock: clock, Hasher: hasher, Shards: 16, MinWindow: minWindow, MaxWindow: maxWindow,
 		MaxEntries: maxProvisional, SweepInterval: -1}
-	shares, err := store.New(cfg)
+	shares, err := engine.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("ownership: provisional shares: %w", err)
 	}
-	lent, err := store.New(cfg)
+	lent, err := engine.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("ownership: lent hits: %w", err)
 	}
@@ -156,7 +156,7 @@ func (p *Provisional) Lend(v *View, key bucket.Key, req bucket.Request, know Kno
 // is still bringing, and would decide on them as if they were the key's
 // history. Without a majority it takes nothing: the owners may be out of
 // reach.
-func (p *Provisional) Release(v *View, self string, now time.Duration) (toOwners map[string][]store.Moved) {
+func (p *Provisional) Release(v *View, self string, now time.Duration) (toOwners map[string][]engine.Moved) {
 	if !v.Quorum.OK() || v.Ring.Len() == 0 || len(v.Takeovers) == 0 {
 		return nil
 	}
@@ -165,22 +165,22 @@ func (p *Provisional) Release(v *View, self string, now time.Duration) (toOwners
 	for _, m := range moved {
 		if owner := v.Ring.Owner(m.Key.Hi); owner != self {
 			if toOwners == nil {
-				toOwners = map[string][]store.Moved{}
+				toOwners = map[string][]engine.Moved{}
 			}
 			toOwners[owner] = append(toOwners[owner], m)
 			continue
 		}
-		p.Credit([]store.Moved{m}, now)
+		p.Credit([]engine.Moved{m}, now)
 	}
 	return toOwners
 }
 
 // Keep takes back lent hits the node could not hand to their owner.
-func (p *Provisional) Keep(moved []store.Moved) { p.lent.Absorb(moved) }
+func (p *Provisional) Keep(moved []engine.Moved) { p.lent.Absorb(moved) }
 
 // Credit keeps buckets handed to this node for keys it took over, to be
 // spent when the key's bucket starts here (TakeCredits).
-func (p *Provisional) Credit(moved []store.Moved, now time.Duration) {
+func (p *Provisional) Credit(moved []engine.Moved, now time.Duration) {
 	if len(moved) == 0 {
 		return
 	}
@@ -195,7 +195,7 @@ func (p *Provisional) Credit(moved []store.Moved, now time.Duration) {
 
 // TakeCredits removes and returns the credits for key's bucket under alg,
 // aged to now. It is cheap when there are none.
-func (p *Provisional) TakeCredits(key bucket.Key, alg bucket.Algorithm, now time.Duration) []store.Moved {
+func (p *Provisional) TakeCredits(key bucket.Key, alg bucket.Algorithm, now time.Duration) []engine.Moved {
 	if p.pending.Load() == 0 {
 		return nil
 	}
@@ -218,7 +218,7 @@ func (p *Provisional) TakeCredits(key bucket.Key, alg bucket.Algorithm, now time
 	}
 	p.pending.Store(int64(len(p.credits)))
 	p.mu.Unlock()
-	var out []store.Moved
+	var out []engine.Moved
 	for _, c := range taken {
 		if m, ok := c.moved.Aged(now - c.at); ok {
 			out = append(out, m)
@@ -230,11 +230,11 @@ func (p *Provisional) TakeCredits(key bucket.Key, alg bucket.Algorithm, now time
 // TakeCreditsWhere removes and returns, aged to now, the credits of every
 // key move reports true for: a node hands them on with the key when the
 // key's ownership moves before its bucket started here.
-func (p *Provisional) TakeCreditsWhere(move func(bucket.Key) bool, now time.Duration) []store.Moved {
+func (p *Provisional) TakeCreditsWhere(move func(bucket.Key) bool, now time.Duration) []engine.Moved {
 	if p.pending.Load() == 0 {
 		return nil
 	}
-	var out []store.Moved
+	var out []engine.Moved
 	p.mu.Lock()
 	for k, cs := range p.credits {
 		if !move(k) {
@@ -249,7 +249,7 @@ func (p *Provisional) TakeCreditsWhere(move func(bucket.Key) bool, now time.Dura
 	}
 	p.pending.Store(int64(len(p.credits)))
 	p.mu.Unlock()
-	slices.SortFunc(out, func(a, b store.Moved) int {
+	slices.SortFunc(out, func(a, b engine.Moved) int {
 		return cmp.Or(cmp.Compare(a.Key.Hi, b.Key.Hi), cmp.Compare(a.Key.Lo, b.Key.Lo))
 	})
 	return out
@@ -316,7 +316,7 @@ func baseKey(k bucket.Key) bucket.Key {
 }
 
 // Single is the answer to a check made alone (count 1).
-func Single(r store.Repeated) bucket.Decision {
+func Single(r engine.Repeated) bucket.Decision {
 	if r.Admitted > 0 {
 		return r.LastAdmitted
 	}

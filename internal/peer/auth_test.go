@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/peerpb"
-	"github.com/drlimit/drl/internal/store"
 )
 
 // nopOwner answers forwarded checks with nothing, drops no key and keeps
@@ -23,7 +23,7 @@ type nopOwner struct{}
 
 func (nopOwner) CheckOwned(_ context.Context, _ []OwnedCheck, _ []OwnedResult) {}
 func (nopOwner) ResetKey(bucket.Key) int                                       { return 0 }
-func (nopOwner) Absorb(context.Context, string, []store.Moved, uint64) int     { return 0 }
+func (nopOwner) Absorb(context.Context, string, []engine.Moved, uint64) int    { return 0 }
 
 // startGuarded serves the Peer service behind RequireKeyProof(keys) on a
 // loopback port and returns its address.

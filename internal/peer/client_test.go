@@ -14,7 +14,7 @@ import (
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
-	"github.com/drlimit/drl/internal/store"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/transport"
 )
 
@@ -23,14 +23,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // storeOwner is a hand-written Owner over a real store; notOwned names keys
 // it refuses, as a node whose ring moved would.
 type storeOwner struct {
-	store    *store.Store
+	store    *engine.Store
 	mu       sync.Mutex
 	notOwned map[bucket.Key]bool
 	modes    []Mode   // of every check received
 	done     []string // senders that marked a handoff done
 }
 
-func (o *storeOwner) Absorb(_ context.Context, from string, moved []store.Moved, doneRing uint64) int {
+func (o *storeOwner) Absorb(_ context.Context, from string, moved []engine.Moved, doneRing uint64) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if doneRing == 42 {
@@ -73,7 +73,7 @@ func serve(t *testing.T, owner Owner) grpc.DialOption {
 
 func newStoreOwner(t testing.TB) *storeOwner {
 	t.Helper()
-	s, err := store.New(bucket.StoreConfig{Clock: &bucket.ManualClock{}, SweepInterval: -1})
+	s, err := engine.New(bucket.StoreConfig{Clock: &bucket.ManualClock{}, SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestHandoffAndSend(t *testing.T) {
 	owner := newStoreOwner(t)
 	p := newPeer(t, serve(t, owner), ClientConfig{Self: "leaver"})
 	clock := &bucket.ManualClock{}
-	from, err := store.New(bucket.StoreConfig{Clock: clock, SweepInterval: -1, Hasher: func(u, a string) bucket.Key {
+	from, err := engine.New(bucket.StoreConfig{Clock: clock, SweepInterval: -1, Hasher: func(u, a string) bucket.Key {
 		return bucket.KeyOf(uint64(len(u))*7919, uint64(len(a)))
 	}})
 	if err != nil {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/peerpb"
-	"github.com/drlimit/drl/internal/store"
 	"github.com/drlimit/drl/transport"
 )
 
@@ -20,7 +20,7 @@ import (
 // doneRing says the sender has handed over everything it had to move on
 // reaching the ring with that id.
 type Receiver interface {
-	Absorb(ctx context.Context, from string, moved []store.Moved, doneRing uint64) int
+	Absorb(ctx context.Context, from string, moved []engine.Moved, doneRing uint64) int
 }
 
 // HandoffBatch is the most buckets in one Handoff call: a few hundred
@@ -37,12 +37,12 @@ func (s *server) Handoff(ctx context.Context, m *peerpb.HandoffRequest) (*peerpb
 	if n := len(m.GetBuckets()); n > HandoffBatch {
 		return nil, status.Errorf(codes.InvalidArgument, "peer: %d buckets in one handoff, more than %d", n, HandoffBatch)
 	}
-	moved := make([]store.Moved, len(m.GetBuckets()))
+	moved := make([]engine.Moved, len(m.GetBuckets()))
 	for i, b := range m.GetBuckets() {
 		if len(b.GetLog()) > maxLogEntries {
 			return nil, status.Errorf(codes.InvalidArgument, "peer: bucket %d has %d log entries", i, len(b.GetLog()))
 		}
-		moved[i] = store.Moved{
+		moved[i] = engine.Moved{
 			Key:     bucket.Key{Hi: b.GetKeyHi(), Lo: b.GetKeyLo()},
 			A:       b.GetA(),
 			B:       b.GetB(),
@@ -50,7 +50,7 @@ func (s *server) Handoff(ctx context.Context, m *peerpb.HandoffRequest) (*peerpb
 			FreshIn: time.Duration(b.GetFreshInNs()),
 		}
 		for _, e := range b.GetLog() {
-			moved[i].Log = append(moved[i].Log, store.LogEntry{At: time.Duration(e.GetAtNs()), N: e.GetN()})
+			moved[i].Log = append(moved[i].Log, engine.LogEntry{At: time.Duration(e.GetAtNs()), N: e.GetN()})
 		}
 	}
 	kept := s.cfg.Receiver.Absorb(ctx, m.GetFrom(), moved, m.GetDoneRing())
@@ -60,7 +60,7 @@ func (s *server) Handoff(ctx context.Context, m *peerpb.HandoffRequest) (*peerpb
 // Handoff sends buckets to the peer in batches of HandoffBatch, the last
 // one marked done for ringID, and returns how many it kept. With no
 // buckets it sends just the done mark. It stops at the first failed call.
-func (p *Client) Handoff(ctx context.Context, moved []store.Moved, ringID uint64) (int, error) {
+func (p *Client) Handoff(ctx context.Context, moved []engine.Moved, ringID uint64) (int, error) {
 	kept := 0
 	for start := 0; start == 0 || start < len(moved); start += HandoffBatch {
 		part := moved[start:min(start+HandoffBatch, len(moved))]
@@ -87,7 +87,7 @@ func (p *Client) Handoff(ctx context.Context, moved []store.Moved, ringID uint64
 // Send makes one unbatched Forward call for count identical checks with the
 // given mode, for the rare checks that cross an ownership change. Errors
 // are as for Check.
-func (p *Client) Send(ctx context.Context, key bucket.Key, req bucket.Request, mode Mode, count int) (store.Repeated, error) {
+func (p *Client) Send(ctx context.Context, key bucket.Key, req bucket.Request, mode Mode, count int) (engine.Repeated, error) {
 	msg := &peerpb.ForwardRequest{From: p.cfg.Self, Checks: []*peerpb.OwnedCheck{{
 		KeyHi: key.Hi, KeyLo: key.Lo, Algorithm: uint32(req.Algorithm),
 		Limit: req.Limit, WindowNs: int64(req.Window), Burst: req.Burst, Hits: req.Hits,
@@ -98,13 +98,13 @@ func (p *Client) Send(ctx context.Context, key bucket.Key, req bucket.Request, m
 		err = fmt.Errorf("%d results for 1 check", len(resp.GetResults()))
 	}
 	if err != nil {
-		return store.Repeated{}, fmt.Errorf("peer: forward to %s: %w", p.name, transport.ErrorFromGRPC(err))
+		return engine.Repeated{}, fmt.Errorf("peer: forward to %s: %w", p.name, transport.ErrorFromGRPC(err))
 	}
 	r := resp.GetResults()[0]
 	if r.GetCode() != drlv1.Code_CODE_OK {
-		return store.Repeated{}, transport.ErrorFromCode(r.GetCode(), "from "+p.name)
+		return engine.Repeated{}, transport.ErrorFromCode(r.GetCode(), "from "+p.name)
 	}
-	return store.Repeated{
+	return engine.Repeated{
 		Admitted:     int(r.GetAdmitted()),
 		LastAdmitted: decisionFromPeer(r.GetLastAdmitted()),
 		Denied:       decisionFromPeer(r.GetDenied()),

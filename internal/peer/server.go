@@ -11,8 +11,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/peerpb"
-	"github.com/drlimit/drl/internal/store"
 	"github.com/drlimit/drl/transport"
 )
 
@@ -52,7 +52,7 @@ const (
 // OwnedResult answers one OwnedCheck: a decision for all Count checks, or
 // an error.
 type OwnedResult struct {
-	Repeated store.Repeated
+	Repeated engine.Repeated
 	Err      error
 	// Leased is how many leased checks were granted.
 	Leased int

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/drlimit/drl/internal/store"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // scheduleFault puts fault i of the schedule on the world's queue. A
@@ -60,7 +60,7 @@ func (s *sim) scheduleFault(i int) {
 			s.rec.faultEnded(i)
 		})
 	case Restart:
-		var snap []store.Moved
+		var snap []engine.Moved
 		crashed := false
 		s.w.at(f.Start, func() {
 			n := s.running(f.Node)

@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/ownership"
-	"github.com/drlimit/drl/internal/store"
 )
 
 // The simulator must show that it can fail: each test plants a known bug
@@ -58,7 +58,7 @@ func firstOver(r Result) string {
 // A fresh bucket per side of a split: the fail policy admits from a whole
 // bucket of the node's own instead of a share.
 func TestPlantedFreshBucketPerSide(t *testing.T) {
-	catch(t, 5, Hooks{Lend: func(_ *ownership.Provisional, side *store.Store, _ *ownership.View, key bucket.Key, req bucket.Request, _ ownership.Knowledge, _ bool) (bucket.Decision, error) {
+	catch(t, 5, Hooks{Lend: func(_ *ownership.Provisional, side *engine.Store, _ *ownership.View, key bucket.Key, req bucket.Request, _ ownership.Knowledge, _ bool) (bucket.Decision, error) {
 		rep, err := side.CheckKey(key, req, 1)
 		return ownership.Single(rep), err
 	}})

@@ -15,7 +15,7 @@ import (
 	"iter"
 	"time"
 
-	"github.com/drlimit/drl/internal/store"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // Version is the format Write produces and the only one Read accepts.
@@ -37,17 +37,17 @@ type Snapshot struct {
 	// Taken is the wall-clock time the snapshot describes: every bucket's
 	// times are offsets from it.
 	Taken time.Time
-	// Buckets are in relative form (store.Moved).
-	Buckets []store.Moved
+	// Buckets are in relative form (engine.Moved).
+	Buckets []engine.Moved
 }
 
 // Aged returns the buckets as they are at now: aged by the wall time since
 // Taken, never by less than zero (a clock that stepped back spends
 // nothing) and with buckets that are fresh by now dropped (a clock that
 // leapt forward grants at most a fresh bucket).
-func (s Snapshot) Aged(now time.Time) []store.Moved {
+func (s Snapshot) Aged(now time.Time) []engine.Moved {
 	down := now.Sub(s.Taken)
-	out := make([]store.Moved, 0, len(s.Buckets))
+	out := make([]engine.Moved, 0, len(s.Buckets))
 	for _, m := range s.Buckets {
 		if aged, ok := m.Aged(down); ok {
 			out = append(out, aged)
@@ -74,7 +74,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // now() read after the last one. Each bucket must be relative to a moment
 // no later than that stamp (bucket.Store.Buckets is), so a restore ages
 // each bucket by at most the time that really passed.
-func Write(w io.Writer, buckets iter.Seq[store.Moved], now func() time.Time) error {
+func Write(w io.Writer, buckets iter.Seq[engine.Moved], now func() time.Time) error {
 	crc := crc32.New(castagnoli)
 	bw := bufio.NewWriterSize(io.MultiWriter(w, crc), 64<<10)
 	var buf [binary.MaxVarintLen64*6 + 17]byte
@@ -266,8 +266,8 @@ func (d *decoder) snapshot(maxBuckets int) (Snapshot, error) {
 	return snap, nil
 }
 
-func (d *decoder) bucket() (store.Moved, error) {
-	var m store.Moved
+func (d *decoder) bucket() (engine.Moved, error) {
+	var m engine.Moved
 	var err error
 	if m.Key.Hi, err = d.uint64(); err != nil {
 		return m, err
@@ -293,7 +293,7 @@ func (d *decoder) bucket() (store.Moved, error) {
 		return m, fmt.Errorf("%w: bucket %x claims %d log entries", ErrCorrupt, m.Key.Hi, n)
 	}
 	if n > 0 {
-		m.Log = make([]store.LogEntry, 0, n)
+		m.Log = make([]engine.LogEntry, 0, n)
 	}
 	for range n {
 		at, err := d.varint()
@@ -307,7 +307,7 @@ func (d *decoder) bucket() (store.Moved, error) {
 		if hits <= 0 || len(m.Log) > 0 && time.Duration(at) < m.Log[len(m.Log)-1].At {
 			return m, fmt.Errorf("%w: bucket %x: log entry of %d hits at %v out of order", ErrCorrupt, m.Key.Hi, hits, time.Duration(at))
 		}
-		m.Log = append(m.Log, store.LogEntry{At: time.Duration(at), N: hits})
+		m.Log = append(m.Log, engine.LogEntry{At: time.Duration(at), N: hits})
 	}
 	return m, nil
 }

@@ -15,25 +15,25 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
-	"github.com/drlimit/drl/internal/store"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/snapshot"
 )
 
 var taken = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
 // sample returns n buckets of every algorithm, some with log entries.
-func sample(n int) []store.Moved {
+func sample(n int) []engine.Moved {
 	rng := rand.New(rand.NewPCG(1, 2))
 	algs := bucket.Algorithms()
-	out := make([]store.Moved, n)
+	out := make([]engine.Moved, n)
 	for i := range out {
 		alg := algs[i%len(algs)]
-		m := store.Moved{Key: bucket.Key{Hi: rng.Uint64(), Lo: rng.Uint64()&^7 | uint64(alg)},
+		m := engine.Moved{Key: bucket.Key{Hi: rng.Uint64(), Lo: rng.Uint64()&^7 | uint64(alg)},
 			A: -rng.Int64N(1e12), B: rng.Int64N(1000), C: rng.Int64N(1e9), FreshIn: time.Duration(1 + rng.Int64N(1e12))}
 		if alg == bucket.SlidingLog {
 			m.A, m.B, m.C = 0, 0, 0
 			for j := range 1 + i%4 {
-				m.Log = append(m.Log, store.LogEntry{At: time.Duration(-1e9 * (4 - j)), N: int64(1 + j)})
+				m.Log = append(m.Log, engine.LogEntry{At: time.Duration(-1e9 * (4 - j)), N: int64(1 + j)})
 			}
 		}
 		out[i] = m
@@ -41,7 +41,7 @@ func sample(n int) []store.Moved {
 	return out
 }
 
-func encode(t testing.TB, buckets []store.Moved) []byte {
+func encode(t testing.TB, buckets []engine.Moved) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if err := Write(&b, slices.Values(buckets), func() time.Time { return taken }); err != nil {
@@ -103,8 +103,8 @@ func TestReadRefusesDamage(t *testing.T) {
 // The wall time a node was down ages its buckets, never by less than zero
 // and never into more than a fresh bucket.
 func TestAged(t *testing.T) {
-	m := store.Moved{Key: bucket.Key{Hi: 1, Lo: uint64(bucket.FixedWindow)}, A: -int64(time.Minute), B: 700, FreshIn: time.Hour - time.Minute}
-	s := Snapshot{Taken: taken, Buckets: []store.Moved{m}}
+	m := engine.Moved{Key: bucket.Key{Hi: 1, Lo: uint64(bucket.FixedWindow)}, A: -int64(time.Minute), B: 700, FreshIn: time.Hour - time.Minute}
+	s := Snapshot{Taken: taken, Buckets: []engine.Moved{m}}
 	if got := s.Aged(taken.Add(-time.Hour)); len(got) != 1 || got[0].A != m.A || got[0].FreshIn != m.FreshIn {
 		t.Errorf("clock stepped back an hour: %+v, want the bucket unchanged", got)
 	}
@@ -146,7 +146,7 @@ func BenchmarkRead(b *testing.B) {
 // writing, syncing and renaming the file.
 func BenchmarkSaveStore(b *testing.B) {
 	const keys = 1_000_000
-	store, err := store.New(bucket.StoreConfig{MaxEntries: 2 * keys, SweepInterval: -1})
+	store, err := engine.New(bucket.StoreConfig{MaxEntries: 2 * keys, SweepInterval: -1})
 	if err != nil {
 		b.Fatal(err)
 	}

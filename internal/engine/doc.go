@@ -1,4 +1,4 @@
-// Package store is the rate-limit engine: the algorithms and the sharded,
+// Package engine is the rate-limit engine: the algorithms and the sharded,
 // expiring in-memory store that holds one bucket per (user, action) key.
 //
 // Package bucket is its public face: it aliases the value types (Request,
@@ -12,4 +12,4 @@
 // It imports only the standard library. Nothing here reads the wall clock
 // inside a decision: every algorithm is a pure state machine over
 // (state, now, hits), and the Store takes its time from an injected Clock.
-package store
+package engine

@@ -1,4 +1,4 @@
-package store
+package engine
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ import (
 // and measures what each admits against the exact rule "at most Limit in
 // any rolling Window". It prints the table quoted in DESIGN.md:
 //
-//	go test ./internal/store -run TestAlgorithmComparison -v
+//	go test ./internal/engine -run TestAlgorithmComparison -v
 //
 // and asserts each algorithm's known bound.
 func TestAlgorithmComparison(t *testing.T) {
@@ -144,7 +144,7 @@ func replayWith(allow func(time.Duration) bool, lim Limit, times []time.Duration
 // limit in any rolling window" from a few words of state, on the same
 // traces, to choose the strict window's (DESIGN.md §1):
 //
-//	go test ./internal/store -run TestStrictShapes -v
+//	go test ./internal/engine -run TestStrictShapes -v
 //
 // The slot shapes run the reference model with the slot length each would
 // have: k+1 counters for k slots per window (two counters: the previous

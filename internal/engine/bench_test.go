@@ -1,4 +1,4 @@
-package store
+package engine
 
 import (
 	"math/rand/v2"
@@ -13,7 +13,7 @@ import (
 
 // The single-key numbers are meant to be read next to each other: run
 //
-//	go test ./internal/store -run '^$' -bench 'ExistingKey|XTimeRate' -benchmem -cpu 1
+//	go test ./internal/engine -run '^$' -bench 'ExistingKey|XTimeRate' -benchmem -cpu 1
 //
 // and compare; both measure one check of one key that already exists.
 
