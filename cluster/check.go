@@ -15,7 +15,7 @@ import (
 	"github.com/drlimit/drl/transport"
 )
 
-// How a check finds its answer while ownership moves (DESIGN.md §3):
+// How a check finds its answer while ownership moves (DESIGN.md §8):
 //
 //   - A node that holds a live bucket for a key it owns answers from it.
 //   - At a ring change every member fences off the keys it lost (the store
@@ -268,14 +268,14 @@ func (v *view) awaitNext(ctx context.Context, pause time.Duration) error {
 // where it says so.
 func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req bucket.Request, count int) (engine.Repeated, error) {
 	settled := !v.unsettled()
-	if settled && len(v.Takeovers) == 0 {
+	if settled && len(v.Takeovers) == 0 && !n.own.prov.Pending() {
 		// What the core answers for every key of a settled view with no
-		// takeovers, without building its question: one store call.
+		// takeovers and no lent hits waiting, without building its
+		// question: one store call.
 		return n.store.CheckKey(key, req, count)
 	}
-	o := ownership.Owned{Key: key, Req: req, Count: count, Settled: settled, Waited: settled}
+	o := ownership.Owned{Key: key, Req: req, Count: count, Settled: settled, Waited: settled, Now: n.cfg.Clock.Now()}
 	if len(v.Takeovers) > 0 {
-		o.Now = n.cfg.Clock.Now()
 		o.Gone.Left, o.Gone.Known = n.lastAnswers.Remaining(key, req)
 	}
 	for {
@@ -319,10 +319,11 @@ func (v *view) awaitConfirmed(ctx context.Context) error {
 var errViewChanged = errors.New("cluster: the ring changed while the check waited")
 
 // awaitSettled waits until v's handoffs are done, HandoffWait after the
-// change at most, and reports whether they were. After that the key starts fresh here: a member that has
-// not reported is unreachable or has not seen the change, and its history
-// of the key is lost (the crash bound of DESIGN.md §6). If a newer view
-// replaces v first, it returns errViewChanged.
+// change at most, and reports whether they were. After that the key
+// starts fresh here: a member that has not reported is unreachable or has
+// not seen the change, and its history of the key is lost (the crash
+// bound of DESIGN.md §6). The first check to see that warns, once per
+// view. If a newer view replaces v first, it returns errViewChanged.
 func (n *Node) awaitSettled(ctx context.Context, v *view) (bool, error) {
 	n.stats.waitedHandoff.Add(1)
 	select {
@@ -338,7 +339,9 @@ func (n *Node) awaitSettled(ctx context.Context, v *view) (bool, error) {
 	case <-v.next:
 		return false, errViewChanged
 	case <-v.waitOver:
-		n.log.Warn("handoffs of a ring change did not settle in time; new keys start fresh", "ring", v.Version, "waiting_for", n.unsettledPeers())
+		if v.warned.CompareAndSwap(false, true) {
+			n.log.Warn("handoffs of a ring change did not settle in time; new keys start fresh", "ring", v.Version, "waiting_for", n.unsettledPeers())
+		}
 		return false, nil
 	case <-ctx.Done():
 		return false, fmt.Errorf("waiting for the handoffs of a ring change: %w", ctx.Err())

@@ -1,7 +1,8 @@
-// Package cluster runs a drl node: gossip membership (hashicorp/memberlist),
-// key ownership on a consistent-hash ring, and forwarding of checks to
-// their owners over gRPC. It is the only package that imports memberlist,
-// and it is the embeddable API:
+// Package cluster runs a drl node: gossip membership (hashicorp/memberlist,
+// through internal/membership), key ownership on a consistent-hash ring,
+// and forwarding of checks to their owners over gRPC. Of memberlist it
+// shows only Config.GossipTransport, where a test (package chaos) puts a
+// transport that injects faults. It is the embeddable API:
 //
 //	n, err := cluster.New(cluster.Config{
 //		Name:       "web-1",

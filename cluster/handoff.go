@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/internal/engine"
@@ -34,32 +35,86 @@ type moveState struct {
 	done chan struct{}
 }
 
-// absorb takes buckets handed off by another member, and its done mark.
-func (n *Node) absorb(ctx context.Context, from string, moved []engine.Moved, doneRing uint64) int {
+// absorb takes buckets handed off by another member (the first lent of
+// them lent hits), and its done mark.
+func (n *Node) absorb(ctx context.Context, from string, moved []engine.Moved, lent int, doneRing uint64) int {
 	var kept int
 	if leaving := n.own.leaving.Load(); leaving != nil && len(moved) > 0 {
 		// A member whose view does not yet know this node is leaving sent
 		// it buckets: pass them on to their owners without this node, or
 		// they would be lost when it stops.
-		kept = n.relay(ctx, leaving, moved)
+		kept = n.relay(ctx, leaving, moved, lent)
 	} else {
-		kept = n.keep(moved)
+		kept = n.keep(moved, lent)
 	}
 	n.stats.handoffsReceived.Add(uint64(kept))
 	if doneRing != 0 {
-		n.own.mu.Lock()
-		if n.own.core.Done(from, doneRing) {
-			n.settled(n.own.view.Load())
-		}
-		n.own.mu.Unlock()
+		n.doneMark(from, doneRing)
 	}
 	return kept
 }
 
-// keep puts buckets handed to this node in the store; lent hits for keys
-// it took over wait as credits (ownership.View.Absorb).
-func (n *Node) keep(moved []engine.Moved) int {
-	return n.own.view.Load().Absorb(n.store, n.own.prov, n.id, moved, n.cfg.Clock.Now())
+// doneMark records that member from finished handing off for the ring
+// ringID, which may settle the current view.
+func (n *Node) doneMark(from string, ringID uint64) {
+	n.own.mu.Lock()
+	defer n.own.mu.Unlock()
+	if n.own.core.Done(from, ringID) {
+		n.settled(n.own.view.Load())
+	}
+}
+
+// doneMarkRetry is how often a node whose view has not settled asks the
+// peers it still waits for to say their done mark again.
+const doneMarkRetry = time.Second
+
+// askDoneMarks asks, every doneMarkRetry while v is the current view and
+// has not settled, each peer whose done mark has not come (lost to a cut
+// that healed, or sent before this node knew the peer) for it again, by
+// sending its own: a peer done with the same ring answers with its mark
+// (peer.Client.Handoff). Without it a view could stay unsettled until the
+// next ring change, and keys taken over in it on the fail policy. Owned
+// by n.life.wg.
+func (n *Node) askDoneMarks(v *view) {
+	t := time.NewTicker(doneMarkRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.life.stopCtx.Done():
+			return
+		case <-v.next:
+			return
+		case <-v.settled:
+			return
+		case <-t.C:
+		}
+		if n.own.handedOff.Load() != v.ID {
+			continue // this node's own handoff for v is not done
+		}
+		n.own.mu.Lock()
+		var waiting []string
+		if n.own.view.Load() == v {
+			waiting = n.own.core.Unsettled()
+		}
+		n.own.mu.Unlock()
+		for _, id := range waiting {
+			p := v.peers[id]
+			if p == nil {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(n.life.stopCtx, doneMarkRetry)
+			if _, peerDone, err := p.Handoff(ctx, nil, 0, v.ID); err == nil && peerDone == v.ID {
+				n.doneMark(id, peerDone)
+			}
+			cancel()
+		}
+	}
+}
+
+// keep puts buckets handed to this node in the store; lent hits wait as
+// credits, or for the key's owner (ownership.View.Absorb).
+func (n *Node) keep(moved []engine.Moved, lent int) int {
+	return n.own.view.Load().Absorb(n.store, n.own.prov, n.id, moved, lent, n.cfg.Clock.Now())
 }
 
 // handOffMoved sends every bucket this node holds but does not own in
@@ -110,7 +165,10 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 	for name, p := range peers {
 		buckets := byOwner[name] // nil sends just the done mark
 		wg.Go(func() {
-			kept, err := p.Handoff(ctx, buckets, ms.id)
+			kept, peerDone, err := p.Handoff(ctx, buckets, plan.Lent[name], ms.id)
+			if peerDone != 0 {
+				n.doneMark(name, peerDone)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			sent += kept
@@ -130,6 +188,9 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 		})
 	}
 	wg.Wait()
+	if ms.view != nil {
+		n.own.handedOff.Store(ms.id)
+	}
 	n.stats.handoffsSent.Add(uint64(sent))
 	n.stats.handoffsLost.Add(uint64(lost))
 	if plan.Moved > 0 {
@@ -137,15 +198,19 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 	}
 }
 
-// relay sends buckets that reached a leaving node on to their owners in the
-// ring without it, and returns how many were kept there or here
-// (undelivered).
-func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []engine.Moved) int {
+// relay sends buckets that reached a leaving node (the first lent of them
+// lent hits, which stay marked) on to their owners in the ring without it,
+// and returns how many were kept there or here (undelivered).
+func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []engine.Moved, lent int) int {
 	peers := n.own.view.Load().peers
 	byOwner := map[string][]engine.Moved{}
-	for _, m := range moved {
+	lentTo := map[string]int{}
+	for i, m := range moved {
 		owner := leaving.Owner(m.Key.Hi)
 		byOwner[owner] = append(byOwner[owner], m)
+		if i < lent {
+			lentTo[owner]++
+		}
 	}
 	kept := 0
 	for owner, ms := range byOwner {
@@ -154,7 +219,7 @@ func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []engine.Mov
 			kept += n.undelivered(ms)
 			continue
 		}
-		k, err := p.Handoff(ctx, ms, 0)
+		k, _, err := p.Handoff(ctx, ms, lentTo[owner], 0)
 		kept += k
 		if err != nil {
 			kept += n.undelivered(ms[k:])

@@ -131,6 +131,9 @@ type view struct {
 	settleOnce sync.Once
 	// done is settled's state, read on every owned check without a select.
 	done atomic.Bool
+	// warned: a check has logged that this view did not settle in time;
+	// the others waiting on it stay quiet.
+	warned atomic.Bool
 	// deny caches owners' denials for this view; nil when disabled.
 	deny *hotkeys.DenyCache
 	// leases holds this view's token leases on hot keys; nil when disabled.
@@ -377,8 +380,10 @@ func (p peerSide) CheckOwned(ctx context.Context, checks []peer.OwnedCheck, resu
 
 func (p peerSide) ResetKey(key bucket.Key) int { return p.n.resetKey(key) }
 
-func (p peerSide) Absorb(ctx context.Context, from string, moved []engine.Moved, doneRing uint64) int {
-	return p.n.absorb(ctx, from, moved, doneRing)
+func (p peerSide) HandedOff() uint64 { return p.n.own.handedOff.Load() }
+
+func (p peerSide) Absorb(ctx context.Context, from string, moved []engine.Moved, lent int, doneRing uint64) int {
+	return p.n.absorb(ctx, from, moved, lent, doneRing)
 }
 
 // Members returns this node's name and every member it has heard of, with

@@ -168,10 +168,12 @@ func TestOwnershipChangesUnderLoad(t *testing.T) {
 	}
 }
 
-// A crashed owner hands nothing over: its keys start fresh at their new
-// owners, and until the crash is detected the other members answer its
-// keys by the default local fallback (limit/N each). The bound DESIGN.md
-// states is limit + limit + (N-1)*ceil(limit/N) per key; this measures it.
+// A crashed owner hands nothing over: until the crash is detected the
+// other members answer its keys by the default local fallback (limit/N
+// each), then they take its keys over (DESIGN.md §6). Over the whole run
+// this asserts a loose bound per key, limit + limit + (N-1)*ceil(limit/N):
+// the limit before the crash, the limit after, and the fallback's shares.
+// The chaos suite measures §6's tighter bound per window.
 func TestCrashBound(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seconds of gossip and load: the full suite runs it")

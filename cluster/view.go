@@ -43,6 +43,9 @@ type ownershipState struct {
 	// this node while it leaves.
 	moving  atomic.Pointer[moveState]
 	leaving atomic.Pointer[ring.Ring]
+	// handedOff is the ring id this node last finished handing off for:
+	// its own done mark, which a peer still waiting for it can ask again.
+	handedOff atomic.Uint64
 	// handoffMu serializes handoffs so that two ring changes in a row do not
 	// extract and send the same keys twice.
 	handoffMu sync.Mutex
@@ -206,8 +209,9 @@ func (n *Node) rebuildRing() {
 	if ms != nil {
 		n.life.wg.Go(func() {
 			ctx, cancel := context.WithTimeout(n.life.stopCtx, n.cfg.HandoffTimeout)
-			defer cancel()
 			n.handOffMoved(ctx, ms)
+			cancel()
+			n.askDoneMarks(ms.view)
 		})
 	}
 	if n.own.leaving.Load() != nil && n.snap.store != nil {

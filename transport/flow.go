@@ -8,7 +8,7 @@ import "google.golang.org/grpc"
 // estimator sends a PING whenever data arrives with no PING outstanding:
 // on a busy connection with small messages that was one PING and one ack,
 // a write and a read on each side, per round trip, more syscalls than the
-// frames themselves (DESIGN.md §5). 1 MiB is 16 times gRPC's starting
+// frames themselves (DESIGN.md §4). 1 MiB is 16 times gRPC's starting
 // window, so the fixed window is no tighter than the dynamic one would be
 // at a round trip of up to ~1 ms at 1 GB/s.
 const flowWindow = 1 << 20

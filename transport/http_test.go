@@ -122,7 +122,7 @@ func TestHTTPCheck(t *testing.T) {
 	}
 }
 
-// The window may be seconds, as the problem statement gives it, or a Go
+// The window may be seconds (RateLimit(user, action, 5, 60)), or a Go
 // duration, as well as protobuf's "60s"; all name the same bucket. A window
 // that is none of these, or out of range, is an error naming the field.
 func TestHTTPWindowForms(t *testing.T) {

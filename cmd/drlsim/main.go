@@ -35,11 +35,10 @@ func run(args []string) int {
 	keys := fs.String("keys", "", "replay only these keys of the schedule (indexes, comma-separated)")
 	verbose := fs.Bool("v", false, "with -seed: print every fault, ring change and fallback")
 	noShrink := fs.Bool("noshrink", false, "do not shrink a failing schedule")
-	strict := fs.Bool("strict", false, "count the known unsettled-view finding as a violation too")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg := sim.Config{Nodes: *nodes, IgnoreUnsettled: !*strict}
+	cfg := sim.Config{Nodes: *nodes}
 	var err error
 	if cfg.Faults, err = indexes(*faults); err != nil {
 		fmt.Fprintln(os.Stderr, "drlsim: -faults:", err)

@@ -81,7 +81,7 @@ func TestSignalAfterStart(t *testing.T) {
 
 // The binary: -h is a success that prints to stdout, and a SIGTERM sent
 // while the process is still initializing its packages (before main)
-// ends it cleanly with a log line, not silently (issue 14).
+// ends it cleanly with a log line, not silently.
 func TestBinarySignalsAndHelp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds cmd/node")

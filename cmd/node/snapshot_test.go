@@ -14,9 +14,9 @@ import (
 	"github.com/drlimit/drl/api/drlv1"
 )
 
-// The issue 15 scenario with three real processes: spend 700 of 1000 per
-// hour on keys, stop every node at once, start them all again with their
-// state directories, and find at most 300 left. With SIGTERM each node
+// A restart of the whole cluster, with three real processes: spend 700
+// of 1000 per hour on keys, stop every node at once, start them all again
+// with their state directories, and find at most 300 left. With SIGTERM each node
 // saves on its way out; with SIGKILL only the periodic snapshot is there,
 // so what was spent after the last one may be lost.
 func TestWholeClusterRestartProcesses(t *testing.T) {

@@ -142,7 +142,7 @@ func replayWith(allow func(time.Duration) bool, lim Limit, times []time.Duration
 
 // TestStrictShapes compares shapes that keep the exact bound "at most
 // limit in any rolling window" from a few words of state, on the same
-// traces, to choose the strict window's (DESIGN.md §1):
+// traces, to choose the strict window's (docs/adr/0002-strict-window-default.md):
 //
 //	go test ./internal/engine -run TestStrictShapes -v
 //

@@ -273,11 +273,12 @@ func TestStrictWindowMergeHoldsBoth(t *testing.T) {
 	}
 }
 
-// The problem statement's rule, through the Store with the default
-// algorithm: 5 logins per 60 s. Five are admitted however they are spaced;
-// a sixth within 60 s of the first is denied whatever the spacing, and is
-// admitted once RetryAfter has passed, which is never before 60 s after
-// the first and at most one slot (1.68 s here) after the exact time.
+// RateLimit's promise (at most limit in any rolling window) through the
+// Store with the default algorithm: 5 logins per 60 s. Five are admitted
+// however they are spaced; a sixth within 60 s of the first is denied
+// whatever the spacing, and is admitted once RetryAfter has passed, which
+// is never before 60 s after the first and at most one slot (1.68 s here)
+// after the exact time.
 func TestFiveLoginsPerMinute(t *testing.T) {
 	const ms = time.Millisecond
 	rng := rand.New(rand.NewPCG(5, 60))

@@ -58,58 +58,56 @@ type Owned struct {
 // handoffs if nothing is held for it; a node that healed from a split
 // waits either way. A key taken over from a failed member starts its
 // bucket, once every peer confirmed v, from the failed side's share (or
-// from what that owner last said was gone, if more) plus what this side
-// lent itself for it while the owner was out of reach (p's credits).
+// from what that owner last said was gone, if more), and a bucket already
+// held for it counts at least that much; lent hits credited to the key (p)
+// are spent on top.
 func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (engine.Repeated, Step, error) {
 	wait := NoWait
 	if !c.Waited {
 		wait = v.MustWait(c.Key, self)
 	}
-	takenOver := len(v.Takeovers) > 0 && c.Req.Hits > 0 && !c.Req.DryRun && v.TakenOver(c.Key)
-	if wait == NoWait && !takenOver {
+	spends := c.Req.Hits > 0 && !c.Req.DryRun
+	seeded := len(v.Takeovers) > 0 && spends && v.TakenOver(c.Key) && v.takeoverSpend(c) > 0
+	credited := spends && p.HasCredits(c.Key, c.Req.Algorithm)
+	if wait == NoWait && !seeded && !credited {
 		rep, err := s.CheckKey(c.Key, c.Req, c.Count)
 		return rep, Decided, err
 	}
 	if wait == WaitAlways {
 		return engine.Repeated{}, AwaitSettled, nil
 	}
-	if takenOver && p.HasCredits(c.Key, c.Req.Algorithm) {
-		// Lent hits are waiting for this key: start its bucket (if none is
-		// held) and spend them before deciding.
-		peek := c.Req
-		peek.Hits, peek.DryRun = 0, true
-		_, held, err := s.CheckKeyIfHeld(c.Key, peek, 1)
-		if err != nil {
-			return engine.Repeated{}, Decided, err
-		}
-		if !held && !c.Settled {
-			return engine.Repeated{}, AwaitConfirmed, nil
-		}
-		if err := v.startTakenOver(s, p, c, held); err != nil {
-			return engine.Repeated{}, Decided, err
-		}
-		rep, err := s.CheckKey(c.Key, c.Req, c.Count)
-		return rep, Decided, err
-	}
-	rep, held, err := s.CheckKeyIfHeld(c.Key, c.Req, c.Count)
-	if err != nil || held {
-		return rep, Decided, err
+	peek := c.Req
+	peek.Hits, peek.DryRun = 0, true
+	left, held, err := s.CheckKeyIfHeld(c.Key, peek, 1)
+	if err != nil {
+		return engine.Repeated{}, Decided, err
 	}
 	switch {
-	case takenOver && v.takeoverSpend(c) > 0:
-		if !c.Settled {
-			// A node that merely has not yet noticed that it is in the
-			// minority would otherwise take over keys the majority still
-			// decides.
-			return engine.Repeated{}, AwaitConfirmed, nil
-		}
-		if err := v.startTakenOver(s, p, c, false); err != nil {
-			return engine.Repeated{}, Decided, err
-		}
+	case held:
+	case seeded && !c.Settled:
+		// A node that merely has not yet noticed that it is in the
+		// minority would otherwise take over keys the majority still
+		// decides.
+		return engine.Repeated{}, AwaitConfirmed, nil
 	case wait == WaitIfNotHeld:
 		return engine.Repeated{}, AwaitSettled, nil
 	}
-	rep, err = s.CheckKey(c.Key, c.Req, c.Count)
+	if held && seeded {
+		// A bucket held here for a key a failed member owned may predate
+		// the failure (this node's own from before a cut): it counts at
+		// least what a new one would start from.
+		if need := v.takeoverSpend(c) - (Capacity(c.Req) - left.LastAdmitted.Remaining); need > 0 {
+			top := c.Req
+			top.Hits = need
+			if _, err := s.CheckKey(c.Key, top, 1); err != nil {
+				return engine.Repeated{}, Decided, err
+			}
+		}
+	}
+	if err := v.startTakenOver(s, p, c, held); err != nil {
+		return engine.Repeated{}, Decided, err
+	}
+	rep, err := s.CheckKey(c.Key, c.Req, c.Count)
 	return rep, Decided, err
 }
 
@@ -177,8 +175,8 @@ func PlanHandoff(v *View, leaving Ring, s Store, p *Provisional, self string, ha
 		}
 	}
 	freshlyTaken := func(k bucket.Key) bool {
-		for _, t := range fresh {
-			if t.Failed[t.Ring.Owner(k.Hi)] {
+		for i := range fresh {
+			if fresh[i].owned(k) {
 				return true
 			}
 		}
@@ -247,23 +245,32 @@ type Ring interface {
 	Owner(keyHash uint64) string
 }
 
-// Absorb takes buckets another member handed this node into s, except
-// those of keys it took over from a failed member in v: they are lent
-// hits of the sender's side, spent on top of the failed side's share when
-// the key's bucket starts here (DecideOwned). It returns how many it
-// kept.
-func (v *View) Absorb(s Store, p *Provisional, self string, moved []engine.Moved, now time.Duration) int {
-	if len(v.Takeovers) == 0 {
+// Absorb takes buckets another member handed this node into s. The first
+// lent of them are hits the sender lent itself while the key's owner was
+// out of reach: for a key self owns they wait as credits, spent when its
+// bucket starts or on its next check (DecideOwned); for any other key
+// they join p's lent hits, to go to the key's owner when a ring change
+// takes it over (Release). So do the sender's buckets of keys self took
+// over from a failed member in v: they are that side's lent hits too. It
+// returns how many it kept.
+func (v *View) Absorb(s Store, p *Provisional, self string, moved []engine.Moved, lent int, now time.Duration) int {
+	lent = min(max(lent, 0), len(moved))
+	if lent == 0 && len(v.Takeovers) == 0 {
 		return s.Absorb(moved)
 	}
-	var plain, credits []engine.Moved
-	for _, m := range moved {
-		if v.Ring.Owner(m.Key.Hi) == self && v.TakenOver(m.Key) {
+	var plain, credits, kept []engine.Moved
+	for i, m := range moved {
+		owned := v.Ring.Owner(m.Key.Hi) == self
+		switch {
+		case owned && (i < lent || v.TakenOver(m.Key)):
 			credits = append(credits, m)
-		} else {
+		case i < lent:
+			kept = append(kept, m)
+		default:
 			plain = append(plain, m)
 		}
 	}
 	p.Credit(credits, now)
-	return s.Absorb(plain) + len(credits)
+	p.Keep(kept)
+	return s.Absorb(plain) + len(credits) + len(kept)
 }

@@ -80,7 +80,7 @@ func TestDecideOwnedSteps(t *testing.T) {
 		other.Lend(v1, taken, req, Knowledge{}, false, now)
 	}
 	lent := other.Release(v2, "b/1", now)
-	if kept := v2.Absorb(store, prov, "a/1", lent["a/1"], now); kept != 1 {
+	if kept := v2.Absorb(store, prov, "a/1", lent["a/1"], 0, now); kept != 1 {
 		t.Fatalf("a kept %d buckets of b's lent hits, want 1", kept)
 	}
 	o = Owned{Key: taken, Req: req, Count: 1, Now: now}
@@ -127,5 +127,65 @@ func TestCreditsMoveWithTheKey(t *testing.T) {
 	h := PlanHandoff(v, v.Ring, store, prov, self, func(string) bool { return true }, clock.Now())
 	if got := len(h.ByOwner[owner]); got != 1 || prov.HasCredits(key, req.Algorithm) {
 		t.Fatalf("handoff to %s carries %d buckets, credits left %v; want the credit, none left", owner, got, prov.HasCredits(key, req.Algorithm))
+	}
+}
+
+// TestLentHitsAheadOfTheView: lent hits marked as such reach a member
+// whose view has not yet seen the takeover the sender saw (the
+// simulator's seed 104). They never become a plain bucket: for a key the
+// receiver owns they wait as a credit and are spent on its next check,
+// held bucket or not; for a key it does not own they join its lent hits,
+// which go to the owner when its own view takes the key over.
+func TestLentHitsAheadOfTheView(t *testing.T) {
+	clock, hash, store, prov := newNodeState(t)
+	a, b, c := member("a"), member("b"), member("c")
+	core := newCore("a")
+	v1 := mustUpdate(t, core, 0, a, b, c).New
+	for _, p := range v1.Peers {
+		core.Done(p, v1.ID)
+	}
+	req := bucket.Request{Limit: 1000, Window: time.Hour, Hits: 1}
+	now := clock.Now()
+	lentHits := func(key bucket.Key, n int) []engine.Moved {
+		other, err := engine.New(bucket.StoreConfig{Clock: clock, Hasher: hash, SweepInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		other.CheckKey(key, req, n)
+		return other.Extract(func(bucket.Key) bool { return true })
+	}
+
+	// A key c owns: a is not its owner, so the hits wait in a's lent
+	// hits, not in its store.
+	ofC := keyOwnedBy(t, v1, "c/1")
+	if kept := v1.Absorb(store, prov, "a/1", lentHits(ofC, 7), 1, now); kept != 1 {
+		t.Fatalf("kept %d, want 1", kept)
+	}
+	if store.Len() != 0 {
+		t.Fatalf("store holds %d buckets, want none: lent hits are not a bucket", store.Len())
+	}
+	// c fails; the key goes to whoever owns it without c.
+	v2 := mustUpdate(t, core, now, a, b, failed("c", now)).New
+	toOwners := prov.Release(v2, "a/1", now)
+	if owner := v2.Ring.Owner(ofC.Hi); owner == "a/1" {
+		if !prov.HasCredits(ofC, req.Algorithm) {
+			t.Error("a took the key over: the lent hits should be its credits")
+		}
+	} else if len(toOwners[owner]) != 1 {
+		t.Errorf("release to %s: %d buckets, want the lent hits", owner, len(toOwners[owner]))
+	}
+
+	// A key a owns and holds a bucket for: the credit is spent on its
+	// next check, though a's view took nothing over.
+	ofA := keyOwnedBy(t, v2, "a/1")
+	store.CheckKey(ofA, req, 10)
+	v2.Absorb(store, prov, "a/1", lentHits(ofA, 5), 1, now)
+	o := Owned{Key: ofA, Req: req, Count: 1, Settled: true, Waited: true, Now: now}
+	if rep, step, err := v2.DecideOwned(store, prov, "a/1", o); step != Decided || err != nil || rep.LastAdmitted.Remaining != 1000-10-5-1 {
+		t.Fatalf("held key with a credit: %+v %v %v, want %d left", rep, step, err, 1000-10-5-1)
+	}
+	if prov.HasCredits(ofA, req.Algorithm) {
+		t.Error("the credit is still waiting after the check spent it")
 	}
 }

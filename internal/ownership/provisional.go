@@ -148,20 +148,19 @@ func (p *Provisional) Lend(v *View, key bucket.Key, req bucket.Request, know Kno
 	return d, nil
 }
 
-// Release takes, at a ring change to v with a majority, the lent hits of
-// the keys v took over from failed members: those another member owns in
-// v, by owner, for the node to hand over (Keep what it cannot); those it
-// owns itself become credits. Lent hits of other keys stay until their
-// window ends: an owner could not tell them from the bucket a handoff
-// is still bringing, and would decide on them as if they were the key's
-// history. Without a majority it takes nothing: the owners may be out of
-// reach.
+// Release takes, at a ring change to v with a majority, every lent hit:
+// those of keys another member owns in v, by owner, for the node to hand
+// over as lent hits (Keep what it cannot deliver); those of keys it owns
+// itself become credits. Either way they are spent on top of the key's
+// bucket, never taken for it, so an owner still waits for the bucket a
+// handoff is bringing (View.Absorb, DecideOwned). Without a majority it
+// takes nothing: the owners may be out of reach.
 func (p *Provisional) Release(v *View, self string, now time.Duration) (toOwners map[string][]engine.Moved) {
-	if !v.Quorum.OK() || v.Ring.Len() == 0 || len(v.Takeovers) == 0 {
+	if !v.Quorum.OK() || v.Ring.Len() == 0 {
 		return nil
 	}
 	p.expireCredits(now)
-	moved := p.lent.Extract(v.TakenOver)
+	moved := p.lent.Extract(func(bucket.Key) bool { return true })
 	for _, m := range moved {
 		if owner := v.Ring.Owner(m.Key.Hi); owner != self {
 			if toOwners == nil {
@@ -254,6 +253,10 @@ func (p *Provisional) TakeCreditsWhere(move func(bucket.Key) bool, now time.Dura
 	})
 	return out
 }
+
+// Pending reports whether credits are waiting for any key: while none are,
+// a settled view with no takeovers decides every key with one store call.
+func (p *Provisional) Pending() bool { return p.pending.Load() > 0 }
 
 // HasCredits reports whether credits are waiting for key's bucket under
 // alg.

@@ -19,7 +19,12 @@ import (
 type Takeover struct {
 	Ring   *ring.Ring      // the ring they were dropped from
 	Failed map[string]bool // their instance ids
-	At     time.Duration   // by the node's clock
+	// Before is the ring before Ring when Ring's own change had not
+	// settled (nil when it had): a key gained in that change whose owner
+	// before it failed may never have been handed over, so what that
+	// owner spent is lost too.
+	Before *ring.Ring
+	At     time.Duration // by the node's clock
 	// Lost of Size members were failed when it happened.
 	Lost, Size int
 }
@@ -51,7 +56,16 @@ func (c *Core) takeovers(old *View, r *ring.Ring, inRing map[string]Member, q Qu
 		}
 	}
 	if len(dropped) > 0 {
-		out = append(out, Takeover{Ring: old.Ring, Failed: dropped, At: now,
+		var before *ring.Ring
+		if !c.settled && old.Ring.Has(c.cfg.Self) {
+			// A node that joined in old's change has no ring before it of
+			// its own (Prev is empty): the ring of the others stands in.
+			before = old.Prev
+			if before == nil || before.Len() == 0 {
+				before = c.RingWithout(old)
+			}
+		}
+		out = append(out, Takeover{Ring: old.Ring, Failed: dropped, Before: before, At: now,
 			Lost: max(len(q.Failed)+replaced, len(dropped)), Size: max(q.Size(), len(dropped)+1)})
 	}
 	for _, t := range old.Takeovers {
@@ -67,7 +81,7 @@ func (c *Core) takeovers(old *View, r *ring.Ring, inRing map[string]Member, q Qu
 // one-lock path while takeovers are remembered.
 func (v *View) TakenOver(key bucket.Key) bool {
 	for _, t := range v.Takeovers {
-		if t.Failed[t.Ring.Owner(key.Hi)] {
+		if t.owned(key) {
 			return true
 		}
 	}
@@ -76,16 +90,28 @@ func (v *View) TakenOver(key bucket.Key) bool {
 
 // TakeoverSpend returns how much of a new bucket for key, of capacity
 // capacity, counts as spent because a failed member owned it within the
-// last window: ceil(capacity × lost/size) of the newest such takeover,
-// or 0.
+// last window: ceil(capacity × lost/size), lost counting the members
+// failed at the newest such takeover or in v, whichever are more; or 0.
 func (v *View) TakeoverSpend(key bucket.Key, window time.Duration, capacity int64, now time.Duration) int64 {
 	for _, t := range v.Takeovers {
 		if now-t.At >= window {
 			continue
 		}
-		if t.Failed[t.Ring.Owner(key.Hi)] {
-			return (capacity*int64(t.Lost) + int64(t.Size) - 1) / int64(t.Size)
+		if t.owned(key) {
+			// Members that failed since (in a 1|1|3 split, the other
+			// cut-off member, declared dead a moment later) lend
+			// themselves shares of the key too, which never reach this
+			// side: count them as well.
+			lost := int64(max(t.Lost, len(v.Quorum.Failed)))
+			size := int64(max(t.Size, v.Quorum.Size()))
+			return (capacity*lost + size - 1) / size
 		}
 	}
 	return 0
+}
+
+// owned reports whether a failed member of t held key: it owned key in
+// t's ring, or in the ring before it while key's handoff was pending.
+func (t *Takeover) owned(key bucket.Key) bool {
+	return t.Failed[t.Ring.Owner(key.Hi)] || t.Before != nil && t.Failed[t.Before.Owner(key.Hi)]
 }

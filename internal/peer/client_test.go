@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -28,11 +29,21 @@ type storeOwner struct {
 	notOwned map[bucket.Key]bool
 	modes    []Mode   // of every check received
 	done     []string // senders that marked a handoff done
+	lent     []int    // the lent count of every handoff call
+	// handedOff is the done mark it answers with (Receiver.HandedOff).
+	handedOff uint64
 }
 
-func (o *storeOwner) Absorb(_ context.Context, from string, moved []engine.Moved, doneRing uint64) int {
+func (o *storeOwner) HandedOff() uint64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	return o.handedOff
+}
+
+func (o *storeOwner) Absorb(_ context.Context, from string, moved []engine.Moved, lent int, doneRing uint64) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.lent = append(o.lent, lent)
 	if doneRing == 42 {
 		o.done = append(o.done, from)
 	}
@@ -204,15 +215,31 @@ func TestHandoffAndSend(t *testing.T) {
 		from.CheckKey(k, req, 3)
 	}
 	moved := from.Extract(func(bucket.Key) bool { return true })
-	kept, err := p.Handoff(context.Background(), moved, 42)
+	// The first HandoffBatch+2 are lent hits: each batch says how many of
+	// its own are.
+	kept, _, err := p.Handoff(context.Background(), moved, HandoffBatch+2, 42)
 	if err != nil || kept != HandoffBatch+5 || owner.store.Len() != HandoffBatch+5 {
 		t.Fatalf("Handoff: kept %d, err %v, receiver holds %d; want %d", kept, err, owner.store.Len(), HandoffBatch+5)
+	}
+	if !slices.Equal(owner.lent, []int{HandoffBatch, 2}) {
+		t.Errorf("lent per call %v, want [%d 2]", owner.lent, HandoffBatch)
 	}
 	if len(owner.done) != 1 || owner.done[0] != "leaver" {
 		t.Fatalf("done marks %v, want one from leaver", owner.done)
 	}
-	if _, err := p.Handoff(context.Background(), nil, 42); err != nil || len(owner.done) != 2 {
-		t.Fatalf("an empty handoff must still mark done: %v, %v", err, owner.done)
+	if _, peerDone, err := p.Handoff(context.Background(), nil, 0, 42); err != nil || len(owner.done) != 2 || peerDone != 0 {
+		t.Fatalf("an empty handoff must still mark done: %v, %v; the peer, not done itself, answers 0: %x", err, owner.done, peerDone)
+	}
+	// A peer done with the same ring answers with its own mark, and only
+	// for that ring: how a member still waiting for it asks again.
+	owner.mu.Lock()
+	owner.handedOff = 42
+	owner.mu.Unlock()
+	if _, peerDone, err := p.Handoff(context.Background(), nil, 0, 42); err != nil || peerDone != 42 {
+		t.Fatalf("asking a peer done with ring 42: %x, %v; want its mark 42", peerDone, err)
+	}
+	if _, peerDone, _ := p.Handoff(context.Background(), nil, 0, 43); peerDone != 0 {
+		t.Fatalf("asking about another ring: %x, want 0", peerDone)
 	}
 	rep, err := p.Send(context.Background(), bucket.Key{Hi: 3, Lo: 3 << 8}, req, ModeProxied, 9)
 	if err != nil || rep.Admitted != 7 || rep.Denied.Allowed {

@@ -18,9 +18,13 @@ import (
 // Receiver takes buckets handed off by a member that no longer owns them.
 // It is called concurrently and returns how many it kept. A nonzero
 // doneRing says the sender has handed over everything it had to move on
-// reaching the ring with that id.
+// reaching the ring with that id. The first lent of moved are hits the
+// sender lent itself for keys whose owner it could not reach.
 type Receiver interface {
-	Absorb(ctx context.Context, from string, moved []engine.Moved, doneRing uint64) int
+	Absorb(ctx context.Context, from string, moved []engine.Moved, lent int, doneRing uint64) int
+	// HandedOff is the ring id this node last finished handing off for
+	// (its own done mark), or 0.
+	HandedOff() uint64
 }
 
 // HandoffBatch is the most buckets in one Handoff call: a few hundred
@@ -53,18 +57,24 @@ func (s *server) Handoff(ctx context.Context, m *peerpb.HandoffRequest) (*peerpb
 			moved[i].Log = append(moved[i].Log, engine.LogEntry{At: time.Duration(e.GetAtNs()), N: e.GetN()})
 		}
 	}
-	kept := s.cfg.Receiver.Absorb(ctx, m.GetFrom(), moved, m.GetDoneRing())
-	return &peerpb.HandoffResponse{Accepted: uint32(kept)}, nil
+	kept := s.cfg.Receiver.Absorb(ctx, m.GetFrom(), moved, int(min(m.GetLent(), uint32(len(moved)))), m.GetDoneRing())
+	resp := &peerpb.HandoffResponse{Accepted: uint32(kept)}
+	if r := m.GetDoneRing(); r != 0 && s.cfg.Receiver.HandedOff() == r {
+		resp.DoneRing = r
+	}
+	return resp, nil
 }
 
 // Handoff sends buckets to the peer in batches of HandoffBatch, the last
-// one marked done for ringID, and returns how many it kept. With no
+// one marked done for ringID, and returns how many it kept, and the peer's
+// own done mark for ringID if it has finished handing off for that ring
+// too (else 0). The first lent of moved are lent hits (Receiver). With no
 // buckets it sends just the done mark. It stops at the first failed call.
-func (p *Client) Handoff(ctx context.Context, moved []engine.Moved, ringID uint64) (int, error) {
-	kept := 0
+func (p *Client) Handoff(ctx context.Context, moved []engine.Moved, lent int, ringID uint64) (kept int, peerDone uint64, err error) {
 	for start := 0; start == 0 || start < len(moved); start += HandoffBatch {
 		part := moved[start:min(start+HandoffBatch, len(moved))]
-		msg := &peerpb.HandoffRequest{From: p.cfg.Self, Buckets: make([]*peerpb.MovedBucket, len(part))}
+		msg := &peerpb.HandoffRequest{From: p.cfg.Self, Buckets: make([]*peerpb.MovedBucket, len(part)),
+			Lent: uint32(min(max(lent-start, 0), len(part)))}
 		if start+HandoffBatch >= len(moved) {
 			msg.DoneRing = ringID
 		}
@@ -77,11 +87,12 @@ func (p *Client) Handoff(ctx context.Context, moved []engine.Moved, ringID uint6
 		}
 		resp, err := p.client.Handoff(ctx, msg)
 		if err != nil {
-			return kept, fmt.Errorf("peer: hand %d buckets to %s: %w", len(part), p.name, transport.ErrorFromGRPC(err))
+			return kept, 0, fmt.Errorf("peer: hand %d buckets to %s: %w", len(part), p.name, transport.ErrorFromGRPC(err))
 		}
 		kept += int(resp.GetAccepted())
+		peerDone = resp.GetDoneRing()
 	}
-	return kept, nil
+	return kept, peerDone, nil
 }
 
 // Send makes one unbatched Forward call for count identical checks with the

@@ -187,7 +187,12 @@ type HandoffRequest struct {
 	// Nonzero: the sender has handed every member everything it had to move
 	// on reaching the ring with this id (a hash of the members and their
 	// addresses).
-	DoneRing      uint64 `protobuf:"fixed64,3,opt,name=done_ring,json=doneRing,proto3" json:"done_ring,omitempty"`
+	DoneRing uint64 `protobuf:"fixed64,3,opt,name=done_ring,json=doneRing,proto3" json:"done_ring,omitempty"`
+	// The first lent buckets are hits the sender lent itself while their
+	// keys' owner was out of reach, not buckets it owned: the receiver
+	// spends them on top of the key's bucket (or passes them on to its
+	// owner), never in place of it.
+	Lent          uint32 `protobuf:"varint,4,opt,name=lent,proto3" json:"lent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -239,6 +244,13 @@ func (x *HandoffRequest) GetBuckets() []*MovedBucket {
 func (x *HandoffRequest) GetDoneRing() uint64 {
 	if x != nil {
 		return x.DoneRing
+	}
+	return 0
+}
+
+func (x *HandoffRequest) GetLent() uint32 {
+	if x != nil {
+		return x.Lent
 	}
 	return 0
 }
@@ -394,7 +406,11 @@ func (x *MovedLogEntry) GetN() int64 {
 type HandoffResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How many buckets the receiver kept.
-	Accepted      uint32 `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Accepted uint32 `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	// The receiver's own done mark for the request's done_ring, when it
+	// has finished handing off for that very ring too; else 0. A member
+	// still waiting for a mark asks for it by sending its own again.
+	DoneRing      uint64 `protobuf:"fixed64,2,opt,name=done_ring,json=doneRing,proto3" json:"done_ring,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -432,6 +448,13 @@ func (*HandoffResponse) Descriptor() ([]byte, []int) {
 func (x *HandoffResponse) GetAccepted() uint32 {
 	if x != nil {
 		return x.Accepted
+	}
+	return 0
+}
+
+func (x *HandoffResponse) GetDoneRing() uint64 {
+	if x != nil {
+		return x.DoneRing
 	}
 	return 0
 }
@@ -978,11 +1001,12 @@ const file_drl_peer_proto_rawDesc = "" +
 	"\x06key_hi\x18\x01 \x01(\x06R\x05keyHi\x12\x15\n" +
 	"\x06key_lo\x18\x02 \x01(\x06R\x05keyLo\",\n" +
 	"\x10ResetKeyResponse\x12\x18\n" +
-	"\adropped\x18\x01 \x01(\rR\adropped\"p\n" +
+	"\adropped\x18\x01 \x01(\rR\adropped\"\x84\x01\n" +
 	"\x0eHandoffRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12-\n" +
 	"\abuckets\x18\x02 \x03(\v2\x13.drl.v1.MovedBucketR\abuckets\x12\x1b\n" +
-	"\tdone_ring\x18\x03 \x01(\x06R\bdoneRing\"\xae\x01\n" +
+	"\tdone_ring\x18\x03 \x01(\x06R\bdoneRing\x12\x12\n" +
+	"\x04lent\x18\x04 \x01(\rR\x04lent\"\xae\x01\n" +
 	"\vMovedBucket\x12\x15\n" +
 	"\x06key_hi\x18\x01 \x01(\x06R\x05keyHi\x12\x15\n" +
 	"\x06key_lo\x18\x02 \x01(\x06R\x05keyLo\x12\f\n" +
@@ -993,9 +1017,10 @@ const file_drl_peer_proto_rawDesc = "" +
 	"\x03log\x18\a \x03(\v2\x15.drl.v1.MovedLogEntryR\x03log\"2\n" +
 	"\rMovedLogEntry\x12\x13\n" +
 	"\x05at_ns\x18\x01 \x01(\x03R\x04atNs\x12\f\n" +
-	"\x01n\x18\x02 \x01(\x03R\x01n\"-\n" +
+	"\x01n\x18\x02 \x01(\x03R\x01n\"J\n" +
 	"\x0fHandoffResponse\x12\x1a\n" +
-	"\baccepted\x18\x01 \x01(\rR\baccepted\"P\n" +
+	"\baccepted\x18\x01 \x01(\rR\baccepted\x12\x1b\n" +
+	"\tdone_ring\x18\x02 \x01(\x06R\bdoneRing\"P\n" +
 	"\x0eForwardRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12*\n" +
 	"\x06checks\x18\x02 \x03(\v2\x12.drl.v1.OwnedCheckR\x06checks\"\x9c\x02\n" +

@@ -337,11 +337,10 @@ func (n *node) serve(key bucket.Key, req bucket.Request, proxied bool, deadline 
 // errDeadline.
 func (n *node) decideOwned(v *sview, key bucket.Key, req bucket.Request, deadline time.Duration, reply func(engine.Repeated, error)) {
 	s := n.s
-	o := ownership.Owned{Key: key, Req: req, Count: 1}
+	o := ownership.Owned{Key: key, Req: req, Count: 1, Now: n.clock.Now()}
 	o.Settled = v.settled
 	o.Waited = o.Settled
 	if len(v.Takeovers) > 0 {
-		o.Now = n.clock.Now()
 		o.Gone.Left, o.Gone.Known = n.last.Remaining(key, req)
 	}
 	finished := false

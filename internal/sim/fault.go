@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -190,8 +191,9 @@ func (s *sim) ready(n *node) bool {
 }
 
 // converged reports whether every running node holds the same ring, of
-// exactly the running nodes, and has settled it; if not, why, and whether
-// only settling is missing.
+// exactly the running nodes, and has settled it, or, when the running
+// nodes are no majority, whether each of them has stepped down; if not,
+// why, and whether only settling is missing.
 func (s *sim) converged() (ok, unsettled bool, why string) {
 	var ids []string
 	for _, n := range s.slots {
@@ -200,6 +202,24 @@ func (s *sim) converged() (ok, unsettled bool, why string) {
 		}
 	}
 	slices.Sort(ids)
+	// Crashed members count toward the cluster's size for longer than a
+	// schedule runs (ForgetFailedAfter): once they are half of it or more,
+	// the survivors have no majority, and converging means that each of
+	// them says so and decides nothing, on whatever ring it kept.
+	crashed := 0
+	for _, n := range s.slots {
+		if n != nil && n.status == down && !n.closed {
+			crashed++
+		}
+	}
+	if 2*len(ids) <= len(ids)+crashed {
+		for _, n := range s.slots {
+			if n != nil && n.status == running && !n.closed && n.view.Quorum.OK() {
+				return false, false, fmt.Sprintf("%s claims a majority with %d of %d members running", n.id, len(ids), len(ids)+crashed)
+			}
+		}
+		return true, false, ""
+	}
 	var ring uint64
 	for _, n := range s.slots {
 		if n == nil || n.status != running || n.closed {

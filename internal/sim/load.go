@@ -11,7 +11,7 @@ import (
 // key's rate, as a Poisson process of its own stream. A half-spent or
 // exhausted key is spent that far in one burst just before the first
 // fault (a fresh one sees no traffic until then), and every key is
-// hammered from then on.
+// hammered from then on, with a herd of checks as each cut heals.
 
 const action = "sim"
 
@@ -76,6 +76,35 @@ func (s *sim) startLoad() {
 	}
 }
 
+// healed is called when a node regains its majority: the callers that
+// waited out the cut come back at once, up to half of each key's capacity
+// in checks over the next 200 ms, through the healed node, which may
+// still hold what it knew before the cut. At most one herd a second.
+func (s *sim) healed(n *node) {
+	if s.w.now < s.lastHerd+time.Second || s.w.now < s.loadFrom() {
+		return
+	}
+	s.lastHerd = s.w.now
+	for _, k := range s.keys {
+		capacity := k.req.Limit
+		if k.req.Burst > 0 {
+			capacity = k.req.Burst
+		}
+		for i := range min(capacity/k.spec.Hits/2, maxHerd) {
+			s.w.at(s.w.now+time.Duration(i)*herdSpacing, func() {
+				if n.status == running {
+					s.checkAt(k, n)
+				}
+			})
+		}
+	}
+}
+
+const (
+	maxHerd     = 20
+	herdSpacing = 10 * time.Millisecond
+)
+
 // gap draws the time to the key's next check.
 func (k *keyState) gap() time.Duration {
 	return time.Duration(k.r.ExpFloat64() / k.spec.Rate * float64(time.Second))
@@ -101,7 +130,12 @@ func (s *sim) newCheck(k *keyState) {
 	if len(up) == 0 {
 		return
 	}
-	c := &check{s: s, k: k, entry: up[pick], req: k.req, key: k.key, start: s.w.now, deadline: s.w.now + CheckTimeout}
+	s.checkAt(k, up[pick])
+}
+
+// checkAt starts one check of k at entry.
+func (s *sim) checkAt(k *keyState, entry *node) {
+	c := &check{s: s, k: k, entry: entry, req: k.req, key: k.key, start: s.w.now, deadline: s.w.now + CheckTimeout}
 	s.rec.started(c)
 	c.begin()
 }

@@ -24,6 +24,8 @@ type sim struct {
 	keys  []*keyState
 	rec   *recorder
 	inst  []int // instances started per slot
+	// lastHerd is when the last herd of returning callers came (healed).
+	lastHerd time.Duration
 }
 
 type nodeStatus uint8
@@ -61,7 +63,9 @@ type node struct {
 	// first ring with this node in it.
 	snapshot   []engine.Moved
 	snapshotAt time.Duration
-	restoring  bool
+	// handedOff is the ring id n last handed off for: its done mark.
+	handedOff uint64
+	restoring bool
 
 	mem     *table
 	joined  bool
@@ -273,6 +277,8 @@ func (n *node) rebuild() {
 		self := n.id
 		n.store.SetFence(func(k bucket.Key) bool { return r.Owner(k.Hi) != self })
 		n.handOff(v)
+		n.handedOff = v.ID
+		n.at(s.w.now+DoneMarkRetry, func() { n.askDoneMarks(v) })
 	}
 	n.view = v
 	old.replaced = true
@@ -283,6 +289,9 @@ func (n *node) rebuild() {
 		n.prov = s.cfg.Hooks.ViewChanged(n.prov, n.newProvisional)
 	}
 	s.w.record('V', int64(n.slot), int64(v.Version), int64(v.ID), int64(len(v.Quorum.Alive)))
+	if v.Quorum.OK() && !old.Quorum.OK() && old.Ring.Len() > 0 {
+		s.healed(n)
+	}
 	if old.ID != v.ID || old.Quorum.OK() != v.Quorum.OK() {
 		s.tracef("%s view %d ring %x members %d majority %v healed %v takeovers %d", n.id, v.Version, v.ID, v.Ring.Len(), v.Quorum.OK(), v.Healed, len(v.Takeovers))
 	}
@@ -318,7 +327,7 @@ func (n *node) handOff(v *sview) {
 	hasPeer := func(id string) bool { _, ok := slices.BinarySearch(v.Peers, id); return ok }
 	plan := ownership.PlanHandoff(v.View, v.Ring, n.store, n.prov, n.id, hasPeer, n.clock.Now())
 	for _, p := range v.Peers {
-		n.sendHandoff(p, plan.ByOwner[p], v.ID, func() { plan.Undelivered(n.prov, p, 0) })
+		n.sendHandoff(p, plan.ByOwner[p], plan.Lent[p], v.ID, func() { plan.Undelivered(n.prov, p, 0) })
 	}
 }
 
@@ -327,39 +336,69 @@ func (n *node) handOff(v *sview) {
 // lost with it, as a failed gRPC handoff loses them. failed, if not nil,
 // runs when the sender learns the handoff failed (it could not be sent,
 // or the peer was down): lent hits go back to the sender's Provisional.
-func (n *node) sendHandoff(peer string, moved []engine.Moved, ringID uint64, failed func()) {
+func (n *node) sendHandoff(peer string, moved []engine.Moved, lent int, ringID uint64, failed func()) {
 	from := n.id
 	n.s.w.record('H', int64(n.slot), int64(len(moved)), int64(ringID))
-	if !n.send(peer, false, func(dst *node) { dst.absorb(from, moved, ringID) }, failed) && failed != nil {
+	if !n.send(peer, false, func(dst *node) { dst.absorb(from, moved, lent, ringID) }, failed) && failed != nil {
 		failed()
 	}
 }
 
 // absorb takes buckets handed off by another member, and its done mark.
-func (n *node) absorb(from string, moved []engine.Moved, doneRing uint64) {
+func (n *node) absorb(from string, moved []engine.Moved, lent int, doneRing uint64) {
 	if n.leaving != nil && len(moved) > 0 {
-		n.relay(moved)
+		n.relay(moved, lent)
 	} else if len(moved) > 0 {
-		kept := n.view.Absorb(n.store, n.prov, n.id, moved, n.clock.Now())
+		kept := n.view.Absorb(n.store, n.prov, n.id, moved, lent, n.clock.Now())
 		n.s.tracef("%s absorbs %d buckets from %s (kept %d, takeovers %d)", n.id, len(moved), from, kept, len(n.view.Takeovers))
 	}
 	if doneRing != 0 {
 		n.s.tracef("%s done mark from %s for ring %x (own %x, majority %v)", n.id, from, doneRing, n.view.ID, n.view.Quorum.OK())
 	}
-	if doneRing != 0 && n.core.Done(from, doneRing) {
+	n.doneMark(from, doneRing)
+	if doneRing != 0 && n.handedOff == doneRing {
+		// Done with that ring too: the answer carries this node's own mark
+		// (peer.Client.Handoff), back over the same network.
+		self := n.id
+		n.send(from, false, func(dst *node) { dst.doneMark(self, doneRing) }, nil)
+	}
+}
+
+// doneMark records a member's done mark for ringID (0: none), which may
+// settle n's view.
+func (n *node) doneMark(from string, ringID uint64) {
+	if ringID != 0 && n.core.Done(from, ringID) {
 		n.view.settled = true
-		n.s.w.record('D', int64(n.slot), int64(doneRing))
+		n.s.w.record('D', int64(n.slot), int64(ringID))
 		n.wake()
 	}
 }
 
-// relay passes buckets that reached a leaving node on to their owners in
-// the ring without it.
-func (n *node) relay(moved []engine.Moved) {
+// askDoneMarks asks, every DoneMarkRetry while v is n's view and has not
+// settled, each peer whose done mark has not come for it again by sending
+// n's own, as cluster's askDoneMarks does.
+func (n *node) askDoneMarks(v *sview) {
+	if n.view != v || v.settled || n.leaving != nil {
+		return
+	}
+	for _, p := range n.core.Unsettled() {
+		n.sendHandoff(p, nil, 0, v.ID, nil)
+	}
+	n.at(n.s.w.now+DoneMarkRetry, func() { n.askDoneMarks(v) })
+}
+
+// relay passes buckets that reached a leaving node (the first lent of
+// them lent hits, which stay marked) on to their owners in the ring
+// without it.
+func (n *node) relay(moved []engine.Moved, lent int) {
 	byOwner := map[string][]engine.Moved{}
-	for _, m := range moved {
+	lentTo := map[string]int{}
+	for i, m := range moved {
 		owner := n.leaving.Owner(m.Key.Hi)
 		byOwner[owner] = append(byOwner[owner], m)
+		if i < lent {
+			lentTo[owner]++
+		}
 	}
 	owners := make([]string, 0, len(byOwner))
 	for o := range byOwner {
@@ -368,7 +407,7 @@ func (n *node) relay(moved []engine.Moved) {
 	slices.Sort(owners)
 	for _, o := range owners {
 		if _, ok := slices.BinarySearch(n.view.Peers, o); ok {
-			n.sendHandoff(o, byOwner[o], 0, nil)
+			n.sendHandoff(o, byOwner[o], lentTo[o], 0, nil)
 		}
 	}
 }
@@ -405,7 +444,7 @@ func (n *node) leave() {
 			func(id string) bool { _, ok := slices.BinarySearch(n.view.Peers, id); return ok }, n.clock.Now())
 		doneID := ownership.RingID(others)
 		for _, p := range n.view.Peers {
-			n.sendHandoff(p, plan.ByOwner[p], doneID, nil)
+			n.sendHandoff(p, plan.ByOwner[p], plan.Lent[p], doneID, nil)
 		}
 	}
 	self := n.mem.self()

@@ -19,14 +19,19 @@ import (
 //     influence (from when each began to convergeWithin after it ended)
 //     touches the window: 1 for none, and for a join, a graceful leave or
 //     a rolling restart ("L, plus refill"); 2−1/N for any other single
-//     fault (the loosest of its rows: L·(1+m/N) ≤ L·(2−1/N)); and for
-//     two or more, 2, the loosest bound §6 states for a key (a member
-//     that misses a handoff: one extra L).
+//     fault (the loosest of its rows: L·(1+m/N) ≤ L·(2−1/N)), except 2
+//     for a partition or pause when the key's window is shorter than a
+//     cut-off owner takes to step down (stepDownWithin): it decides on
+//     while its successor's takeover share has lapsed; and for a one-way
+//     cut when the window is shorter than the cut and convergeWithin. Two
+//     or more faults add what each costs beyond L: 1 + Σ (f_i − 1).
 //   - Deadlines. Every check is answered within CheckTimeout of its
 //     start, unless the node it entered was paused or crashed meanwhile.
 //   - Convergence. convergeWithin after the last fault ends, every
 //     running node holds the same ring, of exactly the running nodes, and
-//     has settled it (every peer reported its handoff done).
+//     has settled it (every peer reported its handoff done); or, if the
+//     crashed members still counted leave the running ones no majority,
+//     every running node says it has none.
 //   - Under-admission. In a quiet stretch (no fault's influence for the
 //     window before it), an owner's denial of a strict_window or
 //     sliding_log key is needed: the callers were admitted at least
@@ -87,7 +92,7 @@ func (r *recorder) scheduleConvergence(from time.Duration) {
 	}
 	r.convAt = at
 	r.s.w.at(at, func() {
-		if ok, unsettled, why := r.s.converged(); !ok && (!unsettled || !r.s.cfg.IgnoreUnsettled) {
+		if ok, unsettled, why := r.s.converged(); !ok {
 			kind := "convergence"
 			if unsettled {
 				kind = "unsettled"
@@ -144,7 +149,7 @@ func (s *sim) finish(res *Result) {
 		}
 	}
 	res.Checks = r.answers
-	nodes := float64(s.sch.Slots)
+	nodes := s.sch.Slots
 	for _, k := range s.keys {
 		for _, a := range k.admits {
 			res.Admitted += a.hits
@@ -171,8 +176,9 @@ func exactBound(req bucket.Request) int64 {
 	return 2 * req.Limit
 }
 
-// influence returns the faults whose influence touches [from, to).
-func (s *sim) influence(from, to time.Duration) (kinds []FaultKind) {
+// influence returns the faults whose influence touches [from, to), with
+// how long each lasted.
+func (s *sim) influence(from, to time.Duration) (faults []faultSpan) {
 	r := s.rec
 	for i, f := range s.sch.Faults {
 		b, e := r.began[i], r.ended[i]
@@ -183,29 +189,77 @@ func (s *sim) influence(from, to time.Duration) (kinds []FaultKind) {
 			e = s.cfg.Duration
 		}
 		if b < to && from < e+convergeWithin {
-			kinds = append(kinds, f.Kind)
+			faults = append(faults, faultSpan{f.Kind, e - b})
 		}
 	}
-	return kinds
+	return faults
+}
+
+// faultSpan is a fault that happened: its kind and how long it lasted.
+type faultSpan struct {
+	kind FaultKind
+	dur  time.Duration
+}
+
+// maxSuspicion is the longest suspicion timeout a schedule draws.
+const maxSuspicion = 3 * time.Second
+
+// stepDownWithin is how long a member cut off from the others may go on
+// deciding, as the owner of its keys, after the cut: until it has declared
+// enough of them dead to see no majority. It probes one member per
+// ProbeInterval, and must lose half of them, each after its suspicion
+// timeout.
+func stepDownWithin(nodes int) time.Duration {
+	return time.Duration(nodes/2+1)*ProbeInterval + ProbeTimeout + maxSuspicion
 }
 
 // factor is DESIGN §6's bound, as a multiple of one exact limiter's, for
-// the faults that touch a window, and the class it is reported under.
-func factor(kinds []FaultKind, nodes float64) (float64, string) {
-	switch len(kinds) {
+// the faults that touch a window of length w, and the class it is
+// reported under. Faults compose by adding what each costs beyond L:
+// each loses at most what its own row says (an owner lost twice in one
+// window, paused and then crashed, forgets twice).
+func factor(faults []faultSpan, nodes int, w time.Duration) (float64, string) {
+	switch len(faults) {
 	case 0:
 		return 1, "none"
 	case 1:
-		switch kinds[0] {
-		case Join, Leave, Rolling:
-			// "L, plus refill", less the one fresh share §6 owns up to: a
-			// node that missed its deadline while it knew nothing of the
-			// key yet.
-			return 1 + 1/nodes, kinds[0].String()
-		}
-		return 2 - 1/nodes, kinds[0].String()
+		return single(faults[0], nodes, w)
 	}
-	return 2, "compound"
+	f := 1.0
+	for _, fs := range faults {
+		one, _ := single(fs, nodes, w)
+		f += one - 1
+	}
+	return f, "compound"
+}
+
+// single is factor for one fault.
+func single(f faultSpan, nodes int, w time.Duration) (float64, string) {
+	n := float64(nodes)
+	k := f.kind
+	switch k {
+	case Join, Leave, Rolling:
+		// "L, plus refill", less the one fresh share §6 owns up to: a
+		// node that missed its deadline while it knew nothing of the key
+		// yet.
+		return 1 + 1/n, k.String()
+	case Partition, Pause:
+		if w < stepDownWithin(nodes) {
+			// A cut-off owner decides on until it steps down, and its
+			// successor's takeover share lasts one window: for windows
+			// shorter than that overlap both sides admit a whole L in some
+			// window.
+			return 2, k.String() + " (short window)"
+		}
+	case OneWay:
+		if w < f.dur+convergeWithin {
+			// As a partition, and longer: when it heals, the death claims
+			// the cut side made spread to the others, and for a moment two
+			// rings may each count a majority, with one member on both.
+			return 2, k.String() + " (short window)"
+		}
+	}
+	return 2 - 1/n, k.String()
 }
 
 // windowOf is the rolling window the over-admission check uses: the
@@ -214,7 +268,7 @@ func windowOf(w time.Duration) time.Duration {
 	return time.Duration(int64(w) / (1_000_000 + MaxDrift) * 1_000_000)
 }
 
-func (s *sim) checkOver(k *keyState, nodes float64, res *Result) {
+func (s *sim) checkOver(k *keyState, nodes int, res *Result) {
 	b := exactBound(k.req)
 	w := windowOf(k.req.Window)
 	var sum int64
@@ -225,7 +279,7 @@ func (s *sim) checkOver(k *keyState, nodes float64, res *Result) {
 			sum += k.admits[j].hits
 			j++
 		}
-		f, class := factor(s.influence(a.at, a.at+w), nodes)
+		f, class := factor(s.influence(a.at, a.at+w), nodes, k.req.Window)
 		bound := int64(float64(b) * f)
 		if f > 1 && k.req.Limit < int64(nodes) {
 			// A share is never less than one hit (Provisional.Lend), so

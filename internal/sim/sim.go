@@ -18,6 +18,7 @@ const (
 	HandoffWait       = ownership.DefaultHandoffWait
 	MaxRoutes         = 64
 	LeaveDrain        = 300 * time.Millisecond
+	DoneMarkRetry     = time.Second // cluster's doneMarkRetry
 	ForgetFailedAfter = ownership.DefaultForgetFailedAfter
 
 	// Gossip, as the LAN profile of internal/membership sets memberlist.
@@ -43,11 +44,6 @@ type Config struct {
 	// calls to the core so that tests can show the oracle catches them.
 	// The zero value plants nothing.
 	Hooks Hooks
-	// IgnoreUnsettled leaves out of the oracle a known finding: a node
-	// that dropped a member and took it back, while that member's own
-	// ring never changed, waits for a done mark that never comes, so its
-	// view never settles (see DESIGN.md §7, the simulator).
-	IgnoreUnsettled bool
 	// Trace, if set, is called with a line for every decision and fault.
 	Trace func(string)
 }

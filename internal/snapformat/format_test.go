@@ -117,7 +117,7 @@ func TestAged(t *testing.T) {
 }
 
 // BenchmarkWrite and BenchmarkRead measure a snapshot of 1M buckets: ns
-// and bytes per bucket (DESIGN.md §6).
+// and bytes per bucket (DESIGN.md §5).
 func BenchmarkWrite(b *testing.B) {
 	in := sample(1_000_000)
 	var buf bytes.Buffer
@@ -141,7 +141,7 @@ func BenchmarkRead(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ns/bucket")
 }
 
-// BenchmarkSaveStore measures what a node's save costs (DESIGN.md §6):
+// BenchmarkSaveStore measures what a node's save costs (DESIGN.md §5):
 // copying 1M strict-window buckets out of a store, encoding them, and
 // writing, syncing and renaming the file.
 func BenchmarkSaveStore(b *testing.B) {

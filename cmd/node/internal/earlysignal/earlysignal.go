@@ -5,11 +5,11 @@
 // with no log line. cmd/node's imports (gRPC, protobuf, Prometheus,
 // memberlist, Envoy's API) take some milliseconds to initialize before
 // main runs, so a supervisor that stops a node just after starting it
-// would see it vanish silently (issue 14). Go initializes packages in
-// import-path order as soon as their own imports are ready (the language
-// spec, "Package initialization"), and this package needs only os/signal:
-// it runs ahead of every heavy dependency, whose paths sort after
-// "github.com/drlimit".
+// would see it vanish silently, with no trace of why. Go initializes
+// packages in import-path order as soon as their own imports are ready
+// (the language spec, "Package initialization"), and this package needs
+// only os/signal: it runs ahead of every heavy dependency, whose paths
+// sort after "github.com/drlimit".
 package earlysignal
 
 import (
