@@ -37,7 +37,8 @@ type Request = engine.Request
 // arrive, and RetryAfter, when Allowed is false, the shortest wait after
 // which the same check would be admitted. Shadowed is set by a node that
 // ran the check in shadow mode and admitted it although it was over the
-// limit.
+// limit. DecidedBy, and FallbackReason when the fail policy decided, are
+// set by a node to say what decided the check; an engine leaves them zero.
 type Decision = engine.Decision
 
 // Algorithm names one of the rate-limit algorithms: StrictWindow (the

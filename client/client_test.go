@@ -92,8 +92,8 @@ func TestClientAgainstCluster(t *testing.T) {
 	shadow := bucket.Request{UserID: "carol", Action: "api", Limit: 1, Window: time.Hour, Hits: 1}
 	c.Check(ctx, shadow)
 	d, err := c.CheckWith(ctx, shadow, drl.CheckOptions{Shadow: true})
-	if err != nil || !d.Allowed || !d.Shadowed {
-		t.Fatalf("shadow check over the limit: %+v %v", d, err)
+	if err != nil || !d.Allowed || !d.Shadowed || d.DecidedBy != bucket.DecidedByOwner {
+		t.Fatalf("shadow check over the limit: %+v %v, want allowed, shadowed, decided by the owner", d, err)
 	}
 	c.Check(ctx, shadow)
 	if top, err := c.TopDenied(ctx, 5); err != nil || len(top.Keys) > 5 {

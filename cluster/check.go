@@ -39,6 +39,9 @@ func (n *Node) Check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 // CheckWith is Check with options for this check: what to answer if the
 // owner cannot be reached within the check's deadline (CheckTimeout, or
 // ctx's if earlier; drl.FailDefault means Config.FailPolicy), and shadow mode.
+// The decision says what decided it (DecidedBy: the owner, this node's
+// deny cache or lease, or the fail policy, with FallbackReason saying why),
+// and its ResetAfter is never more than req.Window.
 // Errors: bucket.ErrInvalidArgument (bad input; nothing is spent),
 // drl.ErrClosed, ctx's cancellation, or drl.ErrNoOwner only when the fallback
 // itself cannot decide. It implements drl.Limiter.
@@ -102,20 +105,46 @@ func (n *Node) decidesLocally(userID, action string) bool {
 	return n.own.view.Load().Ring.Owner(n.hash(userID, action).Hi) == n.id
 }
 
+// checkPolicy is a check with the fail policy to answer it when no owner
+// can. Its decision says who decided it, and never gives a ResetAfter
+// longer than the window.
 func (n *Node) checkPolicy(ctx context.Context, req bucket.Request, policy drl.FailPolicy) (bucket.Decision, error) {
 	routed := n.own.view.Load()
 	d, err := n.check(ctx, req)
-	if err == nil || !errors.Is(err, drl.ErrNoOwner) && !errors.Is(err, context.DeadlineExceeded) {
-		return d, err
+	if err != nil && (errors.Is(err, drl.ErrNoOwner) || errors.Is(err, context.DeadlineExceeded)) &&
+		!errors.Is(ctx.Err(), context.Canceled) { // a caller that left needs no answer
+		why := d.FallbackReason
+		if why == bucket.FallbackNone {
+			why = bucket.FallbackOwnerUnreachable
+		}
+		d, err = n.fallback(req, policy, err, routed)
+		d.DecidedBy, d.FallbackReason = bucket.DecidedByFailPolicy, why
 	}
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return d, err // the caller left: nobody needs an answer
+	if err != nil {
+		return bucket.Decision{}, err
 	}
-	return n.fallback(req, policy, err, routed)
+	// A bucket may count a hit a little past its window (the strict window
+	// rounds the newest hits up to their slot's end; the sliding window
+	// weighs the previous window for one window more), and says so in the
+	// ResetAfter its store expires it by. A caller reads ResetAfter as
+	// "when this window ends" and must never see more than the window.
+	if req.Window > 0 && d.ResetAfter > req.Window {
+		d.ResetAfter = req.Window
+	}
+	return d, nil
+}
+
+// noOwner is check's answer when no owner can decide: err, which wraps
+// drl.ErrNoOwner, and in the decision only why, for the fail policy's
+// answer to say.
+func noOwner(why bucket.FallbackReason, err error) (bucket.Decision, error) {
+	return bucket.Decision{FallbackReason: why}, err
 }
 
 // check routes a check to its owner; errors that leave it without a
-// decision are drl.ErrNoOwner or a context error.
+// decision are drl.ErrNoOwner or a context error. A decision says who
+// made it (DecidedBy); with an error, FallbackReason may say why no owner
+// could (owner_unreachable if it does not).
 func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, error) {
 	if err := n.store.Validate(req); err != nil {
 		return bucket.Decision{}, err
@@ -147,7 +176,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		// the cluster's size.
 		arm()
 		if err := n.awaitRing(ctx); err != nil {
-			return bucket.Decision{}, fmt.Errorf("%w: the node has no ring yet: %w", drl.ErrNoOwner, err)
+			return noOwner(bucket.FallbackNoRing, fmt.Errorf("%w: the node has no ring yet: %w", drl.ErrNoOwner, err))
 		}
 	}
 	var lastErr error
@@ -167,9 +196,9 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		owner, why := v.Route(key)
 		switch {
 		case why == ownership.NoRing:
-			return bucket.Decision{}, fmt.Errorf("%w: the ring is empty", drl.ErrNoOwner)
+			return noOwner(bucket.FallbackNoRing, fmt.Errorf("%w: the ring is empty", drl.ErrNoOwner))
 		case why == ownership.NoMajority:
-			return bucket.Decision{}, fmt.Errorf("%w: no majority: this node sees %v", drl.ErrNoOwner, v.Quorum)
+			return noOwner(bucket.FallbackNoMajority, fmt.Errorf("%w: no majority: this node sees %v", drl.ErrNoOwner, v.Quorum))
 		case owner == n.id:
 			n.stats.local.Add(1)
 			if v.unsettled() || len(v.Takeovers) > 0 {
@@ -183,7 +212,9 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 			if err != nil {
 				return bucket.Decision{}, fmt.Errorf("cluster: %w", err)
 			}
-			return ownership.Single(rep), nil
+			d := ownership.Single(rep)
+			d.DecidedBy = bucket.DecidedByOwner
+			return d, nil
 		}
 		p, ok := v.peers[owner]
 		if !ok {
@@ -192,6 +223,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		if v.deny != nil {
 			if d, ok := v.deny.Lookup(key, req); ok {
 				n.stats.denyHits.Add(1)
+				d.DecidedBy = bucket.DecidedByDenyCache
 				return d, nil
 			}
 		}
@@ -199,6 +231,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		if v.leases != nil && !req.DryRun {
 			if d, ok := v.leases.Take(key, req); ok {
 				n.stats.leaseHits.Add(1)
+				d.DecidedBy = bucket.DecidedByLease
 				return d, nil
 			}
 			lease = v.leases.Want(key, req)
@@ -213,6 +246,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		}
 		switch {
 		case err == nil:
+			d.DecidedBy = ownerUnlessSaid(d.DecidedBy)
 			n.lastAnswers.Store(key, req, d, sentAt)
 			if v.deny != nil && !d.Allowed {
 				v.deny.Store(key, req, d, sentAt)
@@ -247,6 +281,62 @@ const (
 	// handed to the fail policy after a few bounces.
 	maxRoutes = 64
 )
+
+// fallback answers a check whose owner could not be reached (cause); the
+// check was first routed on the view routed.
+func (n *Node) fallback(req bucket.Request, policy drl.FailPolicy, cause error, routed *view) (bucket.Decision, error) {
+	if policy == drl.FailDefault {
+		policy = n.cfg.FailPolicy
+	}
+	n.log.Debug("owner unreachable; fail policy decides", "policy", policy, "err", cause)
+	whole := ownership.Capacity(req)
+	switch policy {
+	case drl.FailOpen:
+		n.stats.fallbackOpen.Add(1)
+		return bucket.Decision{Allowed: true, Limit: whole, Remaining: max(whole-req.Hits, 0)}, nil
+	case drl.FailClosed:
+		n.stats.fallbackClosed.Add(1)
+		// Nothing can be known about when the owner returns; suggest the
+		// time one token takes, at most a second.
+		retry := min(req.Window/time.Duration(req.Limit), time.Second)
+		return bucket.Decision{Limit: whole, RetryAfter: max(retry, time.Millisecond)}, nil
+	}
+	n.stats.fallbackLocal.Add(1)
+	v := n.own.view.Load()
+	if v.Ring.Len() == 0 || n.life.closed.Load() {
+		// A node that has not seen its cluster yet cannot size a share of
+		// it (a share of one would be the whole limit), and one that is
+		// leaving has handed its buckets away: both deny.
+		return bucket.Decision{Limit: whole, RetryAfter: time.Second}, nil
+	}
+	if v != routed && v.Quorum.OK() {
+		// Ownership moved while the check waited: its key may have been
+		// taken over, or handed over, with what this node lent itself
+		// for it already counted there. A share now would be lent past
+		// that count; deny, and let the retry find the new owner.
+		return bucket.Decision{Limit: whole, RetryAfter: ownership.ReroutePause}, nil
+	}
+	key := n.hash(req.UserID, req.Action)
+	var know ownership.Knowledge
+	know.Left, know.Known = n.lastAnswers.Remaining(key, req)
+	if v.Ring.Owner(key.Hi) == n.id {
+		// The owner itself, without a majority: it knows what is left.
+		peek := req
+		peek.Hits, peek.DryRun = 0, true
+		if own, held, err := n.store.CheckKeyIfHeld(key, peek, 1); err == nil && held {
+			left := ownership.Single(own).Remaining
+			if know.Known {
+				left = min(left, know.Left)
+			}
+			know = ownership.Knowledge{Left: left, Known: true}
+		}
+	}
+	d, err := n.own.prov.Lend(v.View, key, req, know, v.unsettled(), n.cfg.Clock.Now())
+	if err != nil {
+		return bucket.Decision{}, fmt.Errorf("%w (and the local fallback failed: %w)", cause, err)
+	}
+	return d, nil
+}
 
 // awaitNext waits until v is replaced by a newer view, or pause passes.
 // The pause is a back-off in real time, not a span of the node's clock:
@@ -375,8 +465,23 @@ func (n *Node) checkOwned(ctx context.Context, checks []peer.OwnedCheck, results
 		if errors.Is(err, engine.ErrFenced) || errors.Is(err, errViewChanged) {
 			err = transport.ErrNotOwner
 		}
+		if err == nil {
+			// The sender's answer says who decided: this node, from the
+			// key's bucket, or the owner it passed the check on to.
+			rep.LastAdmitted.DecidedBy = ownerUnlessSaid(rep.LastAdmitted.DecidedBy)
+			rep.Denied.DecidedBy = ownerUnlessSaid(rep.Denied.DecidedBy)
+		}
 		results[i].Repeated, results[i].Err = rep, err
 	}
+}
+
+// ownerUnlessSaid is what decided an answer from a member: what it says,
+// or, from a member too old to say, the owner.
+func ownerUnlessSaid(by bucket.DecidedBy) bucket.DecidedBy {
+	if by == bucket.DecidedByUnknown {
+		return bucket.DecidedByOwner
+	}
+	return by
 }
 
 // answerNotOwned handles a direct check on a key this node does not own in
@@ -443,7 +548,7 @@ func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Requ
 	owner := leaving.Owner(key.Hi)
 	p := n.own.view.Load().peers[owner]
 	if p == nil {
-		return bucket.Decision{}, fmt.Errorf("%w: leaving, and no member is left to ask", drl.ErrNoOwner)
+		return noOwner(bucket.FallbackLeaving, fmt.Errorf("%w: leaving, and no member is left to ask", drl.ErrNoOwner))
 	}
 	var err error
 	for attempt := range maxRoutes {
@@ -460,16 +565,18 @@ func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Requ
 		rep, err = p.Send(ctx, key, req, peer.ModeProxied, 1)
 		switch {
 		case err == nil:
-			return ownership.Single(rep), nil
+			d := ownership.Single(rep)
+			d.DecidedBy = ownerUnlessSaid(d.DecidedBy)
+			return d, nil
 		case errors.Is(err, bucket.ErrInvalidArgument):
 			return bucket.Decision{}, err
 		case n.life.gone.Load():
 			return bucket.Decision{}, drl.ErrClosed
 		case !errors.Is(err, transport.ErrNotOwner):
-			return bucket.Decision{}, fmt.Errorf("%w: leaving; check passed on to %s: %w", drl.ErrNoOwner, owner, err)
+			return noOwner(bucket.FallbackLeaving, fmt.Errorf("%w: leaving; check passed on to %s: %w", drl.ErrNoOwner, owner, err))
 		}
 	}
-	return bucket.Decision{}, fmt.Errorf("%w: leaving; check passed on to %s: %w", drl.ErrNoOwner, owner, err)
+	return noOwner(bucket.FallbackLeaving, fmt.Errorf("%w: leaving; check passed on to %s: %w", drl.ErrNoOwner, owner, err))
 }
 
 // waitForMove waits, within ctx, for a handoff in flight that carries key.

@@ -81,6 +81,9 @@ func TestUnreachableOwnerFallsBackWithinDeadline(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v, want a decision", policy, err)
 		}
+		if d.DecidedBy != bucket.DecidedByFailPolicy || d.FallbackReason != bucket.FallbackOwnerUnreachable {
+			t.Fatalf("%v: %+v, want decided by fail_policy for owner_unreachable", policy, d)
+		}
 		return d
 	}
 	if d := ask(drl.FailOpen, key); !d.Allowed {

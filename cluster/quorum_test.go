@@ -51,8 +51,8 @@ func TestQuorumCountsFailedNotLeft(t *testing.T) {
 
 	req := bucket.Request{UserID: userOwnedBy(t, a, "node-0"), Action: "api", Limit: 5, Window: time.Minute, Hits: 1}
 	d, err := a.CheckWith(context.Background(), req, drl.CheckOptions{FailPolicy: drl.FailClosed})
-	if err != nil || d.Allowed {
-		t.Fatalf("a check on its own key without a majority: %+v %v, want the closed policy's denial", d, err)
+	if err != nil || d.Allowed || d.DecidedBy != bucket.DecidedByFailPolicy || d.FallbackReason != bucket.FallbackNoMajority {
+		t.Fatalf("a check on its own key without a majority: %+v %v, want the closed policy's denial for no_majority", d, err)
 	}
 	if err := a.Forget("node-0"); !errors.Is(err, drl.ErrNotFound) {
 		t.Fatalf("Forget of a live member: %v, want drl.ErrNotFound", err)
@@ -63,7 +63,7 @@ func TestQuorumCountsFailedNotLeft(t *testing.T) {
 		}
 	}
 	quorumIs("true 1/1")
-	if d, err := a.CheckWith(context.Background(), req, drl.CheckOptions{FailPolicy: drl.FailClosed}); err != nil || !d.Allowed {
+	if d, err := a.CheckWith(context.Background(), req, drl.CheckOptions{FailPolicy: drl.FailClosed}); err != nil || !d.Allowed || d.DecidedBy != bucket.DecidedByOwner {
 		t.Fatalf("a check once the failed members are forgotten: %+v %v, want allowed by the owner", d, err)
 	}
 }

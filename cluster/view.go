@@ -140,7 +140,7 @@ func (n *Node) rebuildRing() {
 		after = append(after, func() { n.log.Error("ring not rebuilt", "err", err) })
 		return
 	}
-	if ch.MajorityChanged {
+	if ch.MajorityChanged && n.own.leaving.Load() == nil { // a leaving node's count is nobody's concern
 		after = append(after, func() { n.logQuorum(ch.New.Quorum) })
 	}
 	v := &view{View: ch.New, peers: map[string]*peer.Client{}, waitOver: engine.After(n.cfg.Clock, n.cfg.HandoffWait),

@@ -83,6 +83,9 @@ func DecisionToProto(d bucket.Decision) *drlv1.CheckResponse {
 		ResetAfter: durationpb.New(d.ResetAfter),
 		RetryAfter: durationpb.New(d.RetryAfter),
 		Shadowed:   d.Shadowed,
+		// The enums number their values as bucket does.
+		DecidedBy:      drlv1.DecidedBy(d.DecidedBy),
+		FallbackReason: drlv1.FallbackReason(d.FallbackReason),
 	}
 }
 
@@ -95,7 +98,19 @@ func DecisionFromProto(m *drlv1.CheckResponse) bucket.Decision {
 		ResetAfter: m.GetResetAfter().AsDuration(),
 		RetryAfter: m.GetRetryAfter().AsDuration(),
 		Shadowed:   m.GetShadowed(),
+		// A value this version does not know (from a newer node) reads as
+		// unknown, or as a fallback without a reason it can name.
+		DecidedBy:      bucket.DecidedBy(knownOr0(int32(m.GetDecidedBy()), int32(bucket.DecidedByFailPolicy))),
+		FallbackReason: bucket.FallbackReason(knownOr0(int32(m.GetFallbackReason()), int32(bucket.FallbackLeaving))),
 	}
+}
+
+// knownOr0 is v if it is in [0, last], else 0.
+func knownOr0(v, last int32) int32 {
+	if v < 0 || v > last {
+		return 0
+	}
+	return v
 }
 
 // LimitCheckToProto converts one check with its options for the public API.

@@ -5,10 +5,12 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/drlimit/drl/api"
 	"github.com/drlimit/drl/api/drlv1"
 )
 
@@ -29,20 +31,43 @@ import (
 //	GET  /v1/status         the same as JSON
 //	GET  /healthz           200 while the process serves
 //	GET  /readyz            200 once joined with a ring built, else 503
+//	GET  /metrics           Prometheus metrics
+//	GET  /openapi.yaml      the OpenAPI 3 document of all of these (api/openapi.yaml)
 //
 // Errors are {"error": {"code": "INVALID_ARGUMENT", "message": "...",
 // "field": "window"}} with 400, 413 (INVALID_ARGUMENT), 404 (NOT_FOUND),
 // 405 (METHOD_NOT_ALLOWED), 503 (UNAVAILABLE) or 504 (DEADLINE_EXCEEDED).
+// TestOpenAPIMatchesHandlers holds api/openapi.yaml to these handlers.
 
 var jsonOut = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
 
 // NewHTTPHandler returns the node's HTTP API. Serve it with HTTPProtocols
 // to take HTTP/2 without TLS (h2c) beside HTTP/1.1.
 func NewHTTPHandler(cfg ServerConfig) http.Handler {
+	return requireToken(cfg, newHTTPMux(cfg))
+}
+
+// routeMux is a ServeMux that remembers the patterns it serves.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string // "METHOD /path", in order
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
+}
+
+// newHTTPMux returns the API's routes, without the token check.
+func newHTTPMux(cfg ServerConfig) *routeMux {
 	cfg = cfg.withDefaults()
 	g := &grpcServer{cfg: cfg}
 	h := &httpChecks{cfg: cfg}
-	mux := http.NewServeMux()
+	mux := &routeMux{ServeMux: http.NewServeMux()}
 	mux.HandleFunc("POST /v1/ratelimit", h.check)
 	mux.HandleFunc("POST /v1/ratelimit:batch", h.batch)
 	mux.HandleFunc("POST /v1/ratelimit:all", h.all)
@@ -63,7 +88,7 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 				writeError(w, httpStatus(err), errorOf(err))
 				return
 			}
-			writeValue(w, http.StatusOK, map[string]any{"dropped": reset.Dropped, "members": reset.ConfirmedBy})
+			writeValue(w, http.StatusOK, map[string]any{"dropped": reset.Dropped, "members": nonNil(reset.ConfirmedBy)})
 		})
 		mux.HandleFunc("POST /v1/forget", func(w http.ResponseWriter, r *http.Request) {
 			body, ok := h.readBody(w, r)
@@ -129,17 +154,54 @@ func NewHTTPHandler(cfg ServerConfig) http.Handler {
 	}
 	if cfg.Status != nil {
 		mux.Handle("GET /status", serveStatus(cfg.Status))
-		mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeValue(w, http.StatusOK, cfg.Status()) })
+		mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeValue(w, http.StatusOK, statusJSON(cfg.Status())) })
 		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/status", http.StatusFound) })
 	}
-	for path, allow := range map[string]string{"/v1/ratelimit": "POST", "/v1/ratelimit:batch": "POST",
-		"/v1/ratelimit:all": "POST", "/v1/members": "GET", "/v1/owner": "GET", "/healthz": "GET", "/readyz": "GET"} {
-		mux.HandleFunc(path, methodNotAllowed(allow))
+	mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		w.Write(api.OpenAPI)
+	})
+	// Every path answers another method with 405 and the one it takes; the
+	// catch-all below would answer 404.
+	allow := map[string][]string{}
+	var paths []string
+	for _, p := range mux.patterns {
+		method, path, _ := strings.Cut(p, " ")
+		if path == "/{$}" {
+			continue
+		}
+		if allow[path] == nil {
+			paths = append(paths, path)
+		}
+		allow[path] = append(allow[path], method)
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	for _, path := range paths {
+		mux.ServeMux.HandleFunc(path, methodNotAllowed(strings.Join(allow[path], ", ")))
+	}
+	mux.ServeMux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, httpError{code: "NOT_FOUND", message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})
-	return requireToken(cfg, mux)
+	return mux
+}
+
+// statusJSON is st with [] for its empty lists, as the other answers give
+// them, rather than null.
+func statusJSON(st Status) Status {
+	st.Members = nonNil(st.Members)
+	st.Quorum.Failed = nonNil(st.Quorum.Failed)
+	st.Events = nonNil(st.Events)
+	st.RateHistory = nonNil(st.RateHistory)
+	if st.Fallbacks == nil {
+		st.Fallbacks = map[string]uint64{}
+	}
+	return st
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // errorJSON is an error answer's object, for callers that build answers

@@ -31,7 +31,27 @@ func appendDecision(b []byte, d bucket.Decision) []byte {
 	if d.Shadowed {
 		b = append(b, `,"shadowed":true`...)
 	}
+	// The names are JSON-safe constants: no escaping needed.
+	if by := d.DecidedBy.String(); by != "" {
+		b = append(b, `,"decided_by":"`...)
+		b = append(b, by...)
+		b = append(b, '"')
+	}
+	if why := d.FallbackReason.String(); why != "" {
+		b = append(b, `,"fallback_reason":"`...)
+		b = append(b, why...)
+		b = append(b, '"')
+	}
 	return append(b, '}')
+}
+
+// FormatDuration writes d as the HTTP API's answers do, for other front
+// ends (drlctl's -json): seconds in whole milliseconds, rounded up,
+// "61.669s". ParseWindow reads it back.
+func FormatDuration(d time.Duration) string {
+	var b [32]byte
+	out := appendDuration(b[:0], d)
+	return string(out[1 : len(out)-1])
 }
 
 // appendDuration appends d as a JSON string in protojson's form, in whole

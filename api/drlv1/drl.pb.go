@@ -26,6 +26,135 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// DecidedBy says what decided a check.
+type DecidedBy int32
+
+const (
+	// Not said: the answer of a node that predates the field.
+	DecidedBy_DECIDED_BY_UNSPECIFIED DecidedBy = 0
+	// The key's owner, from its bucket.
+	DecidedBy_DECIDED_BY_OWNER DecidedBy = 1
+	// The answering node, from a denial the owner gave it moments before
+	// for the same bucket, until that denial's retry_after passes.
+	DecidedBy_DECIDED_BY_DENY_CACHE DecidedBy = 2
+	// The answering node, from hits the owner spent in advance and lent it
+	// (a hot key's lease).
+	DecidedBy_DECIDED_BY_LEASE DecidedBy = 3
+	// The answering node, by its fail policy (CheckRequest.fail_policy or
+	// its configured one), because no owner could decide; fallback_reason
+	// says why.
+	DecidedBy_DECIDED_BY_FAIL_POLICY DecidedBy = 4
+)
+
+// Enum value maps for DecidedBy.
+var (
+	DecidedBy_name = map[int32]string{
+		0: "DECIDED_BY_UNSPECIFIED",
+		1: "DECIDED_BY_OWNER",
+		2: "DECIDED_BY_DENY_CACHE",
+		3: "DECIDED_BY_LEASE",
+		4: "DECIDED_BY_FAIL_POLICY",
+	}
+	DecidedBy_value = map[string]int32{
+		"DECIDED_BY_UNSPECIFIED": 0,
+		"DECIDED_BY_OWNER":       1,
+		"DECIDED_BY_DENY_CACHE":  2,
+		"DECIDED_BY_LEASE":       3,
+		"DECIDED_BY_FAIL_POLICY": 4,
+	}
+)
+
+func (x DecidedBy) Enum() *DecidedBy {
+	p := new(DecidedBy)
+	*p = x
+	return p
+}
+
+func (x DecidedBy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DecidedBy) Descriptor() protoreflect.EnumDescriptor {
+	return file_drl_proto_enumTypes[0].Descriptor()
+}
+
+func (DecidedBy) Type() protoreflect.EnumType {
+	return &file_drl_proto_enumTypes[0]
+}
+
+func (x DecidedBy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DecidedBy.Descriptor instead.
+func (DecidedBy) EnumDescriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{0}
+}
+
+// FallbackReason says why a check was decided by the fail policy.
+type FallbackReason int32
+
+const (
+	// The check was not decided by the fail policy.
+	FallbackReason_FALLBACK_REASON_UNSPECIFIED FallbackReason = 0
+	// The node has not seen its cluster yet (it has not joined anyone), so
+	// no member owns the key.
+	FallbackReason_FALLBACK_REASON_NO_RING FallbackReason = 1
+	// The node sees no majority of its cluster, so it is no key's authority.
+	FallbackReason_FALLBACK_REASON_NO_MAJORITY FallbackReason = 2
+	// The key's owner did not answer within the check's deadline, or
+	// ownership kept moving until it ended.
+	FallbackReason_FALLBACK_REASON_OWNER_UNREACHABLE FallbackReason = 3
+	// The node is leaving its cluster and could not pass the check on to
+	// the key's next owner.
+	FallbackReason_FALLBACK_REASON_LEAVING FallbackReason = 4
+)
+
+// Enum value maps for FallbackReason.
+var (
+	FallbackReason_name = map[int32]string{
+		0: "FALLBACK_REASON_UNSPECIFIED",
+		1: "FALLBACK_REASON_NO_RING",
+		2: "FALLBACK_REASON_NO_MAJORITY",
+		3: "FALLBACK_REASON_OWNER_UNREACHABLE",
+		4: "FALLBACK_REASON_LEAVING",
+	}
+	FallbackReason_value = map[string]int32{
+		"FALLBACK_REASON_UNSPECIFIED":       0,
+		"FALLBACK_REASON_NO_RING":           1,
+		"FALLBACK_REASON_NO_MAJORITY":       2,
+		"FALLBACK_REASON_OWNER_UNREACHABLE": 3,
+		"FALLBACK_REASON_LEAVING":           4,
+	}
+)
+
+func (x FallbackReason) Enum() *FallbackReason {
+	p := new(FallbackReason)
+	*p = x
+	return p
+}
+
+func (x FallbackReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FallbackReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_drl_proto_enumTypes[1].Descriptor()
+}
+
+func (FallbackReason) Type() protoreflect.EnumType {
+	return &file_drl_proto_enumTypes[1]
+}
+
+func (x FallbackReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FallbackReason.Descriptor instead.
+func (FallbackReason) EnumDescriptor() ([]byte, []int) {
+	return file_drl_proto_rawDescGZIP(), []int{1}
+}
+
 // Code says why a check got no decision.
 type Code int32
 
@@ -71,11 +200,11 @@ func (x Code) String() string {
 }
 
 func (Code) Descriptor() protoreflect.EnumDescriptor {
-	return file_drl_proto_enumTypes[0].Descriptor()
+	return file_drl_proto_enumTypes[2].Descriptor()
 }
 
 func (Code) Type() protoreflect.EnumType {
-	return &file_drl_proto_enumTypes[0]
+	return &file_drl_proto_enumTypes[2]
 }
 
 func (x Code) Number() protoreflect.EnumNumber {
@@ -84,7 +213,7 @@ func (x Code) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Code.Descriptor instead.
 func (Code) EnumDescriptor() ([]byte, []int) {
-	return file_drl_proto_rawDescGZIP(), []int{0}
+	return file_drl_proto_rawDescGZIP(), []int{2}
 }
 
 type WatchRingRequest struct {
@@ -440,9 +569,14 @@ type CheckResponse struct {
 	RetryAfter *durationpb.Duration `protobuf:"bytes,5,opt,name=retry_after,json=retryAfter,proto3" json:"retry_after,omitempty"`
 	// The check was over the limit but ran in shadow mode, so allowed is
 	// true.
-	Shadowed      bool `protobuf:"varint,6,opt,name=shadowed,proto3" json:"shadowed,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Shadowed bool `protobuf:"varint,6,opt,name=shadowed,proto3" json:"shadowed,omitempty"`
+	// What decided the check: its key's owner, or the answering node from
+	// its deny cache, a lease or its fail policy.
+	DecidedBy DecidedBy `protobuf:"varint,7,opt,name=decided_by,json=decidedBy,proto3,enum=drl.v1.DecidedBy" json:"decided_by,omitempty"`
+	// Why no owner decided, when decided_by is DECIDED_BY_FAIL_POLICY.
+	FallbackReason FallbackReason `protobuf:"varint,8,opt,name=fallback_reason,json=fallbackReason,proto3,enum=drl.v1.FallbackReason" json:"fallback_reason,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CheckResponse) Reset() {
@@ -515,6 +649,20 @@ func (x *CheckResponse) GetShadowed() bool {
 		return x.Shadowed
 	}
 	return false
+}
+
+func (x *CheckResponse) GetDecidedBy() DecidedBy {
+	if x != nil {
+		return x.DecidedBy
+	}
+	return DecidedBy_DECIDED_BY_UNSPECIFIED
+}
+
+func (x *CheckResponse) GetFallbackReason() FallbackReason {
+	if x != nil {
+		return x.FallbackReason
+	}
+	return FallbackReason_FALLBACK_REASON_UNSPECIFIED
 }
 
 type CheckAllRequest struct {
@@ -1598,7 +1746,7 @@ const file_drl_proto_rawDesc = "" +
 	"\adry_run\x18\t \x01(\bR\x06dryRun\x12\x16\n" +
 	"\x06shadow\x18\n" +
 	" \x01(\bR\x06shadowB\a\n" +
-	"\x05_hits\"\xf1\x01\n" +
+	"\x05_hits\"\xe4\x02\n" +
 	"\rCheckResponse\x12\x18\n" +
 	"\aallowed\x18\x01 \x01(\bR\aallowed\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x03R\x05limit\x12\x1c\n" +
@@ -1607,7 +1755,10 @@ const file_drl_proto_rawDesc = "" +
 	"resetAfter\x12:\n" +
 	"\vretry_after\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\n" +
 	"retryAfter\x12\x1a\n" +
-	"\bshadowed\x18\x06 \x01(\bR\bshadowed\"?\n" +
+	"\bshadowed\x18\x06 \x01(\bR\bshadowed\x120\n" +
+	"\n" +
+	"decided_by\x18\a \x01(\x0e2\x11.drl.v1.DecidedByR\tdecidedBy\x12?\n" +
+	"\x0ffallback_reason\x18\b \x01(\x0e2\x16.drl.v1.FallbackReasonR\x0efallbackReason\"?\n" +
 	"\x0fCheckAllRequest\x12,\n" +
 	"\x06limits\x18\x01 \x03(\v2\x14.drl.v1.CheckRequestR\x06limits\"a\n" +
 	"\x10CheckAllResponse\x12\x18\n" +
@@ -1667,7 +1818,19 @@ const file_drl_proto_rawDesc = "" +
 	"\x06action\x18\x02 \x01(\tR\x06action\"S\n" +
 	"\rOwnerResponse\x12$\n" +
 	"\x05owner\x18\x01 \x01(\v2\x0e.drl.v1.MemberR\x05owner\x12\x1c\n" +
-	"\tpartition\x18\x02 \x01(\x05R\tpartition*\x87\x01\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition*\x8a\x01\n" +
+	"\tDecidedBy\x12\x1a\n" +
+	"\x16DECIDED_BY_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10DECIDED_BY_OWNER\x10\x01\x12\x19\n" +
+	"\x15DECIDED_BY_DENY_CACHE\x10\x02\x12\x14\n" +
+	"\x10DECIDED_BY_LEASE\x10\x03\x12\x1a\n" +
+	"\x16DECIDED_BY_FAIL_POLICY\x10\x04*\xb3\x01\n" +
+	"\x0eFallbackReason\x12\x1f\n" +
+	"\x1bFALLBACK_REASON_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17FALLBACK_REASON_NO_RING\x10\x01\x12\x1f\n" +
+	"\x1bFALLBACK_REASON_NO_MAJORITY\x10\x02\x12%\n" +
+	"!FALLBACK_REASON_OWNER_UNREACHABLE\x10\x03\x12\x1b\n" +
+	"\x17FALLBACK_REASON_LEAVING\x10\x04*\x87\x01\n" +
 	"\x04Code\x12\v\n" +
 	"\aCODE_OK\x10\x00\x12\x19\n" +
 	"\x15CODE_INVALID_ARGUMENT\x10\x01\x12\x14\n" +
@@ -1699,75 +1862,79 @@ func file_drl_proto_rawDescGZIP() []byte {
 	return file_drl_proto_rawDescData
 }
 
-var file_drl_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_drl_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_drl_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_drl_proto_goTypes = []any{
-	(Code)(0),                   // 0: drl.v1.Code
-	(*WatchRingRequest)(nil),    // 1: drl.v1.WatchRingRequest
-	(*RingState)(nil),           // 2: drl.v1.RingState
-	(*RingMember)(nil),          // 3: drl.v1.RingMember
-	(*CheckRequest)(nil),        // 4: drl.v1.CheckRequest
-	(*CheckResponse)(nil),       // 5: drl.v1.CheckResponse
-	(*CheckAllRequest)(nil),     // 6: drl.v1.CheckAllRequest
-	(*CheckAllResponse)(nil),    // 7: drl.v1.CheckAllResponse
-	(*ResetRequest)(nil),        // 8: drl.v1.ResetRequest
-	(*ResetResponse)(nil),       // 9: drl.v1.ResetResponse
-	(*TopDeniedRequest)(nil),    // 10: drl.v1.TopDeniedRequest
-	(*TopDeniedResponse)(nil),   // 11: drl.v1.TopDeniedResponse
-	(*DeniedKey)(nil),           // 12: drl.v1.DeniedKey
-	(*CheckBatchRequest)(nil),   // 13: drl.v1.CheckBatchRequest
-	(*CheckBatchResponse)(nil),  // 14: drl.v1.CheckBatchResponse
-	(*CheckResult)(nil),         // 15: drl.v1.CheckResult
-	(*Error)(nil),               // 16: drl.v1.Error
-	(*MembersRequest)(nil),      // 17: drl.v1.MembersRequest
-	(*Member)(nil),              // 18: drl.v1.Member
-	(*MembersResponse)(nil),     // 19: drl.v1.MembersResponse
-	(*Quorum)(nil),              // 20: drl.v1.Quorum
-	(*ForgetRequest)(nil),       // 21: drl.v1.ForgetRequest
-	(*ForgetResponse)(nil),      // 22: drl.v1.ForgetResponse
-	(*OwnerRequest)(nil),        // 23: drl.v1.OwnerRequest
-	(*OwnerResponse)(nil),       // 24: drl.v1.OwnerResponse
-	(*durationpb.Duration)(nil), // 25: google.protobuf.Duration
+	(DecidedBy)(0),              // 0: drl.v1.DecidedBy
+	(FallbackReason)(0),         // 1: drl.v1.FallbackReason
+	(Code)(0),                   // 2: drl.v1.Code
+	(*WatchRingRequest)(nil),    // 3: drl.v1.WatchRingRequest
+	(*RingState)(nil),           // 4: drl.v1.RingState
+	(*RingMember)(nil),          // 5: drl.v1.RingMember
+	(*CheckRequest)(nil),        // 6: drl.v1.CheckRequest
+	(*CheckResponse)(nil),       // 7: drl.v1.CheckResponse
+	(*CheckAllRequest)(nil),     // 8: drl.v1.CheckAllRequest
+	(*CheckAllResponse)(nil),    // 9: drl.v1.CheckAllResponse
+	(*ResetRequest)(nil),        // 10: drl.v1.ResetRequest
+	(*ResetResponse)(nil),       // 11: drl.v1.ResetResponse
+	(*TopDeniedRequest)(nil),    // 12: drl.v1.TopDeniedRequest
+	(*TopDeniedResponse)(nil),   // 13: drl.v1.TopDeniedResponse
+	(*DeniedKey)(nil),           // 14: drl.v1.DeniedKey
+	(*CheckBatchRequest)(nil),   // 15: drl.v1.CheckBatchRequest
+	(*CheckBatchResponse)(nil),  // 16: drl.v1.CheckBatchResponse
+	(*CheckResult)(nil),         // 17: drl.v1.CheckResult
+	(*Error)(nil),               // 18: drl.v1.Error
+	(*MembersRequest)(nil),      // 19: drl.v1.MembersRequest
+	(*Member)(nil),              // 20: drl.v1.Member
+	(*MembersResponse)(nil),     // 21: drl.v1.MembersResponse
+	(*Quorum)(nil),              // 22: drl.v1.Quorum
+	(*ForgetRequest)(nil),       // 23: drl.v1.ForgetRequest
+	(*ForgetResponse)(nil),      // 24: drl.v1.ForgetResponse
+	(*OwnerRequest)(nil),        // 25: drl.v1.OwnerRequest
+	(*OwnerResponse)(nil),       // 26: drl.v1.OwnerResponse
+	(*durationpb.Duration)(nil), // 27: google.protobuf.Duration
 }
 var file_drl_proto_depIdxs = []int32{
-	3,  // 0: drl.v1.RingState.members:type_name -> drl.v1.RingMember
-	25, // 1: drl.v1.CheckRequest.window:type_name -> google.protobuf.Duration
-	25, // 2: drl.v1.CheckResponse.reset_after:type_name -> google.protobuf.Duration
-	25, // 3: drl.v1.CheckResponse.retry_after:type_name -> google.protobuf.Duration
-	4,  // 4: drl.v1.CheckAllRequest.limits:type_name -> drl.v1.CheckRequest
-	5,  // 5: drl.v1.CheckAllResponse.decisions:type_name -> drl.v1.CheckResponse
-	12, // 6: drl.v1.TopDeniedResponse.keys:type_name -> drl.v1.DeniedKey
-	4,  // 7: drl.v1.CheckBatchRequest.checks:type_name -> drl.v1.CheckRequest
-	15, // 8: drl.v1.CheckBatchResponse.results:type_name -> drl.v1.CheckResult
-	5,  // 9: drl.v1.CheckResult.decision:type_name -> drl.v1.CheckResponse
-	16, // 10: drl.v1.CheckResult.error:type_name -> drl.v1.Error
-	0,  // 11: drl.v1.Error.code:type_name -> drl.v1.Code
-	18, // 12: drl.v1.MembersResponse.members:type_name -> drl.v1.Member
-	20, // 13: drl.v1.MembersResponse.quorum:type_name -> drl.v1.Quorum
-	18, // 14: drl.v1.OwnerResponse.owner:type_name -> drl.v1.Member
-	4,  // 15: drl.v1.RateLimiter.Check:input_type -> drl.v1.CheckRequest
-	13, // 16: drl.v1.RateLimiter.CheckBatch:input_type -> drl.v1.CheckBatchRequest
-	17, // 17: drl.v1.RateLimiter.Members:input_type -> drl.v1.MembersRequest
-	23, // 18: drl.v1.RateLimiter.Owner:input_type -> drl.v1.OwnerRequest
-	6,  // 19: drl.v1.RateLimiter.CheckAll:input_type -> drl.v1.CheckAllRequest
-	8,  // 20: drl.v1.RateLimiter.Reset:input_type -> drl.v1.ResetRequest
-	10, // 21: drl.v1.RateLimiter.TopDenied:input_type -> drl.v1.TopDeniedRequest
-	21, // 22: drl.v1.RateLimiter.Forget:input_type -> drl.v1.ForgetRequest
-	1,  // 23: drl.v1.RateLimiter.WatchRing:input_type -> drl.v1.WatchRingRequest
-	5,  // 24: drl.v1.RateLimiter.Check:output_type -> drl.v1.CheckResponse
-	14, // 25: drl.v1.RateLimiter.CheckBatch:output_type -> drl.v1.CheckBatchResponse
-	19, // 26: drl.v1.RateLimiter.Members:output_type -> drl.v1.MembersResponse
-	24, // 27: drl.v1.RateLimiter.Owner:output_type -> drl.v1.OwnerResponse
-	7,  // 28: drl.v1.RateLimiter.CheckAll:output_type -> drl.v1.CheckAllResponse
-	9,  // 29: drl.v1.RateLimiter.Reset:output_type -> drl.v1.ResetResponse
-	11, // 30: drl.v1.RateLimiter.TopDenied:output_type -> drl.v1.TopDeniedResponse
-	22, // 31: drl.v1.RateLimiter.Forget:output_type -> drl.v1.ForgetResponse
-	2,  // 32: drl.v1.RateLimiter.WatchRing:output_type -> drl.v1.RingState
-	24, // [24:33] is the sub-list for method output_type
-	15, // [15:24] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	5,  // 0: drl.v1.RingState.members:type_name -> drl.v1.RingMember
+	27, // 1: drl.v1.CheckRequest.window:type_name -> google.protobuf.Duration
+	27, // 2: drl.v1.CheckResponse.reset_after:type_name -> google.protobuf.Duration
+	27, // 3: drl.v1.CheckResponse.retry_after:type_name -> google.protobuf.Duration
+	0,  // 4: drl.v1.CheckResponse.decided_by:type_name -> drl.v1.DecidedBy
+	1,  // 5: drl.v1.CheckResponse.fallback_reason:type_name -> drl.v1.FallbackReason
+	6,  // 6: drl.v1.CheckAllRequest.limits:type_name -> drl.v1.CheckRequest
+	7,  // 7: drl.v1.CheckAllResponse.decisions:type_name -> drl.v1.CheckResponse
+	14, // 8: drl.v1.TopDeniedResponse.keys:type_name -> drl.v1.DeniedKey
+	6,  // 9: drl.v1.CheckBatchRequest.checks:type_name -> drl.v1.CheckRequest
+	17, // 10: drl.v1.CheckBatchResponse.results:type_name -> drl.v1.CheckResult
+	7,  // 11: drl.v1.CheckResult.decision:type_name -> drl.v1.CheckResponse
+	18, // 12: drl.v1.CheckResult.error:type_name -> drl.v1.Error
+	2,  // 13: drl.v1.Error.code:type_name -> drl.v1.Code
+	20, // 14: drl.v1.MembersResponse.members:type_name -> drl.v1.Member
+	22, // 15: drl.v1.MembersResponse.quorum:type_name -> drl.v1.Quorum
+	20, // 16: drl.v1.OwnerResponse.owner:type_name -> drl.v1.Member
+	6,  // 17: drl.v1.RateLimiter.Check:input_type -> drl.v1.CheckRequest
+	15, // 18: drl.v1.RateLimiter.CheckBatch:input_type -> drl.v1.CheckBatchRequest
+	19, // 19: drl.v1.RateLimiter.Members:input_type -> drl.v1.MembersRequest
+	25, // 20: drl.v1.RateLimiter.Owner:input_type -> drl.v1.OwnerRequest
+	8,  // 21: drl.v1.RateLimiter.CheckAll:input_type -> drl.v1.CheckAllRequest
+	10, // 22: drl.v1.RateLimiter.Reset:input_type -> drl.v1.ResetRequest
+	12, // 23: drl.v1.RateLimiter.TopDenied:input_type -> drl.v1.TopDeniedRequest
+	23, // 24: drl.v1.RateLimiter.Forget:input_type -> drl.v1.ForgetRequest
+	3,  // 25: drl.v1.RateLimiter.WatchRing:input_type -> drl.v1.WatchRingRequest
+	7,  // 26: drl.v1.RateLimiter.Check:output_type -> drl.v1.CheckResponse
+	16, // 27: drl.v1.RateLimiter.CheckBatch:output_type -> drl.v1.CheckBatchResponse
+	21, // 28: drl.v1.RateLimiter.Members:output_type -> drl.v1.MembersResponse
+	26, // 29: drl.v1.RateLimiter.Owner:output_type -> drl.v1.OwnerResponse
+	9,  // 30: drl.v1.RateLimiter.CheckAll:output_type -> drl.v1.CheckAllResponse
+	11, // 31: drl.v1.RateLimiter.Reset:output_type -> drl.v1.ResetResponse
+	13, // 32: drl.v1.RateLimiter.TopDenied:output_type -> drl.v1.TopDeniedResponse
+	24, // 33: drl.v1.RateLimiter.Forget:output_type -> drl.v1.ForgetResponse
+	4,  // 34: drl.v1.RateLimiter.WatchRing:output_type -> drl.v1.RingState
+	26, // [26:35] is the sub-list for method output_type
+	17, // [17:26] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_drl_proto_init() }
@@ -1785,7 +1952,7 @@ func file_drl_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_drl_proto_rawDesc), len(file_drl_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      3,
 			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,

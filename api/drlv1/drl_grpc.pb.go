@@ -40,8 +40,11 @@ const (
 //
 // RateLimiter is the public API, served by every node. Any node answers any
 // check: it forwards to the key's owner when it is not the owner itself.
-// Its HTTP/JSON form (POST /v1/ratelimit, GET /v1/members, GET /v1/owner)
-// uses the protojson encoding of these messages with the field names below.
+// Its HTTP/JSON form (POST /v1/ratelimit, GET /v1/members, GET /v1/owner;
+// every path in api/openapi.yaml) uses the protojson encoding of these
+// messages with the field names below, except that the enums DecidedBy and
+// FallbackReason read as their lowercase names without the prefix
+// ("decided_by": "owner", "fallback_reason": "no_ring").
 type RateLimiterClient interface {
 	// Check spends hits from one bucket. Bad input is InvalidArgument; being
 	// over the limit is not an error.
@@ -191,8 +194,11 @@ type RateLimiter_WatchRingClient = grpc.ServerStreamingClient[RingState]
 //
 // RateLimiter is the public API, served by every node. Any node answers any
 // check: it forwards to the key's owner when it is not the owner itself.
-// Its HTTP/JSON form (POST /v1/ratelimit, GET /v1/members, GET /v1/owner)
-// uses the protojson encoding of these messages with the field names below.
+// Its HTTP/JSON form (POST /v1/ratelimit, GET /v1/members, GET /v1/owner;
+// every path in api/openapi.yaml) uses the protojson encoding of these
+// messages with the field names below, except that the enums DecidedBy and
+// FallbackReason read as their lowercase names without the prefix
+// ("decided_by": "owner", "fallback_reason": "no_ring").
 type RateLimiterServer interface {
 	// Check spends hits from one bucket. Bad input is InvalidArgument; being
 	// over the limit is not an error.

@@ -9,9 +9,9 @@
 //	drlctl -addr 127.0.0.1:7947,127.0.0.1:7957 wait   # until both nodes have both in their rings
 //
 // -addr takes several comma-separated nodes (DRL_ADDR is its twin); any
-// node answers. -json prints JSON, with the field names of the nodes'
-// HTTP API, instead of text. -h lists the flags; "drlctl check -h" a
-// command's.
+// node answers. -json prints JSON, as the nodes' HTTP API answers, instead
+// of text. The flags may come before or after the command ("drlctl
+// members -json"). -h lists the flags; "drlctl check -h" a command's.
 package main
 
 import (
@@ -28,8 +28,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
@@ -86,6 +84,7 @@ var commands = []command{
 
 type globals struct {
 	addrs    []string
+	operands []string // the command's arguments that are not flags
 	json     bool
 	timeout  time.Duration
 	out      io.Writer
@@ -96,7 +95,8 @@ type globals struct {
 	ctx    context.Context
 }
 
-// globalFlags defines the flags that come before the command.
+// globalFlags defines the flags every command takes, before or after
+// its name.
 func globalFlags(getenv func(string) string) (*flag.FlagSet, *globalValues) {
 	fs := flag.NewFlagSet("drlctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -125,7 +125,7 @@ type globalValues struct {
 // usage is drlctl -h.
 func usage(fs *flag.FlagSet) string {
 	var b strings.Builder
-	b.WriteString("usage: drlctl [flags] command [command flags]\n\n" +
+	b.WriteString("usage: drlctl [flags] command [command flags] (flags may also follow the command)\n\n" +
 		"Asks a drl cluster questions and gives it orders, over the nodes' gRPC API.\n\nflags:\n")
 	fs.SetOutput(&b)
 	fs.PrintDefaults()
@@ -151,7 +151,7 @@ func commandUsage(c command, fs *flag.FlagSet) string {
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
 	}
-	b.WriteString("\n(drlctl -h lists the flags that go before the command.)\n")
+	b.WriteString("\n(drlctl -h lists the flags every command takes, before or after its name.)\n")
 	return b.String()
 }
 
@@ -176,14 +176,19 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 	cfs.SetOutput(io.Discard)
 	cfs.Usage = func() {}
 	runCommand := c.define(cfs)
-	if err := cfs.Parse(fs.Args()[1:]); errors.Is(err, flag.ErrHelp) {
-		io.WriteString(out, commandUsage(c, cfs))
+	help := commandUsage(c, cfs)
+	// The flags that go before the command go after it too: "drlctl
+	// members -json" is what people type.
+	fs.VisitAll(func(f *flag.Flag) { cfs.Var(f.Value, f.Name, f.Usage) })
+	operands, err := parseInterspersed(cfs, fs.Args()[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		io.WriteString(out, help)
 		return err
 	} else if err != nil {
 		return fmt.Errorf("%w: %s: %v (drlctl %s -h lists its flags)", errUsage, name, err, name)
 	}
-	if cfs.NArg() > c.operands {
-		return fmt.Errorf("%w: %s: unexpected arguments %q", errUsage, name, cfs.Args()[c.operands:])
+	if len(operands) > c.operands {
+		return fmt.Errorf("%w: %s: unexpected arguments %q", errUsage, name, operands[c.operands:])
 	}
 
 	// Each command makes a call or two: watching the ring to route checks
@@ -224,7 +229,44 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
 	defer cancel()
 	g.client, g.ctx = cl, ctx
-	return runCommand(g)
+	g.operands = operands
+	return explain(runCommand(g), g.addrs)
+}
+
+// parseInterspersed parses args with fs, flags and operands in any order
+// ("forget b -json" as well as "forget -json b"), and returns the
+// operands; "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var operands []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return operands, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(operands, rest...), nil
+		}
+		operands = append(operands, rest[0])
+		args = rest[1:]
+	}
+}
+
+// explain adds a hint to an error whose cause a person could not guess:
+// a gRPC client that reached an HTTP/1 server reads its answer as an
+// HTTP/2 frame and fails with "http2: frame too large".
+func explain(err error, addrs []string) error {
+	if err == nil {
+		return nil
+	}
+	if msg := err.Error(); strings.Contains(msg, "frame too large") || strings.Contains(msg, "server preface") ||
+		strings.Contains(msg, "unexpected content-type") || strings.Contains(msg, "unexpected HTTP status code") {
+		return fmt.Errorf("%s does not answer gRPC: is it a node's HTTP port? -addr takes the gRPC port (-grpc-addr, by default 127.0.0.1:7947)",
+			strings.Join(addrs, ","))
+	}
+	return err
 }
 
 // print writes v as JSON, or text as it is.
@@ -264,18 +306,23 @@ func algorithmUsage() string {
 
 // decisionJSON is a decision as POST /v1/ratelimit answers it.
 type decisionJSON struct {
-	Allowed    bool            `json:"allowed"`
-	Limit      int64           `json:"limit"`
-	Remaining  int64           `json:"remaining"`
-	ResetAfter json.RawMessage `json:"reset_after"`
-	RetryAfter json.RawMessage `json:"retry_after"`
-	Shadowed   bool            `json:"shadowed,omitempty"`
+	Allowed        bool   `json:"allowed"`
+	Limit          int64  `json:"limit"`
+	Remaining      int64  `json:"remaining"`
+	ResetAfter     string `json:"reset_after"`
+	RetryAfter     string `json:"retry_after"`
+	Shadowed       bool   `json:"shadowed,omitempty"`
+	DecidedBy      string `json:"decided_by,omitempty"`
+	FallbackReason string `json:"fallback_reason,omitempty"`
 }
 
-// durationJSON writes a duration as the HTTP API does (protojson): "1.500s".
-func durationJSON(d time.Duration) json.RawMessage {
-	b, _ := protojson.Marshal(durationpb.New(d))
-	return b
+// nonNil is s, or an empty list for nil: the HTTP API answers [] where
+// encoding/json would write null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // windowFlag reads -window as the HTTP API reads "window": seconds or a
@@ -315,7 +362,8 @@ func defineCheck(fs *flag.FlagSet) func(g globals) error {
 			return err
 		}
 		return g.print(decisionJSON{Allowed: d.Allowed, Limit: d.Limit, Remaining: d.Remaining,
-			ResetAfter: durationJSON(d.ResetAfter), RetryAfter: durationJSON(d.RetryAfter), Shadowed: d.Shadowed}, func(w io.Writer) {
+			ResetAfter: transport.FormatDuration(d.ResetAfter), RetryAfter: transport.FormatDuration(d.RetryAfter), Shadowed: d.Shadowed,
+			DecidedBy: d.DecidedBy.String(), FallbackReason: d.FallbackReason.String()}, func(w io.Writer) {
 			verdict := "allowed"
 			switch {
 			case d.Shadowed:
@@ -326,6 +374,12 @@ func defineCheck(fs *flag.FlagSet) func(g globals) error {
 			fmt.Fprintf(w, "%s\tremaining %d of %d\treset in %v", verdict, d.Remaining, d.Limit, d.ResetAfter)
 			if !d.Allowed {
 				fmt.Fprintf(w, "\tretry in %v", d.RetryAfter)
+			}
+			if d.DecidedBy != bucket.DecidedByUnknown {
+				fmt.Fprintf(w, "\tdecided by %v", d.DecidedBy)
+			}
+			if d.FallbackReason != bucket.FallbackNone {
+				fmt.Fprintf(w, " (%v)", d.FallbackReason)
 			}
 			fmt.Fprintln(w)
 		})
@@ -344,7 +398,8 @@ func defineMembers(*flag.FlagSet) func(g globals) error {
 			Self    string       `json:"self"`
 			Members []drl.Member `json:"members"`
 			Quorum  drl.Quorum   `json:"quorum"`
-		}{self, list, q}
+		}{self, nonNil(list), q}
+		out.Quorum.Failed = nonNil(q.Failed)
 		return g.print(out, func(w io.Writer) {
 			fmt.Fprintln(w, "NAME\tSTATE\tIN RING\tGRPC\tHTTP\tGOSSIP")
 			for _, m := range list {
@@ -400,7 +455,7 @@ func defineReset(fs *flag.FlagSet) func(g globals) error {
 		out := struct {
 			Dropped int      `json:"dropped"`
 			Members []string `json:"members"`
-		}{dropped, confirmed}
+		}{dropped, nonNil(confirmed)}
 		return g.print(out, func(w io.Writer) {
 			fmt.Fprintf(w, "reset: %d live bucket(s) dropped; confirmed by %s\n", dropped, strings.Join(confirmed, ", "))
 		})
@@ -411,10 +466,10 @@ func defineReset(fs *flag.FlagSet) func(g globals) error {
 // each node keeps its own count of the cluster.
 func defineForget(fs *flag.FlagSet) func(g globals) error {
 	return func(g globals) error {
-		if fs.NArg() != 1 || fs.Arg(0) == "" {
+		if len(g.operands) != 1 || g.operands[0] == "" {
 			return fmt.Errorf("%w: forget: name one failed member", errUsage)
 		}
-		name := fs.Arg(0)
+		name := g.operands[0]
 		view, err := g.client.Members(g.ctx)
 		if err != nil {
 			return err
@@ -443,9 +498,11 @@ func defineForget(fs *flag.FlagSet) func(g globals) error {
 			Forgotten   []string `json:"forgotten_by"`
 			NotCounting []string `json:"not_counting"`
 			Unreachable []string `json:"unreachable"`
-		}{forgot, counted, failed}
+		}{nonNil(forgot), nonNil(counted), nonNil(failed)}
 		if err := g.print(out, func(w io.Writer) {
-			fmt.Fprintf(w, "%s forgotten by: %s\n", name, strings.Join(forgot, ", "))
+			if len(forgot) > 0 { // else the error says so
+				fmt.Fprintf(w, "%s forgotten by: %s\n", name, strings.Join(forgot, ", "))
+			}
 			if len(counted) > 0 {
 				fmt.Fprintf(w, "not counted as failed by: %s\n", strings.Join(counted, ", "))
 			}
@@ -523,7 +580,7 @@ func defineTop(fs *flag.FlagSet) func(g globals) error {
 			Keys        []drl.DeniedKey `json:"keys"`
 			Members     []string        `json:"members"`
 			Unreachable []string        `json:"unreachable"`
-		}{list, asked, failed}
+		}{list, nonNil(asked), nonNil(failed)}
 		return g.print(out, func(w io.Writer) {
 			fmt.Fprintln(w, "USER\tACTION\tDENIED\t±")
 			for _, e := range list {

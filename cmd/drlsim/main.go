@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -88,6 +89,7 @@ func explore(cfg sim.Config, from, count uint64, shrink bool) int {
 	var checks int
 	violations := 0
 	lastShown := time.Time{}
+	worst := map[string]seedWorst{}
 	for i := range count {
 		seed := from + i
 		res, err := sim.Run(cfg, seed)
@@ -96,6 +98,11 @@ func explore(cfg sim.Config, from, count uint64, shrink bool) int {
 			return 2
 		}
 		checks += res.Checks
+		for class, w := range res.Worst {
+			if w.Factor > worst[class].Factor {
+				worst[class] = seedWorst{w, seed}
+			}
+		}
 		if len(res.Violations) > 0 {
 			violations++
 			if tty {
@@ -111,11 +118,33 @@ func explore(cfg sim.Config, from, count uint64, shrink bool) int {
 	if tty {
 		fmt.Print("\r\033[K")
 	}
+	printWorst(worst)
 	fmt.Printf("seeds=%d violations=%d schedules_per_min=%.0f checks=%d\n", count, violations, perMin(count, start), checks)
 	if violations > 0 {
 		return 1
 	}
 	return 0
+}
+
+// seedWorst is a fault class's worst window over an exploration, and the
+// seed it came from.
+type seedWorst struct {
+	sim.Worst
+	seed uint64
+}
+
+// printWorst prints, per fault class, the most any window admitted, as a
+// multiple of what one exact limiter admits in it.
+func printWorst(worst map[string]seedWorst) {
+	classes := make([]string, 0, len(worst))
+	for c := range worst {
+		classes = append(classes, c)
+	}
+	slices.Sort(classes)
+	for _, c := range classes {
+		w := worst[c]
+		fmt.Printf("worst %-34s %.3f (seed %d key %d: %d admitted of %d)\n", c, w.Factor, w.seed, w.Key, w.Admitted, w.Limit)
+	}
 }
 
 func perMin(n uint64, since time.Time) float64 {

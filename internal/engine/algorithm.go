@@ -188,4 +188,10 @@ type Decision struct {
 	// shadow (dry-run enforcement) mode and was over the limit, so Allowed
 	// was turned to true. Remaining and RetryAfter still tell the truth.
 	Shadowed bool
+	// DecidedBy is set by a node, never by an engine: what decided the
+	// check (its owner, the deny cache, a lease or the fail policy).
+	DecidedBy DecidedBy
+	// FallbackReason is set by a node when DecidedBy is
+	// DecidedByFailPolicy: why no owner decided.
+	FallbackReason FallbackReason
 }

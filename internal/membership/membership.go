@@ -153,6 +153,7 @@ type Gossip struct {
 	ml      *memberlist.Memberlist
 	keyring *memberlist.Keyring // nil without encryption
 	addr    string              // advertised gossip address
+	stopped atomic.Bool         // Shutdown was called: memberlist's lines are dropped
 
 	// metaMu guards self; metaBytes is self encoded, read by memberlist.
 	metaMu    sync.Mutex
@@ -220,7 +221,13 @@ func (g *Gossip) Leave(timeout time.Duration) error {
 }
 
 // Shutdown stops gossip at once. It is idempotent.
-func (g *Gossip) Shutdown() error { return g.ml.Shutdown() }
+// memberlist's timers may still fire and log after it (a member
+// suspected, say); a node that has left says nothing more, so those
+// lines are dropped.
+func (g *Gossip) Shutdown() error {
+	g.stopped.Store(true)
+	return g.ml.Shutdown()
+}
 
 func (g *Gossip) memberlistConfig() *memberlist.Config {
 	var mc *memberlist.Config
@@ -265,7 +272,7 @@ func (g *Gossip) memberlistConfig() *memberlist.Config {
 	}
 	mc.Delegate = delegate{g}
 	mc.Events = events{g}
-	mc.Logger = log.New(slogWriter{g.log.With("component", "memberlist")}, "", 0)
+	mc.Logger = log.New(slogWriter{log: g.log.With("component", "memberlist"), stopped: &g.stopped}, "", 0)
 	return mc
 }
 
@@ -392,9 +399,9 @@ func (g *Gossip) tryJoin() {
 			g.log.Info("joined the cluster", "contacted", contacted)
 		}
 	case err != nil && !g.joined.Load():
-		g.log.Warn("join failed; retrying", "seeds", candidates, "err", err)
+		g.log.Warn("join failed; retrying", "seeds", candidates, "err", oneLine(err))
 	case err != nil:
-		g.log.Debug("rejoin found nobody", "candidates", candidates, "err", err)
+		g.log.Debug("rejoin found nobody", "candidates", candidates, "err", oneLine(err))
 	}
 }
 
@@ -494,10 +501,16 @@ func (g *Gossip) SetKeys(keys [][]byte) error {
 }
 
 // slogWriter adapts memberlist's log.Logger lines ("[WARN] memberlist: ...")
-// to slog levels.
-type slogWriter struct{ log *slog.Logger }
+// to slog levels, until the gossip is stopped.
+type slogWriter struct {
+	log     *slog.Logger
+	stopped *atomic.Bool
+}
 
 func (w slogWriter) Write(p []byte) (int, error) {
+	if w.stopped.Load() {
+		return len(p), nil
+	}
 	msg := string(bytes.TrimSpace(p))
 	level := slog.LevelInfo
 	for _, l := range memberlistLevels {
@@ -514,3 +527,26 @@ var memberlistLevels = []struct {
 	prefix string
 	level  slog.Level
 }{{"[DEBUG]", slog.LevelDebug}, {"[INFO]", slog.LevelInfo}, {"[WARN]", slog.LevelWarn}, {"[ERR]", slog.LevelError}}
+
+// oneLine is err's message on one line, for a log: memberlist's Join
+// returns a go-multierror, whose message is "1 error occurred:\n\t* ...\n\n";
+// its errors are joined with "; " instead, as are errors.Join's lines.
+func oneLine(err error) string {
+	if err == nil {
+		return ""
+	}
+	if m, ok := err.(interface{ WrappedErrors() []error }); ok {
+		msgs := make([]string, 0, len(m.WrappedErrors()))
+		for _, e := range m.WrappedErrors() {
+			msgs = append(msgs, oneLine(e))
+		}
+		return strings.Join(msgs, "; ")
+	}
+	var lines []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "; ")
+}

@@ -231,7 +231,7 @@ func TestProvisionalShareOutlivesViews(t *testing.T) {
 	var lent int64
 	var moved []engine.Moved
 	if owner == "a/1" {
-		if !p.HasCredits(key, req.Algorithm) {
+		if !p.HasCredits(key, req.Algorithm, 0) {
 			t.Fatalf("a took the key over: no credits")
 		}
 		moved = p.TakeCredits(key, req.Algorithm, clock.Now())
@@ -331,8 +331,8 @@ func TestLentHitsOfLiveOwnersGoMarked(t *testing.T) {
 	bcore := newCore("b")
 	bv := mustUpdate(t, bcore, 0, member("a"), member("b"), member("c")).New
 	_, _, store, prov := newNodeState(t)
-	if kept := bv.Absorb(store, prov, "b/1", got["b/1"], 1, clock.Now()); kept != 1 || store.Len() != 0 || !prov.HasCredits(key, req.Algorithm) {
-		t.Fatalf("b kept %d, holds %d buckets, credits %v; want 1 credit and no bucket", kept, store.Len(), prov.HasCredits(key, req.Algorithm))
+	if kept := bv.Absorb(store, prov, "b/1", got["b/1"], 1, clock.Now()); kept != 1 || store.Len() != 0 || !prov.HasCredits(key, req.Algorithm, 0) {
+		t.Fatalf("b kept %d, holds %d buckets, credits %v; want 1 credit and no bucket", kept, store.Len(), prov.HasCredits(key, req.Algorithm, 0))
 	}
 	o := Owned{Key: key, Req: req, Count: 1, Now: clock.Now()}
 	if _, step, _ := bv.DecideOwned(store, prov, "b/1", o); step != AwaitSettled {

@@ -68,7 +68,7 @@ func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (engin
 	}
 	spends := c.Req.Hits > 0 && !c.Req.DryRun
 	seeded := len(v.Takeovers) > 0 && spends && v.TakenOver(c.Key) && v.takeoverSpend(c) > 0
-	credited := spends && p.HasCredits(c.Key, c.Req.Algorithm)
+	credited := spends && p.HasCredits(c.Key, c.Req.Algorithm, c.Now)
 	if wait == NoWait && !seeded && !credited {
 		rep, err := s.CheckKey(c.Key, c.Req, c.Count)
 		return rep, Decided, err

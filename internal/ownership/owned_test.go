@@ -125,8 +125,8 @@ func TestCreditsMoveWithTheKey(t *testing.T) {
 		self = "b/1"
 	}
 	h := PlanHandoff(v, v.Ring, store, prov, self, func(string) bool { return true }, clock.Now())
-	if got := len(h.ByOwner[owner]); got != 1 || prov.HasCredits(key, req.Algorithm) {
-		t.Fatalf("handoff to %s carries %d buckets, credits left %v; want the credit, none left", owner, got, prov.HasCredits(key, req.Algorithm))
+	if got := len(h.ByOwner[owner]); got != 1 || prov.HasCredits(key, req.Algorithm, 0) {
+		t.Fatalf("handoff to %s carries %d buckets, credits left %v; want the credit, none left", owner, got, prov.HasCredits(key, req.Algorithm, 0))
 	}
 }
 
@@ -169,7 +169,7 @@ func TestLentHitsAheadOfTheView(t *testing.T) {
 	v2 := mustUpdate(t, core, now, a, b, failed("c", now)).New
 	toOwners := prov.Release(v2, "a/1", now)
 	if owner := v2.Ring.Owner(ofC.Hi); owner == "a/1" {
-		if !prov.HasCredits(ofC, req.Algorithm) {
+		if !prov.HasCredits(ofC, req.Algorithm, 0) {
 			t.Error("a took the key over: the lent hits should be its credits")
 		}
 	} else if len(toOwners[owner]) != 1 {
@@ -185,7 +185,27 @@ func TestLentHitsAheadOfTheView(t *testing.T) {
 	if rep, step, err := v2.DecideOwned(store, prov, "a/1", o); step != Decided || err != nil || rep.LastAdmitted.Remaining != 1000-10-5-1 {
 		t.Fatalf("held key with a credit: %+v %v %v, want %d left", rep, step, err, 1000-10-5-1)
 	}
-	if prov.HasCredits(ofA, req.Algorithm) {
+	if prov.HasCredits(ofA, req.Algorithm, 0) {
 		t.Error("the credit is still waiting after the check spent it")
+	}
+}
+
+// TestCreditsLapse: credits are asked about without a lock on every check
+// of a node that holds some, and are dropped once all are fresh, so that
+// such a node goes back to one store call per check.
+func TestCreditsLapse(t *testing.T) {
+	clock, hash, store, prov := newNodeState(t)
+	key := hash("u", "a")
+	req := bucket.Request{Limit: 10, Window: time.Minute, Hits: 1}
+	store.CheckKey(key, req, 3)
+	prov.Credit(store.Extract(func(bucket.Key) bool { return true }), clock.Now())
+	if !prov.Pending() || !prov.HasCredits(key, req.Algorithm, clock.Now()) {
+		t.Fatal("a fresh credit is not seen")
+	}
+	if prov.HasCredits(key, bucket.TokenBucket, clock.Now()) {
+		t.Error("a credit is seen under another algorithm")
+	}
+	if prov.HasCredits(key, req.Algorithm, clock.Now()+time.Minute) || prov.Pending() {
+		t.Error("credits still pending a window later")
 	}
 }

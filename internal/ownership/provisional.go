@@ -41,10 +41,35 @@ type Provisional struct {
 	// failed members, spent when such a key's bucket starts (TakeCredits).
 	mu      sync.Mutex
 	credits map[bucket.Key][]credit
-	pending atomic.Int64 // len(credits), read without mu
+	// index is which keys have credits, under which algorithms, for the
+	// checks that ask without taking mu; nil when there are none.
+	index atomic.Pointer[creditIndex]
 	// planned is when PlanHandoff last ran: takeovers since are those
 	// whose keys may sit in the store as lent hits that arrived early.
 	planned atomic.Int64
+}
+
+// creditIndex is an immutable summary of credits: a bit per algorithm
+// for each key, and when the last of them is fresh.
+type creditIndex struct {
+	algs  map[bucket.Key]uint32
+	until time.Duration
+}
+
+// publish rebuilds the index after credits changed; requires mu held.
+func (p *Provisional) publish() {
+	if len(p.credits) == 0 {
+		p.index.Store(nil)
+		return
+	}
+	idx := &creditIndex{algs: make(map[bucket.Key]uint32, len(p.credits))}
+	for k, cs := range p.credits {
+		for _, c := range cs {
+			idx.algs[k] |= 1 << c.moved.Algorithm()
+			idx.until = max(idx.until, c.at+c.moved.FreshIn)
+		}
+	}
+	p.index.Store(idx)
 }
 
 // credit is a bucket handed over as lent hits, and when it arrived.
@@ -189,13 +214,13 @@ func (p *Provisional) Credit(moved []engine.Moved, now time.Duration) {
 		k := baseKey(m.Key)
 		p.credits[k] = append(p.credits[k], credit{m, now})
 	}
-	p.pending.Store(int64(len(p.credits)))
+	p.publish()
 }
 
 // TakeCredits removes and returns the credits for key's bucket under alg,
 // aged to now. It is cheap when there are none.
 func (p *Provisional) TakeCredits(key bucket.Key, alg bucket.Algorithm, now time.Duration) []engine.Moved {
-	if p.pending.Load() == 0 {
+	if p.index.Load() == nil {
 		return nil
 	}
 	k := baseKey(key)
@@ -215,7 +240,7 @@ func (p *Provisional) TakeCredits(key bucket.Key, alg bucket.Algorithm, now time
 	} else {
 		p.credits[k] = left
 	}
-	p.pending.Store(int64(len(p.credits)))
+	p.publish()
 	p.mu.Unlock()
 	var out []engine.Moved
 	for _, c := range taken {
@@ -230,7 +255,7 @@ func (p *Provisional) TakeCredits(key bucket.Key, alg bucket.Algorithm, now time
 // key move reports true for: a node hands them on with the key when the
 // key's ownership moves before its bucket started here.
 func (p *Provisional) TakeCreditsWhere(move func(bucket.Key) bool, now time.Duration) []engine.Moved {
-	if p.pending.Load() == 0 {
+	if p.index.Load() == nil {
 		return nil
 	}
 	var out []engine.Moved
@@ -246,7 +271,7 @@ func (p *Provisional) TakeCreditsWhere(move func(bucket.Key) bool, now time.Dura
 		}
 		delete(p.credits, k)
 	}
-	p.pending.Store(int64(len(p.credits)))
+	p.publish()
 	p.mu.Unlock()
 	slices.SortFunc(out, func(a, b engine.Moved) int {
 		return cmp.Or(cmp.Compare(a.Key.Hi, b.Key.Hi), cmp.Compare(a.Key.Lo, b.Key.Lo))
@@ -256,22 +281,21 @@ func (p *Provisional) TakeCreditsWhere(move func(bucket.Key) bool, now time.Dura
 
 // Pending reports whether credits are waiting for any key: while none are,
 // a settled view with no takeovers decides every key with one store call.
-func (p *Provisional) Pending() bool { return p.pending.Load() > 0 }
+func (p *Provisional) Pending() bool { return p.index.Load() != nil }
 
 // HasCredits reports whether credits are waiting for key's bucket under
-// alg.
-func (p *Provisional) HasCredits(key bucket.Key, alg bucket.Algorithm) bool {
-	if p.pending.Load() == 0 {
+// alg at now, without a lock. Once every credit is fresh by now they are
+// dropped.
+func (p *Provisional) HasCredits(key bucket.Key, alg bucket.Algorithm, now time.Duration) bool {
+	idx := p.index.Load()
+	if idx == nil {
 		return false
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.credits[baseKey(key)] {
-		if c.moved.Algorithm() == alg {
-			return true
-		}
+	if now >= idx.until {
+		p.expireCredits(now)
+		return false
 	}
-	return false
+	return idx.algs[baseKey(key)]&(1<<alg) != 0
 }
 
 // expireCredits drops credits that are fresh by now.
@@ -291,7 +315,7 @@ func (p *Provisional) expireCredits(now time.Duration) {
 			p.credits[k] = live
 		}
 	}
-	p.pending.Store(int64(len(p.credits)))
+	p.publish()
 }
 
 // Reset drops everything held for key: an operator forgave it.
@@ -300,7 +324,7 @@ func (p *Provisional) Reset(key bucket.Key) {
 	p.lent.Reset(key)
 	p.mu.Lock()
 	delete(p.credits, baseKey(key))
-	p.pending.Store(int64(len(p.credits)))
+	p.publish()
 	p.mu.Unlock()
 }
 

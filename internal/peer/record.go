@@ -101,12 +101,14 @@ func appendResult(buf []byte, r OwnedResult, count int) []byte {
 			if r.Repeated.LastAdmitted.Allowed {
 				rec[1] |= 1
 			}
+			rec[2] = byte(r.Repeated.LastAdmitted.DecidedBy)
 		}
 		if r.Repeated.Admitted < count {
 			putDecision(rec[48:80], r.Repeated.Denied)
 			if r.Repeated.Denied.Allowed {
 				rec[1] |= 2
 			}
+			rec[3] = byte(r.Repeated.Denied.DecidedBy)
 		}
 	}
 	return append(buf, rec[:]...)
@@ -129,6 +131,16 @@ func decision(b []byte, allowed bool) bucket.Decision {
 	}
 }
 
+// decidedBy reads a record's decided_by byte: 0 from a member too old to
+// say, and a value this member does not know (from a newer one) is
+// unknown too.
+func decidedBy(b byte) bucket.DecidedBy {
+	if b > byte(bucket.DecidedByFailPolicy) {
+		return bucket.DecidedByUnknown
+	}
+	return bucket.DecidedBy(b)
+}
+
 // checkResults reports whether b holds exactly n result records.
 func checkResults(b []byte, n int) error {
 	if len(b) != n*resultRecordSize {
@@ -149,6 +161,7 @@ func decodeResult(b []byte, i, count int) wireResult {
 		last:     decision(r[16:48], r[1]&1 != 0),
 		denied:   decision(r[48:80], r[1]&2 != 0),
 	}
+	w.last.DecidedBy, w.denied.DecidedBy = decidedBy(r[2]), decidedBy(r[3])
 	if w.admitted > count || r[1] > 3 {
 		w.code = drlv1.Code_CODE_INTERNAL
 	}

@@ -39,8 +39,10 @@ func TestCheckRecordsRoundTrip(t *testing.T) {
 }
 
 func TestResultRecordsRoundTrip(t *testing.T) {
-	last := bucket.Decision{Allowed: true, Limit: 5, Remaining: 2, ResetAfter: time.Second, RetryAfter: 0}
-	denied := bucket.Decision{Limit: 5, ResetAfter: time.Minute, RetryAfter: -3}
+	// What decided each answer travels with it: the entry node's answer
+	// says what the owner said.
+	last := bucket.Decision{Allowed: true, Limit: 5, Remaining: 2, ResetAfter: time.Second, RetryAfter: 0, DecidedBy: bucket.DecidedByOwner}
+	denied := bucket.Decision{Limit: 5, ResetAfter: time.Minute, RetryAfter: -3, DecidedBy: bucket.DecidedByLease}
 	for _, tc := range []struct {
 		r     OwnedResult
 		count int
@@ -61,6 +63,21 @@ func TestResultRecordsRoundTrip(t *testing.T) {
 		if got := decodeResult(buf, 0, tc.count); got != tc.want {
 			t.Errorf("decodeResult(appendResult(%+v)) = %+v, want %+v", tc.r, got, tc.want)
 		}
+	}
+}
+
+// The unary Forward's answers say what decided them too; a value this
+// member does not know reads as unknown, which the node takes for the
+// owner.
+func TestPeerDecisionsSayWhoDecided(t *testing.T) {
+	d := bucket.Decision{Allowed: true, Limit: 5, Remaining: 4, ResetAfter: time.Second, DecidedBy: bucket.DecidedByOwner}
+	if got := decisionFromPeer(decisionToPeer(d)); got != d {
+		t.Fatalf("decisionFromPeer(decisionToPeer(%+v)) = %+v", d, got)
+	}
+	m := decisionToPeer(d)
+	m.DecidedBy = 99
+	if got := decisionFromPeer(m); got.DecidedBy != bucket.DecidedByUnknown {
+		t.Fatalf("decided_by 99 read as %v, want unknown", got.DecidedBy)
 	}
 }
 

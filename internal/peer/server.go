@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/peerpb"
@@ -158,6 +159,7 @@ func decisionToPeer(d bucket.Decision) *peerpb.Decision {
 		Remaining:    d.Remaining,
 		ResetAfterNs: int64(d.ResetAfter),
 		RetryAfterNs: int64(d.RetryAfter),
+		DecidedBy:    drlv1.DecidedBy(d.DecidedBy),
 	}
 }
 
@@ -168,5 +170,6 @@ func decisionFromPeer(m *peerpb.Decision) bucket.Decision {
 		Remaining:  m.GetRemaining(),
 		ResetAfter: time.Duration(m.GetResetAfterNs()),
 		RetryAfter: time.Duration(m.GetRetryAfterNs()),
+		DecidedBy:  decidedBy(byte(min(m.GetDecidedBy(), 255))),
 	}
 }

@@ -721,7 +721,9 @@ type ForwardFrameResult struct {
 	// little-endian, the fields of OwnedResult:
 	//
 	//	 0 code u8 (a Code)   1 flags u8 (bit 0: last_admitted.allowed,
-	//	 bit 1: denied.allowed)   2..3 zero   4 admitted u32   8 leased u32
+	//	 bit 1: denied.allowed)   2 last_admitted.decided_by u8
+	//	 3 denied.decided_by u8 (DecidedBy; 0 from members that predate it)
+	//	 4 admitted u32   8 leased u32
 	//	12..15 zero
 	//	16 last_admitted: limit, remaining, reset_after_ns, retry_after_ns
 	//	   (i64 each; zero when admitted is 0)
@@ -917,12 +919,16 @@ func (x *OwnedResult) GetLeased() uint32 {
 }
 
 type Decision struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Allowed       bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
-	Limit         int64                  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
-	Remaining     int64                  `protobuf:"varint,3,opt,name=remaining,proto3" json:"remaining,omitempty"`
-	ResetAfterNs  int64                  `protobuf:"varint,4,opt,name=reset_after_ns,json=resetAfterNs,proto3" json:"reset_after_ns,omitempty"`
-	RetryAfterNs  int64                  `protobuf:"varint,5,opt,name=retry_after_ns,json=retryAfterNs,proto3" json:"retry_after_ns,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Allowed      bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	Limit        int64                  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	Remaining    int64                  `protobuf:"varint,3,opt,name=remaining,proto3" json:"remaining,omitempty"`
+	ResetAfterNs int64                  `protobuf:"varint,4,opt,name=reset_after_ns,json=resetAfterNs,proto3" json:"reset_after_ns,omitempty"`
+	RetryAfterNs int64                  `protobuf:"varint,5,opt,name=retry_after_ns,json=retryAfterNs,proto3" json:"retry_after_ns,omitempty"`
+	// What decided the check at the receiver: DECIDED_BY_OWNER when it
+	// decided from the key's bucket. Members that predate the field leave
+	// it unspecified, which the sender reads as the owner.
+	DecidedBy     drlv1.DecidedBy `protobuf:"varint,6,opt,name=decided_by,json=decidedBy,proto3,enum=drl.v1.DecidedBy" json:"decided_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -992,6 +998,13 @@ func (x *Decision) GetRetryAfterNs() int64 {
 	return 0
 }
 
+func (x *Decision) GetDecidedBy() drlv1.DecidedBy {
+	if x != nil {
+		return x.DecidedBy
+	}
+	return drlv1.DecidedBy(0)
+}
+
 var File_drl_peer_proto protoreflect.FileDescriptor
 
 const file_drl_peer_proto_rawDesc = "" +
@@ -1053,13 +1066,15 @@ const file_drl_peer_proto_rawDesc = "" +
 	"\badmitted\x18\x02 \x01(\rR\badmitted\x125\n" +
 	"\rlast_admitted\x18\x03 \x01(\v2\x10.drl.v1.DecisionR\flastAdmitted\x12(\n" +
 	"\x06denied\x18\x04 \x01(\v2\x10.drl.v1.DecisionR\x06denied\x12\x16\n" +
-	"\x06leased\x18\x05 \x01(\rR\x06leased\"\xa4\x01\n" +
+	"\x06leased\x18\x05 \x01(\rR\x06leased\"\xd6\x01\n" +
 	"\bDecision\x12\x18\n" +
 	"\aallowed\x18\x01 \x01(\bR\aallowed\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x03R\x05limit\x12\x1c\n" +
 	"\tremaining\x18\x03 \x01(\x03R\tremaining\x12$\n" +
 	"\x0ereset_after_ns\x18\x04 \x01(\x03R\fresetAfterNs\x12$\n" +
-	"\x0eretry_after_ns\x18\x05 \x01(\x03R\fretryAfterNs*)\n" +
+	"\x0eretry_after_ns\x18\x05 \x01(\x03R\fretryAfterNs\x120\n" +
+	"\n" +
+	"decided_by\x18\x06 \x01(\x0e2\x11.drl.v1.DecidedByR\tdecidedBy*)\n" +
 	"\x04Mode\x12\x0f\n" +
 	"\vMODE_DIRECT\x10\x00\x12\x10\n" +
 	"\fMODE_PROXIED\x10\x012\x84\x02\n" +
@@ -1099,6 +1114,7 @@ var file_drl_peer_proto_goTypes = []any{
 	(*OwnedResult)(nil),        // 12: drl.v1.OwnedResult
 	(*Decision)(nil),           // 13: drl.v1.Decision
 	(drlv1.Code)(0),            // 14: drl.v1.Code
+	(drlv1.DecidedBy)(0),       // 15: drl.v1.DecidedBy
 }
 var file_drl_peer_proto_depIdxs = []int32{
 	4,  // 0: drl.v1.HandoffRequest.buckets:type_name -> drl.v1.MovedBucket
@@ -1110,19 +1126,20 @@ var file_drl_peer_proto_depIdxs = []int32{
 	14, // 6: drl.v1.OwnedResult.code:type_name -> drl.v1.Code
 	13, // 7: drl.v1.OwnedResult.last_admitted:type_name -> drl.v1.Decision
 	13, // 8: drl.v1.OwnedResult.denied:type_name -> drl.v1.Decision
-	7,  // 9: drl.v1.Peer.Forward:input_type -> drl.v1.ForwardRequest
-	9,  // 10: drl.v1.Peer.ForwardStream:input_type -> drl.v1.ForwardFrame
-	3,  // 11: drl.v1.Peer.Handoff:input_type -> drl.v1.HandoffRequest
-	1,  // 12: drl.v1.Peer.ResetKey:input_type -> drl.v1.ResetKeyRequest
-	11, // 13: drl.v1.Peer.Forward:output_type -> drl.v1.ForwardResponse
-	10, // 14: drl.v1.Peer.ForwardStream:output_type -> drl.v1.ForwardFrameResult
-	6,  // 15: drl.v1.Peer.Handoff:output_type -> drl.v1.HandoffResponse
-	2,  // 16: drl.v1.Peer.ResetKey:output_type -> drl.v1.ResetKeyResponse
-	13, // [13:17] is the sub-list for method output_type
-	9,  // [9:13] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	15, // 9: drl.v1.Decision.decided_by:type_name -> drl.v1.DecidedBy
+	7,  // 10: drl.v1.Peer.Forward:input_type -> drl.v1.ForwardRequest
+	9,  // 11: drl.v1.Peer.ForwardStream:input_type -> drl.v1.ForwardFrame
+	3,  // 12: drl.v1.Peer.Handoff:input_type -> drl.v1.HandoffRequest
+	1,  // 13: drl.v1.Peer.ResetKey:input_type -> drl.v1.ResetKeyRequest
+	11, // 14: drl.v1.Peer.Forward:output_type -> drl.v1.ForwardResponse
+	10, // 15: drl.v1.Peer.ForwardStream:output_type -> drl.v1.ForwardFrameResult
+	6,  // 16: drl.v1.Peer.Handoff:output_type -> drl.v1.HandoffResponse
+	2,  // 17: drl.v1.Peer.ResetKey:output_type -> drl.v1.ResetKeyResponse
+	14, // [14:18] is the sub-list for method output_type
+	10, // [10:14] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_drl_peer_proto_init() }

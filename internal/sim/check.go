@@ -232,7 +232,7 @@ func (c *check) viaLeaving() {
 	c.forward(owner, true)
 }
 
-// fallback answers c by the local fail policy (cluster/policy.go).
+// fallback answers c by the local fail policy (cluster.Node.fallback).
 func (c *check) fallback() {
 	if c.done {
 		return

@@ -288,8 +288,12 @@ func (s *sim) checkOver(k *keyState, nodes int, res *Result) {
 			// formulas hold only from L ≥ N.
 			bound = max(bound, b+2*(int64(nodes)-1))
 		}
-		if ratio := float64(sum) / float64(b); ratio > res.Worst[class].Factor {
-			res.Worst[class] = Worst{Admitted: sum, Limit: b, Factor: ratio, Key: k.spec.Index}
+		report := class
+		if f > 1 && k.req.Limit < int64(nodes) {
+			report += ", L < N" // shares of one hit: §6's formulas hold from L ≥ N
+		}
+		if ratio := float64(sum) / float64(b); ratio > res.Worst[report].Factor {
+			res.Worst[report] = Worst{Admitted: sum, Limit: b, Factor: ratio, Key: k.spec.Index}
 		}
 		if sum > bound && !reported {
 			reported = true
