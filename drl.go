@@ -28,7 +28,15 @@ type Limiter interface {
 	CheckWith(ctx context.Context, req bucket.Request, opts CheckOptions) (bucket.Decision, error)
 	// CheckAll checks several limits as one request: allowed only if every
 	// one admits, and then every one is spent; denied, none is.
-	CheckAll(ctx context.Context, checks []LimitCheck) (allowed bool, ds []bucket.Decision, err error)
+	CheckAll(ctx context.Context, checks []LimitCheck) (MultiDecision, error)
+}
+
+// MultiDecision is the answer to a multi-limit check (Limiter.CheckAll).
+type MultiDecision struct {
+	// Allowed reports whether every limit admitted, and so was spent.
+	Allowed bool
+	// Decisions holds one decision per limit, in the order of the checks.
+	Decisions []bucket.Decision
 }
 
 // CheckOptions are the per-check choices beyond the bucket's shape.
@@ -94,6 +102,40 @@ func ParseFailPolicy(name string) (FailPolicy, error) {
 		}
 	}
 	return 0, &bucket.ArgumentError{Field: "fail_policy", Reason: fmt.Sprintf("unknown policy %q: want local, open or closed", name)}
+}
+
+// Membership is one node's view of its cluster.
+type Membership struct {
+	// Self is the name of the node whose view this is.
+	Self string
+	// Members are the members it sees, itself included.
+	Members []Member
+	// Quorum is its count of the cluster.
+	Quorum Quorum
+}
+
+// Owner is the member that owns a key, as one node sees it.
+type Owner struct {
+	Member Member
+	// Partition is the key's ring partition.
+	Partition int
+}
+
+// Reset is the answer to forgiving a key on every member.
+type Reset struct {
+	// Dropped is how many live buckets the members dropped.
+	Dropped int
+	// ConfirmedBy names the members that confirmed the reset.
+	ConfirmedBy []string
+}
+
+// TopDenied is one node's most-denied keys.
+type TopDenied struct {
+	// Node is the name of the node that counted them: each counts the
+	// checks that entered through it.
+	Node string
+	// Keys are the keys it denied most often lately, most first.
+	Keys []DeniedKey
 }
 
 // Member is one member of a cluster as a node sees it.

@@ -3,7 +3,9 @@
 // openapi.yaml, the HTTP/JSON API as an OpenAPI 3 document, which every
 // node serves at GET /openapi.yaml and from which clients in other
 // languages can be generated (gen-openapi-client.sh makes the Go one in
-// examples/openapi).
+// examples/openapi). exported.txt lists the exported Go API of the public
+// packages, held to the code by this package's test (go generate ./api
+// rewrites it).
 package api
 
 import _ "embed"

@@ -1,69 +1,53 @@
 package bucket
 
-import "strconv"
+import "github.com/drlimit/drl/internal/engine"
 
-// DecidedBy names what decided a check, as a node's answer says it. An
-// engine never sets it: a node does, as it sets Decision.Shadowed. The
-// zero value, DecidedByUnknown, is an engine's own decision, or the answer
-// of a node too old to say.
-type DecidedBy uint8
+// DecidedBy names what decided a check, as a node's answer says it
+// (Decision.DecidedBy). An engine never sets it: a node does, as it sets
+// Decision.Shadowed. Its String method gives the name an answer carries:
+// owner, deny_cache, lease or fail_policy, and "" for DecidedByUnknown.
+type DecidedBy = engine.DecidedBy
 
+// What decided a check.
 const (
-	// DecidedByUnknown: nobody said.
-	DecidedByUnknown DecidedBy = iota
+	// DecidedByUnknown: nobody said: an engine's own decision, or the
+	// answer of a node too old to say.
+	DecidedByUnknown = engine.DecidedByUnknown
 	// DecidedByOwner: the key's owner, from its bucket.
-	DecidedByOwner
+	DecidedByOwner = engine.DecidedByOwner
 	// DecidedByDenyCache: the node that took the check, from a denial the
 	// owner gave it moments before for the same bucket, until that
 	// denial's RetryAfter passes.
-	DecidedByDenyCache
+	DecidedByDenyCache = engine.DecidedByDenyCache
 	// DecidedByLease: the node that took the check, from hits the owner
 	// spent in advance and lent it (a hot key's lease).
-	DecidedByLease
+	DecidedByLease = engine.DecidedByLease
 	// DecidedByFailPolicy: the node that took the check, by its fail
 	// policy, because no owner could decide; Decision.FallbackReason says
 	// why.
-	DecidedByFailPolicy
+	DecidedByFailPolicy = engine.DecidedByFailPolicy
 )
 
-var decidedByNames = [...]string{"", "owner", "deny_cache", "lease", "fail_policy"}
+// FallbackReason says why a check was decided by the fail policy
+// (Decision.FallbackReason). Its String method gives the name an answer
+// carries: no_ring, no_majority, owner_unreachable or leaving, and "" for
+// FallbackNone.
+type FallbackReason = engine.FallbackReason
 
-// String returns the name an answer gives: owner, deny_cache, lease or
-// fail_policy, and "" for DecidedByUnknown.
-func (d DecidedBy) String() string {
-	if int(d) < len(decidedByNames) {
-		return decidedByNames[d]
-	}
-	return "decided_by(" + strconv.Itoa(int(d)) + ")"
-}
-
-// FallbackReason says why a check was decided by the fail policy.
-type FallbackReason uint8
-
+// Why the fail policy decided a check.
 const (
 	// FallbackNone: the check was not decided by the fail policy.
-	FallbackNone FallbackReason = iota
+	FallbackNone = engine.FallbackNone
 	// FallbackNoRing: the node has not seen its cluster yet (it has not
 	// joined anyone), so no member owns the key.
-	FallbackNoRing
+	FallbackNoRing = engine.FallbackNoRing
 	// FallbackNoMajority: the node sees no majority of its cluster, so it
 	// is no key's authority.
-	FallbackNoMajority
+	FallbackNoMajority = engine.FallbackNoMajority
 	// FallbackOwnerUnreachable: the key's owner did not answer within the
 	// check's deadline, or ownership kept moving until it ended.
-	FallbackOwnerUnreachable
+	FallbackOwnerUnreachable = engine.FallbackOwnerUnreachable
 	// FallbackLeaving: the node is leaving its cluster and could not pass
 	// the check on to the key's next owner.
-	FallbackLeaving
+	FallbackLeaving = engine.FallbackLeaving
 )
-
-var fallbackReasonNames = [...]string{"", "no_ring", "no_majority", "owner_unreachable", "leaving"}
-
-// String returns the name an answer gives: no_ring, no_majority,
-// owner_unreachable or leaving, and "" for FallbackNone.
-func (r FallbackReason) String() string {
-	if int(r) < len(fallbackReasonNames) {
-		return fallbackReasonNames[r]
-	}
-	return "fallback_reason(" + strconv.Itoa(int(r)) + ")"
-}

@@ -301,9 +301,9 @@ func (c *Cluster) Converged(want int) error {
 		}
 		for k := range 64 {
 			user := "probe-" + strconv.Itoa(k)
-			a, _, errA := first.OwnerOf(user, "a")
-			b, _, errB := n.OwnerOf(user, "a")
-			if errA != nil || errB != nil || a.Name != b.Name {
+			a, errA := first.OwnerOf(user, "a")
+			b, errB := n.OwnerOf(user, "a")
+			if errA != nil || errB != nil || a.Member.Name != b.Member.Name {
 				return fmt.Errorf("%w: %s and %s name different owners for %s", ErrNotConverged, first.Name(), name, user)
 			}
 		}

@@ -348,7 +348,8 @@ func waitMembers(t *testing.T, l *lab, want int) time.Duration {
 		var why error
 		for _, n := range l.nodes {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_, members, _, err := n.api.Members(ctx)
+			view, err := n.api.Members(ctx)
+			members := view.Members
 			cancel()
 			inRing := 0
 			for _, m := range members {
@@ -456,7 +457,8 @@ func (l *lab) allReady() bool {
 func (l *lab) hotOwner() (owner *labNode, others []*labNode) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	m, _, err := l.nodes[0].api.Owner(ctx, "key-0", "chaos")
+	o, err := l.nodes[0].api.Owner(ctx, "key-0", "chaos")
+	m := o.Member
 	if err != nil {
 		l.t.Fatalf("owner of the hot key: %v", err)
 	}

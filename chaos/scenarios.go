@@ -214,16 +214,16 @@ func hotOwner(c *Cluster) (owner string, others []string, err error) {
 	if len(live) == 0 {
 		return "", nil, errors.New("chaos: no live node")
 	}
-	m, _, err := c.Node(live[0]).OwnerOf("key-0", "chaos")
+	o, err := c.Node(live[0]).OwnerOf("key-0", "chaos")
 	if err != nil {
 		return "", nil, err
 	}
 	for _, name := range c.Names() {
-		if name != m.Name {
+		if name != o.Member.Name {
 			others = append(others, name)
 		}
 	}
-	return m.Name, others, nil
+	return o.Member.Name, others, nil
 }
 
 // rollingRestart restarts every node in turn, as a StatefulSet update

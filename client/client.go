@@ -180,54 +180,55 @@ func (c *Client) checkOn(ctx context.Context, api drlv1.RateLimiterClient, batch
 // CheckAll checks several limits as one request: allowed only if all
 // admit; a denied request spends nothing (see cluster.Node.CheckAll). It
 // goes to any node: its limits may have different owners.
-func (c *Client) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []bucket.Decision, error) {
+func (c *Client) CheckAll(ctx context.Context, checks []drl.LimitCheck) (drl.MultiDecision, error) {
 	m := &drlv1.CheckAllRequest{Limits: make([]*drlv1.CheckRequest, len(checks))}
 	for i, ch := range checks {
 		m.Limits[i] = transport.LimitCheckToProto(ch)
 	}
 	resp, err := c.api.CheckAll(ctx, m)
 	if err != nil {
-		return false, nil, c.callError("check all", err)
+		return drl.MultiDecision{}, c.callError("check all", err)
 	}
 	ds := make([]bucket.Decision, len(resp.GetDecisions()))
 	for i, d := range resp.GetDecisions() {
 		ds[i] = transport.DecisionFromProto(d)
 	}
-	return resp.GetAllowed(), ds, nil
+	return drl.MultiDecision{Allowed: resp.GetAllowed(), Decisions: ds}, nil
 }
 
-// Members returns the name of the node that answered, the members it
-// sees, and its count of the cluster (whether it sees a majority).
-func (c *Client) Members(ctx context.Context) (self string, members []drl.Member, quorum drl.Quorum, err error) {
+// Members returns the answering node's view of the cluster: its name, the
+// members it sees, and its count of the cluster (whether it sees a
+// majority).
+func (c *Client) Members(ctx context.Context) (drl.Membership, error) {
 	resp, err := c.api.Members(ctx, &drlv1.MembersRequest{})
 	if err != nil {
-		return "", nil, drl.Quorum{}, c.callError("members", err)
+		return drl.Membership{}, c.callError("members", err)
 	}
-	members = make([]drl.Member, len(resp.GetMembers()))
+	members := make([]drl.Member, len(resp.GetMembers()))
 	for i, m := range resp.GetMembers() {
 		members[i] = transport.MemberFromProto(m)
 	}
-	return resp.GetSelf(), members, transport.QuorumFromProto(resp.GetQuorum()), nil
+	return drl.Membership{Self: resp.GetSelf(), Members: members, Quorum: transport.QuorumFromProto(resp.GetQuorum())}, nil
 }
 
 // Owner returns the member that owns (userID, action) and the key's ring
 // partition, as the answering node sees it.
-func (c *Client) Owner(ctx context.Context, userID, action string) (drl.Member, int, error) {
+func (c *Client) Owner(ctx context.Context, userID, action string) (drl.Owner, error) {
 	resp, err := c.api.Owner(ctx, &drlv1.OwnerRequest{UserId: userID, Action: action})
 	if err != nil {
-		return drl.Member{}, 0, c.callError("owner", err)
+		return drl.Owner{}, c.callError("owner", err)
 	}
-	return transport.MemberFromProto(resp.GetOwner()), int(resp.GetPartition()), nil
+	return drl.Owner{Member: transport.MemberFromProto(resp.GetOwner()), Partition: int(resp.GetPartition())}, nil
 }
 
 // Reset forgives (userID, action) on every member; it returns how many
 // live buckets were dropped and which members confirmed.
-func (c *Client) Reset(ctx context.Context, userID, action string) (int, []string, error) {
+func (c *Client) Reset(ctx context.Context, userID, action string) (drl.Reset, error) {
 	resp, err := c.api.Reset(ctx, &drlv1.ResetRequest{UserId: userID, Action: action})
 	if err != nil {
-		return 0, nil, c.callError("reset", err)
+		return drl.Reset{}, c.callError("reset", err)
 	}
-	return int(resp.GetDropped()), resp.GetMembers(), nil
+	return drl.Reset{Dropped: int(resp.GetDropped()), ConfirmedBy: resp.GetMembers()}, nil
 }
 
 // Forget asks the node that answers to stop counting the failed member
@@ -244,14 +245,14 @@ func (c *Client) Forget(ctx context.Context, name string) error {
 // TopDenied returns the answering node's name and the up to n keys it
 // denied most often lately. Each node counts the checks that entered
 // through it; ask every member for the whole picture.
-func (c *Client) TopDenied(ctx context.Context, n int) (string, []drl.DeniedKey, error) {
+func (c *Client) TopDenied(ctx context.Context, n int) (drl.TopDenied, error) {
 	resp, err := c.api.TopDenied(ctx, &drlv1.TopDeniedRequest{Limit: uint32(n)})
 	if err != nil {
-		return "", nil, c.callError("top denied", err)
+		return drl.TopDenied{}, c.callError("top denied", err)
 	}
 	keys := make([]drl.DeniedKey, len(resp.GetKeys()))
 	for i, k := range resp.GetKeys() {
 		keys[i] = drl.DeniedKey{UserID: k.GetUserId(), Action: k.GetAction(), Denied: k.GetDenied(), Error: k.GetError()}
 	}
-	return resp.GetNode(), keys, nil
+	return drl.TopDenied{Node: resp.GetNode(), Keys: keys}, nil
 }

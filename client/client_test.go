@@ -56,11 +56,13 @@ func TestClientAgainstCluster(t *testing.T) {
 		t.Fatalf("admitted %d of 400 with limit 100", got)
 	}
 
-	self, members, q, err := c.Members(ctx)
+	view, err := c.Members(ctx)
+	self, members, q := view.Self, view.Members, view.Quorum
 	if err != nil || self == "" || len(members) != 3 || !q.Majority || q.Size != 3 {
 		t.Fatalf("Members: %q %v %+v %v", self, members, q, err)
 	}
-	owner, _, err := c.Owner(ctx, "alice", "upload")
+	o, err := c.Owner(ctx, "alice", "upload")
+	owner := o.Member
 	if err != nil || owner.Name == "" {
 		t.Fatalf("Owner: %v %v", owner, err)
 	}
@@ -70,14 +72,16 @@ func TestClientAgainstCluster(t *testing.T) {
 		{Request: bucket.Request{UserID: "bob", Action: "api-daily", Limit: 10, Window: time.Hour, Hits: 1}},
 	}
 	for i, want := range []bool{true, false} {
-		ok, ds, err := c.CheckAll(ctx, limits)
+		md, err := c.CheckAll(ctx, limits)
+		ok, ds := md.Allowed, md.Decisions
 		if err != nil || ok != want || len(ds) != 2 {
 			t.Fatalf("CheckAll %d: %v %+v %v", i, ok, ds, err)
 		}
 	}
 
 	// Every node saw some of alice's denials enter; reset forgives her.
-	dropped, confirmed, err := c.Reset(ctx, "alice", "upload")
+	reset, err := c.Reset(ctx, "alice", "upload")
+	dropped, confirmed := reset.Dropped, reset.ConfirmedBy
 	if err != nil || dropped != 1 || len(confirmed) != 3 {
 		t.Fatalf("Reset: %d %v %v", dropped, confirmed, err)
 	}
@@ -92,7 +96,7 @@ func TestClientAgainstCluster(t *testing.T) {
 		t.Fatalf("shadow check over the limit: %+v %v, want allowed, shadowed, decided by the owner", d, err)
 	}
 	c.Check(ctx, shadow)
-	if _, top, err := c.TopDenied(ctx, 5); err != nil || len(top) > 5 {
+	if top, err := c.TopDenied(ctx, 5); err != nil || len(top.Keys) > 5 {
 		t.Fatalf("TopDenied: %v %v", top, err)
 	}
 }
@@ -110,7 +114,7 @@ func TestClientBadInput(t *testing.T) {
 	if !errors.Is(err, bucket.ErrInvalidArgument) || !errors.As(err, &ae) || ae.Field != "window" {
 		t.Fatalf("window of 2h: %v", err)
 	}
-	_, _, err = c.CheckAll(context.Background(), []drl.LimitCheck{
+	_, err = c.CheckAll(context.Background(), []drl.LimitCheck{
 		{Request: bucket.Request{UserID: "u", Action: "a", Limit: 5, Window: time.Second, Hits: 1}},
 		{Request: bucket.Request{UserID: "", Action: "a", Limit: 5, Window: time.Second, Hits: 1}},
 	})

@@ -18,14 +18,14 @@ var _ transport.Admin = (*Node)(nil)
 // its leases, so the next check starts from a full bucket. It returns how
 // many live buckets were dropped and the members that confirmed; a member
 // that could not be reached within ctx is left out, and the error says
-// which. A bucket on its way in a handoff at that moment survives the
+// which, beside the partial answer. A bucket on its way in a handoff at that moment survives the
 // reset (DESIGN.md §13).
-func (n *Node) Reset(ctx context.Context, userID, action string) (int, []string, error) {
+func (n *Node) Reset(ctx context.Context, userID, action string) (drl.Reset, error) {
 	if err := bucket.ValidateIDs(userID, action); err != nil {
-		return 0, nil, err
+		return drl.Reset{}, err
 	}
 	if n.life.closed.Load() {
-		return 0, nil, drl.ErrClosed
+		return drl.Reset{}, drl.ErrClosed
 	}
 	key := n.hash(userID, action)
 	n.topDenied.Forget(userID, action)
@@ -53,10 +53,10 @@ func (n *Node) Reset(ctx context.Context, userID, action string) (int, []string,
 	wg.Wait()
 	slices.Sort(confirmed)
 	if len(errs) > 0 {
-		return dropped, confirmed, fmt.Errorf("%w: reset reached %d of %d members: %w", drl.ErrNoOwner, len(confirmed), len(v.peers)+1, errs[0])
+		return drl.Reset{Dropped: dropped, ConfirmedBy: confirmed}, fmt.Errorf("%w: reset reached %d of %d members: %w", drl.ErrNoOwner, len(confirmed), len(v.peers)+1, errs[0])
 	}
 	n.log.Info("key reset", "dropped", dropped, "members", len(confirmed))
-	return dropped, confirmed, nil
+	return drl.Reset{Dropped: dropped, ConfirmedBy: confirmed}, nil
 }
 
 // resetKey drops everything this node keeps for key, for a Reset here or

@@ -64,7 +64,8 @@ func TestCheckAllDeniedSpendsNothing(t *testing.T) {
 	checks := []drl.LimitCheck{{Request: perSecond}, {Request: perHour}}
 	ctx := context.Background()
 	for i := range 6 {
-		allowed, ds, err := entry.CheckAll(ctx, checks)
+		md, err := entry.CheckAll(ctx, checks)
+		allowed, ds := md.Allowed, md.Decisions
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,12 +89,12 @@ func TestCheckAllDeniedSpendsNothing(t *testing.T) {
 	// Bad input names the limit at fault.
 	bad := []drl.LimitCheck{{Request: perSecond}, {Request: perHour}}
 	bad[1].Request.Window = 0
-	_, _, err := entry.CheckAll(ctx, bad)
+	_, err := entry.CheckAll(ctx, bad)
 	var ae *bucket.ArgumentError
 	if !errors.As(err, &ae) || ae.Field != "limits[1].window" || !errors.Is(err, bucket.ErrInvalidArgument) {
 		t.Fatalf("bad window in limit 1: %v", err)
 	}
-	if _, _, err := entry.CheckAll(ctx, nil); !errors.Is(err, bucket.ErrInvalidArgument) {
+	if _, err := entry.CheckAll(ctx, nil); !errors.Is(err, bucket.ErrInvalidArgument) {
 		t.Fatalf("no limits: %v", err)
 	}
 }
@@ -114,7 +115,8 @@ func TestResetForgivesEverywhere(t *testing.T) {
 	if nodes[2].Stats().DenyCacheHits == 0 {
 		t.Fatal("the deny cache of the entry node was not used; the test proves less than it should")
 	}
-	dropped, confirmed, err := nodes[0].Reset(ctx, user, "api")
+	reset, err := nodes[0].Reset(ctx, user, "api")
+	dropped, confirmed := reset.Dropped, reset.ConfirmedBy
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +130,7 @@ func TestResetForgivesEverywhere(t *testing.T) {
 			t.Fatalf("check %d after reset: %+v, %v", i, d, err)
 		}
 	}
-	if _, _, err := nodes[0].Reset(ctx, "", "api"); !errors.Is(err, bucket.ErrInvalidArgument) {
+	if _, err := nodes[0].Reset(ctx, "", "api"); !errors.Is(err, bucket.ErrInvalidArgument) {
 		t.Fatalf("reset of an empty user: %v", err)
 	}
 }

@@ -58,8 +58,8 @@ func BenchmarkNodeCheckAllOwned(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if ok, _, err := n.CheckAll(ctx, checks); err != nil || !ok {
-			b.Fatal(ok, err)
+		if md, err := n.CheckAll(ctx, checks); err != nil || !md.Allowed {
+			b.Fatal(md, err)
 		}
 	}
 }
@@ -104,8 +104,8 @@ func BenchmarkNodeCheckAllForwarded(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if ok, _, err := nodes[0].CheckAll(ctx, checks); err != nil || !ok {
-			b.Fatal(ok, err)
+		if md, err := nodes[0].CheckAll(ctx, checks); err != nil || !md.Allowed {
+			b.Fatal(md, err)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/ownership"
 	"github.com/drlimit/drl/internal/peer"
 	"github.com/drlimit/drl/ring"
@@ -62,12 +63,12 @@ func (n *Node) CheckWith(ctx context.Context, req bucket.Request, opts drl.Check
 // shadow mode always does), and a denied request spends nothing, except
 // in a race described at checkAllWith. It takes one round trip
 // for a single limit and two otherwise. It implements drl.Limiter.
-func (n *Node) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []bucket.Decision, error) {
+func (n *Node) CheckAll(ctx context.Context, checks []drl.LimitCheck) (drl.MultiDecision, error) {
 	if len(checks) == 0 || len(checks) > drl.MaxLimitsPerCheck {
-		return false, nil, &bucket.ArgumentError{Field: "limits",
+		return drl.MultiDecision{}, &bucket.ArgumentError{Field: "limits",
 			Reason: fmt.Sprintf("%d limits; want 1 to %d", len(checks), drl.MaxLimitsPerCheck)}
 	}
-	return checkAllWith(ctx, checks, func(ctx context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error) {
+	allowed, ds, err := checkAllWith(ctx, checks, func(ctx context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error) {
 		if !req.DryRun || len(checks) == 1 {
 			d, err := n.CheckWith(ctx, req, opts)
 			if err == nil && !d.Allowed && len(checks) > 1 {
@@ -91,6 +92,7 @@ func (n *Node) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []b
 		}
 		return d, err
 	}, n.decidesLocally)
+	return drl.MultiDecision{Allowed: allowed, Decisions: ds}, err
 }
 
 // decidesLocally reports whether a check on (userID, action) needs no hop
@@ -203,7 +205,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 				arm() // the core may ask it to wait for the ring to settle
 			}
 			rep, err := n.decideOwned(ctx, v, key, req, 1)
-			if errors.Is(err, bucket.ErrFenced) || errors.Is(err, errViewChanged) {
+			if errors.Is(err, engine.ErrFenced) || errors.Is(err, errViewChanged) {
 				lastErr = err // the ring changed under this check; route it again
 				continue
 			}
@@ -354,7 +356,7 @@ func (v *view) awaitNext(ctx context.Context, pause time.Duration) error {
 // decideOwned answers count identical checks on a key this node owns in
 // v: the core decides (ownership.View.DecideOwned), and the node waits
 // where it says so.
-func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req bucket.Request, count int) (bucket.Repeated, error) {
+func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req bucket.Request, count int) (engine.Repeated, error) {
 	settled := !v.unsettled()
 	if settled && len(v.Takeovers) == 0 && !n.own.prov.Pending() {
 		// What the core answers for every key of a settled view with no
@@ -379,7 +381,7 @@ func (n *Node) decideOwned(ctx context.Context, v *view, key bucket.Key, req buc
 			o.Settled, o.Waited = true, true
 		}
 		if err != nil {
-			return bucket.Repeated{}, err
+			return engine.Repeated{}, err
 		}
 	}
 }
@@ -449,7 +451,7 @@ func (n *Node) checkOwned(ctx context.Context, checks []peer.OwnedCheck, results
 		return
 	}
 	for i, c := range checks {
-		var rep bucket.Repeated
+		var rep engine.Repeated
 		var err error
 		switch {
 		case c.Mode == peer.ModeProxied || (leaving == nil && v.Ring.Owner(c.Key.Hi) == n.id):
@@ -460,7 +462,7 @@ func (n *Node) checkOwned(ctx context.Context, checks []peer.OwnedCheck, results
 		default:
 			rep, err = n.answerNotOwned(ctx, v, leaving, c)
 		}
-		if errors.Is(err, bucket.ErrFenced) || errors.Is(err, errViewChanged) {
+		if errors.Is(err, engine.ErrFenced) || errors.Is(err, errViewChanged) {
 			err = transport.ErrNotOwner
 		}
 		if err == nil {
@@ -485,7 +487,7 @@ func ownerUnlessSaid(by bucket.DecidedBy) bucket.DecidedBy {
 // answerNotOwned handles a direct check on a key this node does not own in
 // its ring (or is leaving): answer from a bucket it still holds, else pass
 // the check on once to the owner it knows.
-func (n *Node) answerNotOwned(ctx context.Context, v *view, leaving *ring.Ring, c peer.OwnedCheck) (bucket.Repeated, error) {
+func (n *Node) answerNotOwned(ctx context.Context, v *view, leaving *ring.Ring, c peer.OwnedCheck) (engine.Repeated, error) {
 	rep, held, err := n.store.CheckKeyIfHeld(c.Key, c.Request, c.Count)
 	if err != nil || held {
 		return rep, err
@@ -498,14 +500,14 @@ func (n *Node) answerNotOwned(ctx context.Context, v *view, leaving *ring.Ring, 
 	owner := r.Owner(c.Key.Hi)
 	p := v.peers[owner]
 	if owner == n.id || p == nil {
-		return bucket.Repeated{}, transport.ErrNotOwner
+		return engine.Repeated{}, transport.ErrNotOwner
 	}
 	n.stats.proxied.Add(1)
 	got, err := p.Send(ctx, c.Key, c.Request, peer.ModeProxied, c.Count)
 	if err != nil && !errors.Is(err, bucket.ErrInvalidArgument) {
 		// Whatever stopped the owner we know, the sender should route the
 		// check again on its own, perhaps newer, view.
-		return bucket.Repeated{}, transport.ErrNotOwner
+		return engine.Repeated{}, transport.ErrNotOwner
 	}
 	return got, err
 }
@@ -559,7 +561,7 @@ func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Requ
 			}
 		}
 		n.stats.proxied.Add(1)
-		var rep bucket.Repeated
+		var rep engine.Repeated
 		rep, err = p.Send(ctx, key, req, peer.ModeProxied, 1)
 		switch {
 		case err == nil:

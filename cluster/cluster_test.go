@@ -101,7 +101,8 @@ func TestClusterAgreesOnOwners(t *testing.T) {
 		user := "user-" + strconv.Itoa(i)
 		var first string
 		for _, n := range nodes {
-			m, _, err := n.OwnerOf(user, "login")
+			o, err := n.OwnerOf(user, "login")
+			m := o.Member
 			if err != nil {
 				t.Fatalf("%s.OwnerOf(%s): %v", n.Name(), user, err)
 			}
@@ -169,7 +170,7 @@ func TestBadInputAndClosedNode(t *testing.T) {
 	if _, err := nodes[0].RateLimit(ctx, "u", "a", 5, time.Millisecond); !errors.Is(err, bucket.ErrInvalidArgument) {
 		t.Fatalf("RateLimit with a 1 ms window: %v, want ErrInvalidArgument", err)
 	}
-	if _, _, err := nodes[0].OwnerOf("u", ""); !errors.Is(err, bucket.ErrInvalidArgument) {
+	if _, err := nodes[0].OwnerOf("u", ""); !errors.Is(err, bucket.ErrInvalidArgument) {
 		t.Fatalf("OwnerOf with an empty action: %v", err)
 	}
 	closeCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -213,7 +214,7 @@ func userOwnedBy(t testing.TB, n *Node, owner string) string {
 	t.Helper()
 	for i := range 100_000 {
 		u := "user-" + strconv.Itoa(i)
-		if m, _, err := n.OwnerOf(u, "api"); err == nil && m.Name == owner {
+		if o, err := n.OwnerOf(u, "api"); err == nil && o.Member.Name == owner {
 			return u
 		}
 	}

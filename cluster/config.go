@@ -17,7 +17,6 @@ import (
 	"github.com/drlimit/drl/bucket"
 	"github.com/drlimit/drl/certs"
 	"github.com/drlimit/drl/internal/ownership"
-	"github.com/drlimit/drl/internal/peer"
 	"github.com/drlimit/drl/ring"
 	"github.com/drlimit/drl/snapshot"
 	"github.com/drlimit/drl/transport"
@@ -142,7 +141,7 @@ type Config struct {
 	// Ring configures ownership; every member must use the same values.
 	Ring ring.Config
 	// Peer configures forwarding (batching) to other members.
-	Peer peer.ClientConfig
+	Peer PeerConfig
 	// Clock is the node's monotonic clock. Default bucket.SystemClock().
 	Clock bucket.Clock
 	// Logger receives the node's logs, with node=<Name> added. Default

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/ownership"
 	"github.com/drlimit/drl/internal/peer"
 	"github.com/drlimit/drl/ring"
@@ -36,7 +37,7 @@ type moveState struct {
 
 // absorb takes buckets handed off by another member (the first lent of
 // them lent hits), and its done mark.
-func (n *Node) absorb(ctx context.Context, from string, moved []bucket.Moved, lent int, doneRing uint64) int {
+func (n *Node) absorb(ctx context.Context, from string, moved []engine.Moved, lent int, doneRing uint64) int {
 	var kept int
 	if leaving := n.own.leaving.Load(); leaving != nil && len(moved) > 0 {
 		// A member whose view does not yet know this node is leaving sent
@@ -112,7 +113,7 @@ func (n *Node) askDoneMarks(v *view) {
 
 // keep puts buckets handed to this node in the store; lent hits wait as
 // credits, or for the key's owner (ownership.View.Absorb).
-func (n *Node) keep(moved []bucket.Moved, lent int) int {
+func (n *Node) keep(moved []engine.Moved, lent int) int {
 	return n.own.view.Load().Absorb(n.store, n.own.prov, n.id, moved, lent, n.cfg.Clock.Now())
 }
 
@@ -200,9 +201,9 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 // relay sends buckets that reached a leaving node (the first lent of them
 // lent hits, which stay marked) on to their owners in the ring without it,
 // and returns how many were kept there or here (undelivered).
-func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []bucket.Moved, lent int) int {
+func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []engine.Moved, lent int) int {
 	peers := n.own.view.Load().peers
-	byOwner := map[string][]bucket.Moved{}
+	byOwner := map[string][]engine.Moved{}
 	lentTo := map[string]int{}
 	for i, m := range moved {
 		owner := leaving.Owner(m.Key.Hi)
@@ -238,7 +239,7 @@ func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []bucket.Mov
 // owners: with snapshots on it keeps them for its last snapshot (a stop
 // of the whole cluster leaves nobody to take them) and reports how many;
 // without, they are lost, and counted.
-func (n *Node) undelivered(moved []bucket.Moved) int {
+func (n *Node) undelivered(moved []engine.Moved) int {
 	if n.snap.store != nil {
 		return n.store.Absorb(moved)
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/hotkeys"
 	"github.com/drlimit/drl/internal/membership"
 	"github.com/drlimit/drl/internal/ownership"
@@ -43,7 +44,7 @@ type Node struct {
 	// taken for news about the new one.
 	id    string
 	log   *slog.Logger
-	store *bucket.Store
+	store *engine.Store
 	hash  bucket.KeyHasher
 
 	gossip *membership.Gossip
@@ -149,11 +150,11 @@ func (v *view) settle() {
 	})
 }
 
-// KeyHasher returns the hasher every node of a cluster uses to turn
+// keyHasher returns the hasher every node of a cluster uses to turn
 // (user, action) into a bucket key and a ring position:
-// transport.HashKey, the wire contract's. It must be the same on all
-// members.
-func KeyHasher() bucket.KeyHasher { return transport.HashKey }
+// transport.HashKey, the wire contract's, which clients use to route. It
+// must be the same on all members.
+func keyHasher() bucket.KeyHasher { return transport.HashKey }
 
 // New validates cfg, binds the gossip, gRPC and HTTP listeners and starts
 // serving. Joining the members in cfg.Join happens in the background (see
@@ -167,7 +168,7 @@ func New(cfg Config) (*Node, error) {
 		cfg:  cfg,
 		id:   cfg.Name + "/" + instanceSuffix(),
 		log:  cfg.Logger.With("node", cfg.Name),
-		hash: KeyHasher(),
+		hash: keyHasher(),
 	}
 	n.topDenied = hotkeys.NewTopDenied(cfg.Clock)
 	n.lastAnswers = hotkeys.NewLastAnswers(cfg.Clock)
@@ -191,7 +192,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	storeCfg := cfg.Store
 	storeCfg.Clock, storeCfg.Hasher = cfg.Clock, n.hash
-	if n.store, err = bucket.NewStore(storeCfg); err != nil {
+	if n.store, err = engine.New(storeCfg); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	if n.own.prov, err = ownership.NewProvisional(cfg.Clock, n.hash, cfg.Store.MinWindow, cfg.Store.MaxWindow); err != nil {
@@ -381,7 +382,7 @@ func (p peerSide) ResetKey(key bucket.Key) int { return p.n.resetKey(key) }
 
 func (p peerSide) HandedOff() uint64 { return p.n.own.handedOff.Load() }
 
-func (p peerSide) Absorb(ctx context.Context, from string, moved []bucket.Moved, lent int, doneRing uint64) int {
+func (p peerSide) Absorb(ctx context.Context, from string, moved []engine.Moved, lent int, doneRing uint64) int {
 	return p.n.absorb(ctx, from, moved, lent, doneRing)
 }
 
@@ -430,21 +431,21 @@ func (n *Node) member(v *view, id string, k membership.Member) drl.Member {
 // OwnerOf returns the member that owns (userID, action) in this node's
 // current ring, and the key's partition. It implements
 // transport.Directory.
-func (n *Node) OwnerOf(userID, action string) (drl.Member, int, error) {
+func (n *Node) OwnerOf(userID, action string) (drl.Owner, error) {
 	if err := bucket.ValidateIDs(userID, action); err != nil {
-		return drl.Member{}, 0, err
+		return drl.Owner{}, err
 	}
 	key := n.hash(userID, action)
 	v := n.own.view.Load()
 	owner := v.Ring.Owner(key.Hi)
 	if owner == "" {
-		return drl.Member{}, 0, fmt.Errorf("%w: the ring is empty", drl.ErrNoOwner)
+		return drl.Owner{}, fmt.Errorf("%w: the ring is empty", drl.ErrNoOwner)
 	}
 	k, ok := n.gossip.Members()[owner]
 	if !ok {
 		k = membership.Member{State: "alive"}
 	}
-	return n.member(v, owner, k), v.Ring.Partition(key.Hi), nil
+	return drl.Owner{Member: n.member(v, owner, k), Partition: v.Ring.Partition(key.Hi)}, nil
 }
 
 // Stats is a snapshot of a node's counters.
@@ -666,7 +667,7 @@ func (n *Node) shutdownListeners() {
 }
 
 func (n *Node) peerConfig() peer.ClientConfig {
-	pc := n.cfg.Peer
+	pc := n.cfg.Peer.client()
 	pc.Self = n.id
 	pc.Stats = &n.stats.peer
 	if n.cfg.TLS != nil {

@@ -16,7 +16,8 @@ func TestRestartUnderItsNameOwnsTheSameKeys(t *testing.T) {
 	owners := func(n *Node) []string {
 		out := make([]string, 10_000)
 		for i := range out {
-			m, _, err := n.OwnerOf(fmt.Sprint("user-", i), "api")
+			o, err := n.OwnerOf(fmt.Sprint("user-", i), "api")
+			m := o.Member
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // Nodes whose clocks read minutes apart decide exactly as one bucket store
@@ -23,7 +24,7 @@ func TestSkewedClocksDecideAsOneClock(t *testing.T) {
 	}
 	refClock := &bucket.ManualClock{}
 	refClock.Set(10 * time.Minute)
-	ref, err := bucket.NewStore(bucket.StoreConfig{Clock: refClock, SweepInterval: -1})
+	ref, err := engine.New(bucket.StoreConfig{Clock: refClock, SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func (c driftClock) Now() time.Duration {
 }
 
 func (c driftClock) After(d time.Duration) <-chan struct{} {
-	return bucket.SystemClock().After(time.Duration(float64(d) / c.rate))
+	return engine.After(bucket.SystemClock(), time.Duration(float64(d)/c.rate))
 }
 
 // Under load, with clocks minutes apart and running 2% fast or slow, a join

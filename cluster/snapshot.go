@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/internal/ownership"
+	"github.com/drlimit/drl/internal/snapformat"
 	"github.com/drlimit/drl/snapshot"
 )
 
@@ -29,8 +30,8 @@ import (
 
 // snapshots is the node's snapshot store and what it loaded and saved.
 type snapshots struct {
-	store    snapshot.Store                    // nil without Config.StateDir or Config.Snapshots
-	restored atomic.Pointer[snapshot.Snapshot] // loaded, waiting for the first ring
+	store    snapshot.Store                      // nil without Config.StateDir or Config.Snapshots
+	restored atomic.Pointer[snapformat.Snapshot] // loaded, waiting for the first ring
 	stats    snapshotStats
 }
 
@@ -65,7 +66,7 @@ func (n *Node) loadSnapshot(ctx context.Context) {
 		n.log.Warn("snapshot not loaded; starting empty", "err", err)
 		return
 	}
-	snap, err := snapshot.Read(r, snapshot.Limits{})
+	snap, err := snapformat.Read(r, snapformat.Limits{})
 	r.Close()
 	if err != nil {
 		n.log.Warn("snapshot refused and set aside; starting empty", "err", err)
@@ -122,7 +123,7 @@ func (n *Node) saveSnapshot(ctx context.Context) error {
 	var buckets, bytes uint64
 	err := n.snap.store.Save(ctx, func(w io.Writer) error {
 		cw := &countingWriter{w: w}
-		err := snapshot.Write(cw, counted(n.store.Buckets(), &buckets), time.Now)
+		err := snapformat.Write(cw, counted(n.store.Buckets(), &buckets), time.Now)
 		bytes = cw.n
 		return err
 	})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/snapformat"
 	"github.com/drlimit/drl/snapshot"
 )
 
@@ -163,7 +164,7 @@ func TestBadSnapshotSetAside(t *testing.T) {
 	for name, data := range map[string][]byte{
 		"garbage":   []byte("not a snapshot at all"),
 		"truncated": validSnapshot(t)[:40],
-		"newer":     func() []byte { b := validSnapshot(t); b[8] = snapshot.Version + 1; return b }(),
+		"newer":     func() []byte { b := validSnapshot(t); b[8] = snapformat.Version + 1; return b }(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/hotkeys"
 	"github.com/drlimit/drl/internal/membership"
 	"github.com/drlimit/drl/internal/ownership"
@@ -142,7 +143,7 @@ func (n *Node) rebuildRing() {
 	if ch.MajorityChanged && n.own.leaving.Load() == nil { // a leaving node's count is nobody's concern
 		after = append(after, func() { n.logQuorum(ch.New.Quorum) })
 	}
-	v := &view{View: ch.New, peers: map[string]*peer.Client{}, waitOver: n.cfg.Clock.After(n.cfg.HandoffWait),
+	v := &view{View: ch.New, peers: map[string]*peer.Client{}, waitOver: engine.After(n.cfg.Clock, n.cfg.HandoffWait),
 		settled: make(chan struct{}), next: make(chan struct{})}
 	if !n.cfg.NoDenyCache {
 		v.deny = hotkeys.NewDenyCache(n.cfg.Clock)

@@ -131,9 +131,9 @@ func TestLimiter(t *testing.T, lim drl.Limiter) {
 		tight := bucket.Request{UserID: user("all"), Action: "tight", Limit: 1, Window: time.Hour, Hits: 1}
 		loose := bucket.Request{UserID: user("all"), Action: "loose", Limit: 5, Window: time.Hour, Hits: 1}
 		check(t, tight, drl.CheckOptions{})
-		allowed, ds, err := lim.CheckAll(ctx, []drl.LimitCheck{{Request: tight}, {Request: loose}})
-		if err != nil || allowed || len(ds) != 2 {
-			t.Fatalf("CheckAll: %v %+v %v, want denied with two decisions", allowed, ds, err)
+		md, err := lim.CheckAll(ctx, []drl.LimitCheck{{Request: tight}, {Request: loose}})
+		if err != nil || md.Allowed || len(md.Decisions) != 2 {
+			t.Fatalf("CheckAll: %+v, %v; want denied with two decisions", md, err)
 		}
 		peek := loose
 		peek.Hits = 0
@@ -142,11 +142,11 @@ func TestLimiter(t *testing.T, lim drl.Limiter) {
 		}
 		bad := loose
 		bad.Window = 0
-		_, _, err = lim.CheckAll(ctx, []drl.LimitCheck{{Request: loose}, {Request: bad}})
+		_, err = lim.CheckAll(ctx, []drl.LimitCheck{{Request: loose}, {Request: bad}})
 		if err := wantField(err, "limits[1].window"); err != nil {
 			t.Errorf("a bad second limit: %v", err)
 		}
-		if _, _, err := lim.CheckAll(ctx, nil); !errors.Is(err, bucket.ErrInvalidArgument) {
+		if _, err := lim.CheckAll(ctx, nil); !errors.Is(err, bucket.ErrInvalidArgument) {
 			t.Errorf("no limits: %v, want an invalid argument", err)
 		}
 	})

@@ -101,14 +101,14 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 	if len(checks) == 0 {
 		return out, nil
 	}
-	allowed, ds, err := s.limiter.CheckAll(ctx, checks)
+	md, err := s.limiter.CheckAll(ctx, checks)
 	if err != nil {
 		return nil, transport.GRPCError(err)
 	}
-	if !allowed {
+	if !md.Allowed {
 		out.OverallCode = rlsv3.RateLimitResponse_OVER_LIMIT
 	}
-	for k, d := range ds {
+	for k, d := range md.Decisions {
 		st := out.Statuses[checked[k]]
 		if !d.Allowed {
 			st.Code = rlsv3.RateLimitResponse_OVER_LIMIT

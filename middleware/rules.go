@@ -106,11 +106,11 @@ func decide(ctx context.Context, lim drl.Limiter, rule *Rule, user string) (verd
 	for i, l := range rule.Limits {
 		checks[i] = drl.LimitCheck{Request: l.request(user), Options: opts}
 	}
-	allowed, ds, err := lim.CheckAll(ctx, checks)
+	md, err := lim.CheckAll(ctx, checks)
 	if err != nil {
 		return verdict{}, err
 	}
-	return verdict{allowed: allowed, limits: rule.Limits, ds: ds}, nil
+	return verdict{allowed: md.Allowed, limits: rule.Limits, ds: md.Decisions}, nil
 }
 
 // HeaderStyle picks the response fields that describe the quota.

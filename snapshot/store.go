@@ -1,3 +1,14 @@
+// Package snapshot keeps a node's snapshot of its buckets, which lets
+// counts survive a restart of the whole cluster.
+//
+// A rolling restart needs none of this: buckets move to their new owners
+// as nodes leave and join. When every node stops at once (a deploy that
+// replaces all pods, a power cut), each writes what it still holds and
+// loads it when it starts again, aged by the wall time it was down.
+//
+// The format is the node's own. Where the bytes live is a Store's: Dir
+// keeps them in a file (cluster.Config.StateDir); an application
+// embedding a node may keep them anywhere else (cluster.Config.Snapshots).
 package snapshot
 
 import (

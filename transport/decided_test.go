@@ -23,9 +23,9 @@ func (fallbackLimiter) CheckWith(_ context.Context, req bucket.Request, _ drl.Ch
 		DecidedBy: bucket.DecidedByFailPolicy, FallbackReason: bucket.FallbackNoRing}, nil
 }
 
-func (l fallbackLimiter) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []bucket.Decision, error) {
+func (l fallbackLimiter) CheckAll(ctx context.Context, checks []drl.LimitCheck) (drl.MultiDecision, error) {
 	d, _ := l.CheckWith(ctx, checks[0].Request, checks[0].Options)
-	return false, []bucket.Decision{d}, nil
+	return drl.MultiDecision{Decisions: []bucket.Decision{d}}, nil
 }
 
 // Every check answer, over HTTP and gRPC, says what decided it and, for

@@ -11,6 +11,7 @@ import (
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // FuzzHTTPBody sends any body to every POST endpoint: the answer is a
@@ -50,13 +51,13 @@ func FuzzHTTPBody(f *testing.F) {
 
 // storeAdmin serves Reset and TopDenied from one store, as a one-node
 // cluster would.
-type storeAdmin struct{ store *bucket.Store }
+type storeAdmin struct{ store *engine.Store }
 
-func (a storeAdmin) Reset(_ context.Context, userID, action string) (int, []string, error) {
+func (a storeAdmin) Reset(_ context.Context, userID, action string) (drl.Reset, error) {
 	if err := bucket.ValidateIDs(userID, action); err != nil {
-		return 0, nil, err
+		return drl.Reset{}, err
 	}
-	return a.store.Reset(a.store.Key(userID, action)), []string{"a"}, nil
+	return drl.Reset{Dropped: a.store.Reset(a.store.Key(userID, action)), ConfirmedBy: []string{"a"}}, nil
 }
 
 func (storeAdmin) TopDenied(int) (string, []drl.DeniedKey) { return "a", nil }

@@ -83,12 +83,12 @@ func newHTTPMux(cfg ServerConfig) *routeMux {
 				writeError(w, http.StatusBadRequest, decodeError(err))
 				return
 			}
-			dropped, confirmed, err := cfg.Admin.Reset(r.Context(), m.userID, m.action)
+			reset, err := cfg.Admin.Reset(r.Context(), m.userID, m.action)
 			if err != nil {
 				writeError(w, httpStatus(err), errorOf(err))
 				return
 			}
-			writeValue(w, http.StatusOK, map[string]any{"dropped": dropped, "members": nonNil(confirmed)})
+			writeValue(w, http.StatusOK, map[string]any{"dropped": reset.Dropped, "members": nonNil(reset.ConfirmedBy)})
 		})
 		mux.HandleFunc("POST /v1/forget", func(w http.ResponseWriter, r *http.Request) {
 			body, ok := h.readBody(w, r)
@@ -132,12 +132,12 @@ func newHTTPMux(cfg ServerConfig) *routeMux {
 	})
 	mux.HandleFunc("GET /v1/owner", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		owner, partition, err := cfg.Directory.OwnerOf(q.Get("user_id"), q.Get("action"))
+		o, err := cfg.Directory.OwnerOf(q.Get("user_id"), q.Get("action"))
 		if err != nil {
 			writeError(w, httpStatus(err), errorOf(err))
 			return
 		}
-		writeJSON(w, http.StatusOK, &drlv1.OwnerResponse{Owner: memberToProto(owner), Partition: int32(partition)})
+		writeJSON(w, http.StatusOK, &drlv1.OwnerResponse{Owner: memberToProto(o.Member), Partition: int32(o.Partition)})
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writePlain(w, http.StatusOK, "ok\n")

@@ -11,11 +11,12 @@ import (
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // storeLimiter answers public checks from one store, as a one-node cluster
 // would.
-type storeLimiter struct{ store *bucket.Store }
+type storeLimiter struct{ store *engine.Store }
 
 func (l storeLimiter) CheckWith(_ context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error) {
 	d, err := l.store.Check(req)
@@ -27,22 +28,21 @@ func (l storeLimiter) CheckWith(_ context.Context, req bucket.Request, opts drl.
 
 // CheckAll checks each limit in turn; the two rounds that keep a denied
 // request from spending are cluster's, not the wire's.
-func (l storeLimiter) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []bucket.Decision, error) {
-	ds := make([]bucket.Decision, len(checks))
-	allowed := true
+func (l storeLimiter) CheckAll(ctx context.Context, checks []drl.LimitCheck) (drl.MultiDecision, error) {
+	md := drl.MultiDecision{Allowed: true, Decisions: make([]bucket.Decision, len(checks))}
 	for i, c := range checks {
 		d, err := l.CheckWith(ctx, c.Request, c.Options)
 		if err != nil {
-			return false, nil, InLimit(i, err)
+			return drl.MultiDecision{}, InLimit(i, err)
 		}
-		ds[i], allowed = d, allowed && d.Allowed
+		md.Decisions[i], md.Allowed = d, md.Allowed && d.Allowed
 	}
-	return allowed, ds, nil
+	return md, nil
 }
 
-func newStore(t testing.TB) *bucket.Store {
+func newStore(t testing.TB) *engine.Store {
 	t.Helper()
-	s, err := bucket.NewStore(bucket.StoreConfig{Clock: &bucket.ManualClock{}, SweepInterval: -1})
+	s, err := engine.New(bucket.StoreConfig{Clock: &bucket.ManualClock{}, SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,11 +58,11 @@ func (oneMember) Members() (string, []drl.Member) {
 
 func (oneMember) Quorum() drl.Quorum { return drl.Quorum{Majority: true, Alive: 1, Size: 1} }
 
-func (oneMember) OwnerOf(userID, action string) (drl.Member, int, error) {
+func (oneMember) OwnerOf(userID, action string) (drl.Owner, error) {
 	if err := bucket.ValidateIDs(userID, action); err != nil {
-		return drl.Member{}, 0, err
+		return drl.Owner{}, err
 	}
-	return drl.Member{Name: "a", State: "alive", InRing: true}, 7, nil
+	return drl.Owner{Member: drl.Member{Name: "a", State: "alive", InRing: true}, Partition: 7}, nil
 }
 
 func newTestHTTP(t *testing.T, ready bool) *httptest.Server {

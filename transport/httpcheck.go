@@ -244,16 +244,16 @@ func (h *httpChecks) all(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	allowed, ds, err := h.cfg.Limiter.CheckAll(r.Context(), checks)
+	md, err := h.cfg.Limiter.CheckAll(r.Context(), checks)
 	if err != nil {
 		putBody(body)
 		writeError(w, httpStatus(err), errorOf(err))
 		return
 	}
 	out := append((*body)[:0], `{"allowed":`...)
-	out = strconv.AppendBool(out, allowed)
+	out = strconv.AppendBool(out, md.Allowed)
 	out = append(out, `,"decisions":[`...)
-	for i, d := range ds {
+	for i, d := range md.Decisions {
 		if i > 0 {
 			out = append(out, ',')
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // Numbers read alike: limit, hits and burst as JSON numbers or strings,
@@ -133,7 +134,7 @@ func TestHTTPServesH2C(t *testing.T) {
 // first, read "61.671s" for a 60 s window.
 func TestHTTPResetAfterWithinTheWindow(t *testing.T) {
 	clock := &bucket.ManualClock{}
-	store, err := bucket.NewStore(bucket.StoreConfig{Clock: clock, SweepInterval: -1})
+	store, err := engine.New(bucket.StoreConfig{Clock: clock, SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,23 +63,23 @@ func (fullLimiter) CheckWith(_ context.Context, req bucket.Request, _ drl.CheckO
 		RetryAfter: time.Second, Shadowed: true, DecidedBy: bucket.DecidedByFailPolicy, FallbackReason: bucket.FallbackOwnerUnreachable}, nil
 }
 
-func (l fullLimiter) CheckAll(ctx context.Context, checks []drl.LimitCheck) (bool, []bucket.Decision, error) {
+func (l fullLimiter) CheckAll(ctx context.Context, checks []drl.LimitCheck) (drl.MultiDecision, error) {
 	ds := make([]bucket.Decision, len(checks))
 	for i, c := range checks {
 		d, err := l.CheckWith(ctx, c.Request, c.Options)
 		if err != nil {
-			return false, nil, err
+			return drl.MultiDecision{}, err
 		}
 		ds[i] = d
 	}
-	return true, ds, nil
+	return drl.MultiDecision{Allowed: true, Decisions: ds}, nil
 }
 
 // fullAdmin is an Admin and a Directory whose answers fill every list.
 type fullAdmin struct{ oneMember }
 
-func (fullAdmin) Reset(context.Context, string, string) (int, []string, error) {
-	return 2, []string{"a", "b"}, nil
+func (fullAdmin) Reset(context.Context, string, string) (drl.Reset, error) {
+	return drl.Reset{Dropped: 2, ConfirmedBy: []string{"a", "b"}}, nil
 }
 
 func (fullAdmin) TopDenied(int) (string, []drl.DeniedKey) {

@@ -21,7 +21,7 @@ import (
 type Admin interface {
 	// Reset drops (userID, action)'s buckets on every member and returns
 	// how many live buckets were dropped and which members confirmed.
-	Reset(ctx context.Context, userID, action string) (dropped int, confirmed []string, err error)
+	Reset(ctx context.Context, userID, action string) (drl.Reset, error)
 	// TopDenied returns this node's name and the up to n keys it denied
 	// most often lately, most first.
 	TopDenied(n int) (self string, keys []drl.DeniedKey)
@@ -39,7 +39,7 @@ type Directory interface {
 	Quorum() drl.Quorum
 	// OwnerOf returns the member that owns (userID, action) and the key's
 	// ring partition. Bad ids are ErrInvalidArgument.
-	OwnerOf(userID, action string) (drl.Member, int, error)
+	OwnerOf(userID, action string) (drl.Owner, error)
 }
 
 // ServerConfig wires the node into the gRPC and HTTP servers. Limiter and
@@ -182,12 +182,12 @@ func (s *grpcServer) checkAll(ctx context.Context, m *drlv1.CheckAllRequest) (*d
 		}
 		checks[i] = c
 	}
-	allowed, ds, err := s.cfg.Limiter.CheckAll(ctx, checks)
+	md, err := s.cfg.Limiter.CheckAll(ctx, checks)
 	if err != nil {
 		return nil, err
 	}
-	out := &drlv1.CheckAllResponse{Allowed: allowed, Decisions: make([]*drlv1.CheckResponse, len(ds))}
-	for i, d := range ds {
+	out := &drlv1.CheckAllResponse{Allowed: md.Allowed, Decisions: make([]*drlv1.CheckResponse, len(md.Decisions))}
+	for i, d := range md.Decisions {
 		out.Decisions[i] = DecisionToProto(answerOf(d, checks[i].Request.Window))
 	}
 	return out, nil
@@ -206,11 +206,11 @@ func (s *grpcServer) Reset(ctx context.Context, m *drlv1.ResetRequest) (*drlv1.R
 	if s.cfg.Admin == nil {
 		return nil, status.Error(codes.Unimplemented, "transport: this node serves no admin calls")
 	}
-	dropped, confirmed, err := s.cfg.Admin.Reset(ctx, m.GetUserId(), m.GetAction())
+	r, err := s.cfg.Admin.Reset(ctx, m.GetUserId(), m.GetAction())
 	if err != nil {
 		return nil, GRPCError(err)
 	}
-	return &drlv1.ResetResponse{Dropped: uint32(dropped), Members: confirmed}, nil
+	return &drlv1.ResetResponse{Dropped: uint32(r.Dropped), Members: r.ConfirmedBy}, nil
 }
 
 func (s *grpcServer) TopDenied(ctx context.Context, m *drlv1.TopDeniedRequest) (*drlv1.TopDeniedResponse, error) {
@@ -301,11 +301,11 @@ func forget(admin Admin, name string) error {
 }
 
 func (s *grpcServer) Owner(ctx context.Context, m *drlv1.OwnerRequest) (*drlv1.OwnerResponse, error) {
-	owner, partition, err := s.cfg.Directory.OwnerOf(m.GetUserId(), m.GetAction())
+	o, err := s.cfg.Directory.OwnerOf(m.GetUserId(), m.GetAction())
 	if err != nil {
 		return nil, GRPCError(err)
 	}
-	return &drlv1.OwnerResponse{Owner: memberToProto(owner), Partition: int32(partition)}, nil
+	return &drlv1.OwnerResponse{Owner: memberToProto(o.Member), Partition: int32(o.Partition)}, nil
 }
 
 // MemberFromProto is the client side of a member on the wire.

@@ -388,10 +388,11 @@ func defineCheck(fs *flag.FlagSet) func(g globals) error {
 
 func defineMembers(*flag.FlagSet) func(g globals) error {
 	return func(g globals) error {
-		self, list, q, err := g.client.Members(g.ctx)
+		ms, err := g.client.Members(g.ctx)
 		if err != nil {
 			return err
 		}
+		self, list, q := ms.Self, ms.Members, ms.Quorum
 		// The same fields as GET /v1/members.
 		out := struct {
 			Self    string       `json:"self"`
@@ -423,10 +424,11 @@ func defineOwner(fs *flag.FlagSet) func(g globals) error {
 		if err := needKey(); err != nil {
 			return err
 		}
-		m, partition, err := g.client.Owner(g.ctx, *user, *action)
+		o, err := g.client.Owner(g.ctx, *user, *action)
 		if err != nil {
 			return err
 		}
+		m, partition := o.Member, o.Partition
 		// The same fields as GET /v1/owner.
 		out := struct {
 			Owner     drl.Member `json:"owner"`
@@ -444,10 +446,11 @@ func defineReset(fs *flag.FlagSet) func(g globals) error {
 		if err := needKey(); err != nil {
 			return err
 		}
-		dropped, confirmed, err := g.client.Reset(g.ctx, *user, *action)
+		r, err := g.client.Reset(g.ctx, *user, *action)
 		if err != nil {
 			return err
 		}
+		dropped, confirmed := r.Dropped, r.ConfirmedBy
 		// The same fields as POST /v1/reset.
 		out := struct {
 			Dropped int      `json:"dropped"`
@@ -467,10 +470,11 @@ func defineForget(fs *flag.FlagSet) func(g globals) error {
 			return fmt.Errorf("%w: forget: name one failed member", errUsage)
 		}
 		name := g.operands[0]
-		_, ms, _, err := g.client.Members(g.ctx)
+		view, err := g.client.Members(g.ctx)
 		if err != nil {
 			return err
 		}
+		ms := view.Members
 		var forgot, counted, failed []string
 		for _, m := range ms {
 			if m.State != "alive" {
@@ -523,10 +527,11 @@ func defineTop(fs *flag.FlagSet) func(g globals) error {
 		if *n < 1 {
 			return fmt.Errorf("%w: top: -n %d: want 1 or more", errUsage, *n)
 		}
-		_, ms, _, err := g.client.Members(g.ctx)
+		view, err := g.client.Members(g.ctx)
 		if err != nil {
 			return err
 		}
+		ms := view.Members
 		sums := map[[2]string]*drl.DeniedKey{}
 		var asked, failed []string
 		for _, m := range ms {
@@ -535,12 +540,12 @@ func defineTop(fs *flag.FlagSet) func(g globals) error {
 			}
 			mc, err := client.New([]string{m.GRPCAddr}, g.dialOpts...)
 			if err == nil {
-				var keys []drl.DeniedKey
+				var top drl.TopDenied
 				// Every member's list is asked for more than n: a key can be
 				// near the top of the sum without topping any one member.
-				_, keys, err = mc.TopDenied(g.ctx, 4**n)
+				top, err = mc.TopDenied(g.ctx, 4**n)
 				mc.Close()
-				for _, k := range keys {
+				for _, k := range top.Keys {
 					e := sums[[2]string{k.UserID, k.Action}]
 					if e == nil {
 						e = &drl.DeniedKey{UserID: k.UserID, Action: k.Action}

@@ -62,9 +62,9 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("forget of a member nobody counts as failed: %q %v, want the members' answer", out, err)
 	}
 	out, err = ctl(t, addrs, "owner", "-user", "u1", "-action", "login")
-	m, _, _ := nodes[0].OwnerOf("u1", "login")
-	if err != nil || !strings.HasPrefix(out, m.Name) {
-		t.Fatalf("owner: %q %v, want %s", out, err, m.Name)
+	o, _ := nodes[0].OwnerOf("u1", "login")
+	if err != nil || !strings.HasPrefix(out, o.Member.Name) {
+		t.Fatalf("owner: %q %v, want %s", out, err, o.Member.Name)
 	}
 
 	// Denials enter through different nodes; top sums them.

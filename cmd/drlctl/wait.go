@@ -105,8 +105,9 @@ func ask(ctx context.Context, addrs []string, clients []*client.Client, want int
 		v := &views[i]
 		v.Addr = addrs[i]
 		askCtx, cancel := context.WithTimeout(ctx, waitAsk)
-		self, ms, q, err := c.Members(askCtx)
+		view, err := c.Members(askCtx)
 		cancel()
+		self, ms, q := view.Self, view.Members, view.Quorum
 		if err != nil {
 			v.Error = err.Error()
 			if errors.Is(err, context.DeadlineExceeded) {

@@ -480,7 +480,7 @@ func newClient(o options) (*client, error) {
 		// Fail now, not per check, if the targets refuse us (no token).
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if _, _, _, err := c.drl.Members(ctx); err != nil {
+		if _, err := c.drl.Members(ctx); err != nil {
 			c.close()
 			return nil, fmt.Errorf("asking a target who it is: %w", err)
 		}

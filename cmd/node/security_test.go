@@ -59,7 +59,8 @@ func TestSecureClusterRefusesOutsider(t *testing.T) {
 	inRing := func() int {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_, members, _, err := c.Members(ctx)
+		view, err := c.Members(ctx)
+		members := view.Members
 		if err != nil {
 			t.Logf("members: %v", err)
 			return -1

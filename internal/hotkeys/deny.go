@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // DenyCache remembers, on a node that forwards checks, the denials owners
@@ -17,7 +18,7 @@ import (
 // this is where the cache pays.
 type DenyCache struct {
 	clock bucket.Clock
-	t     *Table[bucket.CheckID, denial]
+	t     *Table[engine.CheckID, denial]
 }
 
 // denyPerShard bounds the cache: ~64k denied keys per node; beyond that a
@@ -32,15 +33,15 @@ type denial struct {
 
 // NewDenyCache returns an empty cache that reads time from clock.
 func NewDenyCache(clock bucket.Clock) *DenyCache {
-	return &DenyCache{clock: clock, t: NewTable[bucket.CheckID, denial](denyPerShard, checkShard)}
+	return &DenyCache{clock: clock, t: NewTable[engine.CheckID, denial](denyPerShard, checkShard)}
 }
 
-func checkShard(k bucket.CheckID) uint64 { return k.Key.Lo }
+func checkShard(k engine.CheckID) uint64 { return k.Key.Lo }
 
 // Lookup returns the cached denial for the check, with its waits counted
 // down to now.
 func (c *DenyCache) Lookup(key bucket.Key, req bucket.Request) (bucket.Decision, bool) {
-	k := bucket.IDOf(key, req)
+	k := engine.IDOf(key, req)
 	now := c.clock.Now()
 	sh := c.t.Lock(k)
 	e, ok := sh.Get(k)
@@ -63,14 +64,14 @@ func (c *DenyCache) Store(key bucket.Key, req bucket.Request, d bucket.Decision,
 	if d.Allowed || d.RetryAfter < time.Millisecond {
 		return
 	}
-	k := bucket.IDOf(key, req)
+	k := engine.IDOf(key, req)
 	sh := c.t.Lock(k)
 	defer sh.Unlock()
 	// sentAt stands for now, as in LastAnswers.Store.
-	sh.Put(k, denial{d: d, at: sentAt, until: sentAt + d.RetryAfter}, func(_ bucket.CheckID, e denial) bool { return sentAt >= e.until })
+	sh.Put(k, denial{d: d, at: sentAt, until: sentAt + d.RetryAfter}, func(_ engine.CheckID, e denial) bool { return sentAt >= e.until })
 }
 
 // Forget drops every cached denial of key.
 func (c *DenyCache) Forget(key bucket.Key) {
-	c.t.DeleteIf(key.Lo, func(k bucket.CheckID) bool { return k.Key == key })
+	c.t.DeleteIf(key.Lo, func(k engine.CheckID) bool { return k.Key == key })
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // LastAnswers remembers, on a node that forwards checks, how much each
@@ -15,7 +16,7 @@ import (
 // was left, whoever owns the key next.
 type LastAnswers struct {
 	clock bucket.Clock
-	t     *Table[bucket.CheckID, lastAnswer]
+	t     *Table[engine.CheckID, lastAnswer]
 }
 
 // lastPerShard bounds the table: ~64k buckets per node (176 B each, 11.5 MB
@@ -30,7 +31,7 @@ type lastAnswer struct {
 
 // NewLastAnswers returns an empty table that reads time from clock.
 func NewLastAnswers(clock bucket.Clock) *LastAnswers {
-	return &LastAnswers{clock: clock, t: NewTable[bucket.CheckID, lastAnswer](lastPerShard, checkShard)}
+	return &LastAnswers{clock: clock, t: NewTable[engine.CheckID, lastAnswer](lastPerShard, checkShard)}
 }
 
 // Store remembers what the owner answered to a check sent at sentAt, for a
@@ -43,7 +44,7 @@ func (l *LastAnswers) Store(key bucket.Key, req bucket.Request, d bucket.Decisio
 	defer sh.Unlock()
 	// sentAt stands for now (it is moments earlier, so an entry is stale a
 	// little later): the forward read the clock already.
-	sh.Put(k, a, func(_ bucket.CheckID, e lastAnswer) bool { return sentAt >= e.until })
+	sh.Put(k, a, func(_ engine.CheckID, e lastAnswer) bool { return sentAt >= e.until })
 }
 
 // Remaining returns what the owner last said was left for the check, if
@@ -62,11 +63,11 @@ func (l *LastAnswers) Remaining(key bucket.Key, req bucket.Request) (int64, bool
 
 // Forget drops what is known of key, after a reset.
 func (l *LastAnswers) Forget(key bucket.Key) {
-	l.t.DeleteIf(key.Lo, func(k bucket.CheckID) bool { return k.Key == key })
+	l.t.DeleteIf(key.Lo, func(k engine.CheckID) bool { return k.Key == key })
 }
 
 // shapeID names a bucket, whatever the hits of the check that asked.
-func shapeID(key bucket.Key, req bucket.Request) bucket.CheckID {
+func shapeID(key bucket.Key, req bucket.Request) engine.CheckID {
 	req.Hits, req.DryRun = 0, false
-	return bucket.IDOf(key, req)
+	return engine.IDOf(key, req)
 }

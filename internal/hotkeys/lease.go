@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // Token leases for hot keys (cluster.Config.Leases; off by default). A
@@ -34,7 +35,7 @@ const (
 // key.
 type Leases struct {
 	clock bucket.Clock
-	t     *Table[bucket.CheckID, *leaseEntry]
+	t     *Table[engine.CheckID, *leaseEntry]
 }
 
 type leaseEntry struct {
@@ -48,13 +49,13 @@ type leaseEntry struct {
 
 // NewLeases returns an empty table that reads time from clock.
 func NewLeases(clock bucket.Clock) *Leases {
-	return &Leases{clock: clock, t: NewTable[bucket.CheckID, *leaseEntry](leasesPerShard, checkShard)}
+	return &Leases{clock: clock, t: NewTable[engine.CheckID, *leaseEntry](leasesPerShard, checkShard)}
 }
 
 // lock locks the shard of a check's entry and returns it, the entry's key,
 // the entry (nil if none) and now. The caller unlocks.
-func (l *Leases) lock(key bucket.Key, req bucket.Request) (*Shard[bucket.CheckID, *leaseEntry], bucket.CheckID, *leaseEntry, time.Duration) {
-	k := bucket.IDOf(key, req)
+func (l *Leases) lock(key bucket.Key, req bucket.Request) (*Shard[engine.CheckID, *leaseEntry], engine.CheckID, *leaseEntry, time.Duration) {
+	k := engine.IDOf(key, req)
 	now := l.clock.Now()
 	sh := l.t.Lock(k)
 	e, _ := sh.Get(k)
@@ -99,7 +100,7 @@ func (l *Leases) Admitted(key bucket.Key, req bucket.Request, d bucket.Decision,
 	defer sh.Unlock()
 	if e == nil {
 		e = &leaseEntry{period: now}
-		lapsed := func(_ bucket.CheckID, old *leaseEntry) bool {
+		lapsed := func(_ engine.CheckID, old *leaseEntry) bool {
 			return now >= old.expires && now-old.period >= LeaseTTL
 		}
 		if !sh.Put(k, e, lapsed) {
@@ -128,5 +129,5 @@ func (l *Leases) Failed(key bucket.Key, req bucket.Request) {
 
 // Forget drops every lease on key; its unused checks lapse spent.
 func (l *Leases) Forget(key bucket.Key) {
-	l.t.DeleteIf(key.Lo, func(k bucket.CheckID) bool { return k.Key == key })
+	l.t.DeleteIf(key.Lo, func(k engine.CheckID) bool { return k.Key == key })
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // member is an alive, ready member called name whose instance id is
@@ -228,7 +229,7 @@ func TestProvisionalShareOutlivesViews(t *testing.T) {
 	owner := v4.Ring.Owner(key.Hi)
 	toOwners := p.Release(v4, "a/1", clock.Now())
 	var lent int64
-	var moved []bucket.Moved
+	var moved []engine.Moved
 	if owner == "a/1" {
 		if !p.HasCredits(key, req.Algorithm, 0) {
 			t.Fatalf("a took the key over: no credits")
@@ -238,7 +239,7 @@ func TestProvisionalShareOutlivesViews(t *testing.T) {
 		moved = toOwners[owner]
 	}
 	// Spend them in a bucket of the key's real shape: 333 are gone.
-	store, _ := bucket.NewStore(bucket.StoreConfig{Clock: clock, Hasher: hash, SweepInterval: -1})
+	store, _ := engine.New(bucket.StoreConfig{Clock: clock, Hasher: hash, SweepInterval: -1})
 	defer store.Close()
 	store.Absorb(moved)
 	peek := req

@@ -4,19 +4,20 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // Store is what the core needs of a node's bucket store
-// (*bucket.Store). Its calls are safe for concurrent use.
+// (*engine.Store). Its calls are safe for concurrent use.
 type Store interface {
-	CheckKey(k bucket.Key, req bucket.Request, n int) (bucket.Repeated, error)
-	CheckKeyIfHeld(k bucket.Key, req bucket.Request, n int) (bucket.Repeated, bool, error)
+	CheckKey(k bucket.Key, req bucket.Request, n int) (engine.Repeated, error)
+	CheckKeyIfHeld(k bucket.Key, req bucket.Request, n int) (engine.Repeated, bool, error)
 	Seed(k bucket.Key, req bucket.Request, spent int64) (bool, error)
-	Absorb(moved []bucket.Moved) int
-	Extract(move func(bucket.Key) bool) []bucket.Moved
+	Absorb(moved []engine.Moved) int
+	Extract(move func(bucket.Key) bool) []engine.Moved
 }
 
-var _ Store = (*bucket.Store)(nil)
+var _ Store = (*engine.Store)(nil)
 
 // Step says what a check on an owned key needs before it can be decided.
 type Step uint8
@@ -60,7 +61,7 @@ type Owned struct {
 // from what that owner last said was gone, if more), and a bucket already
 // held for it counts at least that much; lent hits credited to the key (p)
 // are spent on top.
-func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (bucket.Repeated, Step, error) {
+func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (engine.Repeated, Step, error) {
 	wait := NoWait
 	if !c.Waited {
 		wait = v.MustWait(c.Key, self)
@@ -73,13 +74,13 @@ func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (bucke
 		return rep, Decided, err
 	}
 	if wait == WaitAlways {
-		return bucket.Repeated{}, AwaitSettled, nil
+		return engine.Repeated{}, AwaitSettled, nil
 	}
 	peek := c.Req
 	peek.Hits, peek.DryRun = 0, true
 	left, held, err := s.CheckKeyIfHeld(c.Key, peek, 1)
 	if err != nil {
-		return bucket.Repeated{}, Decided, err
+		return engine.Repeated{}, Decided, err
 	}
 	switch {
 	case held:
@@ -87,9 +88,9 @@ func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (bucke
 		// A node that merely has not yet noticed that it is in the
 		// minority would otherwise take over keys the majority still
 		// decides.
-		return bucket.Repeated{}, AwaitConfirmed, nil
+		return engine.Repeated{}, AwaitConfirmed, nil
 	case wait == WaitIfNotHeld:
-		return bucket.Repeated{}, AwaitSettled, nil
+		return engine.Repeated{}, AwaitSettled, nil
 	}
 	if held && seeded {
 		// A bucket held here for a key a failed member owned may predate
@@ -99,12 +100,12 @@ func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (bucke
 			top := c.Req
 			top.Hits = need
 			if _, err := s.CheckKey(c.Key, top, 1); err != nil {
-				return bucket.Repeated{}, Decided, err
+				return engine.Repeated{}, Decided, err
 			}
 		}
 	}
 	if err := v.startTakenOver(s, p, c, held); err != nil {
-		return bucket.Repeated{}, Decided, err
+		return engine.Repeated{}, Decided, err
 	}
 	rep, err := s.CheckKey(c.Key, c.Req, c.Count)
 	return rep, Decided, err
@@ -146,7 +147,7 @@ type Handoff struct {
 	// ByOwner are the buckets, and lent hits, for each new owner: the
 	// first Lent[owner] of them are lent hits, to be given back to the
 	// Provisional (Keep) if they cannot be delivered.
-	ByOwner map[string][]bucket.Moved
+	ByOwner map[string][]engine.Moved
 	Lent    map[string]int
 	// Moved counts the store's buckets among them.
 	Moved int
@@ -188,8 +189,8 @@ func PlanHandoff(v *View, leaving Ring, s Store, p *Provisional, self string, ha
 		}
 		return hasPeer(owner)
 	})
-	h := Handoff{ByOwner: map[string][]bucket.Moved{}, Lent: map[string]int{}}
-	var credits []bucket.Moved
+	h := Handoff{ByOwner: map[string][]engine.Moved{}, Lent: map[string]int{}}
+	var credits []engine.Moved
 	for _, m := range moved {
 		owner := r.Owner(m.Key.Hi)
 		if owner == self {
@@ -203,7 +204,7 @@ func PlanHandoff(v *View, leaving Ring, s Store, p *Provisional, self string, ha
 	// Credits of keys this node no longer owns go with the key, like lent
 	// hits (given back if undelivered): they are buckets kept aside until
 	// the key's bucket started here, which never happened.
-	lentTo := map[string][]bucket.Moved{}
+	lentTo := map[string][]engine.Moved{}
 	for _, m := range p.TakeCreditsWhere(func(k bucket.Key) bool {
 		owner := r.Owner(k.Hi)
 		return owner != self && hasPeer(owner)
@@ -230,7 +231,7 @@ func PlanHandoff(v *View, leaving Ring, s Store, p *Provisional, self string, ha
 // Undelivered gives back to p the lent hits among the buckets for owner
 // past the first kept, which a failed handoff did not deliver, and returns
 // the store's buckets among them, which are lost.
-func (h Handoff) Undelivered(p *Provisional, owner string, kept int) []bucket.Moved {
+func (h Handoff) Undelivered(p *Provisional, owner string, kept int) []engine.Moved {
 	all, lent := h.ByOwner[owner], h.Lent[owner]
 	if kept < lent {
 		p.Keep(all[kept:lent])
@@ -252,12 +253,12 @@ type Ring interface {
 // takes it over (Release). So do the sender's buckets of keys self took
 // over from a failed member in v: they are that side's lent hits too. It
 // returns how many it kept.
-func (v *View) Absorb(s Store, p *Provisional, self string, moved []bucket.Moved, lent int, now time.Duration) int {
+func (v *View) Absorb(s Store, p *Provisional, self string, moved []engine.Moved, lent int, now time.Duration) int {
 	lent = min(max(lent, 0), len(moved))
 	if lent == 0 && len(v.Takeovers) == 0 {
 		return s.Absorb(moved)
 	}
-	var plain, credits, kept []bucket.Moved
+	var plain, credits, kept []engine.Moved
 	for i, m := range moved {
 		owned := v.Ring.Owner(m.Key.Hi) == self
 		switch {

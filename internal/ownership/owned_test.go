@@ -6,16 +6,17 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // newNodeState returns a clock an hour in, a hasher, and a node's store
 // and provisional state on them, closed when the test ends.
-func newNodeState(t *testing.T) (*bucket.ManualClock, bucket.KeyHasher, *bucket.Store, *Provisional) {
+func newNodeState(t *testing.T) (*bucket.ManualClock, bucket.KeyHasher, *engine.Store, *Provisional) {
 	t.Helper()
 	clock := &bucket.ManualClock{}
 	clock.Set(time.Hour)
 	hash := bucket.NewKeyHasher()
-	store, err := bucket.NewStore(bucket.StoreConfig{Clock: clock, Hasher: hash, SweepInterval: -1})
+	store, err := engine.New(bucket.StoreConfig{Clock: clock, Hasher: hash, SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,8 +146,8 @@ func TestLentHitsAheadOfTheView(t *testing.T) {
 	}
 	req := bucket.Request{Limit: 1000, Window: time.Hour, Hits: 1}
 	now := clock.Now()
-	lentHits := func(key bucket.Key, n int) []bucket.Moved {
-		other, err := bucket.NewStore(bucket.StoreConfig{Clock: clock, Hasher: hash, SweepInterval: -1})
+	lentHits := func(key bucket.Key, n int) []engine.Moved {
+		other, err := engine.New(bucket.StoreConfig{Clock: clock, Hasher: hash, SweepInterval: -1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // While a key's owner cannot be reached, a node with the local fail policy
@@ -33,8 +34,8 @@ import (
 // concurrent use. Its buckets read the node's clock, as every bucket does;
 // it starts no goroutine (they expire as they are used).
 type Provisional struct {
-	shares *bucket.Store // limit/N per key
-	lent   *bucket.Store // what the shares admitted, in the key's real shape
+	shares *engine.Store // limit/N per key
+	lent   *engine.Store // what the shares admitted, in the key's real shape
 
 	// mu guards credits: lent hits handed here for keys taken over from
 	// failed members, spent when such a key's bucket starts (TakeCredits).
@@ -73,7 +74,7 @@ func (p *Provisional) publish() {
 
 // credit is a bucket handed over as lent hits, and when it arrived.
 type credit struct {
-	moved bucket.Moved
+	moved engine.Moved
 	at    time.Duration
 }
 
@@ -86,11 +87,11 @@ const maxProvisional = 100_000
 func NewProvisional(clock bucket.Clock, hasher bucket.KeyHasher, minWindow, maxWindow time.Duration) (*Provisional, error) {
 	cfg := bucket.StoreConfig{Clock: clock, Hasher: hasher, Shards: 16, MinWindow: minWindow, MaxWindow: maxWindow,
 		MaxEntries: maxProvisional, SweepInterval: -1}
-	shares, err := bucket.NewStore(cfg)
+	shares, err := engine.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("ownership: provisional shares: %w", err)
 	}
-	lent, err := bucket.NewStore(cfg)
+	lent, err := engine.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("ownership: lent hits: %w", err)
 	}
@@ -179,7 +180,7 @@ func (p *Provisional) Lend(v *View, key bucket.Key, req bucket.Request, know Kno
 // bucket, never taken for it, so an owner still waits for the bucket a
 // handoff is bringing (View.Absorb, DecideOwned). Without a majority it
 // takes nothing: the owners may be out of reach.
-func (p *Provisional) Release(v *View, self string, now time.Duration) (toOwners map[string][]bucket.Moved) {
+func (p *Provisional) Release(v *View, self string, now time.Duration) (toOwners map[string][]engine.Moved) {
 	if !v.Quorum.OK() || v.Ring.Len() == 0 {
 		return nil
 	}
@@ -188,22 +189,22 @@ func (p *Provisional) Release(v *View, self string, now time.Duration) (toOwners
 	for _, m := range moved {
 		if owner := v.Ring.Owner(m.Key.Hi); owner != self {
 			if toOwners == nil {
-				toOwners = map[string][]bucket.Moved{}
+				toOwners = map[string][]engine.Moved{}
 			}
 			toOwners[owner] = append(toOwners[owner], m)
 			continue
 		}
-		p.Credit([]bucket.Moved{m}, now)
+		p.Credit([]engine.Moved{m}, now)
 	}
 	return toOwners
 }
 
 // Keep takes back lent hits the node could not hand to their owner.
-func (p *Provisional) Keep(moved []bucket.Moved) { p.lent.Absorb(moved) }
+func (p *Provisional) Keep(moved []engine.Moved) { p.lent.Absorb(moved) }
 
 // Credit keeps buckets handed to this node for keys it took over, to be
 // spent when the key's bucket starts here (TakeCredits).
-func (p *Provisional) Credit(moved []bucket.Moved, now time.Duration) {
+func (p *Provisional) Credit(moved []engine.Moved, now time.Duration) {
 	if len(moved) == 0 {
 		return
 	}
@@ -218,7 +219,7 @@ func (p *Provisional) Credit(moved []bucket.Moved, now time.Duration) {
 
 // TakeCredits removes and returns the credits for key's bucket under alg,
 // aged to now. It is cheap when there are none.
-func (p *Provisional) TakeCredits(key bucket.Key, alg bucket.Algorithm, now time.Duration) []bucket.Moved {
+func (p *Provisional) TakeCredits(key bucket.Key, alg bucket.Algorithm, now time.Duration) []engine.Moved {
 	if p.index.Load() == nil {
 		return nil
 	}
@@ -241,7 +242,7 @@ func (p *Provisional) TakeCredits(key bucket.Key, alg bucket.Algorithm, now time
 	}
 	p.publish()
 	p.mu.Unlock()
-	var out []bucket.Moved
+	var out []engine.Moved
 	for _, c := range taken {
 		if m, ok := c.moved.Aged(now - c.at); ok {
 			out = append(out, m)
@@ -253,11 +254,11 @@ func (p *Provisional) TakeCredits(key bucket.Key, alg bucket.Algorithm, now time
 // TakeCreditsWhere removes and returns, aged to now, the credits of every
 // key move reports true for: a node hands them on with the key when the
 // key's ownership moves before its bucket started here.
-func (p *Provisional) TakeCreditsWhere(move func(bucket.Key) bool, now time.Duration) []bucket.Moved {
+func (p *Provisional) TakeCreditsWhere(move func(bucket.Key) bool, now time.Duration) []engine.Moved {
 	if p.index.Load() == nil {
 		return nil
 	}
-	var out []bucket.Moved
+	var out []engine.Moved
 	p.mu.Lock()
 	for k, cs := range p.credits {
 		if !move(k) {
@@ -272,7 +273,7 @@ func (p *Provisional) TakeCreditsWhere(move func(bucket.Key) bool, now time.Dura
 	}
 	p.publish()
 	p.mu.Unlock()
-	slices.SortFunc(out, func(a, b bucket.Moved) int {
+	slices.SortFunc(out, func(a, b engine.Moved) int {
 		return cmp.Or(cmp.Compare(a.Key.Hi, b.Key.Hi), cmp.Compare(a.Key.Lo, b.Key.Lo))
 	})
 	return out
@@ -342,7 +343,7 @@ func baseKey(k bucket.Key) bucket.Key {
 }
 
 // Single is the answer to a check made alone (count 1).
-func Single(r bucket.Repeated) bucket.Decision {
+func Single(r engine.Repeated) bucket.Decision {
 	if r.Admitted > 0 {
 		return r.LastAdmitted
 	}

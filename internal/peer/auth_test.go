@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/peerpb"
 )
 
@@ -23,7 +24,7 @@ type nopOwner struct{}
 func (nopOwner) CheckOwned(_ context.Context, _ []OwnedCheck, _ []OwnedResult)   {}
 func (nopOwner) ResetKey(bucket.Key) int                                         { return 0 }
 func (nopOwner) HandedOff() uint64                                               { return 0 }
-func (nopOwner) Absorb(context.Context, string, []bucket.Moved, int, uint64) int { return 0 }
+func (nopOwner) Absorb(context.Context, string, []engine.Moved, int, uint64) int { return 0 }
 
 // startGuarded serves the Peer service behind RequireKeyProof(keys) on a
 // loopback port and returns its address.

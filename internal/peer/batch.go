@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/transport"
 )
 
@@ -11,7 +12,7 @@ import (
 // Client.batches), and so are their entries' waiter slices.
 type batch struct {
 	entries []batchEntry
-	index   map[bucket.CheckID]int // entry of each distinct check
+	index   map[engine.CheckID]int // entry of each distinct check
 	calls   int
 	size    int
 
@@ -30,14 +31,14 @@ type batchEntry struct {
 }
 
 func newBatch(size int) *batch {
-	return &batch{size: size, index: make(map[bucket.CheckID]int, min(size, 64))}
+	return &batch{size: size, index: make(map[engine.CheckID]int, min(size, 64))}
 }
 
 func (b *batch) full() bool { return len(b.entries) >= b.size }
 
 func (b *batch) add(c *call) {
 	b.calls++
-	k := bucket.IDOf(c.key, c.req)
+	k := engine.IDOf(c.key, c.req)
 	if i, ok := b.index[k]; ok && len(b.entries[i].waiters) < transport.DefaultMaxRecvBatch {
 		e := &b.entries[i]
 		e.waiters = append(e.waiters, c)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/transport"
 )
 
@@ -23,7 +24,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // storeOwner is a hand-written Owner over a real store; notOwned names keys
 // it refuses, as a node whose ring moved would.
 type storeOwner struct {
-	store    *bucket.Store
+	store    *engine.Store
 	mu       sync.Mutex
 	notOwned map[bucket.Key]bool
 	modes    []Mode   // of every check received
@@ -39,7 +40,7 @@ func (o *storeOwner) HandedOff() uint64 {
 	return o.handedOff
 }
 
-func (o *storeOwner) Absorb(_ context.Context, from string, moved []bucket.Moved, lent int, doneRing uint64) int {
+func (o *storeOwner) Absorb(_ context.Context, from string, moved []engine.Moved, lent int, doneRing uint64) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.lent = append(o.lent, lent)
@@ -83,7 +84,7 @@ func serve(t *testing.T, owner Owner) grpc.DialOption {
 
 func newStoreOwner(t testing.TB) *storeOwner {
 	t.Helper()
-	s, err := bucket.NewStore(bucket.StoreConfig{Clock: &bucket.ManualClock{}, SweepInterval: -1})
+	s, err := engine.New(bucket.StoreConfig{Clock: &bucket.ManualClock{}, SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +202,7 @@ func TestHandoffAndSend(t *testing.T) {
 	owner := newStoreOwner(t)
 	p := newPeer(t, serve(t, owner), ClientConfig{Self: "leaver"})
 	clock := &bucket.ManualClock{}
-	from, err := bucket.NewStore(bucket.StoreConfig{Clock: clock, SweepInterval: -1, Hasher: func(u, a string) bucket.Key {
+	from, err := engine.New(bucket.StoreConfig{Clock: clock, SweepInterval: -1, Hasher: func(u, a string) bucket.Key {
 		return bucket.KeyOf(uint64(len(u))*7919, uint64(len(a)))
 	}})
 	if err != nil {

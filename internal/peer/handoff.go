@@ -10,6 +10,7 @@ import (
 
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/peerpb"
 	"github.com/drlimit/drl/transport"
 )
@@ -20,7 +21,7 @@ import (
 // reaching the ring with that id. The first lent of moved are hits the
 // sender lent itself for keys whose owner it could not reach.
 type Receiver interface {
-	Absorb(ctx context.Context, from string, moved []bucket.Moved, lent int, doneRing uint64) int
+	Absorb(ctx context.Context, from string, moved []engine.Moved, lent int, doneRing uint64) int
 	// HandedOff is the ring id this node last finished handing off for
 	// (its own done mark), or 0.
 	HandedOff() uint64
@@ -40,12 +41,12 @@ func (s *server) Handoff(ctx context.Context, m *peerpb.HandoffRequest) (*peerpb
 	if n := len(m.GetBuckets()); n > HandoffBatch {
 		return nil, status.Errorf(codes.InvalidArgument, "peer: %d buckets in one handoff, more than %d", n, HandoffBatch)
 	}
-	moved := make([]bucket.Moved, len(m.GetBuckets()))
+	moved := make([]engine.Moved, len(m.GetBuckets()))
 	for i, b := range m.GetBuckets() {
 		if len(b.GetLog()) > maxLogEntries {
 			return nil, status.Errorf(codes.InvalidArgument, "peer: bucket %d has %d log entries", i, len(b.GetLog()))
 		}
-		moved[i] = bucket.Moved{
+		moved[i] = engine.Moved{
 			Key:     bucket.Key{Hi: b.GetKeyHi(), Lo: b.GetKeyLo()},
 			A:       b.GetA(),
 			B:       b.GetB(),
@@ -53,7 +54,7 @@ func (s *server) Handoff(ctx context.Context, m *peerpb.HandoffRequest) (*peerpb
 			FreshIn: time.Duration(b.GetFreshInNs()),
 		}
 		for _, e := range b.GetLog() {
-			moved[i].Log = append(moved[i].Log, bucket.LogEntry{At: time.Duration(e.GetAtNs()), N: e.GetN()})
+			moved[i].Log = append(moved[i].Log, engine.LogEntry{At: time.Duration(e.GetAtNs()), N: e.GetN()})
 		}
 	}
 	kept := s.cfg.Receiver.Absorb(ctx, m.GetFrom(), moved, int(min(m.GetLent(), uint32(len(moved)))), m.GetDoneRing())
@@ -69,7 +70,7 @@ func (s *server) Handoff(ctx context.Context, m *peerpb.HandoffRequest) (*peerpb
 // own done mark for ringID if it has finished handing off for that ring
 // too (else 0). The first lent of moved are lent hits (Receiver). With no
 // buckets it sends just the done mark. It stops at the first failed call.
-func (p *Client) Handoff(ctx context.Context, moved []bucket.Moved, lent int, ringID uint64) (kept int, peerDone uint64, err error) {
+func (p *Client) Handoff(ctx context.Context, moved []engine.Moved, lent int, ringID uint64) (kept int, peerDone uint64, err error) {
 	for start := 0; start == 0 || start < len(moved); start += HandoffBatch {
 		part := moved[start:min(start+HandoffBatch, len(moved))]
 		msg := &peerpb.HandoffRequest{From: p.cfg.Self, Buckets: make([]*peerpb.MovedBucket, len(part)),
@@ -97,7 +98,7 @@ func (p *Client) Handoff(ctx context.Context, moved []bucket.Moved, lent int, ri
 // Send makes one unbatched Forward call for count identical checks with the
 // given mode, for the rare checks that cross an ownership change. Errors
 // are as for Check.
-func (p *Client) Send(ctx context.Context, key bucket.Key, req bucket.Request, mode Mode, count int) (bucket.Repeated, error) {
+func (p *Client) Send(ctx context.Context, key bucket.Key, req bucket.Request, mode Mode, count int) (engine.Repeated, error) {
 	msg := &peerpb.ForwardRequest{From: p.cfg.Self, Checks: []*peerpb.OwnedCheck{{
 		KeyHi: key.Hi, KeyLo: key.Lo, Algorithm: uint32(req.Algorithm),
 		Limit: req.Limit, WindowNs: int64(req.Window), Burst: req.Burst, Hits: req.Hits,
@@ -108,13 +109,13 @@ func (p *Client) Send(ctx context.Context, key bucket.Key, req bucket.Request, m
 		err = fmt.Errorf("%d results for 1 check", len(resp.GetResults()))
 	}
 	if err != nil {
-		return bucket.Repeated{}, fmt.Errorf("peer: forward to %s: %w", p.name, transport.ErrorFromGRPC(err))
+		return engine.Repeated{}, fmt.Errorf("peer: forward to %s: %w", p.name, transport.ErrorFromGRPC(err))
 	}
 	r := resp.GetResults()[0]
 	if r.GetCode() != drlv1.Code_CODE_OK {
-		return bucket.Repeated{}, transport.ErrorFromCode(r.GetCode(), "from "+p.name)
+		return engine.Repeated{}, transport.ErrorFromCode(r.GetCode(), "from "+p.name)
 	}
-	return bucket.Repeated{
+	return engine.Repeated{
 		Admitted:     int(r.GetAdmitted()),
 		LastAdmitted: decisionFromPeer(r.GetLastAdmitted()),
 		Denied:       decisionFromPeer(r.GetDenied()),

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // constOwner admits every check with a fixed decision: the owner side costs
@@ -20,7 +21,7 @@ type constOwner struct{}
 
 func (constOwner) CheckOwned(_ context.Context, checks []OwnedCheck, results []OwnedResult) {
 	for i, c := range checks {
-		results[i] = OwnedResult{Repeated: bucket.Repeated{Admitted: c.Count,
+		results[i] = OwnedResult{Repeated: engine.Repeated{Admitted: c.Count,
 			LastAdmitted: bucket.Decision{Allowed: true, Limit: c.Request.Limit, Remaining: 1, ResetAfter: time.Second}}}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/peerpb"
 	"github.com/drlimit/drl/transport"
 )
@@ -47,11 +48,11 @@ func TestResultRecordsRoundTrip(t *testing.T) {
 		count int
 		want  wireResult
 	}{
-		{OwnedResult{Repeated: bucket.Repeated{Admitted: 2, LastAdmitted: last, Denied: denied}, Leased: 9}, 3,
+		{OwnedResult{Repeated: engine.Repeated{Admitted: 2, LastAdmitted: last, Denied: denied}, Leased: 9}, 3,
 			wireResult{code: drlv1.Code_CODE_OK, admitted: 2, leased: 9, last: last, denied: denied}},
-		{OwnedResult{Repeated: bucket.Repeated{Admitted: 1, LastAdmitted: last, Denied: denied}}, 1,
+		{OwnedResult{Repeated: engine.Repeated{Admitted: 1, LastAdmitted: last, Denied: denied}}, 1,
 			wireResult{code: drlv1.Code_CODE_OK, admitted: 1, last: last}},
-		{OwnedResult{Repeated: bucket.Repeated{Denied: denied}}, 4,
+		{OwnedResult{Repeated: engine.Repeated{Denied: denied}}, 4,
 			wireResult{code: drlv1.Code_CODE_OK, denied: denied}},
 		{OwnedResult{Err: transport.ErrNotOwner}, 1, wireResult{code: drlv1.Code_CODE_NOT_OWNER}},
 	} {
@@ -125,7 +126,7 @@ func FuzzDecodeChecks(f *testing.F) {
 // FuzzDecodeResults reads any bytes as the results of n checks, each
 // answering count, as a client would: an error or n results, never a panic.
 func FuzzDecodeResults(f *testing.F) {
-	r := OwnedResult{Repeated: bucket.Repeated{Admitted: 1, LastAdmitted: bucket.Decision{Allowed: true, Limit: 3}}}
+	r := OwnedResult{Repeated: engine.Repeated{Admitted: 1, LastAdmitted: bucket.Decision{Allowed: true, Limit: 3}}}
 	f.Add(appendResult(appendResult(nil, r, 2), OwnedResult{Err: transport.ErrNotOwner}, 1), 2, 2)
 	f.Add([]byte{0xff}, 1, 1)
 	f.Fuzz(func(t *testing.T, b []byte, n, count int) {

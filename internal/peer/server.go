@@ -12,6 +12,7 @@ import (
 
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/peerpb"
 	"github.com/drlimit/drl/transport"
 )
@@ -52,7 +53,7 @@ const (
 // OwnedResult answers one OwnedCheck: a decision for all Count checks, or
 // an error.
 type OwnedResult struct {
-	Repeated bucket.Repeated
+	Repeated engine.Repeated
 	Err      error
 	// Leased is how many leased checks were granted.
 	Leased int

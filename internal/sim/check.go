@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/ownership"
 )
 
@@ -113,7 +114,7 @@ func (c *check) route() {
 		return
 	case owner == n.id:
 		g := c.gen
-		n.decideOwned(v, c.key, c.req, c.deadline, func(rep bucket.Repeated, err error) {
+		n.decideOwned(v, c.key, c.req, c.deadline, func(rep engine.Repeated, err error) {
 			if c.gen != g || c.done {
 				return
 			}
@@ -134,7 +135,7 @@ func (c *check) forward(owner string, proxied bool) {
 	g := c.gen
 	sentAt := n.clock.Now()
 	key, req, deadline := c.key, c.req, c.deadline
-	back := func(rep bucket.Repeated, err error, decidedAt time.Duration) {
+	back := func(rep engine.Repeated, err error, decidedAt time.Duration) {
 		if c.gen != g || c.done {
 			return
 		}
@@ -144,15 +145,15 @@ func (c *check) forward(owner string, proxied bool) {
 		c.settle(rep, err, n, decidedAt, true)
 	}
 	n.send(owner, false, func(dst *node) {
-		dst.serve(key, req, proxied, deadline, func(rep bucket.Repeated, err error) {
+		dst.serve(key, req, proxied, deadline, func(rep engine.Repeated, err error) {
 			decidedAt := dst.s.w.now
 			dst.send(n.id, false, func(*node) { back(rep, err, decidedAt) }, nil)
 		})
-	}, func() { back(bucket.Repeated{}, errNotOwner, 0) })
+	}, func() { back(engine.Repeated{}, errNotOwner, 0) })
 }
 
 // settle takes an answer (from n itself, or from a forward: remote).
-func (c *check) settle(rep bucket.Repeated, err error, n *node, decidedAt time.Duration, remote bool) {
+func (c *check) settle(rep engine.Repeated, err error, n *node, decidedAt time.Duration, remote bool) {
 	switch {
 	case err == nil:
 		if !remote {
@@ -161,7 +162,7 @@ func (c *check) settle(rep bucket.Repeated, err error, n *node, decidedAt time.D
 		c.answer(ownership.Single(rep), decidedAt, byOwner)
 	case errors.Is(err, errDeadline):
 		c.fallback()
-	case errors.Is(err, errNotOwner), errors.Is(err, errViewChanged), errors.Is(err, bucket.ErrFenced):
+	case errors.Is(err, errNotOwner), errors.Is(err, errViewChanged), errors.Is(err, engine.ErrFenced):
 		c.reroute()
 	default:
 		c.s.rec.failed(c, err)
@@ -285,14 +286,14 @@ func (c *check) answer(d bucket.Decision, decidedAt time.Duration, how int) {
 }
 
 // serve is cluster's checkOwned for one check forwarded to n.
-func (n *node) serve(key bucket.Key, req bucket.Request, proxied bool, deadline time.Duration, reply func(bucket.Repeated, error)) {
+func (n *node) serve(key bucket.Key, req bucket.Request, proxied bool, deadline time.Duration, reply func(engine.Repeated, error)) {
 	v := n.view
 	if !v.Quorum.OK() && n.leaving == nil {
-		reply(bucket.Repeated{}, errNotOwner)
+		reply(engine.Repeated{}, errNotOwner)
 		return
 	}
-	toNotOwner := func(rep bucket.Repeated, err error) {
-		if errors.Is(err, bucket.ErrFenced) || errors.Is(err, errViewChanged) {
+	toNotOwner := func(rep engine.Repeated, err error) {
+		if errors.Is(err, engine.ErrFenced) || errors.Is(err, errViewChanged) {
 			err = errNotOwner
 		}
 		if errors.Is(err, errDeadline) {
@@ -316,11 +317,11 @@ func (n *node) serve(key bucket.Key, req bucket.Request, proxied bool, deadline 
 	}
 	owner := r.Owner(key.Hi)
 	if _, ok := slices.BinarySearch(v.Peers, owner); owner == n.id || !ok {
-		reply(bucket.Repeated{}, errNotOwner)
+		reply(engine.Repeated{}, errNotOwner)
 		return
 	}
 	n.send(owner, false, func(dst *node) {
-		dst.serve(key, req, true, deadline, func(rep bucket.Repeated, err error) {
+		dst.serve(key, req, true, deadline, func(rep engine.Repeated, err error) {
 			dst.send(n.id, false, func(*node) {
 				if err != nil {
 					err = errNotOwner
@@ -328,14 +329,14 @@ func (n *node) serve(key bucket.Key, req bucket.Request, proxied bool, deadline 
 				reply(rep, err)
 			}, nil)
 		})
-	}, func() { reply(bucket.Repeated{}, errNotOwner) })
+	}, func() { reply(engine.Repeated{}, errNotOwner) })
 }
 
 // decideOwned answers a check on a key n owns in v, the core deciding
 // (View.DecideOwned) and the node waiting where it says so, as cluster's
 // decideOwned does; reply gets the answer, errViewChanged, or
 // errDeadline.
-func (n *node) decideOwned(v *sview, key bucket.Key, req bucket.Request, deadline time.Duration, reply func(bucket.Repeated, error)) {
+func (n *node) decideOwned(v *sview, key bucket.Key, req bucket.Request, deadline time.Duration, reply func(engine.Repeated, error)) {
 	s := n.s
 	o := ownership.Owned{Key: key, Req: req, Count: 1, Now: n.clock.Now()}
 	o.Settled = v.settled
@@ -344,7 +345,7 @@ func (n *node) decideOwned(v *sview, key bucket.Key, req bucket.Request, deadlin
 		o.Gone.Left, o.Gone.Known = n.last.Remaining(key, req)
 	}
 	finished := false
-	finish := func(rep bucket.Repeated, err error) {
+	finish := func(rep engine.Repeated, err error) {
 		if !finished {
 			finished = true
 			reply(rep, err)
@@ -372,7 +373,7 @@ func (n *node) decideOwned(v *sview, key bucket.Key, req bucket.Request, deadlin
 			}
 			switch {
 			case v.replaced:
-				finish(bucket.Repeated{}, errViewChanged)
+				finish(engine.Repeated{}, errViewChanged)
 				return
 			case v.settled:
 				o.Settled, o.Waited = true, true
@@ -385,7 +386,7 @@ func (n *node) decideOwned(v *sview, key bucket.Key, req bucket.Request, deadlin
 			// passes (AwaitSettled only), or the deadline.
 			n.park(v, func() {
 				if v.replaced {
-					finish(bucket.Repeated{}, errViewChanged)
+					finish(engine.Repeated{}, errViewChanged)
 					return
 				}
 				step()
@@ -398,10 +399,10 @@ func (n *node) decideOwned(v *sview, key bucket.Key, req bucket.Request, deadlin
 					}
 				})
 			}
-			n.at(deadline, func() { finish(bucket.Repeated{}, errDeadline) })
+			n.at(deadline, func() { finish(engine.Repeated{}, errDeadline) })
 			return
 		}
-		finish(bucket.Repeated{}, errors.New("sim: DecideOwned kept asking to wait"))
+		finish(engine.Repeated{}, errors.New("sim: DecideOwned kept asking to wait"))
 	}
 	step()
 }

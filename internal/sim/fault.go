@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // scheduleFault puts fault i of the schedule on the world's queue. A
@@ -61,7 +61,7 @@ func (s *sim) scheduleFault(i int) {
 			s.rec.faultEnded(i)
 		})
 	case Restart:
-		var snap []bucket.Moved
+		var snap []engine.Moved
 		crashed := false
 		s.w.at(f.Start, func() {
 			n := s.running(f.Node)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/hotkeys"
 	"github.com/drlimit/drl/internal/ownership"
 	"github.com/drlimit/drl/ring"
@@ -43,9 +44,9 @@ type node struct {
 	id    string
 	name  string
 	clock *nodeClock
-	store *bucket.Store
+	store *engine.Store
 	prov  *ownership.Provisional
-	side  *bucket.Store // for Hooks.Lend
+	side  *engine.Store // for Hooks.Lend
 	core  *ownership.Core
 	last  *hotkeys.LastAnswers
 	view  *sview
@@ -60,7 +61,7 @@ type node struct {
 	closed  bool
 	// snapshot is what a restart from a snapshot loaded, held until the
 	// first ring with this node in it.
-	snapshot   []bucket.Moved
+	snapshot   []engine.Moved
 	snapshotAt time.Duration
 	// handedOff is the ring id n last handed off for: its done mark.
 	handedOff uint64
@@ -135,7 +136,7 @@ func (s *sim) close() {
 }
 
 // startNode starts a new instance in slot.
-func (s *sim) startNode(slot int, restoring bool, snap []bucket.Moved, snapAt time.Duration) *node {
+func (s *sim) startNode(slot int, restoring bool, snap []engine.Moved, snapAt time.Duration) *node {
 	s.inst[slot]++
 	n := &node{s: s, slot: slot, name: fmt.Sprintf("n%d", slot)}
 	n.id = fmt.Sprintf("%s/%d", n.name, s.inst[slot])
@@ -144,10 +145,10 @@ func (s *sim) startNode(slot int, restoring bool, snap []bucket.Moved, snapAt ti
 	n.clock = &nodeClock{w: s.w, offset: c.Offset + time.Duration(s.inst[slot])*time.Hour, ppm: c.PPM}
 	storeCfg := bucket.StoreConfig{Clock: n.clock, Hasher: simHasher, Shards: 4, SweepInterval: -1, MaxEntries: 1 << 16}
 	var err error
-	if n.store, err = bucket.NewStore(storeCfg); err != nil {
+	if n.store, err = engine.New(storeCfg); err != nil {
 		panic(err) // a constant config
 	}
-	if n.side, err = bucket.NewStore(storeCfg); err != nil {
+	if n.side, err = engine.New(storeCfg); err != nil {
 		panic(err)
 	}
 	n.prov = n.newProvisional()
@@ -320,7 +321,7 @@ func (n *node) restore(members []ownership.Member) {
 			return
 		}
 	}
-	aged := make([]bucket.Moved, 0, len(snap))
+	aged := make([]engine.Moved, 0, len(snap))
 	for _, m := range snap {
 		if a, ok := m.Aged(n.s.w.now - n.snapshotAt); ok {
 			aged = append(aged, a)
@@ -344,7 +345,7 @@ func (n *node) handOff(v *sview) {
 // lost with it, as a failed gRPC handoff loses them. failed, if not nil,
 // runs when the sender learns the handoff failed (it could not be sent,
 // or the peer was down): lent hits go back to the sender's Provisional.
-func (n *node) sendHandoff(peer string, moved []bucket.Moved, lent int, ringID uint64, failed func()) {
+func (n *node) sendHandoff(peer string, moved []engine.Moved, lent int, ringID uint64, failed func()) {
 	from := n.id
 	n.s.w.record('H', int64(n.slot), int64(len(moved)), int64(ringID))
 	if !n.send(peer, false, func(dst *node) { dst.absorb(from, moved, lent, ringID) }, failed) && failed != nil {
@@ -353,7 +354,7 @@ func (n *node) sendHandoff(peer string, moved []bucket.Moved, lent int, ringID u
 }
 
 // absorb takes buckets handed off by another member, and its done mark.
-func (n *node) absorb(from string, moved []bucket.Moved, lent int, doneRing uint64) {
+func (n *node) absorb(from string, moved []engine.Moved, lent int, doneRing uint64) {
 	if n.leaving != nil && len(moved) > 0 {
 		n.relay(moved, lent)
 	} else if len(moved) > 0 {
@@ -399,8 +400,8 @@ func (n *node) askDoneMarks(v *sview) {
 // relay passes buckets that reached a leaving node (the first lent of
 // them lent hits, which stay marked) on to their owners in the ring
 // without it.
-func (n *node) relay(moved []bucket.Moved, lent int) {
-	byOwner := map[string][]bucket.Moved{}
+func (n *node) relay(moved []engine.Moved, lent int) {
+	byOwner := map[string][]engine.Moved{}
 	lentTo := map[string]int{}
 	for i, m := range moved {
 		owner := n.leaving.Owner(m.Key.Hi)

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/ownership"
 )
 
@@ -46,7 +47,7 @@ func catch(t *testing.T, nodes int, caughtAt uint64, hooks Hooks) {
 // A fresh bucket per side of a split: the fail policy admits from a whole
 // bucket of the node's own instead of a share.
 func TestPlantedFreshBucketPerSide(t *testing.T) {
-	catch(t, 5, 1, Hooks{Lend: func(_ *ownership.Provisional, side *bucket.Store, _ *ownership.View, key bucket.Key, req bucket.Request, _ ownership.Knowledge, _ bool) (bucket.Decision, error) {
+	catch(t, 5, 1, Hooks{Lend: func(_ *ownership.Provisional, side *engine.Store, _ *ownership.View, key bucket.Key, req bucket.Request, _ ownership.Knowledge, _ bool) (bucket.Decision, error) {
 		rep, err := side.CheckKey(key, req, 1)
 		return ownership.Single(rep), err
 	}})

@@ -7,6 +7,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 	"github.com/drlimit/drl/internal/ownership"
 	"github.com/drlimit/drl/ring"
 )
@@ -58,7 +59,7 @@ type Hooks struct {
 	// Lend replaces the local fail policy's Provisional.Lend. side is a
 	// store of the node's own, fresh at the node's start, for a bug that
 	// wants one.
-	Lend func(p *ownership.Provisional, side *bucket.Store, v *ownership.View, key bucket.Key, req bucket.Request, know ownership.Knowledge, unsettled bool) (bucket.Decision, error)
+	Lend func(p *ownership.Provisional, side *engine.Store, v *ownership.View, key bucket.Key, req bucket.Request, know ownership.Knowledge, unsettled bool) (bucket.Decision, error)
 	// ViewChanged may replace the node's provisional state at every ring
 	// change; new makes an empty one.
 	ViewChanged func(p *ownership.Provisional, new func() *ownership.Provisional) *ownership.Provisional
