@@ -46,7 +46,8 @@ func (n *Node) Check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 // drl.ErrClosed, ctx's cancellation, or drl.ErrNoOwner only when the fallback
 // itself cannot decide. It implements drl.Limiter.
 func (n *Node) CheckWith(ctx context.Context, req bucket.Request, opts drl.CheckOptions) (bucket.Decision, error) {
-	d, err := n.checkPolicy(ctx, req, opts.FailPolicy)
+	var d bucket.Decision
+	err := n.checkPolicy(ctx, req, opts.FailPolicy, &d)
 	n.metrics.count(req.Algorithm, d, err)
 	if err == nil && !d.Allowed {
 		n.topDenied.Record(req.UserID, req.Action)
@@ -81,7 +82,8 @@ func (n *Node) CheckAll(ctx context.Context, checks []drl.LimitCheck) (drl.Multi
 		// A dry run that admits is not a check of its own: the second
 		// round counts it. One that denies decides the request, and is
 		// counted as the denial it is.
-		d, err := n.checkPolicy(ctx, req, opts.FailPolicy)
+		var d bucket.Decision
+		err := n.checkPolicy(ctx, req, opts.FailPolicy, &d)
 		if err == nil && !d.Allowed {
 			if opts.Shadow {
 				d.Allowed, d.Shadowed = true, true
@@ -108,50 +110,56 @@ func (n *Node) decidesLocally(userID, action string) bool {
 // checkPolicy is a check with the fail policy to answer it when no owner
 // can. Its decision says who decided it, and never gives a ResetAfter
 // longer than the window.
-func (n *Node) checkPolicy(ctx context.Context, req bucket.Request, policy drl.FailPolicy) (bucket.Decision, error) {
+func (n *Node) checkPolicy(ctx context.Context, req bucket.Request, policy drl.FailPolicy, out *bucket.Decision) error {
 	routed := n.own.view.Load()
-	d, err := n.check(ctx, req)
-	if err != nil && (errors.Is(err, drl.ErrNoOwner) || errors.Is(err, context.DeadlineExceeded)) &&
-		!errors.Is(ctx.Err(), context.Canceled) { // a caller that left needs no answer
-		why := d.FallbackReason
+	if err := n.check(ctx, req, out); err != nil {
+		if !errors.Is(err, drl.ErrNoOwner) && !errors.Is(err, context.DeadlineExceeded) ||
+			errors.Is(ctx.Err(), context.Canceled) { // a caller that left needs no answer
+			*out = bucket.Decision{}
+			return err
+		}
+		why := out.FallbackReason
 		if why == bucket.FallbackNone {
 			why = bucket.FallbackOwnerUnreachable
 		}
-		d, err = n.fallback(req, policy, err, routed)
+		d, err := n.fallback(req, policy, err, routed)
+		if err != nil {
+			*out = bucket.Decision{}
+			return err
+		}
 		d.DecidedBy, d.FallbackReason = bucket.DecidedByFailPolicy, why
-	}
-	if err != nil {
-		return bucket.Decision{}, err
+		*out = d
 	}
 	// A bucket may count a hit a little past its window (the strict window
 	// rounds the newest hits up to their slot's end; the sliding window
 	// weighs the previous window for one window more), and says so in the
 	// ResetAfter its store expires it by. A caller reads ResetAfter as
 	// "when this window ends" and must never see more than the window.
-	if req.Window > 0 && d.ResetAfter > req.Window {
-		d.ResetAfter = req.Window
+	if out.ResetAfter > req.Window && req.Window > 0 {
+		out.ResetAfter = req.Window
 	}
-	return d, nil
+	return nil
 }
 
 // noOwner is check's answer when no owner can decide: err, which wraps
-// drl.ErrNoOwner, and in the decision only why, for the fail policy's
+// drl.ErrNoOwner, with only why in the decision, for the fail policy's
 // answer to say.
-func noOwner(why bucket.FallbackReason, err error) (bucket.Decision, error) {
-	return bucket.Decision{FallbackReason: why}, err
+func noOwner(out *bucket.Decision, why bucket.FallbackReason, err error) error {
+	out.FallbackReason = why
+	return err
 }
 
 // check routes a check to its owner; errors that leave it without a
 // decision are drl.ErrNoOwner or a context error. A decision says who
 // made it (DecidedBy); with an error, FallbackReason may say why no owner
 // could (owner_unreachable if it does not).
-func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, error) {
+func (n *Node) check(ctx context.Context, req bucket.Request, out *bucket.Decision) error {
 	if err := n.store.Validate(req); err != nil {
-		return bucket.Decision{}, err
+		return err
 	}
 	key := n.hash(req.UserID, req.Action)
 	if n.life.closed.Load() {
-		return n.checkLeaving(ctx, key, req)
+		return n.checkLeaving(ctx, key, req, out)
 	}
 	// The deadline is armed only when a check may wait on a peer: a timer
 	// per check costs more than the rest of a local decision.
@@ -176,7 +184,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		// the cluster's size.
 		arm()
 		if err := n.awaitRing(ctx); err != nil {
-			return noOwner(bucket.FallbackNoRing, fmt.Errorf("%w: the node has no ring yet: %w", drl.ErrNoOwner, err))
+			return noOwner(out, bucket.FallbackNoRing, fmt.Errorf("%w: the node has no ring yet: %w", drl.ErrNoOwner, err))
 		}
 	}
 	var lastErr error
@@ -189,16 +197,16 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 		if attempt > 0 {
 			arm()
 			if err := v.awaitNext(ctx, ownership.ReroutePause); err != nil {
-				return bucket.Decision{}, fmt.Errorf("%w: ownership kept moving: %w", drl.ErrNoOwner, err)
+				return fmt.Errorf("%w: ownership kept moving: %w", drl.ErrNoOwner, err)
 			}
 		}
 		v = n.own.view.Load()
 		owner, why := v.Route(key)
 		switch {
 		case why == ownership.NoRing:
-			return noOwner(bucket.FallbackNoRing, fmt.Errorf("%w: the ring is empty", drl.ErrNoOwner))
+			return noOwner(out, bucket.FallbackNoRing, fmt.Errorf("%w: the ring is empty", drl.ErrNoOwner))
 		case why == ownership.NoMajority:
-			return noOwner(bucket.FallbackNoMajority, fmt.Errorf("%w: no majority: this node sees %v", drl.ErrNoOwner, v.Quorum))
+			return noOwner(out, bucket.FallbackNoMajority, fmt.Errorf("%w: no majority: this node sees %v", drl.ErrNoOwner, v.Quorum))
 		case owner == n.id:
 			n.stats.local.Add(1)
 			if v.unsettled() || len(v.Takeovers) > 0 {
@@ -210,21 +218,23 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 				continue
 			}
 			if err != nil {
-				return bucket.Decision{}, fmt.Errorf("cluster: %w", err)
+				return fmt.Errorf("cluster: %w", err)
 			}
 			d := ownership.Single(rep)
 			d.DecidedBy = bucket.DecidedByOwner
-			return d, nil
+			*out = d
+			return nil
 		}
 		p, ok := v.peers[owner]
 		if !ok {
-			return bucket.Decision{}, fmt.Errorf("%w: no client for owner %s", drl.ErrNoOwner, owner)
+			return fmt.Errorf("%w: no client for owner %s", drl.ErrNoOwner, owner)
 		}
 		if v.deny != nil {
 			if d, ok := v.deny.Lookup(key, req); ok {
 				n.stats.denyHits.Add(1)
 				d.DecidedBy = bucket.DecidedByDenyCache
-				return d, nil
+				*out = d
+				return nil
 			}
 		}
 		lease := 0
@@ -232,7 +242,8 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 			if d, ok := v.leases.Take(key, req); ok {
 				n.stats.leaseHits.Add(1)
 				d.DecidedBy = bucket.DecidedByLease
-				return d, nil
+				*out = d
+				return nil
 			}
 			lease = v.leases.Want(key, req)
 		}
@@ -258,11 +269,12 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 					v.leases.Failed(key, req)
 				}
 			}
-			return d, nil
+			*out = d
+			return nil
 		case errors.Is(err, bucket.ErrInvalidArgument):
-			return bucket.Decision{}, err
+			return err
 		case ctx.Err() != nil:
-			return bucket.Decision{}, fmt.Errorf("%w: check forwarded to %s: %w", drl.ErrNoOwner, owner, ctx.Err())
+			return fmt.Errorf("%w: check forwarded to %s: %w", drl.ErrNoOwner, owner, ctx.Err())
 		default:
 			// Not the owner (its ring differs), closed, or unreachable (a
 			// member that just left, or died): our view is about to change,
@@ -271,7 +283,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request) (bucket.Decision, 
 			continue
 		}
 	}
-	return bucket.Decision{}, fmt.Errorf("%w: ownership kept moving: %w", drl.ErrNoOwner, lastErr)
+	return fmt.Errorf("%w: ownership kept moving: %w", drl.ErrNoOwner, lastErr)
 }
 
 const (
@@ -534,10 +546,10 @@ func (n *Node) awaitRing(ctx context.Context) error {
 // its listeners close it passes the check on, once, to the key's owner in
 // the ring without itself, after the handoff that carries the key's
 // bucket there. A node that is gone (or halted) answers drl.ErrClosed.
-func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Request) (bucket.Decision, error) {
+func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Request, out *bucket.Decision) error {
 	leaving := n.own.leaving.Load()
 	if leaving == nil || leaving.Len() == 0 || n.life.gone.Load() {
-		return bucket.Decision{}, drl.ErrClosed
+		return drl.ErrClosed
 	}
 	if n.cfg.CheckTimeout > 0 {
 		var cancel context.CancelFunc
@@ -548,7 +560,7 @@ func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Requ
 	owner := leaving.Owner(key.Hi)
 	p := n.own.view.Load().peers[owner]
 	if p == nil {
-		return noOwner(bucket.FallbackLeaving, fmt.Errorf("%w: leaving, and no member is left to ask", drl.ErrNoOwner))
+		return noOwner(out, bucket.FallbackLeaving, fmt.Errorf("%w: leaving, and no member is left to ask", drl.ErrNoOwner))
 	}
 	var err error
 	for attempt := range maxRoutes {
@@ -567,16 +579,17 @@ func (n *Node) checkLeaving(ctx context.Context, key bucket.Key, req bucket.Requ
 		case err == nil:
 			d := ownership.Single(rep)
 			d.DecidedBy = ownerUnlessSaid(d.DecidedBy)
-			return d, nil
+			*out = d
+			return nil
 		case errors.Is(err, bucket.ErrInvalidArgument):
-			return bucket.Decision{}, err
+			return err
 		case n.life.gone.Load():
-			return bucket.Decision{}, drl.ErrClosed
+			return drl.ErrClosed
 		case !errors.Is(err, transport.ErrNotOwner):
-			return noOwner(bucket.FallbackLeaving, fmt.Errorf("%w: leaving; check passed on to %s: %w", drl.ErrNoOwner, owner, err))
+			return noOwner(out, bucket.FallbackLeaving, fmt.Errorf("%w: leaving; check passed on to %s: %w", drl.ErrNoOwner, owner, err))
 		}
 	}
-	return noOwner(bucket.FallbackLeaving, fmt.Errorf("%w: leaving; check passed on to %s: %w", drl.ErrNoOwner, owner, err))
+	return noOwner(out, bucket.FallbackLeaving, fmt.Errorf("%w: leaving; check passed on to %s: %w", drl.ErrNoOwner, owner, err))
 }
 
 // waitForMove waits, within ctx, for a handoff in flight that carries key.
