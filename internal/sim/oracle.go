@@ -22,7 +22,7 @@ import (
 //     fault (the loosest of its rows: L·(1+m/N) ≤ L·(2−1/N)), except 2
 //     for a partition, one-way cut or pause when the key's window is
 //     shorter than a cut-off owner takes to step down (stepDownWithin),
-//     and 2 for any window that saw gossip split-brained: two members,
+//     and at least 2 for any window that saw gossip split-brained: two members,
 //     each with a majority, each counting the other failed (after a cut
 //     heals, the death claims either side made can spread so, one member
 //     on both rings), when two owners decide one key until views
@@ -304,7 +304,7 @@ func (s *sim) checkOver(k *keyState, nodes int, res *Result) {
 			j++
 		}
 		f, class := factor(s.influence(a.at, a.at+w), nodes, k.req.Window)
-		if class != "none" && s.rec.splitBrained(a.at, a.at+w) {
+		if f < 2 && class != "none" && s.rec.splitBrained(a.at, a.at+w) {
 			f, class = 2, "split-brain"
 		}
 		bound := int64(float64(b) * f)
