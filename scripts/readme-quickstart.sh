@@ -18,12 +18,12 @@ node=$!
 # --- README: Quickstart, "Then, in another shell" ---
 curl -s -XPOST 127.0.0.1:8080/v1/ratelimit \
   -d '{"user_id":"u1","action":"login","limit":5,"window":"60s"}'
-# {"allowed":true,"limit":5,"remaining":4,"reset_after":"60s","retry_after":"0s"}
+# {"allowed":true,"limit":5,"remaining":4,"reset_after":"60s","retry_after":"0s","decided_by":"owner"}
 # --- end ---
 } > "$out"
 
 cat "$out"
-expect_in '^\{"allowed":true,"limit":5,"remaining":4,"reset_after":"[0-9.]+s","retry_after":"0s"\}$'
+expect_in '^\{"allowed":true,"limit":5,"remaining":4,"reset_after":"[0-9.]+s","retry_after":"0s","decided_by":"owner"\}$'
 kill "$node"
 wait "$node"  # exit status 0: it left cleanly
 echo "readme-quickstart: ok"
