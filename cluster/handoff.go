@@ -88,6 +88,9 @@ func (n *Node) askDoneMarks(v *view) {
 			return
 		case <-t.C:
 		}
+		if n.own.leaving.Load() != nil {
+			return // a leaving node's last marks went with handOffAll
+		}
 		if n.own.handedOff.Load() != v.ID {
 			continue // this node's own handoff for v is not done
 		}
@@ -188,9 +191,7 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 		})
 	}
 	wg.Wait()
-	if ms.view != nil {
-		n.own.handedOff.Store(ms.id)
-	}
+	n.own.handedOff.Store(ms.id) // a leaver's too: peers may ask for it again
 	n.stats.handoffsSent.Add(uint64(sent))
 	n.stats.handoffsLost.Add(uint64(lost))
 	if plan.Moved > 0 {

@@ -208,6 +208,12 @@ func (c *Core) Done(from string, ringID uint64) bool {
 		// reason).
 		return false
 	}
+	if ringID != c.view.ID && c.doneFrom[from] == c.view.ID {
+		// A mark for another ring that arrives late (an answer to an
+		// older handoff, a leaver's resend) must not undo the one for
+		// this view.
+		return false
+	}
 	c.doneFrom[from] = ringID
 	if c.settled || !c.allDone(c.view) {
 		return false

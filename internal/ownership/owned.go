@@ -92,10 +92,11 @@ func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (engin
 	case wait == WaitIfNotHeld:
 		return engine.Repeated{}, AwaitSettled, nil
 	}
-	if held && seeded {
+	if seeded && p.firstAfter(c.Key, v.takenOverAt(c.Key, c.Req.Window, c.Now)) && held {
 		// A bucket held here for a key a failed member owned may predate
-		// the failure (this node's own from before a cut): it counts at
-		// least what a new one would start from.
+		// the failure (this node's own from before a cut): on the first
+		// check after the takeover it counts at least what a new one
+		// would start from.
 		if need := v.takeoverSpend(c) - (Capacity(c.Req) - left.LastAdmitted.Remaining); need > 0 {
 			top := c.Req
 			top.Hits = need

@@ -178,15 +178,18 @@ func TestLentHitsAheadOfTheView(t *testing.T) {
 
 	// A key a owns and holds a bucket for: the credit is spent on its
 	// next check, though a's view took nothing over.
-	ofA := keyOwnedBy(t, v2, "a/1")
+	ofA := keyOwnedBy(t, v1, "a/1") // a's before c failed: not taken over
+	if v2.TakenOver(ofA) {
+		t.Fatal("a key a owned before c failed counts as taken over")
+	}
 	store.CheckKey(ofA, req, 10)
 	v2.Absorb(store, prov, "a/1", lentHits(ofA, 5), 1, now)
 	o := Owned{Key: ofA, Req: req, Count: 1, Settled: true, Waited: true, Now: now}
 	if rep, step, err := v2.DecideOwned(store, prov, "a/1", o); step != Decided || err != nil || rep.LastAdmitted.Remaining != 1000-10-5-1 {
 		t.Fatalf("held key with a credit: %+v %v %v, want %d left", rep, step, err, 1000-10-5-1)
 	}
-	if prov.HasCredits(ofA, req.Algorithm, 0) {
-		t.Error("the credit is still waiting after the check spent it")
+	if rep, _, _ := v2.DecideOwned(store, prov, "a/1", o); rep.LastAdmitted.Remaining != 1000-10-5-2 {
+		t.Errorf("next check: %d left, want %d: the credit is spent once", rep.LastAdmitted.Remaining, 1000-10-5-2)
 	}
 }
 
@@ -207,5 +210,60 @@ func TestCreditsLapse(t *testing.T) {
 	}
 	if prov.HasCredits(key, req.Algorithm, clock.Now()+time.Minute) || prov.Pending() {
 		t.Error("credits still pending a window later")
+	}
+}
+
+// TestTakeoverEdges: what a review of the takeover found. The seed never
+// shrinks when the cluster grows after the takeover; a held bucket is
+// topped up to the seed once per takeover, not on every check (which
+// would cap a refilling bucket at its seed for the whole window); and a
+// late done mark for an older ring does not undo the current one.
+func TestTakeoverEdges(t *testing.T) {
+	clock, hash, store, prov := newNodeState(t)
+	a, b, c, d := member("a"), member("b"), member("c"), member("d")
+	core := newCore("a")
+	v1 := mustUpdate(t, core, 0, a, b, c).New
+	for _, p := range v1.Peers {
+		core.Done(p, v1.ID)
+	}
+	now := clock.Now()
+	v2 := mustUpdate(t, core, now, a, b, failed("c", now)).New
+	var key bucket.Key
+	for i := range 10_000 {
+		if k := hash(fmt.Sprint("user", i), "act"); v1.Ring.Owner(k.Hi) == "c/1" && v2.Ring.Owner(k.Hi) == "a/1" {
+			key = k
+			break
+		}
+	}
+	if got := v2.TakeoverSpend(key, time.Hour, 120, now); got != 40 {
+		t.Fatalf("TakeoverSpend = %d, want 120 × 1/3", got)
+	}
+	v3 := mustUpdate(t, core, now, a, b, failed("c", now), d).New
+	if got := v3.TakeoverSpend(key, time.Hour, 120, now); got != 40 {
+		t.Errorf("after d joined: TakeoverSpend = %d, want still 40", got)
+	}
+
+	// a holds a bucket for the key from before (a token bucket, 120 a
+	// minute): the first check tops it up to the seed, a later one after
+	// a refill does not.
+	req := bucket.Request{Limit: 120, Window: time.Minute, Hits: 1, Algorithm: bucket.TokenBucket}
+	store.CheckKey(key, req, 1)
+	o := Owned{Key: key, Req: req, Count: 1, Settled: true, Waited: true, Now: now}
+	if rep, _, err := v2.DecideOwned(store, prov, "a/1", o); err != nil || rep.LastAdmitted.Remaining != 120-40-1 {
+		t.Fatalf("first check: %+v %v, want %d left", rep, err, 120-40-1)
+	}
+	clock.Advance(time.Minute)
+	o.Now = clock.Now()
+	if rep, _, err := v2.DecideOwned(store, prov, "a/1", o); err != nil || rep.LastAdmitted.Remaining != 120-1 {
+		t.Errorf("a window later: %+v %v, want %d left: the top-up happens once", rep, err, 120-1)
+	}
+
+	// A late mark for v1 from b does not undo b's mark for v3.
+	core.Done("b/1", v3.ID)
+	core.Done("b/1", v1.ID)
+	for _, p := range core.Unsettled() {
+		if p == "b/1" {
+			t.Error("b's mark for the current ring was undone by a late one for an older ring")
+		}
 	}
 }

@@ -44,6 +44,14 @@ type Provisional struct {
 	// index is which keys have credits, under which algorithms, for the
 	// checks that ask without taking mu; nil when there are none.
 	index atomic.Pointer[creditIndex]
+	// staleTakes counts the keys taken since the index was built: it is
+	// rebuilt once they are half the credits (TakeCredits).
+	staleTakes int
+	// started holds, for keys taken over from a failed member, the
+	// takeover their bucket here was first decided in (its time, plus 1):
+	// a held bucket is topped up to the seed once per takeover, not on
+	// every check (View.DecideOwned).
+	started map[bucket.Key]time.Duration
 	// planned is when PlanHandoff last ran: takeovers since are those
 	// whose keys may sit in the store as lent hits that arrived early.
 	planned atomic.Int64
@@ -58,6 +66,7 @@ type creditIndex struct {
 
 // publish rebuilds the index after credits changed; requires mu held.
 func (p *Provisional) publish() {
+	p.staleTakes = 0
 	if len(p.credits) == 0 {
 		p.index.Store(nil)
 		return
@@ -186,6 +195,7 @@ func (p *Provisional) Release(v *View, self string, now time.Duration) (toOwners
 	}
 	p.expireCredits(now)
 	moved := p.lent.Extract(func(bucket.Key) bool { return true })
+	var mine []engine.Moved
 	for _, m := range moved {
 		if owner := v.Ring.Owner(m.Key.Hi); owner != self {
 			if toOwners == nil {
@@ -194,9 +204,26 @@ func (p *Provisional) Release(v *View, self string, now time.Duration) (toOwners
 			toOwners[owner] = append(toOwners[owner], m)
 			continue
 		}
-		p.Credit([]engine.Moved{m}, now)
+		mine = append(mine, m)
 	}
+	p.Credit(mine, now)
 	return toOwners
+}
+
+// firstAfter reports whether this is the first decision on key since the
+// takeover at at, and records it.
+func (p *Provisional) firstAfter(key bucket.Key, at time.Duration) bool {
+	k := baseKey(key)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started[k] == at+1 {
+		return false
+	}
+	if p.started == nil || len(p.started) >= maxProvisional {
+		p.started = map[bucket.Key]time.Duration{}
+	}
+	p.started[k] = at + 1
+	return true
 }
 
 // Keep takes back lent hits the node could not hand to their owner.
@@ -240,7 +267,15 @@ func (p *Provisional) TakeCredits(key bucket.Key, alg bucket.Algorithm, now time
 	} else {
 		p.credits[k] = left
 	}
-	p.publish()
+	if len(taken) > 0 {
+		// The index may go on naming this key for a while: a check then
+		// finds nothing here, which is cheap. Rebuilding it on every take
+		// would cost the square of the credits after a fault.
+		p.staleTakes++
+		if p.staleTakes > len(p.credits)/2 {
+			p.publish()
+		}
+	}
 	p.mu.Unlock()
 	var out []engine.Moved
 	for _, c := range taken {

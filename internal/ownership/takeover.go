@@ -101,10 +101,11 @@ func (v *View) TakeoverSpend(key bucket.Key, window time.Duration, capacity int6
 			// Members that failed since (in a 1|1|3 split, the other
 			// cut-off member, declared dead a moment later) lend
 			// themselves shares of the key too, which never reach this
-			// side: count them as well.
-			lost := int64(max(t.Lost, len(v.Quorum.Failed)))
-			size := int64(max(t.Size, v.Quorum.Size()))
-			return (capacity*lost + size - 1) / size
+			// side: count them as well. A member that joined since makes
+			// the cluster larger, not the failed side's share smaller.
+			at := ceilShare(capacity, int64(t.Lost), int64(t.Size))
+			now := ceilShare(capacity, int64(len(v.Quorum.Failed)), int64(max(v.Quorum.Size(), 1)))
+			return max(at, now)
 		}
 	}
 	return 0
@@ -114,4 +115,22 @@ func (v *View) TakeoverSpend(key bucket.Key, window time.Duration, capacity int6
 // t's ring, or in the ring before it while key's handoff was pending.
 func (t *Takeover) owned(key bucket.Key) bool {
 	return t.Failed[t.Ring.Owner(key.Hi)] || t.Before != nil && t.Failed[t.Before.Owner(key.Hi)]
+}
+
+// ceilShare is ceil(capacity × part/whole).
+func ceilShare(capacity, part, whole int64) int64 {
+	return (capacity*part + whole - 1) / whole
+}
+
+// takenOverAt returns when the newest takeover that gave this node key
+// happened, for key's window: the takeover a held bucket was topped up
+// for (DecideOwned), or -1.
+func (v *View) takenOverAt(key bucket.Key, window time.Duration, now time.Duration) time.Duration {
+	for i := range v.Takeovers {
+		t := &v.Takeovers[i]
+		if now-t.At < window && t.owned(key) {
+			return t.At
+		}
+	}
+	return -1
 }
