@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/drlimit/drl/bucket"
@@ -156,6 +158,12 @@ func (s *sim) finish(res *Result) {
 	res.Checks = r.answers
 	nodes := s.sch.Slots
 	for _, k := range s.keys {
+		// Answers are recorded as they reach their callers; the windows
+		// are of when the owner decided, so order by that (seed 54952: an
+		// admission decided before a denial, answered after it, was left
+		// out of the denial's window).
+		slices.SortStableFunc(k.admits, func(a, b admit) int { return cmp.Compare(a.at, b.at) })
+		slices.SortStableFunc(k.denies, func(a, b deny) int { return cmp.Compare(a.at, b.at) })
 		for _, a := range k.admits {
 			res.Admitted += a.hits
 		}
