@@ -204,23 +204,15 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 // and returns how many were kept there or here (undelivered).
 func (n *Node) relay(ctx context.Context, leaving *ring.Ring, moved []engine.Moved, lent int) int {
 	peers := n.own.view.Load().peers
-	byOwner := map[string][]engine.Moved{}
-	lentTo := map[string]int{}
-	for i, m := range moved {
-		owner := leaving.Owner(m.Key.Hi)
-		byOwner[owner] = append(byOwner[owner], m)
-		if i < lent {
-			lentTo[owner]++
-		}
-	}
+	by := ownership.Regroup(moved, lent, leaving)
 	kept := 0
-	for owner, ms := range byOwner {
+	for owner, ms := range by.ByOwner {
 		p := peers[owner]
 		if p == nil {
 			kept += n.undelivered(ms)
 			continue
 		}
-		k, _, err := p.Handoff(ctx, ms, lentTo[owner], 0)
+		k, _, err := p.Handoff(ctx, ms, by.Lent[owner], 0)
 		kept += k
 		if err != nil {
 			kept += n.undelivered(ms[k:])

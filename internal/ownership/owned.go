@@ -67,9 +67,16 @@ func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (engin
 		wait = v.MustWait(c.Key, self)
 	}
 	spends := c.Req.Hits > 0 && !c.Req.DryRun
-	seeded := len(v.Takeovers) > 0 && spends && v.TakenOver(c.Key) && v.takeoverSpend(c) > 0
+	// A key a failed member held starts from its side's share: seed.
+	var taken *Takeover
+	var seed int64
+	if len(v.Takeovers) > 0 && spends {
+		if taken = v.takeover(c.Key, c.Req.Window, c.Now); taken != nil {
+			seed = v.seed(taken, c)
+		}
+	}
 	credited := spends && p.HasCredits(c.Key, c.Req.Algorithm, c.Now)
-	if wait == NoWait && !seeded && !credited {
+	if wait == NoWait && seed == 0 && !credited {
 		rep, err := s.CheckKey(c.Key, c.Req, c.Count)
 		return rep, Decided, err
 	}
@@ -84,7 +91,7 @@ func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (engin
 	}
 	switch {
 	case held:
-	case seeded && !c.Settled:
+	case seed > 0 && !c.Settled:
 		// A node that merely has not yet noticed that it is in the
 		// minority would otherwise take over keys the majority still
 		// decides.
@@ -92,52 +99,51 @@ func (v *View) DecideOwned(s Store, p *Provisional, self string, c Owned) (engin
 	case wait == WaitIfNotHeld:
 		return engine.Repeated{}, AwaitSettled, nil
 	}
-	if seeded && p.firstAfter(c.Key, v.takenOverAt(c.Key, c.Req.Window, c.Now)) && held {
-		// A bucket held here for a key a failed member owned may predate
-		// the failure (this node's own from before a cut): on the first
-		// check after the takeover it counts at least what a new one
-		// would start from.
-		if need := v.takeoverSpend(c) - (Capacity(c.Req) - left.LastAdmitted.Remaining); need > 0 {
-			top := c.Req
-			top.Hits = need
-			if _, err := s.CheckKey(c.Key, top, 1); err != nil {
-				return engine.Repeated{}, Decided, err
-			}
+	if seed > 0 && p.firstAfter(c.Key, taken.At) {
+		// The first check after the takeover starts the key from the
+		// seed: a new bucket atomically (racing first checks seed it
+		// once), and a bucket held here, which may predate the failure
+		// (this node's own from before a cut), is raised to it.
+		spent := Capacity(c.Req) - left.LastAdmitted.Remaining
+		if !held {
+			spent = 0
+		}
+		if err := startFrom(s, c, seed, spent, held); err != nil {
+			return engine.Repeated{}, Decided, err
 		}
 	}
-	if err := v.startTakenOver(s, p, c, held); err != nil {
-		return engine.Repeated{}, Decided, err
+	if credits := p.TakeCredits(c.Key, c.Req.Algorithm, c.Now); len(credits) > 0 {
+		// Lent hits credited to the key are spent on top of its bucket.
+		s.Absorb(credits)
 	}
 	rep, err := s.CheckKey(c.Key, c.Req, c.Count)
 	return rep, Decided, err
 }
 
-// startTakenOver starts the bucket of a key taken over from a failed
-// member, unless one is held, with the failed side's share spent: once,
-// atomically, so racing first checks seed it together and a bucket that
-// arrived meanwhile is kept as it is. Then it spends the lent hits waiting
-// for the key.
-func (v *View) startTakenOver(s Store, p *Provisional, c Owned, held bool) error {
+// startFrom makes the bucket of c's key count at least seed spent: a new
+// one is seeded (once, atomically: a bucket that arrived meanwhile is kept
+// as it is), a held one that has spent only spent is spent up to it.
+func startFrom(s Store, c Owned, seed, spent int64, held bool) error {
 	if !held {
-		if spent := v.takeoverSpend(c); spent > 0 {
-			if _, err := s.Seed(c.Key, c.Req, spent); err != nil {
-				return err
-			}
-		}
+		_, err := s.Seed(c.Key, c.Req, seed)
+		return err
 	}
-	if credits := p.TakeCredits(c.Key, c.Req.Algorithm, c.Now); len(credits) > 0 {
-		s.Absorb(credits)
+	if need := seed - spent; need > 0 {
+		top := c.Req
+		top.Hits = need
+		_, err := s.CheckKey(c.Key, top, 1)
+		return err
 	}
 	return nil
 }
 
-// takeoverSpend is how much of a new bucket for c's key counts as spent
-// because a failed member owned it within the last window: its share, or
-// what it last said was gone if that is more.
-func (v *View) takeoverSpend(c Owned) int64 {
+// seed is how much of a bucket for c's key counts as spent because a
+// failed member held it in the takeover t: its side's share, or what it
+// last said was gone if that is more.
+func (v *View) seed(t *Takeover, c Owned) int64 {
 	whole := Capacity(c.Req)
-	spent := v.TakeoverSpend(c.Key, c.Req.Window, whole, c.Now)
-	if spent > 0 && c.Gone.Known {
+	spent := v.share(t, whole)
+	if c.Gone.Known {
 		spent = max(spent, whole-c.Gone.Left)
 	}
 	return min(spent, whole)
@@ -225,6 +231,21 @@ func PlanHandoff(v *View, leaving Ring, s Store, p *Provisional, self string, ha
 	for owner, lent := range lentTo {
 		h.ByOwner[owner] = append(lent, h.ByOwner[owner]...)
 		h.Lent[owner] = len(lent)
+	}
+	return h
+}
+
+// Regroup sorts buckets a node passes on (the first lent of them lent
+// hits) by their owner in r, the lent hits of each owner first and counted
+// in Lent, as a leaving node relays what reached it late.
+func Regroup(moved []engine.Moved, lent int, r Ring) Handoff {
+	h := Handoff{ByOwner: map[string][]engine.Moved{}, Lent: map[string]int{}}
+	for i, m := range moved {
+		owner := r.Owner(m.Key.Hi)
+		h.ByOwner[owner] = append(h.ByOwner[owner], m)
+		if i < lent {
+			h.Lent[owner]++
+		}
 	}
 	return h
 }

@@ -267,3 +267,16 @@ func TestTakeoverEdges(t *testing.T) {
 		}
 	}
 }
+
+// TestRegroup: buckets relayed by a leaving node go to their owners, each
+// owner's lent hits first and counted.
+func TestRegroup(t *testing.T) {
+	core := newCore("a")
+	v := mustUpdate(t, core, 0, member("a"), member("b")).New
+	ka, kb := keyOwnedBy(t, v, "a/1"), keyOwnedBy(t, v, "b/1")
+	moved := []engine.Moved{{Key: ka}, {Key: kb}, {Key: kb}, {Key: ka}}
+	h := Regroup(moved, 2, v.Ring)
+	if len(h.ByOwner["a/1"]) != 2 || len(h.ByOwner["b/1"]) != 2 || h.Lent["a/1"] != 1 || h.Lent["b/1"] != 1 {
+		t.Fatalf("Regroup: %d and %d buckets, lent %v; want 2 and 2, one lent each", len(h.ByOwner["a/1"]), len(h.ByOwner["b/1"]), h.Lent)
+	}
+}

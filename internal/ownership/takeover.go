@@ -80,12 +80,23 @@ func (c *Core) takeovers(old *View, r *ring.Ring, inRing map[string]Member, q Qu
 // takeovers: only such keys need a seed, so every other key keeps the
 // one-lock path while takeovers are remembered.
 func (v *View) TakenOver(key bucket.Key) bool {
-	for _, t := range v.Takeovers {
-		if t.owned(key) {
+	for i := range v.Takeovers {
+		if v.Takeovers[i].owned(key) {
 			return true
 		}
 	}
 	return false
+}
+
+// takeover returns the newest takeover within window before now in which
+// a failed member held key, or nil.
+func (v *View) takeover(key bucket.Key, window, now time.Duration) *Takeover {
+	for i := range v.Takeovers {
+		if t := &v.Takeovers[i]; now-t.At < window && t.owned(key) {
+			return t
+		}
+	}
+	return nil
 }
 
 // TakeoverSpend returns how much of a new bucket for key, of capacity
@@ -93,22 +104,21 @@ func (v *View) TakenOver(key bucket.Key) bool {
 // last window: ceil(capacity × lost/size), lost counting the members
 // failed at the newest such takeover or in v, whichever are more; or 0.
 func (v *View) TakeoverSpend(key bucket.Key, window time.Duration, capacity int64, now time.Duration) int64 {
-	for _, t := range v.Takeovers {
-		if now-t.At >= window {
-			continue
-		}
-		if t.owned(key) {
-			// Members that failed since (in a 1|1|3 split, the other
-			// cut-off member, declared dead a moment later) lend
-			// themselves shares of the key too, which never reach this
-			// side: count them as well. A member that joined since makes
-			// the cluster larger, not the failed side's share smaller.
-			at := ceilShare(capacity, int64(t.Lost), int64(t.Size))
-			now := ceilShare(capacity, int64(len(v.Quorum.Failed)), int64(max(v.Quorum.Size(), 1)))
-			return max(at, now)
-		}
+	if t := v.takeover(key, window, now); t != nil {
+		return v.share(t, capacity)
 	}
 	return 0
+}
+
+// share is the failed side's share of a bucket of capacity taken over in
+// t. Members that failed since (in a 1|1|3 split, the other cut-off member,
+// declared dead a moment later) lend themselves shares of the key too,
+// which never reach this side: they count as well. A member that joined
+// since makes the cluster larger, not the failed side's share smaller.
+func (v *View) share(t *Takeover, capacity int64) int64 {
+	then := ceilShare(capacity, int64(t.Lost), int64(t.Size))
+	since := ceilShare(capacity, int64(len(v.Quorum.Failed)), int64(max(v.Quorum.Size(), 1)))
+	return max(then, since)
 }
 
 // owned reports whether a failed member of t held key: it owned key in
@@ -120,17 +130,4 @@ func (t *Takeover) owned(key bucket.Key) bool {
 // ceilShare is ceil(capacity × part/whole).
 func ceilShare(capacity, part, whole int64) int64 {
 	return (capacity*part + whole - 1) / whole
-}
-
-// takenOverAt returns when the newest takeover that gave this node key
-// happened, for key's window: the takeover a held bucket was topped up
-// for (DecideOwned), or -1.
-func (v *View) takenOverAt(key bucket.Key, window time.Duration, now time.Duration) time.Duration {
-	for i := range v.Takeovers {
-		t := &v.Takeovers[i]
-		if now-t.At < window && t.owned(key) {
-			return t.At
-		}
-	}
-	return -1
 }

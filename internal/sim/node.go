@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -401,23 +402,10 @@ func (n *node) askDoneMarks(v *sview) {
 // them lent hits, which stay marked) on to their owners in the ring
 // without it.
 func (n *node) relay(moved []engine.Moved, lent int) {
-	byOwner := map[string][]engine.Moved{}
-	lentTo := map[string]int{}
-	for i, m := range moved {
-		owner := n.leaving.Owner(m.Key.Hi)
-		byOwner[owner] = append(byOwner[owner], m)
-		if i < lent {
-			lentTo[owner]++
-		}
-	}
-	owners := make([]string, 0, len(byOwner))
-	for o := range byOwner {
-		owners = append(owners, o)
-	}
-	slices.Sort(owners)
-	for _, o := range owners {
+	by := ownership.Regroup(moved, lent, n.leaving)
+	for _, o := range slices.Sorted(maps.Keys(by.ByOwner)) {
 		if _, ok := slices.BinarySearch(n.view.Peers, o); ok {
-			n.sendHandoff(o, byOwner[o], lentTo[o], 0, nil)
+			n.sendHandoff(o, by.ByOwner[o], by.Lent[o], 0, nil)
 		}
 	}
 }
