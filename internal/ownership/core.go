@@ -131,7 +131,7 @@ func (c *Core) Update(members []Member, now time.Duration) (Change, error) {
 		}
 		inRing[m.ID] = m
 	}
-	newestPerName(inRing)
+	newestPerName(inRing, members)
 	r, err := ring.NewPlaced(c.cfg.Ring, positions(inRing))
 	if err != nil {
 		return Change{}, fmt.Errorf("%w of %d members: %w", ErrRing, len(inRing), err)
@@ -278,20 +278,26 @@ func positions(members map[string]Member) map[string]string {
 	return placed
 }
 
-// newestPerName keeps, of two live instances that claim one name (a node
-// restarted before gossip declared its old instance dead), the one that
-// started last.
-func newestPerName(members map[string]Member) {
-	newest := map[string]string{}
-	for id, m := range members {
+// newestPerName keeps in placed, of the instances that claim one name in
+// members, only the one that started last: a node restarted before gossip
+// declared its old instance dead. The newest counts in any state, so that
+// when it leaves, or fails, the old instance (dead, but not yet declared
+// so) does not take its place back: the newest handed its keys to the
+// ring without it, and they would go to a dead member.
+func newestPerName(placed map[string]Member, members []Member) {
+	newest := map[string]Member{}
+	for _, m := range members {
+		if m.Foreign {
+			continue
+		}
 		best, ok := newest[m.Name]
-		if !ok || m.Started > members[best].Started || m.Started == members[best].Started && id > best {
-			newest[m.Name] = id
+		if !ok || m.Started > best.Started || m.Started == best.Started && m.ID > best.ID {
+			newest[m.Name] = m
 		}
 	}
-	for id, m := range members {
-		if newest[m.Name] != id {
-			delete(members, id)
+	for id, m := range placed {
+		if best, ok := newest[m.Name]; ok && best.ID != id {
+			delete(placed, id)
 		}
 	}
 }
@@ -335,7 +341,7 @@ func (c *Core) StayingRing(members []Member) *ring.Ring {
 			staying[m.ID] = m
 		}
 	}
-	newestPerName(staying)
+	newestPerName(staying, members)
 	r, err := ring.NewPlaced(c.cfg.Ring, positions(staying))
 	if err != nil {
 		return &ring.Ring{}

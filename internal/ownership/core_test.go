@@ -374,6 +374,29 @@ func TestOlderMemberJoiningWaits(t *testing.T) {
 	}
 }
 
+// TestOldInstanceNeverTakesItsPlaceBack: when the newer instance of a
+// name leaves while the older one is still alive to gossip (dead, not yet
+// declared so), the older does not return to the ring; the leaver handed
+// its keys to the ring without its name, and they must not go to a dead
+// member (the simulator's seed 14871: an exhausted key's count was handed
+// to the old instance and lost, 26 admitted of 24).
+func TestOldInstanceNeverTakesItsPlaceBack(t *testing.T) {
+	a, b, c := member("a"), member("b"), member("c")
+	old := member("c")
+	old.ID, old.Started = "c/0", 1
+	c.Started = 2
+	core := newCore("a")
+	mustUpdate(t, core, time.Second, a, b, c, old)
+	c.Leaving = true
+	v := mustUpdate(t, core, 2*time.Second, a, b, c, old).New
+	if v.Ring.Has("c/0") || v.Ring.Len() != 2 {
+		t.Errorf("the newer c left: ring %v, want a and b alone", v.Ring.Members())
+	}
+	if r := core.StayingRing([]Member{a, b, c, old}); r.Has("c/0") {
+		t.Errorf("StayingRing %v holds the old instance", r.Members())
+	}
+}
+
 // TestRestartedInstanceTakesOverFromItsPredecessor: an instance restarted
 // under its name, while its crashed predecessor is still known (even as
 // alive: gossip has not declared it dead yet), starts the keys it owns as

@@ -220,16 +220,40 @@ func PlanHandoff(v *View, leaving Ring, s Store, p *Provisional, self string, ha
 		lentTo[owner] = append(lentTo[owner], m)
 	}
 	if v != nil {
-		for owner, lent := range p.Release(v, self, now) {
-			if !hasPeer(owner) {
-				p.Keep(lent)
-				continue
-			}
+		for owner, lent := range v.release(p, self, hasPeer, now) {
 			lentTo[owner] = append(lentTo[owner], lent...)
 		}
 	}
 	for owner, lent := range lentTo {
 		h.ByOwner[owner] = append(lent, h.ByOwner[owner]...)
+		h.Lent[owner] = len(lent)
+	}
+	return h
+}
+
+// release takes p's lent hits at v (Provisional.Release), keeping those
+// of owners hasPeer has no peer for.
+func (v *View) release(p *Provisional, self string, hasPeer func(string) bool, now time.Duration) map[string][]engine.Moved {
+	toOwners := p.Release(v, self, now)
+	for owner, lent := range toOwners {
+		if !hasPeer(owner) {
+			p.Keep(lent)
+			delete(toOwners, owner)
+		}
+	}
+	return toOwners
+}
+
+// Redeliver takes, between ring changes, the lent hits p holds, grouped
+// by their owner in v, all of them marked lent: for a node to pass on at
+// once what would otherwise wait for its next ring change. That is lent
+// hits a failed handoff gave back after a newer view had been planned
+// (Undelivered), which no plan will release before the ring changes again.
+// Without a majority it takes nothing.
+func (v *View) Redeliver(p *Provisional, self string, hasPeer func(string) bool, now time.Duration) Handoff {
+	h := Handoff{ByOwner: map[string][]engine.Moved{}, Lent: map[string]int{}}
+	for owner, lent := range v.release(p, self, hasPeer, now) {
+		h.ByOwner[owner] = lent
 		h.Lent[owner] = len(lent)
 	}
 	return h

@@ -337,7 +337,31 @@ func (n *node) handOff(v *sview) {
 	hasPeer := func(id string) bool { _, ok := slices.BinarySearch(v.Peers, id); return ok }
 	plan := ownership.PlanHandoff(v.View, v.Ring, n.store, n.prov, n.id, hasPeer, n.clock.Now())
 	for _, p := range v.Peers {
-		n.sendHandoff(p, plan.ByOwner[p], plan.Lent[p], v.ID, func() { plan.Undelivered(n.prov, p, 0) })
+		n.sendHandoff(p, plan.ByOwner[p], plan.Lent[p], v.ID, func() {
+			plan.Undelivered(n.prov, p, 0)
+			n.redeliver(v)
+		})
+	}
+}
+
+// redeliver passes on at once the lent hits a failed handoff planned at
+// v gave back, when a newer view was planned meanwhile. In cluster a
+// ring change's handoff waits for the last one to finish (handoffMu), so
+// its plan releases what that one gave back; here the refusal can arrive
+// after the newer plan, and those hits would wait for yet another ring
+// change.
+func (n *node) redeliver(v *sview) {
+	cur := n.view
+	if cur == v || n.leaving != nil || !cur.Ring.Has(n.id) {
+		return
+	}
+	hasPeer := func(id string) bool { _, ok := slices.BinarySearch(cur.Peers, id); return ok }
+	h := cur.Redeliver(n.prov, n.id, hasPeer, n.clock.Now())
+	for _, p := range slices.Sorted(maps.Keys(h.ByOwner)) {
+		n.sendHandoff(p, h.ByOwner[p], h.Lent[p], 0, func() {
+			h.Undelivered(n.prov, p, 0)
+			n.redeliver(cur)
+		})
 	}
 }
 

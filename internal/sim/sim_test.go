@@ -34,17 +34,19 @@ func TestSeeds(t *testing.T) {
 // the core fixed: each must pass.
 func TestFixedSeeds(t *testing.T) {
 	fixed := map[uint64]string{
-		52:   "an instance replaced by a newer one of its name is taken over",
-		104:  "lent hits stay lent hits on the wire (a restart admitted 110 of 108)",
-		243:  "credits go with their key when its ownership moves first",
-		362:  "an instance replaced by a newer one of its name is taken over",
-		589:  "no share for a key taken over within its window",
-		595:  "credits go with their key (a rolling restart admitted 46 of 24)",
-		2931: "a node's lent hits of a key it owns again are credited to the key (15 of 14)",
-		2484: "a takeover counts the members failed since (1|1|3: 44 admitted of 43)",
-		299:  "a done mark lost to a cut is asked for again (a view stayed unsettled)",
-		3704: "a done mark lost to a cut is asked for again (a taken-over key stayed on the fail policy: 52 of 48)",
-		997:  "a joiner's keys whose owner failed before handing them over are taken over",
+		52:    "an instance replaced by a newer one of its name is taken over",
+		104:   "lent hits stay lent hits on the wire (a restart admitted 110 of 108)",
+		243:   "credits go with their key when its ownership moves first",
+		362:   "an instance replaced by a newer one of its name is taken over",
+		589:   "no share for a key taken over within its window",
+		595:   "credits go with their key (a rolling restart admitted 46 of 24)",
+		2931:  "a node's lent hits of a key it owns again are credited to the key (15 of 14)",
+		2484:  "a takeover counts the members failed since (1|1|3: 44 admitted of 43)",
+		299:   "a done mark lost to a cut is asked for again (a view stayed unsettled)",
+		3704:  "a done mark lost to a cut is asked for again (a taken-over key stayed on the fail policy: 52 of 48)",
+		997:   "a joiner's keys whose owner failed before handing them over are taken over",
+		14871: "an old instance never takes back the place its newer instance left (26 of 24)",
+		74564: "lent hits a failed handoff gave back after a newer plan are passed on at once (282 of 259)",
 	}
 	for seed, what := range fixed {
 		res, err := Run(Config{}, seed)
