@@ -233,7 +233,12 @@ func (n *node) send(to string, lossy bool, fn func(dst *node), refused func()) b
 	}
 	s.w.after(d, func() {
 		if !s.net.up(n.slot, dst.slot) {
-			return // cut while in flight
+			if refused != nil {
+				// Cut while in flight: the stream breaks, and the sender
+				// learns it failed.
+				n.run(refused)
+			}
+			return
 		}
 		if dst.status == down {
 			if refused != nil {
@@ -373,8 +378,14 @@ func (n *node) redeliver(v *sview) {
 func (n *node) sendHandoff(peer string, moved []engine.Moved, lent int, ringID uint64, failed func()) {
 	from := n.id
 	n.s.w.record('H', int64(n.slot), int64(len(moved)), int64(ringID))
-	if !n.send(peer, false, func(dst *node) { dst.absorb(from, moved, lent, ringID) }, failed) && failed != nil {
-		failed()
+	lost := func() {
+		n.s.rec.missedHandoff(moved[min(max(lent, 0), len(moved)):])
+		if failed != nil {
+			failed()
+		}
+	}
+	if !n.send(peer, false, func(dst *node) { dst.absorb(from, moved, lent, ringID) }, lost) {
+		lost()
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/engine"
 )
 
 // The oracle. What it holds every run to:
@@ -23,13 +24,15 @@ import (
 //     a rolling restart ("L, plus refill"); 2−1/N for any other single
 //     fault (the loosest of its rows: L·(1+m/N) ≤ L·(2−1/N)), except 2
 //     for a partition, one-way cut or pause when the key's window is
-//     shorter than a cut-off owner takes to step down (stepDownWithin),
-//     and at least 2 for any window that saw gossip split-brained: two members,
-//     each with a majority, each counting the other failed (after a cut
-//     heals, the death claims either side made can spread so, one member
-//     on both rings), when two owners decide one key until views
-//     converge. Two
-//     or more faults add what each costs beyond L: 1 + Σ (f_i − 1).
+//     shorter than a cut-off owner takes to step down (stepDownWithin).
+//     A handoff that lost the key's bucket (a cut, or a peer gone) counts
+//     as a fault of its own, of factor 2: the new owner starts fresh after
+//     HandoffWait. Two or more faults add what each costs beyond L:
+//     1 + Σ (f_i − 1). A window that saw gossip split-brained (two
+//     members, each with a majority, each counting the other failed: after
+//     a cut heals, the death claims either side made can spread so, one
+//     member on both rings) gets one L more, for the second owner that
+//     decides the key until views converge.
 //   - Deadlines. Every check is answered within CheckTimeout of its
 //     start, unless the node it entered was paused or crashed meanwhile.
 //   - Convergence. convergeWithin after the last fault ends, every
@@ -62,6 +65,31 @@ type recorder struct {
 	convAt  time.Duration
 	// brains are when gossip was seen split-brained (splitBrain).
 	brains []time.Duration
+	// missed are when a handoff lost each key's bucket, by the key's
+	// hash (missedHandoff).
+	missed map[uint64][]time.Duration
+}
+
+// missedHandoff notes that a handoff lost these buckets: it could not be
+// sent, or its stream broke, or nothing listened at the peer any more.
+func (r *recorder) missedHandoff(buckets []engine.Moved) {
+	for _, m := range buckets {
+		if r.missed == nil {
+			r.missed = map[uint64][]time.Duration{}
+		}
+		r.missed[m.Key.Hi] = append(r.missed[m.Key.Hi], r.s.w.now)
+	}
+}
+
+// missedFor returns a missed handoff for each of key's buckets a handoff
+// lost within convergeWithin before [from, to) or during it.
+func (r *recorder) missedFor(key bucket.Key, from, to time.Duration) (faults []faultSpan) {
+	for _, at := range r.missed[key.Hi] {
+		if at < to && from < at+convergeWithin {
+			faults = append(faults, faultSpan{kind: missedHandoff})
+		}
+	}
+	return faults
 }
 
 func newRecorder(s *sim) *recorder {
@@ -277,6 +305,9 @@ func single(f faultSpan, nodes int, w time.Duration) (float64, string) {
 	n := float64(nodes)
 	k := f.kind
 	switch k {
+	case missedHandoff:
+		// The new owner starts fresh after HandoffWait: one extra L.
+		return 2, k.String()
 	case Join, Leave, Rolling:
 		// "L, plus refill", less the one fresh share §6 owns up to: a
 		// node that missed its deadline while it knew nothing of the key
@@ -311,9 +342,11 @@ func (s *sim) checkOver(k *keyState, nodes int, res *Result) {
 			sum += k.admits[j].hits
 			j++
 		}
-		f, class := factor(s.influence(a.at, a.at+w), nodes, k.req.Window)
-		if f < 2 && class != "none" && s.rec.splitBrained(a.at, a.at+w) {
-			f, class = 2, "split-brain"
+		faults := append(s.influence(a.at, a.at+w), s.rec.missedFor(k.key, a.at, a.at+w)...)
+		f, class := factor(faults, nodes, k.req.Window)
+		if class != "none" && s.rec.splitBrained(a.at, a.at+w) {
+			// A second owner until views converge: one more L.
+			f, class = f+1, "split-brain"
 		}
 		bound := int64(float64(b) * f)
 		if f > 1 && k.req.Limit < int64(nodes) {

@@ -25,10 +25,14 @@ const (
 	Join                       // a new member joins at Start
 	Rolling                    // a rolling restart of every member from Start, paced by readiness
 	numFaultKinds
+
+	// missedHandoff is not drawn: the oracle notes one for a key whose
+	// bucket a handoff lost (§6: "a member misses a handoff").
+	missedHandoff = numFaultKinds
 )
 
 func (k FaultKind) String() string {
-	return [...]string{"partition", "one-way", "link-fault", "crash", "restart", "pause", "leave", "join", "rolling-restart"}[k]
+	return [...]string{"partition", "one-way", "link-fault", "crash", "restart", "pause", "leave", "join", "rolling-restart", "missed-handoff"}[k]
 }
 
 // Fault is one fault of a schedule.
