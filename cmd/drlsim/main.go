@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +24,13 @@ import (
 )
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		// A run allocates a closure or two per event, all short-lived, and
+		// keeps little: a larger heap target cuts the collector's share of
+		// the CPU by about a fifth (user time over 100 seeds, 3.3–3.7 s
+		// against 4.1–4.6 s at the default).
+		debug.SetGCPercent(400)
+	}
 	os.Exit(run(os.Args[1:]))
 }
 
