@@ -75,7 +75,16 @@ const doneMarkRetry = time.Second
 // (peer.Client.Handoff). Without it a view could stay unsettled until the
 // next ring change, and keys taken over in it on the fail policy. Owned
 // by n.life.wg.
+//
+// The same loop sends again the buckets a failed handoff for v left owed
+// (sendOwed), for as long as any are, settled or not.
 func (n *Node) askDoneMarks(v *view) {
+	if !v.done.Load() || n.owesAny(v) {
+		n.retryDoneMarks(v)
+	}
+}
+
+func (n *Node) retryDoneMarks(v *view) {
 	t := time.NewTicker(doneMarkRetry)
 	defer t.Stop()
 	for {
@@ -83,9 +92,7 @@ func (n *Node) askDoneMarks(v *view) {
 		case <-n.life.stopCtx.Done():
 			return
 		case <-v.next:
-			return
-		case <-v.settled:
-			return
+			return // the newer view's handoff releases what is still owed
 		case <-t.C:
 		}
 		if n.own.leaving.Load() != nil {
@@ -93,6 +100,13 @@ func (n *Node) askDoneMarks(v *view) {
 		}
 		if n.own.handedOff.Load() != v.ID {
 			continue // this node's own handoff for v is not done
+		}
+		owing := n.sendOwed(v)
+		if v.done.Load() {
+			if !owing {
+				return
+			}
+			continue
 		}
 		n.own.mu.Lock()
 		var waiting []string
@@ -102,8 +116,8 @@ func (n *Node) askDoneMarks(v *view) {
 		n.own.mu.Unlock()
 		for _, id := range waiting {
 			p := v.peers[id]
-			if p == nil {
-				continue
+			if p == nil || n.own.prov.Owes(v.Ring, id) {
+				continue // sendOwed brings this node's mark with the buckets
 			}
 			ctx, cancel := context.WithTimeout(n.life.stopCtx, doneMarkRetry)
 			if _, peerDone, err := p.Handoff(ctx, nil, 0, v.ID); err == nil && peerDone == v.ID {
@@ -112,6 +126,41 @@ func (n *Node) askDoneMarks(v *view) {
 			cancel()
 		}
 	}
+}
+
+// owesAny reports whether this node owes any peer of v buckets.
+func (n *Node) owesAny(v *view) bool {
+	for id := range v.peers {
+		if n.own.prov.Owes(v.Ring, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// sendOwed sends each peer of v again the buckets a failed handoff left
+// owed to it (ownership.Provisional.Owe), marked lent, with this node's
+// done mark for v, which it withholds from that peer until they arrive
+// (peerSide.HandedOff): the peer then starts none of those keys without
+// them. It reports whether any are still owed.
+func (n *Node) sendOwed(v *view) (owing bool) {
+	for id, p := range v.peers {
+		hits := n.own.prov.TakeOwed(v.Ring, id)
+		if len(hits) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(n.life.stopCtx, doneMarkRetry)
+		kept, peerDone, err := p.Handoff(ctx, hits, len(hits), v.ID)
+		cancel()
+		if peerDone == v.ID {
+			n.doneMark(id, peerDone)
+		}
+		if err != nil {
+			n.own.prov.Owe(hits[min(kept, len(hits)):])
+			owing = true
+		}
+	}
+	return owing
 }
 
 // keep puts buckets handed to this node in the store; lent hits wait as
@@ -163,7 +212,7 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 	plan := ownership.PlanHandoff(v, ms.ring, n.store, n.own.prov, n.id, func(id string) bool { return peers[id] != nil }, start)
 	byOwner := plan.ByOwner
 	var mu sync.Mutex
-	var sent, lost int
+	var sent, owed int
 	var wg sync.WaitGroup
 	for name, p := range peers {
 		buckets := byOwner[name] // nil sends just the done mark
@@ -179,23 +228,24 @@ func (n *Node) handOff(ctx context.Context, ms *moveState, peers map[string]*pee
 				return
 			}
 			// Lent hits go back to the provisional state, for the next
-			// change; the store's buckets are kept or lost.
+			// change; the store's buckets are owed, sent again with this
+			// node's done mark (askDoneMarks), or kept or lost by a leaver.
 			left := plan.Undelivered(n.own.prov, name, kept)
 			if n.own.leaving.Load() != nil {
 				n.undelivered(left)
 				n.log.Warn("handoff incomplete", "peer", name, "left", len(left), "saved", n.snap.store != nil, "err", err)
 				return
 			}
-			lost += len(left)
-			n.log.Warn("handoff incomplete; those keys start fresh at their owner", "peer", name, "lost", len(left), "err", err)
+			n.own.prov.Owe(left)
+			owed += len(left)
+			n.log.Warn("handoff incomplete; sending again with the done mark", "peer", name, "owed", len(left), "err", err)
 		})
 	}
 	wg.Wait()
 	n.own.handedOff.Store(ms.id) // a leaver's too: peers may ask for it again
 	n.stats.handoffsSent.Add(uint64(sent))
-	n.stats.handoffsLost.Add(uint64(lost))
 	if plan.Moved > 0 {
-		n.log.Info("handed off buckets", "keys", sent, "lost", lost, "members", len(byOwner), "took", n.cfg.Clock.Now()-start)
+		n.log.Info("handed off buckets", "keys", sent, "owed", owed, "members", len(byOwner), "took", n.cfg.Clock.Now()-start)
 	}
 }
 

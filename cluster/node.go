@@ -380,7 +380,15 @@ func (p peerSide) CheckOwned(ctx context.Context, checks []peer.OwnedCheck, resu
 
 func (p peerSide) ResetKey(key bucket.Key) int { return p.n.resetKey(key) }
 
-func (p peerSide) HandedOff() uint64 { return p.n.own.handedOff.Load() }
+// HandedOff is this node's done mark, withheld from a peer it still owes
+// buckets a failed handoff did not deliver: sendOwed brings the mark with
+// them.
+func (p peerSide) HandedOff(to string) uint64 {
+	if v := p.n.own.view.Load(); p.n.own.prov.Owes(v.Ring, to) {
+		return 0
+	}
+	return p.n.own.handedOff.Load()
+}
 
 func (p peerSide) Absorb(ctx context.Context, from string, moved []engine.Moved, lent int, doneRing uint64) int {
 	return p.n.absorb(ctx, from, moved, lent, doneRing)

@@ -280,3 +280,47 @@ func TestRegroup(t *testing.T) {
 		t.Fatalf("Regroup: %d and %d buckets, lent %v; want 2 and 2, one lent each", len(h.ByOwner["a/1"]), len(h.ByOwner["b/1"]), h.Lent)
 	}
 }
+
+// TestOwedBucketsAreNotLost: the store's buckets a failed handoff did not
+// deliver are owed to their owner (the done mark waits for them), taken
+// to be sent again, and released at the next ring change if still owed.
+func TestOwedBucketsAreNotLost(t *testing.T) {
+	clock, _, store, prov := newNodeState(t)
+	a, b, c := member("a"), member("b"), member("c")
+	core := newCore("a")
+	v := mustUpdate(t, core, clock.Now(), a, b, c).New
+	toB := keyOwnedBy(t, v, "b/1")
+	req := bucket.Request{Limit: 10, Window: time.Minute, Hits: 7}
+	if _, err := store.CheckKey(toB, req, 1); err != nil {
+		t.Fatal(err)
+	}
+	prov.Owe(store.Extract(func(bucket.Key) bool { return true }))
+	if !prov.Owes(v.Ring, "b/1") || prov.Owes(v.Ring, "c/1") {
+		t.Fatalf("Owes b %v, c %v; want true, false", prov.Owes(v.Ring, "b/1"), prov.Owes(v.Ring, "c/1"))
+	}
+	if got := prov.TakeOwed(v.Ring, "c/1"); len(got) != 0 {
+		t.Errorf("TakeOwed(c) = %d buckets, want none", len(got))
+	}
+	owed := prov.TakeOwed(v.Ring, "b/1")
+	if len(owed) != 1 || owed[0].Key.Hi != toB.Hi || prov.Owes(v.Ring, "b/1") {
+		t.Fatalf("TakeOwed(b) = %v, want the one bucket, and nothing left", owed)
+	}
+
+	// The retry failed too, and b fails: the next ring change with a
+	// majority hands the bucket to the key's new owner as a lent hit, or
+	// credits it if that is this node.
+	prov.Owe(owed)
+	clock.Set(time.Hour + time.Second)
+	v2 := mustUpdate(t, core, clock.Now(), a, failed("b", clock.Now()), c).New
+	owner := v2.Ring.Owner(toB.Hi)
+	toOwners := prov.Release(v2, "a/1", clock.Now())
+	switch got := toOwners[owner]; {
+	case owner == "a/1" && !prov.HasCredits(toB, bucket.StrictWindow, clock.Now()):
+		t.Errorf("a took the key over: no credit for the owed bucket")
+	case owner != "a/1" && (len(got) != 1 || got[0].Key.Hi != toB.Hi):
+		t.Errorf("Release = %v, want the owed bucket for %s", toOwners, owner)
+	}
+	if prov.Owes(v2.Ring, owner) {
+		t.Errorf("still owed after Release")
+	}
+}

@@ -36,6 +36,7 @@ import (
 type Provisional struct {
 	shares *engine.Store // limit/N per key
 	lent   *engine.Store // what the shares admitted, in the key's real shape
+	owed   *engine.Store // buckets a failed handoff did not deliver (Owe)
 
 	// mu guards credits: lent hits handed here for keys taken over from
 	// failed members, spent when such a key's bucket starts (TakeCredits).
@@ -104,7 +105,11 @@ func NewProvisional(clock bucket.Clock, hasher bucket.KeyHasher, minWindow, maxW
 	if err != nil {
 		return nil, fmt.Errorf("ownership: lent hits: %w", err)
 	}
-	return &Provisional{shares: shares, lent: lent, credits: map[bucket.Key][]credit{}}, nil
+	owed, err := engine.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ownership: owed buckets: %w", err)
+	}
+	return &Provisional{shares: shares, lent: lent, owed: owed, credits: map[bucket.Key][]credit{}}, nil
 }
 
 // Knowledge is what a node knows of what is left in a key's bucket at its
@@ -194,7 +199,8 @@ func (p *Provisional) Release(v *View, self string, now time.Duration) (toOwners
 		return nil
 	}
 	p.expireCredits(now)
-	moved := p.lent.Extract(func(bucket.Key) bool { return true })
+	all := func(bucket.Key) bool { return true }
+	moved := append(p.lent.Extract(all), p.owed.Extract(all)...)
 	var mine []engine.Moved
 	for _, m := range moved {
 		if owner := v.Ring.Owner(m.Key.Hi); owner != self {
@@ -228,6 +234,35 @@ func (p *Provisional) firstAfter(key bucket.Key, at time.Duration) bool {
 
 // Keep takes back lent hits the node could not hand to their owner.
 func (p *Provisional) Keep(moved []engine.Moved) { p.lent.Absorb(moved) }
+
+// Owe keeps the store's buckets a failed handoff did not deliver, so that
+// they are not lost while this node runs: they go again, marked lent, with
+// this node's done mark to the same owner (TakeOwed; the mark waits for
+// them, Owes), or to the key's owner at the next ring change (Release).
+// The receiver spends them on top of the key's bucket, so a late arrival
+// counts both histories.
+func (p *Provisional) Owe(moved []engine.Moved) { p.owed.Absorb(moved) }
+
+// Owes reports whether p holds buckets owed to the member owner is in r.
+func (p *Provisional) Owes(r Ring, owner string) bool {
+	if p.owed.Len() == 0 {
+		return false
+	}
+	for m := range p.owed.Buckets() {
+		if r.Owner(m.Key.Hi) == owner {
+			return true
+		}
+	}
+	return false
+}
+
+// TakeOwed removes and returns the buckets owed to owner in r.
+func (p *Provisional) TakeOwed(r Ring, owner string) []engine.Moved {
+	if p.owed.Len() == 0 {
+		return nil
+	}
+	return p.owed.Extract(func(k bucket.Key) bool { return r.Owner(k.Hi) == owner })
+}
 
 // Credit keeps buckets handed to this node for keys it took over, to be
 // spent when the key's bucket starts here (TakeCredits).
@@ -357,6 +392,7 @@ func (p *Provisional) expireCredits(now time.Duration) {
 func (p *Provisional) Reset(key bucket.Key) {
 	p.shares.Reset(key)
 	p.lent.Reset(key)
+	p.owed.Reset(key)
 	p.mu.Lock()
 	delete(p.credits, baseKey(key))
 	p.publish()
@@ -367,6 +403,7 @@ func (p *Provisional) Reset(key bucket.Key) {
 func (p *Provisional) Close() {
 	p.shares.Close()
 	p.lent.Close()
+	p.owed.Close()
 }
 
 // baseKey is key without the algorithm the store writes into the low bits

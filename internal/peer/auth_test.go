@@ -23,7 +23,7 @@ type nopOwner struct{}
 
 func (nopOwner) CheckOwned(_ context.Context, _ []OwnedCheck, _ []OwnedResult)   {}
 func (nopOwner) ResetKey(bucket.Key) int                                         { return 0 }
-func (nopOwner) HandedOff() uint64                                               { return 0 }
+func (nopOwner) HandedOff(string) uint64                                         { return 0 }
 func (nopOwner) Absorb(context.Context, string, []engine.Moved, int, uint64) int { return 0 }
 
 // startGuarded serves the Peer service behind RequireKeyProof(keys) on a

@@ -34,7 +34,7 @@ type storeOwner struct {
 	handedOff uint64
 }
 
-func (o *storeOwner) HandedOff() uint64 {
+func (o *storeOwner) HandedOff(string) uint64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.handedOff

@@ -23,8 +23,8 @@ import (
 type Receiver interface {
 	Absorb(ctx context.Context, from string, moved []engine.Moved, lent int, doneRing uint64) int
 	// HandedOff is the ring id this node last finished handing off for
-	// (its own done mark), or 0.
-	HandedOff() uint64
+	// (its own done mark) as it answers member to, or 0.
+	HandedOff(to string) uint64
 }
 
 // HandoffBatch is the most buckets in one Handoff call: a few hundred
@@ -59,7 +59,7 @@ func (s *server) Handoff(ctx context.Context, m *peerpb.HandoffRequest) (*peerpb
 	}
 	kept := s.cfg.Receiver.Absorb(ctx, m.GetFrom(), moved, int(min(m.GetLent(), uint32(len(moved)))), m.GetDoneRing())
 	resp := &peerpb.HandoffResponse{Accepted: uint32(kept)}
-	if r := m.GetDoneRing(); r != 0 && s.cfg.Receiver.HandedOff() == r {
+	if r := m.GetDoneRing(); r != 0 && s.cfg.Receiver.HandedOff(m.GetFrom()) == r {
 		resp.DoneRing = r
 	}
 	return resp, nil

@@ -89,6 +89,8 @@ type sview struct {
 	settled  bool
 	replaced bool
 	waitOver time.Duration // world time
+	// owing: a sendOwed is due for this view.
+	owing bool
 }
 
 func newSim(cfg Config, sch Schedule) *sim {
@@ -343,8 +345,37 @@ func (n *node) handOff(v *sview) {
 	plan := ownership.PlanHandoff(v.View, v.Ring, n.store, n.prov, n.id, hasPeer, n.clock.Now())
 	for _, p := range v.Peers {
 		n.sendHandoff(p, plan.ByOwner[p], plan.Lent[p], v.ID, func() {
-			plan.Undelivered(n.prov, p, 0)
+			n.prov.Owe(plan.Undelivered(n.prov, p, 0))
+			n.sendOwedLater(v)
 			n.redeliver(v)
+		})
+	}
+}
+
+// sendOwedLater has sendOwed run DoneMarkRetry from now, once per view.
+func (n *node) sendOwedLater(v *sview) {
+	if !v.owing {
+		v.owing = true
+		n.at(n.s.w.now+DoneMarkRetry, func() { v.owing = false; n.sendOwed(v) })
+	}
+}
+
+// sendOwed sends again, while v is n's view, the buckets a failed handoff
+// left owed to each peer, marked lent, with n's done mark for v, which
+// waits for them (absorb). A newer view's plan releases what is still
+// owed. As cluster's sendOwed.
+func (n *node) sendOwed(v *sview) {
+	if n.view != v || n.leaving != nil {
+		return
+	}
+	for _, p := range v.Peers {
+		hits := n.prov.TakeOwed(v.Ring, p)
+		if len(hits) == 0 {
+			continue
+		}
+		n.sendHandoff(p, hits, len(hits), v.ID, func() {
+			n.prov.Owe(hits)
+			n.sendOwedLater(v)
 		})
 	}
 }
@@ -357,8 +388,8 @@ func (n *node) handOff(v *sview) {
 // change.
 func (n *node) redeliver(v *sview) {
 	cur := n.view
-	if cur == v || n.leaving != nil || !cur.Ring.Has(n.id) {
-		return
+	if !v.replaced || n.leaving != nil || !cur.Ring.Has(n.id) {
+		return // v's own plan, or a newer one, takes them
 	}
 	hasPeer := func(id string) bool { _, ok := slices.BinarySearch(cur.Peers, id); return ok }
 	h := cur.Redeliver(n.prov, n.id, hasPeer, n.clock.Now())
@@ -401,9 +432,10 @@ func (n *node) absorb(from string, moved []engine.Moved, lent int, doneRing uint
 		n.s.tracef("%s done mark from %s for ring %x (own %x, majority %v)", n.id, from, doneRing, n.view.ID, n.view.Quorum.OK())
 	}
 	n.doneMark(from, doneRing)
-	if doneRing != 0 && n.handedOff == doneRing {
+	if doneRing != 0 && n.handedOff == doneRing && !n.prov.Owes(n.view.Ring, from) {
 		// Done with that ring too: the answer carries this node's own mark
-		// (peer.Client.Handoff), back over the same network.
+		// (peer.Client.Handoff), back over the same network; not while
+		// buckets are owed to from (sendOwed brings the mark with them).
 		self := n.id
 		n.send(from, false, func(dst *node) { dst.doneMark(self, doneRing) }, nil)
 	}
@@ -428,7 +460,9 @@ func (n *node) askDoneMarks(v *sview) {
 		return
 	}
 	for _, p := range n.core.Unsettled() {
-		n.sendHandoff(p, nil, 0, v.ID, nil)
+		if !n.prov.Owes(v.Ring, p) { // sendOwed brings n's mark with them
+			n.sendHandoff(p, nil, 0, v.ID, nil)
+		}
 	}
 	n.at(n.s.w.now+DoneMarkRetry, func() { n.askDoneMarks(v) })
 }
