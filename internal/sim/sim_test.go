@@ -46,7 +46,7 @@ func TestFixedSeeds(t *testing.T) {
 		3704:  "a done mark lost to a cut is asked for again (a taken-over key stayed on the fail policy: 52 of 48)",
 		997:   "a joiner's keys whose owner failed before handing them over are taken over",
 		14871: "an old instance never takes back the place its newer instance left (26 of 24)",
-		5371:  "oracle: a handoff lost to a one-way cut costs one L, as §6 says (13 of 12)",
+		5371:  "a handoff a one-way cut failed is owed, and sent again with the done mark (13 of 12)",
 		44052: "oracle: split-brained gossip adds one owner to what the faults cost (13 of 12)",
 		74564: "lent hits a failed handoff gave back after a newer plan are passed on at once (282 of 259)",
 	}
@@ -125,5 +125,22 @@ func TestRestartTakesOverFromPredecessor(t *testing.T) {
 	}
 	if res.Admitted > 542 {
 		t.Errorf("seed 52, restart of the owner: admitted %d, want at most 542 (600 before the fix)", res.Admitted)
+	}
+}
+
+// TestOwedHandoffArrivesWithDoneMark is the regression test of seed 5371
+// (key 9, 6 per 10 s, exhausted): a one-way cut failed the handoff of the
+// key's spent bucket to the restarted owner, which started it from its
+// takeover seed and admitted 13 in a window. The bucket is now owed and
+// sent again with the sender's done mark, which the owner waits for.
+func TestOwedHandoffArrivesWithDoneMark(t *testing.T) {
+	res, err := Run(Config{Keys: []int{9}}, 5371)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for class, w := range res.Worst {
+		if w.Admitted > 2*w.Limit {
+			t.Errorf("%s: %d admitted in a window, limit %d; want at most %d (13 before the fix)", class, w.Admitted, w.Limit, 2*w.Limit)
+		}
 	}
 }
