@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -70,7 +71,18 @@ func (p *Client) run() {
 // frames are in flight, checks pile up in the queue and go out together,
 // and an idle stream gets a lone check at once.
 func (p *Client) dispatch(c *call) {
-	p.slots <- struct{}{}
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		// Every slot is taken: c waits for an answer in any case. The
+		// answer that frees a slot has just woken its callers, whose next
+		// checks are bound here too; yield once so that they join this
+		// frame rather than the next (loopy's writer in gRPC yields
+		// before a small flush for the same reason). A check that finds a
+		// free slot, as a lone caller's always does, leaves at once.
+		p.slots <- struct{}{}
+		runtime.Gosched()
+	}
 	b := p.batches.Get().(*batch)
 	b.add(c)
 	for !b.full() {
