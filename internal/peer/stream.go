@@ -31,8 +31,10 @@ type frameWork struct {
 }
 
 // ForwardStream answers the frames of one sending member until it closes
-// its side or the stream breaks. Each frame is applied on a goroutine of
-// its own, at most streamWorkers at once, all joined before it returns.
+// its side or the stream breaks. Up to streamWorkers goroutines apply its
+// frames, started as frames find none idle and kept for the stream's
+// life, all joined before it returns: a goroutine per frame cost a start
+// and, for the owner's deep call chain, a stack growth on every frame.
 func (s *server) ForwardStream(st peerpb.Peer_ForwardStreamServer) error {
 	ctx := st.Context()
 	from := ""
@@ -43,12 +45,28 @@ func (s *server) ForwardStream(st peerpb.Peer_ForwardStreamServer) error {
 	}
 	var (
 		workers sync.WaitGroup
-		slots   = make(chan struct{}, streamWorkers)
+		started int
+		// work hands a frame to an idle worker; closed when the stream
+		// ends, which stops the workers.
+		work = make(chan *frameWork)
 		// sendMu serializes Send, which gRPC allows on one goroutine at a
 		// time.
 		sendMu sync.Mutex
 	)
-	defer workers.Wait()
+	defer func() {
+		close(work)
+		workers.Wait()
+	}()
+	apply := func(w *frameWork) {
+		for ok := true; ok; w, ok = <-work {
+			s.answerFrame(ctx, from, w)
+			sendMu.Lock()
+			// An error means the stream broke; RecvMsg returns it too.
+			_ = st.Send(&w.out)
+			sendMu.Unlock()
+			s.frames.Put(w)
+		}
+	}
 	for {
 		w := s.frames.Get().(*frameWork)
 		if err := st.RecvMsg(&w.in); err != nil {
@@ -58,18 +76,19 @@ func (s *server) ForwardStream(st peerpb.Peer_ForwardStreamServer) error {
 			}
 			return err
 		}
+		select {
+		case work <- w: // an idle worker takes it
+			continue
+		default:
+		}
+		if started < streamWorkers {
+			started++
+			workers.Go(func() { apply(w) })
+			continue
+		}
 		// Back-pressure: with streamWorkers frames being applied, read no
 		// more; HTTP/2 flow control then holds the sender.
-		slots <- struct{}{}
-		workers.Go(func() {
-			defer func() { <-slots }()
-			s.answerFrame(ctx, from, w)
-			sendMu.Lock()
-			// An error means the stream broke; RecvMsg returns it too.
-			_ = st.Send(&w.out)
-			sendMu.Unlock()
-			s.frames.Put(w)
-		})
+		work <- w
 	}
 }
 
