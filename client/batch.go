@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -123,7 +124,18 @@ func (b *batcher) run() {
 			b.drain()
 			return
 		}
-		b.slots <- struct{}{} // meanwhile, checks queue up behind the calls in flight
+		select {
+		case b.slots <- struct{}{}:
+		default:
+			// Every call slot is taken: meanwhile, checks queue up behind
+			// the calls in flight. The call that frees a slot has just
+			// woken its callers, whose next checks are bound here too:
+			// yield once so that they join this batch rather than wait
+			// for the next. A check that finds a slot free, as a lone
+			// caller's always does, leaves at once.
+			b.slots <- struct{}{}
+			runtime.Gosched()
+		}
 		batch := []*pending{first}
 	fill:
 		for len(batch) < b.cfg.MaxBatch {
