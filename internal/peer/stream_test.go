@@ -248,3 +248,59 @@ func TestStreamFallsBackToUnaryForward(t *testing.T) {
 		t.Fatal("the client still uses the stream")
 	}
 }
+
+// countingGate is gateOwner that also records the most frames it ever held
+// at once.
+type countingGate struct {
+	*gateOwner
+	mu       sync.Mutex
+	now, max int
+}
+
+func (o *countingGate) CheckOwned(ctx context.Context, checks []OwnedCheck, results []OwnedResult) {
+	o.mu.Lock()
+	o.now++
+	o.max = max(o.max, o.now)
+	o.mu.Unlock()
+	o.gateOwner.CheckOwned(ctx, checks, results)
+	o.mu.Lock()
+	o.now--
+	o.mu.Unlock()
+}
+
+// An owner applies up to streamWorkers frames of one stream at once: a
+// frame held by the owner does not hold those behind it, and the frames
+// beyond that bound wait, to be answered by the same workers once they
+// are free.
+func TestStreamWorkersBoundAndAreReused(t *testing.T) {
+	owner := &countingGate{gateOwner: newGateOwner()}
+	const frames = streamWorkers + 4
+	p := newPeer(t, serve(t, owner), ClientConfig{MaxInFlight: frames})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range frames {
+		wg.Go(func() {
+			if _, err := p.Check(ctx, bucket.Key{Hi: uint64(i)}, streamReq); err != nil {
+				t.Errorf("Check %d: %v", i, err)
+			}
+		})
+		if i < streamWorkers { // each of the first goes out as a frame of its own
+			select {
+			case <-owner.entered:
+			case <-time.After(5 * time.Second):
+				close(owner.open)
+				t.Fatalf("%d frames applied at once, want %d", i, streamWorkers)
+			}
+		}
+	}
+	close(owner.open)
+	wg.Wait()
+	owner.mu.Lock()
+	defer owner.mu.Unlock()
+	if owner.max != streamWorkers {
+		t.Fatalf("at most %d frames applied at once, want %d", owner.max, streamWorkers)
+	}
+	if st := p.Stats(); st.Checks.Load() != frames {
+		t.Fatalf("%d checks answered, want %d", st.Checks.Load(), frames)
+	}
+}
