@@ -69,6 +69,16 @@ type pending struct {
 	done chan checkResult // buffered: the batcher never waits for a caller
 }
 
+// pendingPool recycles a pending and its channel once its caller has
+// taken the answer: a check then allocates neither.
+var pendingPool = sync.Pool{New: func() any { return &pending{done: make(chan checkResult, 1)} }}
+
+// release returns p, answered and drained, to pendingPool.
+func (p *pending) release() {
+	p.ctx, p.req = nil, nil
+	pendingPool.Put(p)
+}
+
 type checkResult struct {
 	d   bucket.Decision
 	err error
@@ -88,18 +98,24 @@ func (b *batcher) check(ctx context.Context, req *drlv1.CheckRequest) checkResul
 		return checkResult{err: drl.ErrClosed}
 	default:
 	}
-	p := &pending{ctx: ctx, req: req, done: make(chan checkResult, 1)}
+	p := pendingPool.Get().(*pending)
+	p.ctx, p.req = ctx, req
 	select {
 	case b.queue <- p:
 	case <-ctx.Done():
+		p.release()
 		return checkResult{err: ctx.Err()}
 	case <-b.stop:
+		p.release()
 		return checkResult{err: drl.ErrClosed}
 	}
 	select {
 	case r := <-p.done:
+		p.release()
 		return r
 	case <-ctx.Done():
+		// p stays with the batcher, which will answer into its buffer; it
+		// does not go back to the pool.
 		return checkResult{err: ctx.Err()}
 	case <-b.done:
 		// Queued as the batcher stopped: answered, or left behind.
