@@ -51,17 +51,17 @@ run() { # $1: row name, then loadgen flags; prints "name checks/s p50_us p99_us 
   local sys
   sys=$(field syscalls_per_forwarded_check <<<"$out")
   echo "$name $(field checks_per_sec <<<"$out") $(field p50_us <<<"$out") $(field p99_us <<<"$out") $(field node_cpu_us_per_check <<<"$out")" \
-    "$([ "$sys" != -1 ] && echo "$sys $(field checks_per_forward_rpc <<<"$out")")"
+    "$([ "$sys" != -1 ] && echo "$sys $(field checks_per_forward_rpc <<<"$out") $(field sender_syscalls_per_forwarded_check <<<"$out") $(field owner_syscalls_per_forwarded_check <<<"$out")")"
 }
 ratio() { # $1: row, $2: floor row; prints the row as ratios to the floor's
   awk -v c="$1" -v f="$2" 'BEGIN { split(c, b, " "); split(f, a, " ");
     printf "  %-16s %.2fx the floor'"'"'s checks/s, p50 %.2fx, p99 %.2fx", b[1], b[2]/a[2], b[3]/a[3], b[4]/a[4];
     if (b[5] > 0) printf "; node CPU %.1f µs/check", b[5];
     if (b[5] > 0 && a[5] > 0) printf " (%.2fx the floor'"'"'s)", b[5]/a[5];
-    if (b[6] != "") printf "; %.2f read+write syscalls per forwarded check, %.1f checks per frame", b[6], b[7];
+    if (b[6] != "") printf "; %.2f read+write syscalls per forwarded check (sender %.2f, owners %.2f), %.1f checks per frame", b[6], b[8], b[9], b[7];
     printf "\n" }'
 }
-echo "# round row checks/s p50_us p99_us cpu_us_per_check [syscalls_per_forwarded_check checks_per_frame], then ratios to the floor of the round"
+echo "# round row checks/s p50_us p99_us cpu_us_per_check [syscalls_per_forwarded_check checks_per_frame sender owners], then ratios to the floor of the round"
 targets=$(node_targets) pids=$(node_pids) seed=$(node_seed) http_targets=$(node_http_targets) fpid=$(cat "$bin/floor.pid")
 for round in $(seq "$rounds"); do
   f=$(run floor -mode client -targets "$floor_addr" -pids "$fpid" "$@")

@@ -206,8 +206,11 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 	}
 	// The forwarding's read and write syscalls: the sender (this process,
 	// in embedded mode) and the owners (-pids) together.
-	sysPIDs := append([]int{0}, pids...)
-	sysBefore, err := ioSyscalls(sysPIDs)
+	senderBefore, err := ioSyscalls([]int{0})
+	if err != nil {
+		return nil, err
+	}
+	ownersBefore, err := ioSyscalls(pids)
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +270,11 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	sysAfter, err := ioSyscalls(sysPIDs)
+	senderAfter, err := ioSyscalls([]int{0})
+	if err != nil {
+		return nil, err
+	}
+	ownersAfter, err := ioSyscalls(pids)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +304,9 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 		SyscallsPerFwd:  -1,
 	}
 	if fwd := fwdAfter - fwdBefore; fwdBefore >= 0 && len(pids) > 0 && fwd > 0 {
-		r.SyscallsPerFwd = float64(sysAfter-sysBefore) / float64(fwd)
+		r.SenderSyscallsPerFwd = float64(senderAfter-senderBefore) / float64(fwd)
+		r.OwnerSyscallsPerFwd = float64(ownersAfter-ownersBefore) / float64(fwd)
+		r.SyscallsPerFwd = r.SenderSyscallsPerFwd + r.OwnerSyscallsPerFwd
 	}
 	// What an exact limiter admits when no window ends during the run and
 	// nothing refills: min(demand, limit/hits) per key.
@@ -387,6 +396,10 @@ type report struct {
 	// checks forwarded between nodes; -1 when unknown (client mode, or no
 	// -pids).
 	SyscallsPerFwd float64 `json:"syscalls_per_forwarded_check"`
+	// SenderSyscallsPerFwd and OwnerSyscallsPerFwd split SyscallsPerFwd
+	// between this process and the -pids processes.
+	SenderSyscallsPerFwd float64 `json:"sender_syscalls_per_forwarded_check,omitempty"`
+	OwnerSyscallsPerFwd  float64 `json:"owner_syscalls_per_forwarded_check,omitempty"`
 }
 
 func (r *report) print(w io.Writer) {
@@ -418,7 +431,8 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "node CPU    %.1fµs per check\n", r.NodeCPUPerCheck)
 	}
 	if r.SyscallsPerFwd >= 0 {
-		fmt.Fprintf(w, "syscalls    %.2f reads and writes per forwarded check, sender and owners\n", r.SyscallsPerFwd)
+		fmt.Fprintf(w, "syscalls    %.2f reads and writes per forwarded check: sender %.2f, owners %.2f\n",
+			r.SyscallsPerFwd, r.SenderSyscallsPerFwd, r.OwnerSyscallsPerFwd)
 	}
 }
 
