@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -21,8 +22,10 @@ import (
 // time into CheckBatch calls: one gRPC call per batch instead of per
 // check, which is most of a node's cost per check when clients call it
 // over the network (DESIGN.md §5). A check never waits for company: it is
-// sent at once if a call slot is free, and otherwise joins the checks
-// queued behind the calls in flight.
+// sent at once if no call is in flight, or if a slot is free and it (with
+// the checks queued) would carry as many checks as the calls in flight;
+// otherwise it joins the checks queued behind them, which leave together
+// as soon as a call returns.
 type Batching struct {
 	// MaxBatch bounds the checks in one call. Default 256.
 	MaxBatch int
@@ -47,7 +50,7 @@ func NewBatching(addrs []string, b Batching, opts ...grpc.DialOption) (*Client, 
 // close stops it.
 func newBatcher(api drlv1.RateLimiterClient, cfg Batching) *batcher {
 	b := &batcher{api: api, cfg: cfg, queue: make(chan *pending, 4*cfg.MaxBatch),
-		slots: make(chan struct{}, cfg.MaxInFlight), stop: make(chan struct{}), done: make(chan struct{})}
+		slots: make(chan struct{}, cfg.MaxInFlight), ended: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go b.run()
 	return b
 }
@@ -57,10 +60,13 @@ type batcher struct {
 	cfg   Batching
 	queue chan *pending
 	slots chan struct{} // one token per call in flight
-	stop  chan struct{} // closed by close
-	done  chan struct{} // closed when run has answered everything
-	calls sync.WaitGroup
-	once  sync.Once
+	ended chan struct{} // a call ended; buffered, one signal kept
+	// inFlight is the number of checks in the calls in flight.
+	inFlight atomic.Int64
+	stop     chan struct{} // closed by close
+	done     chan struct{} // closed when run has answered everything
+	calls    sync.WaitGroup
+	once     sync.Once
 }
 
 type pending struct {
@@ -129,40 +135,79 @@ func (b *batcher) check(ctx context.Context, req *drlv1.CheckRequest) checkResul
 }
 
 // run sends batches until close. It owns the calls' goroutines.
+//
+// A batch leaves when a call slot is free and either no call is in flight
+// or the batch carries at least as many checks as the calls in flight
+// together. A lone check therefore leaves at once, and so does a second
+// caller's next to a call of one; under load, checks gather behind a
+// large call in flight and leave together when it returns, instead of
+// trickling out in small calls beside it: the batch grows with the
+// queue, and no timer ever holds a check.
 func (b *batcher) run() {
 	defer close(b.done)
 	defer b.calls.Wait()
+	var batch []*pending
 	for {
-		var first *pending
-		select {
-		case first = <-b.queue:
-		case <-b.stop:
-			b.drain()
-			return
-		}
-		select {
-		case b.slots <- struct{}{}:
-		default:
-			// Every call slot is taken: meanwhile, checks queue up behind
-			// the calls in flight. The call that frees a slot has just
-			// woken its callers, whose next checks are bound here too:
-			// yield once so that they join this batch rather than wait
-			// for the next. A check that finds a slot free, as a lone
-			// caller's always does, leaves at once.
-			b.slots <- struct{}{}
-			runtime.Gosched()
-		}
-		batch := []*pending{first}
-	fill:
-		for len(batch) < b.cfg.MaxBatch {
+		if len(batch) == 0 {
 			select {
 			case p := <-b.queue:
 				batch = append(batch, p)
-			default:
-				break fill
+			case <-b.stop:
+				b.drain()
+				return
 			}
 		}
-		b.calls.Go(func() { b.send(batch) })
+		batch = b.fill(batch)
+		if b.mayStart(len(batch)) {
+			out := batch
+			b.inFlight.Add(int64(len(out)))
+			b.calls.Go(func() { b.send(out) })
+			batch = nil
+			continue
+		}
+		// Wait for a call to end, or, with a slot free, for more checks.
+		// The callers a call answers wake with the batcher: yield once
+		// after an end so that their next checks join this batch rather
+		// than wait for the next.
+		if len(batch) < b.cfg.MaxBatch && len(b.slots) < cap(b.slots) {
+			select {
+			case p := <-b.queue:
+				batch = append(batch, p)
+			case <-b.ended:
+				runtime.Gosched()
+			}
+		} else {
+			<-b.ended
+			runtime.Gosched()
+		}
+	}
+}
+
+// fill adds what is queued to batch, up to MaxBatch, without waiting.
+func (b *batcher) fill(batch []*pending) []*pending {
+	for len(batch) < b.cfg.MaxBatch {
+		select {
+		case p := <-b.queue:
+			batch = append(batch, p)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// mayStart takes a call slot for a batch of n checks if one is free and
+// no call is in flight or those in flight carry at most n checks (a full
+// batch goes whenever a slot is free). Requires being run.
+func (b *batcher) mayStart(n int) bool {
+	if n < b.cfg.MaxBatch && len(b.slots) > 0 && b.inFlight.Load() > int64(n) {
+		return false
+	}
+	select {
+	case b.slots <- struct{}{}:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -170,7 +215,14 @@ func (b *batcher) run() {
 // call lasts as long as the latest of its callers' deadlines (each caller
 // stops waiting at its own), and at most maxCall.
 func (b *batcher) send(batch []*pending) {
-	defer func() { <-b.slots }()
+	defer func() {
+		b.inFlight.Add(-int64(len(batch)))
+		<-b.slots
+		select { // wake run if it waits for a call to end
+		case b.ended <- struct{}{}:
+		default:
+		}
+	}()
 	deadline := time.Now().Add(maxCall)
 	latest := time.Time{}
 	for _, p := range batch {
