@@ -108,6 +108,7 @@ type Client struct {
 
 	queue   chan *call
 	slots   chan struct{} // a semaphore: one token per frame in flight
+	freed   chan struct{} // a frame was answered; one wake-up kept
 	retire  chan *stream  // streams whose connection went away
 	stop    chan struct{} // closed by Close: accept no more checks
 	done    chan struct{} // closed when the sender has answered everything
@@ -120,6 +121,9 @@ type Client struct {
 	// unary is set once the peer turned out to lack ForwardStream (an
 	// older version): batches then go out as unary Forward calls.
 	unary atomic.Bool
+
+	// inFlight is the number of checks in the frames in flight.
+	inFlight atomic.Int64
 
 	// Owned by the sender goroutine.
 	cur    *stream // nil: open one for the next frame
@@ -189,6 +193,7 @@ func NewClient(name, addr string, cfg ClientConfig) (*Client, error) {
 		client:  peerpb.NewPeerClient(conn),
 		queue:   make(chan *call, cfg.QueueLen),
 		slots:   make(chan struct{}, cfg.MaxInFlight),
+		freed:   make(chan struct{}, 1),
 		retire:  make(chan *stream),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),

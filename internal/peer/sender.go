@@ -67,34 +67,67 @@ func (p *Client) run() {
 }
 
 // dispatch sends c and whatever else is queued, up to MaxBatch distinct
-// checks, in one frame. It first waits for a free slot: while MaxInFlight
-// frames are in flight, checks pile up in the queue and go out together,
-// and an idle stream gets a lone check at once.
+// checks, in one frame. The frame leaves at once if no frame is in
+// flight, or if a slot is free and it carries at least as many checks as
+// the frames in flight (or is full); otherwise it gathers what is queued
+// until a frame is answered. So an idle stream gets a lone check at once,
+// and so does a second caller's check beside a frame of one; under load,
+// checks gather behind a large frame instead of trickling out beside it
+// in small ones. No timer holds a check.
 func (p *Client) dispatch(c *call) {
-	select {
-	case p.slots <- struct{}{}:
-	default:
-		// Every slot is taken: c waits for an answer in any case. The
-		// answer that frees a slot has just woken its callers, whose next
-		// checks are bound here too; yield once so that they join this
-		// frame rather than the next (loopy's writer in gRPC yields
-		// before a small flush for the same reason). A check that finds a
-		// free slot, as a lone caller's always does, leaves at once.
-		p.slots <- struct{}{}
-		runtime.Gosched()
-	}
 	b := p.batches.Get().(*batch)
 	b.add(c)
+	for {
+		if len(p.slots) < cap(p.slots) { // a slot is free
+			p.fill(b)
+			if p.mayStart(b) {
+				break
+			}
+			select { // b is not full: wait for more checks, or an answer
+			case c := <-p.queue:
+				b.add(c)
+				continue
+			case <-p.freed:
+			}
+		} else {
+			<-p.freed
+		}
+		// The answer that freed a slot has just woken its callers, whose
+		// next checks are bound here too: yield once so that they join
+		// this frame rather than the next (gRPC's loopy writer yields
+		// before a small flush for the same reason).
+		runtime.Gosched()
+	}
+	p.inFlight.Add(int64(b.calls))
+	p.send(b)
+}
+
+// fill adds the queued checks to b, until it is full, without waiting.
+// Requires being the sender.
+func (p *Client) fill(b *batch) {
 	for !b.full() {
 		select {
 		case c := <-p.queue:
 			b.add(c)
-			continue
 		default:
+			return
 		}
-		break
 	}
-	p.send(b)
+}
+
+// mayStart takes a slot for b if one is free and no frame is in flight,
+// or b is full, or the frames in flight carry at most as many checks as
+// b. Requires being the sender.
+func (p *Client) mayStart(b *batch) bool {
+	if !b.full() && len(p.slots) > 0 && p.inFlight.Load() > int64(b.calls) {
+		return false
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
 }
 
 // send registers b as in flight on the current stream (opening one if
@@ -390,9 +423,15 @@ func (p *Client) sendUnary(b *batch) {
 	p.release(b)
 }
 
-// release returns b to its pool and frees its slot.
+// release returns b to its pool and frees its slot, waking the sender if
+// it waits for one.
 func (p *Client) release(b *batch) {
+	p.inFlight.Add(-int64(b.calls))
 	b.reset()
 	p.batches.Put(b)
 	<-p.slots
+	select {
+	case p.freed <- struct{}{}:
+	default: // a wake-up is pending already
+	}
 }

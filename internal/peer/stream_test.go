@@ -275,7 +275,7 @@ func (o *countingGate) CheckOwned(ctx context.Context, checks []OwnedCheck, resu
 func TestStreamWorkersBoundAndAreReused(t *testing.T) {
 	owner := &countingGate{gateOwner: newGateOwner()}
 	const frames = streamWorkers + 4
-	p := newPeer(t, serve(t, owner), ClientConfig{MaxInFlight: frames})
+	p := newPeer(t, serve(t, owner), ClientConfig{MaxInFlight: frames, MaxBatch: 1})
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for i := range frames {
