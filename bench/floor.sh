@@ -32,7 +32,9 @@ cd "$(dirname "$0")/.."
 duration=${1:-10s} rounds=${2:-3}
 shift 2 || shift $# || true
 bin=$(mktemp -d)
-trap 'kill $(cat "$bin"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$bin"' EXIT
+# Wait for them too: a node still shutting down holds its ports, and a run
+# started right after this one would fail to bind them.
+trap 'kill $(cat "$bin"/*.pid 2>/dev/null) 2>/dev/null || true; wait; rm -rf "$bin"' EXIT
 go build -o "$bin/node" ./cmd/node
 go build -o "$bin/loadgen" ./cmd/loadgen
 go build -o "$bin/floor" ./bench/floor
