@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-5s} rounds=${2:-2}
 bin=$(mktemp -d)
-trap 'kill $(cat "$bin"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$bin"' EXIT
+trap 'kill $(cat "$bin"/*.pid 2>/dev/null) 2>/dev/null || true; wait; rm -rf "$bin"' EXIT
 go build -o "$bin/node" ./cmd/node
 go build -o "$bin/loadgen" ./cmd/loadgen
 "$bin/node" -name n0 -gossip-addr 127.0.0.1:17946 -grpc-addr 127.0.0.1:17947 -http-addr "" -log-level warn 2>/dev/null &

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 duration=${1:-10s}
 shift || true
 bin=$(mktemp -d)
-trap 'kill $(cat "$bin"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$bin"' EXIT
+trap 'kill $(cat "$bin"/*.pid 2>/dev/null) 2>/dev/null || true; wait; rm -rf "$bin"' EXIT
 go build -o "$bin/node" ./cmd/node
 go build -o "$bin/loadgen" ./cmd/loadgen
 

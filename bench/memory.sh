@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 keys=${1:-1000000}
 bin=$(mktemp -d)
-trap 'kill $(cat "$bin"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$bin"' EXIT
+trap 'kill $(cat "$bin"/*.pid 2>/dev/null) 2>/dev/null || true; wait; rm -rf "$bin"' EXIT
 go build -o "$bin/node" ./cmd/node
 go build -o "$bin/loadgen" ./cmd/loadgen
 for i in 0 1 2; do
