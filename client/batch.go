@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -15,6 +14,7 @@ import (
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/api/drlv1"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/inflight"
 	"github.com/drlimit/drl/transport"
 )
 
@@ -50,7 +50,7 @@ func NewBatching(addrs []string, b Batching, opts ...grpc.DialOption) (*Client, 
 // close stops it.
 func newBatcher(api drlv1.RateLimiterClient, cfg Batching) *batcher {
 	b := &batcher{api: api, cfg: cfg, queue: make(chan *pending, 4*cfg.MaxBatch),
-		slots: make(chan struct{}, cfg.MaxInFlight), ended: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		calls: inflight.New(cfg.MaxInFlight), stop: make(chan struct{}), done: make(chan struct{})}
 	go b.run()
 	return b
 }
@@ -59,14 +59,11 @@ type batcher struct {
 	api   drlv1.RateLimiterClient
 	cfg   Batching
 	queue chan *pending
-	slots chan struct{} // one token per call in flight
-	ended chan struct{} // a call ended; buffered, one signal kept
-	// inFlight is the number of checks in the calls in flight.
-	inFlight atomic.Int64
-	stop     chan struct{} // closed by close
-	done     chan struct{} // closed when run has answered everything
-	calls    sync.WaitGroup
-	once     sync.Once
+	calls *inflight.Window // the calls in flight, and how the next is sized
+	stop  chan struct{}    // closed by close
+	done  chan struct{}    // closed when run has answered everything
+	sends sync.WaitGroup   // the calls' goroutines
+	once  sync.Once
 }
 
 type pending struct {
@@ -134,18 +131,13 @@ func (b *batcher) check(ctx context.Context, req *drlv1.CheckRequest) checkResul
 	}
 }
 
-// run sends batches until close. It owns the calls' goroutines.
-//
-// A batch leaves when a call slot is free and either no call is in flight
-// or the batch carries at least as many checks as the calls in flight
-// together. A lone check therefore leaves at once, and so does a second
-// caller's next to a call of one; under load, checks gather behind a
-// large call in flight and leave together when it returns, instead of
-// trickling out in small calls beside it: the batch grows with the
-// queue, and no timer ever holds a check.
+// run sends batches until close. It owns the calls' goroutines. A batch
+// leaves when b.calls lets it start (package inflight): at once with no
+// call in flight; under load, once it carries as many checks as the calls
+// in flight, or when one returns. No timer holds a check.
 func (b *batcher) run() {
 	defer close(b.done)
-	defer b.calls.Wait()
+	defer b.sends.Wait()
 	var batch []*pending
 	for {
 		if len(batch) == 0 {
@@ -158,10 +150,9 @@ func (b *batcher) run() {
 			}
 		}
 		batch = b.fill(batch)
-		if b.mayStart(len(batch)) {
+		if b.calls.Start(len(batch), len(batch) >= b.cfg.MaxBatch) {
 			out := batch
-			b.inFlight.Add(int64(len(out)))
-			b.calls.Go(func() { b.send(out) })
+			b.sends.Go(func() { b.send(out) })
 			batch = nil
 			continue
 		}
@@ -169,15 +160,15 @@ func (b *batcher) run() {
 		// The callers a call answers wake with the batcher: yield once
 		// after an end so that their next checks join this batch rather
 		// than wait for the next.
-		if len(batch) < b.cfg.MaxBatch && len(b.slots) < cap(b.slots) {
+		if len(batch) < b.cfg.MaxBatch && b.calls.Free() {
 			select {
 			case p := <-b.queue:
 				batch = append(batch, p)
-			case <-b.ended:
+			case <-b.calls.Ended():
 				runtime.Gosched()
 			}
 		} else {
-			<-b.ended
+			<-b.calls.Ended()
 			runtime.Gosched()
 		}
 	}
@@ -196,33 +187,11 @@ func (b *batcher) fill(batch []*pending) []*pending {
 	return batch
 }
 
-// mayStart takes a call slot for a batch of n checks if one is free and
-// no call is in flight or those in flight carry at most n checks (a full
-// batch goes whenever a slot is free). Requires being run.
-func (b *batcher) mayStart(n int) bool {
-	if n < b.cfg.MaxBatch && len(b.slots) > 0 && b.inFlight.Load() > int64(n) {
-		return false
-	}
-	select {
-	case b.slots <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
-
 // send makes one CheckBatch call for batch and answers each caller. The
 // call lasts as long as the latest of its callers' deadlines (each caller
 // stops waiting at its own), and at most maxCall.
 func (b *batcher) send(batch []*pending) {
-	defer func() {
-		b.inFlight.Add(-int64(len(batch)))
-		<-b.slots
-		select { // wake run if it waits for a call to end
-		case b.ended <- struct{}{}:
-		default:
-		}
-	}()
+	defer b.calls.End(len(batch)) // wakes run if it waits for a call to end
 	deadline := time.Now().Add(maxCall)
 	latest := time.Time{}
 	for _, p := range batch {

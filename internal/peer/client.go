@@ -14,6 +14,7 @@ import (
 
 	"github.com/drlimit/drl"
 	"github.com/drlimit/drl/bucket"
+	"github.com/drlimit/drl/internal/inflight"
 	"github.com/drlimit/drl/internal/peerpb"
 	"github.com/drlimit/drl/transport"
 )
@@ -107,11 +108,10 @@ type Client struct {
 	client peerpb.PeerClient
 
 	queue   chan *call
-	slots   chan struct{} // a semaphore: one token per frame in flight
-	freed   chan struct{} // a frame was answered; one wake-up kept
-	retire  chan *stream  // streams whose connection went away
-	stop    chan struct{} // closed by Close: accept no more checks
-	done    chan struct{} // closed when the sender has answered everything
+	frames  *inflight.Window // the frames in flight, and how the next is sized
+	retire  chan *stream     // streams whose connection went away
+	stop    chan struct{}    // closed by Close: accept no more checks
+	done    chan struct{}    // closed when the sender has answered everything
 	ctx     context.Context
 	cancel  context.CancelFunc
 	runner  sync.WaitGroup // every goroutine of the client
@@ -121,9 +121,6 @@ type Client struct {
 	// unary is set once the peer turned out to lack ForwardStream (an
 	// older version): batches then go out as unary Forward calls.
 	unary atomic.Bool
-
-	// inFlight is the number of checks in the frames in flight.
-	inFlight atomic.Int64
 
 	// Owned by the sender goroutine.
 	cur    *stream // nil: open one for the next frame
@@ -192,8 +189,7 @@ func NewClient(name, addr string, cfg ClientConfig) (*Client, error) {
 		conn:    conn,
 		client:  peerpb.NewPeerClient(conn),
 		queue:   make(chan *call, cfg.QueueLen),
-		slots:   make(chan struct{}, cfg.MaxInFlight),
-		freed:   make(chan struct{}, 1),
+		frames:  inflight.New(cfg.MaxInFlight),
 		retire:  make(chan *stream),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),

@@ -55,9 +55,7 @@ func (p *Client) run() {
 				}
 				break
 			}
-			for range cap(p.slots) { // wait for every frame in flight
-				p.slots <- struct{}{}
-			}
+			p.frames.Drain() // wait for every frame in flight
 			if p.cur != nil {
 				p.closeSend(p.cur)
 			}
@@ -67,30 +65,27 @@ func (p *Client) run() {
 }
 
 // dispatch sends c and whatever else is queued, up to MaxBatch distinct
-// checks, in one frame. The frame leaves at once if no frame is in
-// flight, or if a slot is free and it carries at least as many checks as
-// the frames in flight (or is full); otherwise it gathers what is queued
-// until a frame is answered. So an idle stream gets a lone check at once,
-// and so does a second caller's check beside a frame of one; under load,
-// checks gather behind a large frame instead of trickling out beside it
-// in small ones. No timer holds a check.
+// checks, in one frame, when p.frames lets it start (package inflight):
+// at once on an idle stream; under load, once it carries as many checks
+// as the frames in flight, or when one is answered. No timer holds a
+// check.
 func (p *Client) dispatch(c *call) {
 	b := p.batches.Get().(*batch)
 	b.add(c)
 	for {
-		if len(p.slots) < cap(p.slots) { // a slot is free
+		if p.frames.Free() {
 			p.fill(b)
-			if p.mayStart(b) {
+			if p.frames.Start(b.calls, b.full()) {
 				break
 			}
 			select { // b is not full: wait for more checks, or an answer
 			case c := <-p.queue:
 				b.add(c)
 				continue
-			case <-p.freed:
+			case <-p.frames.Ended():
 			}
 		} else {
-			<-p.freed
+			<-p.frames.Ended()
 		}
 		// The answer that freed a slot has just woken its callers, whose
 		// next checks are bound here too: yield once so that they join
@@ -98,7 +93,6 @@ func (p *Client) dispatch(c *call) {
 		// before a small flush for the same reason).
 		runtime.Gosched()
 	}
-	p.inFlight.Add(int64(b.calls))
 	p.send(b)
 }
 
@@ -112,21 +106,6 @@ func (p *Client) fill(b *batch) {
 		default:
 			return
 		}
-	}
-}
-
-// mayStart takes a slot for b if one is free and no frame is in flight,
-// or b is full, or the frames in flight carry at most as many checks as
-// b. Requires being the sender.
-func (p *Client) mayStart(b *batch) bool {
-	if !b.full() && len(p.slots) > 0 && p.inFlight.Load() > int64(b.calls) {
-		return false
-	}
-	select {
-	case p.slots <- struct{}{}:
-		return true
-	default:
-		return false
 	}
 }
 
@@ -423,15 +402,10 @@ func (p *Client) sendUnary(b *batch) {
 	p.release(b)
 }
 
-// release returns b to its pool and frees its slot, waking the sender if
-// it waits for one.
+// release frees b's slot, waking the sender if it waits for one, and
+// returns b to its pool.
 func (p *Client) release(b *batch) {
-	p.inFlight.Add(-int64(b.calls))
+	p.frames.End(b.calls)
 	b.reset()
 	p.batches.Put(b)
-	<-p.slots
-	select {
-	case p.freed <- struct{}{}:
-	default: // a wake-up is pending already
-	}
 }

@@ -1,0 +1,48 @@
+package inflight
+
+import "testing"
+
+// TestStartSizesFramesByTheQueue: a frame leaves at once when nothing is
+// in flight; beside frames in flight only if it carries as many checks as
+// they do together, or is full; never past the bound.
+func TestStartSizesFramesByTheQueue(t *testing.T) {
+	w := New(2)
+	if !w.Start(1, false) {
+		t.Fatal("a lone check waited with nothing in flight")
+	}
+	if !w.Start(1, false) {
+		t.Fatal("a second caller's check waited beside a frame of one")
+	}
+	if w.Free() || w.Start(500, true) {
+		t.Fatal("a third frame started past the bound of 2")
+	}
+	w.End(1)
+	if !w.Free() {
+		t.Fatal("no slot free after a frame ended")
+	}
+	select {
+	case <-w.Ended():
+	default:
+		t.Fatal("End woke no one")
+	}
+	w.End(1)
+	if !w.Start(10, false) {
+		t.Fatal("a frame of 10 waited with nothing in flight")
+	}
+	if w.Start(9, false) {
+		t.Fatal("a frame of 9 left beside one of 10")
+	}
+	if !w.Start(9, true) {
+		t.Fatal("a full frame waited with a slot free")
+	}
+	w.End(10)
+	w.End(9)
+	done := make(chan struct{})
+	w.Start(3, false)
+	go func() { w.Drain(); close(done) }()
+	w.End(3)
+	<-done
+	if w.Free() {
+		t.Error("Drain left a slot free")
+	}
+}
