@@ -79,12 +79,9 @@ const doneMarkRetry = time.Second
 // The same loop sends again the buckets a failed handoff for v left owed
 // (sendOwed), for as long as any are, settled or not.
 func (n *Node) askDoneMarks(v *view) {
-	if !v.done.Load() || n.owesAny(v) {
-		n.retryDoneMarks(v)
+	if v.done.Load() && !n.owesAny(v) {
+		return
 	}
-}
-
-func (n *Node) retryDoneMarks(v *view) {
 	t := time.NewTicker(doneMarkRetry)
 	defer t.Stop()
 	for {

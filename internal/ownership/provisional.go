@@ -144,7 +144,7 @@ func (p *Provisional) Lend(v *View, key bucket.Key, req bucket.Request, know Kno
 		local.Burst = 0
 	}
 	localCap := Capacity(local)
-	if v.Quorum.OK() && v.TakeoverSpend(key, req.Window, 1, now) > 0 {
+	if v.Quorum.OK() && v.takeover(key, req.Window, now) != nil {
 		// The key was taken over in this window: its new owner starts it
 		// from this side's share and everything the side lent itself
 		// before the takeover. A share lent now would come on top of that
