@@ -235,11 +235,11 @@ func TestTakeoverEdges(t *testing.T) {
 			break
 		}
 	}
-	if got := v2.TakeoverSpend(key, time.Hour, 120, now); got != 40 {
+	if got := takeoverSpend(v2, key, time.Hour, 120, now); got != 40 {
 		t.Fatalf("TakeoverSpend = %d, want 120 × 1/3", got)
 	}
 	v3 := mustUpdate(t, core, now, a, b, failed("c", now), d).New
-	if got := v3.TakeoverSpend(key, time.Hour, 120, now); got != 40 {
+	if got := takeoverSpend(v3, key, time.Hour, 120, now); got != 40 {
 		t.Errorf("after d joined: TakeoverSpend = %d, want still 40", got)
 	}
 

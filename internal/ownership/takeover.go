@@ -99,17 +99,6 @@ func (v *View) takeover(key bucket.Key, window, now time.Duration) *Takeover {
 	return nil
 }
 
-// TakeoverSpend returns how much of a new bucket for key, of capacity
-// capacity, counts as spent because a failed member owned it within the
-// last window: ceil(capacity × lost/size), lost counting the members
-// failed at the newest such takeover or in v, whichever are more; or 0.
-func (v *View) TakeoverSpend(key bucket.Key, window time.Duration, capacity int64, now time.Duration) int64 {
-	if t := v.takeover(key, window, now); t != nil {
-		return v.share(t, capacity)
-	}
-	return 0
-}
-
 // share is the failed side's share of a bucket of capacity taken over in
 // t. Members that failed since (in a 1|1|3 split, the other cut-off member,
 // declared dead a moment later) lend themselves shares of the key too,
