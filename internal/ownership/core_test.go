@@ -126,10 +126,10 @@ func TestSplitAndHeal(t *testing.T) {
 		t.Fatalf("c's key not taken over")
 	}
 	if got := takeoverSpend(v2, key, time.Hour, 1000, now); got != 334 {
-		t.Errorf("TakeoverSpend = %d, want ceil(1000/3) = 334", got)
+		t.Errorf("takeoverSpend = %d, want ceil(1000/3) = 334", got)
 	}
 	if got := takeoverSpend(v2, key, time.Second, 1000, now+time.Second); got != 0 {
-		t.Errorf("TakeoverSpend a window later = %d, want 0", got)
+		t.Errorf("takeoverSpend a window later = %d, want 0", got)
 	}
 	if v2.Healed {
 		t.Errorf("a majority side is not healed")
@@ -416,7 +416,7 @@ func TestRestartedInstanceTakesOverFromItsPredecessor(t *testing.T) {
 		t.Errorf("a key c/1 owns is not taken over from c/0")
 	}
 	if got := takeoverSpend(v, key, time.Hour, 900, time.Second); got != 300 {
-		t.Errorf("TakeoverSpend = %d, want 900 × 1/3", got)
+		t.Errorf("takeoverSpend = %d, want 900 × 1/3", got)
 	}
 	if v2 := mustUpdate(t, core, 2*time.Second, a, b, c, old).New; len(v2.Takeovers) != 1 {
 		t.Errorf("second view: %d takeovers, want the first one kept", len(v2.Takeovers))
@@ -535,7 +535,7 @@ func TestJoinerTakesOverPendingKeys(t *testing.T) {
 		t.Fatalf("after c failed: owner %s, taken over %v; want d/1, true", v2.Ring.Owner(key.Hi), v2.TakenOver(key))
 	}
 	if got := takeoverSpend(v2, key, time.Hour, 1000, time.Second); got != 250 {
-		t.Errorf("TakeoverSpend = %d, want ceil(1000/4) = 250", got)
+		t.Errorf("takeoverSpend = %d, want ceil(1000/4) = 250", got)
 	}
 
 	// Had the join settled (c handed its keys over), nothing is pending.
@@ -560,11 +560,11 @@ func TestTakeoverCountsLaterFailures(t *testing.T) {
 	key := keyOwnedBy(t, v1, "d/1")
 	v2 := mustUpdate(t, core, time.Second, a, b, c, failed("d", time.Second), e).New
 	if got := takeoverSpend(v2, key, time.Hour, 100, time.Second); got != 20 {
-		t.Errorf("one failed: TakeoverSpend = %d, want 100 × 1/5", got)
+		t.Errorf("one failed: takeoverSpend = %d, want 100 × 1/5", got)
 	}
 	v3 := mustUpdate(t, core, 2*time.Second, a, b, c, failed("d", time.Second), failed("e", 2*time.Second)).New
 	if got := takeoverSpend(v3, key, time.Hour, 100, 2*time.Second); got != 40 {
-		t.Errorf("then another: TakeoverSpend = %d, want 100 × 2/5", got)
+		t.Errorf("then another: takeoverSpend = %d, want 100 × 2/5", got)
 	}
 }
 

@@ -236,11 +236,11 @@ func TestTakeoverEdges(t *testing.T) {
 		}
 	}
 	if got := takeoverSpend(v2, key, time.Hour, 120, now); got != 40 {
-		t.Fatalf("TakeoverSpend = %d, want 120 × 1/3", got)
+		t.Fatalf("takeoverSpend = %d, want 120 × 1/3", got)
 	}
 	v3 := mustUpdate(t, core, now, a, b, failed("c", now), d).New
 	if got := takeoverSpend(v3, key, time.Hour, 120, now); got != 40 {
-		t.Errorf("after d joined: TakeoverSpend = %d, want still 40", got)
+		t.Errorf("after d joined: takeoverSpend = %d, want still 40", got)
 	}
 
 	// a holds a bucket for the key from before (a token bucket, 120 a
