@@ -46,7 +46,7 @@ func TestFixedSeeds(t *testing.T) {
 		3704:  "a done mark lost to a cut is asked for again (a taken-over key stayed on the fail policy: 52 of 48)",
 		997:   "a joiner's keys whose owner failed before handing them over are taken over",
 		14871: "an old instance never takes back the place its newer instance left (26 of 24)",
-		5371:  "a handoff a one-way cut failed is owed, and sent again with the done mark (13 of 12)",
+		5371:  "a one-way cut failed a joiner's handoff (13 of 12); passes on split-brain's allowance alone, so TestOwedHandoffArrivesWithDoneMark holds the owed handoff to 2L",
 		44052: "oracle: split-brained gossip adds one owner to what the faults cost (13 of 12)",
 		74564: "lent hits a failed handoff gave back after a newer plan are passed on at once (282 of 259)",
 	}
