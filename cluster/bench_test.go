@@ -3,7 +3,9 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,6 +94,36 @@ func BenchmarkNodeCheckForwarded(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkNodeCheckForwardedParallel forwards checks from 64 callers on
+// 1,024 keys, as embedded mode does under load: both nodes share the
+// process, so ns/op is the CPU a forwarded check costs both sides together
+// once the cores are busy, batching included.
+func BenchmarkNodeCheckForwardedParallel(b *testing.B) {
+	nodes := startCluster(b, 2, nil)
+	var users []string
+	for i := 0; len(users) < 1024; i++ {
+		u := "user-" + strconv.Itoa(i)
+		if o, err := nodes[0].OwnerOf(u, "api"); err == nil && o.Member.Name == nodes[1].Name() {
+			users = append(users, u)
+		}
+	}
+	var next atomic.Int64
+	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(next.Add(1)) * 97
+		req := bucket.Request{Action: "api", Limit: bucket.MaxLimit, Window: time.Hour, Hits: 1}
+		for pb.Next() {
+			req.UserID = users[i%len(users)]
+			i++
+			if _, err := nodes[0].Check(context.Background(), req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 func BenchmarkNodeCheckAllForwarded(b *testing.B) {

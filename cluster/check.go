@@ -161,20 +161,34 @@ func (n *Node) check(ctx context.Context, req bucket.Request, out *bucket.Decisi
 	if n.life.closed.Load() {
 		return n.checkLeaving(ctx, key, req, out)
 	}
-	// The deadline is armed only when a check may wait on a peer: a timer
-	// per check costs more than the rest of a local decision.
-	var cancel context.CancelFunc
+	// The deadline starts only when a check may wait on a peer: a timer
+	// per check costs more than the rest of a local decision. A forwarded
+	// check hands its deadline to the peer client, which keeps a pooled
+	// timer; the rarer waits (the first ring, a reroute) derive a context
+	// with the same deadline.
+	var (
+		deadline time.Time // zero: not started, or ctx's own comes sooner
+		started  bool
+		cancel   context.CancelFunc
+	)
 	defer func() {
 		if cancel != nil {
 			cancel()
 		}
 	}()
-	arm := func() {
-		if cancel != nil || n.cfg.CheckTimeout <= 0 {
-			return
+	start := func() time.Time {
+		if !started && n.cfg.CheckTimeout > 0 {
+			started = true
+			if own, ok := ctx.Deadline(); !ok || time.Until(own) > n.cfg.CheckTimeout {
+				deadline = time.Now().Add(n.cfg.CheckTimeout)
+			}
 		}
-		if deadline, ok := ctx.Deadline(); !ok || time.Until(deadline) > n.cfg.CheckTimeout {
-			ctx, cancel = context.WithTimeout(ctx, n.cfg.CheckTimeout)
+		return deadline
+	}
+	arm := func() {
+		if d := start(); cancel == nil && !d.IsZero() {
+			ctx, cancel = context.WithDeadline(ctx, d)
+			deadline = time.Time{} // ctx carries it now
 		}
 	}
 	if v := n.own.view.Load(); v.Ring.Len() == 0 {
@@ -247,10 +261,9 @@ func (n *Node) check(ctx context.Context, req bucket.Request, out *bucket.Decisi
 			}
 			lease = v.leases.Want(key, req)
 		}
-		arm()
 		n.stats.forwarded.Add(1)
 		sentAt := n.cfg.Clock.Now()
-		d, leased, err := p.CheckLease(ctx, key, req, lease)
+		d, leased, err := p.CheckLease(ctx, start(), key, req, lease)
 		n.metrics.forwardTook(n.cfg.Clock.Now() - sentAt)
 		if err != nil && lease > 0 {
 			v.leases.Failed(key, req)
@@ -275,6 +288,8 @@ func (n *Node) check(ctx context.Context, req bucket.Request, out *bucket.Decisi
 			return err
 		case ctx.Err() != nil:
 			return fmt.Errorf("%w: check forwarded to %s: %w", drl.ErrNoOwner, owner, ctx.Err())
+		case errors.Is(err, context.DeadlineExceeded):
+			return fmt.Errorf("%w: check forwarded to %s: %w", drl.ErrNoOwner, owner, err)
 		default:
 			// Not the owner (its ring differs), closed, or unreachable (a
 			// member that just left, or died): our view is about to change,
