@@ -95,7 +95,13 @@ func (sh *Shard[K, V]) Len() int { return len(sh.entries) }
 // costs O(1) per insert, never a scan. It returns false only when nothing
 // could be dropped. Requires the shard locked.
 func (sh *Shard[K, V]) Put(key K, v V, stale func(K, V) bool) bool {
-	if _, ok := sh.entries[key]; !ok && len(sh.entries) >= sh.max {
+	// The lookup is paid only when the shard is full: below its bound one
+	// map operation stores a new key or replaces an old one alike.
+	if len(sh.entries) < sh.max {
+		sh.entries[key] = v
+		return true
+	}
+	if _, ok := sh.entries[key]; !ok {
 		const look = 8
 		seen, dropped := 0, false
 		var first K
