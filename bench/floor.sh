@@ -19,11 +19,15 @@
 #   http-floor       HTTP/JSON, one check per request, against the HTTP floor
 #   http             the same against the nodes' HTTP API, round-robin
 #   http-batch       /v1/ratelimit:batch, 10 checks per request
+#   solo, http-solo  client mode and HTTP against a one-node cluster: the
+#                    path's own cost, no second hop and no sharing of the
+#                    cores with two other nodes
 #   floor-1, client-1, embedded-1   one caller: latency at low load
 #
 # Rows print "round name checks/s p50_us p99_us cpu_us_per_check", the CPU
 # being the nodes' (or the floor's) over all checks; the ratio lines give
-# http and http-batch as ratios to http-floor, the others to the floor.
+# http, http-batch and http-solo as ratios to http-floor, the others to
+# the floor.
 #
 #   bench/floor.sh [duration] [rounds] [extra loadgen flags...]
 #   BENCH_PORT=27946 bench/floor.sh 1s 1    # other ports (nodes.sh)
@@ -43,6 +47,10 @@ go build -o "$bin/floor" ./bench/floor
 floor_addr=127.0.0.1:$((port + 44)) floor_http=127.0.0.1:$((port + 45))
 "$bin/floor" -addr "$floor_addr" -http-addr "$floor_http" & echo $! > "$bin/floor.pid"
 start_nodes "$bin/node"
+solo_addr=127.0.0.1:$((port + 41)) solo_http=127.0.0.1:$((port + 42))
+"$bin/node" -name solo -gossip-addr "127.0.0.1:$((port + 40))" -grpc-addr "$solo_addr" -http-addr "$solo_http" \
+  -gossip-profile local -log-level warn 2>>"$bin/nodes.log" & echo $! > "$bin/solo.pid"
+"$bin/drlctl" -addr "$solo_addr" -timeout 30s wait >/dev/null
 
 # field NAME: the number of "NAME": in the JSON on stdin, or -1.
 field() { sed -n 's/.*"'"$1"'":\([-0-9.e+]*\).*/\1/p' | grep . || echo -1; }
@@ -64,7 +72,7 @@ ratio() { # $1: row, $2: floor row; prints the row as ratios to the floor's
     printf "\n" }'
 }
 echo "# round row checks/s p50_us p99_us cpu_us_per_check [syscalls_per_forwarded_check checks_per_frame sender owners], then ratios to the floor of the round"
-targets=$(node_targets) pids=$(node_pids) seed=$(node_seed) http_targets=$(node_http_targets) fpid=$(cat "$bin/floor.pid")
+targets=$(node_targets) pids=$(node_pids) seed=$(node_seed) http_targets=$(node_http_targets) fpid=$(cat "$bin/floor.pid") spid=$(cat "$bin/solo.pid")
 for round in $(seq "$rounds"); do
   f=$(run floor -mode client -targets "$floor_addr" -pids "$fpid" "$@")
   rows=(
@@ -73,11 +81,13 @@ for round in $(seq "$rounds"); do
     "$(run client-batching -mode client -targets "$targets" -pids "$pids" -client-batching -action "b$round" "$@")"
     "$(run embedded -mode embedded -join "$seed" -expect-members 4 -pids "$pids" -action "e$round" "$@")"
     "$(run embedded-nobatch -mode embedded -join "$seed" -expect-members 4 -pids "$pids" -batch-size 1 -action "n$round" "$@")"
+    "$(run solo -mode client -targets "$solo_addr" -pids "$spid" -action "s$round" "$@")"
   )
   hf=$(run http-floor -mode http -targets "$floor_http" -pids "$fpid" "$@")
   http=(
     "$(run http -mode http -targets "$http_targets" -pids "$pids" -action "h$round" "$@")"
     "$(run http-batch -mode http -targets "$http_targets" -pids "$pids" -per-call 10 -action "k$round" "$@")"
+    "$(run http-solo -mode http -targets "$solo_http" -pids "$spid" -action "t$round" "$@")"
   )
   f1=$(run floor-1 -mode client -targets "$floor_addr" -concurrency 1 "$@")
   low=(
