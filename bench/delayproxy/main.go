@@ -157,4 +157,3 @@ func (p *proxy) report() string {
 		len(p.held), (sum / time.Duration(len(p.held))).Round(time.Microsecond),
 		p.held[len(p.held)*99/100].Round(time.Microsecond), p.delay)
 }
-
