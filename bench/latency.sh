@@ -23,14 +23,14 @@ go build -o "$bin/loadgen" ./cmd/loadgen
 go build -o "$bin/drlctl" ./cmd/drlctl
 go build -o "$bin/delayproxy" ./bench/delayproxy
 . bench/nodes.sh
-half=$(awk -v r="$rtt" 'BEGIN { sub(/ms$/, "", r); printf "%dus", r * 500 }')
 
 # field NAME: the number of "NAME": in the JSON on stdin, or -1.
 field() { sed -n 's/.*"'"$1"'":\([-0-9.e+]*\).*/\1/p' | grep . || echo -1; }
-run() { # $1: label, $2: the proxies' delay each way
+run() { # $1: label, $2: the round trip the proxies add
   local routes=() i
   for i in 0 1 2; do routes+=("127.0.0.1:$((port + 5 + 10 * i))=127.0.0.1:$((port + 1 + 10 * i))"); done
-  "$bin/delayproxy" -delay "$2" "${routes[@]}" >"$bin/proxy.out" & echo $! > "$bin/proxy.pid"
+  "$bin/delayproxy" -rtt "$2" "${routes[@]}" >"$bin/proxy.out" & echo $! > "$bin/proxy.pid"
+  sleep 0.2; kill -0 "$(cat "$bin/proxy.pid")" || { echo "latency.sh: the proxies could not listen" >&2; exit 1; }
   for i in 0 1 2; do
     local join=""; [ "$i" -gt 0 ] && join="-join $(node_seed)"
     "$bin/node" -name "n$i" -gossip-addr "127.0.0.1:$((port + 10 * i))" -grpc-addr "127.0.0.1:$((port + 1 + 10 * i))" \
@@ -51,4 +51,4 @@ run() { # $1: label, $2: the proxies' delay each way
 }
 echo "# embedded, 64 callers, every forwarded check through a proxy"
 run no-delay 0s "$@"
-run "rtt-$rtt" "$half" "$@"
+run "rtt-$rtt" "$rtt" "$@"

@@ -167,7 +167,9 @@ func (n *Node) check(ctx context.Context, req bucket.Request, out *bucket.Decisi
 	// timer; the rarer waits (the first ring, a reroute) derive a context
 	// with the same deadline.
 	var (
-		deadline time.Time // zero: not started, or ctx's own comes sooner
+		// deadline is zero until the first wait, when ctx's own comes
+		// sooner, and once arm has moved it into ctx.
+		deadline time.Time
 		started  bool
 		cancel   context.CancelFunc
 	)
@@ -176,7 +178,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request, out *bucket.Decisi
 			cancel()
 		}
 	}()
-	start := func() time.Time {
+	peerDeadline := func() time.Time {
 		if !started && n.cfg.CheckTimeout > 0 {
 			started = true
 			if own, ok := ctx.Deadline(); !ok || time.Until(own) > n.cfg.CheckTimeout {
@@ -186,7 +188,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request, out *bucket.Decisi
 		return deadline
 	}
 	arm := func() {
-		if d := start(); cancel == nil && !d.IsZero() {
+		if d := peerDeadline(); cancel == nil && !d.IsZero() {
 			ctx, cancel = context.WithDeadline(ctx, d)
 			deadline = time.Time{} // ctx carries it now
 		}
@@ -263,7 +265,7 @@ func (n *Node) check(ctx context.Context, req bucket.Request, out *bucket.Decisi
 		}
 		n.stats.forwarded.Add(1)
 		sentAt := n.cfg.Clock.Now()
-		d, leased, err := p.CheckLease(ctx, start(), key, req, lease)
+		d, leased, err := p.CheckLease(ctx, peerDeadline(), key, req, lease)
 		n.metrics.forwardTook(n.cfg.Clock.Now() - sentAt)
 		if err != nil && lease > 0 {
 			v.leases.Failed(key, req)
@@ -288,7 +290,9 @@ func (n *Node) check(ctx context.Context, req bucket.Request, out *bucket.Decisi
 			return err
 		case ctx.Err() != nil:
 			return fmt.Errorf("%w: check forwarded to %s: %w", drl.ErrNoOwner, owner, ctx.Err())
-		case errors.Is(err, context.DeadlineExceeded):
+		case errors.Is(err, peer.ErrDeadline):
+			// The check's own deadline, not a stream's: a frame that ran
+			// out of RPCTimeout is routed again like any broken stream.
 			return fmt.Errorf("%w: check forwarded to %s: %w", drl.ErrNoOwner, owner, err)
 		default:
 			// Not the owner (its ring differs), closed, or unreachable (a

@@ -1,11 +1,11 @@
 // Command delayproxy forwards TCP connections and holds every chunk of
-// bytes for a fixed time in each direction: a round trip of twice -delay
+// bytes for half of -rtt in each direction: a round trip that much longer
 // between the caller and the target, on any kernel and without root (where
 // netem is missing). bench/latency.sh puts one in front of every node's
 // gRPC port to see whether batches still form when owners are a round trip
 // away.
 //
-//	delayproxy -delay 500us 127.0.0.1:18001=127.0.0.1:17947 ...
+//	delayproxy -rtt 1ms 127.0.0.1:18001=127.0.0.1:17947 ...
 //
 // Each argument is listen=target. On SIGINT or SIGTERM it prints the
 // delay it achieved (the mean and the 99th percentile of how long chunks
@@ -13,6 +13,7 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"net"
@@ -26,13 +27,13 @@ import (
 )
 
 func main() {
-	delay := flag.Duration("delay", 500*time.Microsecond, "how long each chunk is held, each way")
+	rtt := flag.Duration("rtt", time.Millisecond, "the round trip to add: each chunk is held half of it, each way")
 	flag.Parse()
 	if flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "delayproxy: give at least one listen=target")
 		os.Exit(2)
 	}
-	p := &proxy{delay: *delay}
+	p := &proxy{delay: *rtt / 2}
 	var listeners []net.Listener
 	for _, arg := range flag.Args() {
 		listen, target, ok := strings.Cut(arg, "=")
@@ -65,9 +66,10 @@ type proxy struct {
 	delay time.Duration
 	wg    sync.WaitGroup
 
-	mu    sync.Mutex
-	conns []net.Conn
-	held  []time.Duration // how long each chunk was held, for the report
+	mu     sync.Mutex
+	closed bool // by closeAll: a connection accepted after it is closed at once
+	conns  []net.Conn
+	held   []time.Duration // how long each chunk was held, for the report
 }
 
 func (p *proxy) accept(lis net.Listener, target string) {
@@ -82,6 +84,12 @@ func (p *proxy) accept(lis net.Listener, target string) {
 			continue
 		}
 		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			in.Close()
+			out.Close()
+			return
+		}
 		p.conns = append(p.conns, in, out)
 		p.mu.Unlock()
 		p.wg.Go(func() { p.pipe(out, in) })
@@ -92,6 +100,7 @@ func (p *proxy) accept(lis net.Listener, target string) {
 func (p *proxy) closeAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.closed = true
 	for _, c := range p.conns {
 		c.Close()
 	}
@@ -110,11 +119,11 @@ func (p *proxy) pipe(dst, src net.Conn) {
 	var reader sync.WaitGroup
 	reader.Go(func() {
 		defer close(chunks)
+		buf := make([]byte, 32<<10)
 		for {
-			buf := make([]byte, 32<<10)
 			n, err := src.Read(buf)
 			if n > 0 {
-				chunks <- chunk{buf[:n], time.Now().Add(p.delay)}
+				chunks <- chunk{bytes.Clone(buf[:n]), time.Now().Add(p.delay)}
 			}
 			if err != nil {
 				return
