@@ -52,8 +52,6 @@ solo_addr=127.0.0.1:$((port + 41)) solo_http=127.0.0.1:$((port + 42))
   -gossip-profile local -log-level warn 2>>"$bin/nodes.log" & echo $! > "$bin/solo.pid"
 "$bin/drlctl" -addr "$solo_addr" -timeout 30s wait >/dev/null
 
-# field NAME: the number of "NAME": in the JSON on stdin, or -1.
-field() { sed -n 's/.*"'"$1"'":\([-0-9.e+]*\).*/\1/p' | grep . || echo -1; }
 run() { # $1: row name, then loadgen flags; prints "name checks/s p50_us p99_us cpu_us [syscalls/fwd checks/frame]"
   local name=$1; shift
   local out

@@ -24,8 +24,6 @@ go build -o "$bin/drlctl" ./cmd/drlctl
 go build -o "$bin/delayproxy" ./bench/delayproxy
 . bench/nodes.sh
 
-# field NAME: the number of "NAME": in the JSON on stdin, or -1.
-field() { sed -n 's/.*"'"$1"'":\([-0-9.e+]*\).*/\1/p' | grep . || echo -1; }
 run() { # $1: label, $2: the round trip the proxies add
   local routes=() i
   for i in 0 1 2; do routes+=("127.0.0.1:$((port + 5 + 10 * i))=127.0.0.1:$((port + 1 + 10 * i))"); done

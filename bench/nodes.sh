@@ -9,6 +9,8 @@
 #   node_pids                                 "pid0,pid1,pid2", for loadgen -pids
 #   node_targets                              their gRPC addresses
 #   node_seed                                 n0's gossip address
+#   field NAME                                the number of "NAME": in loadgen's
+#                                             JSON on stdin, or -1
 
 port=${BENCH_PORT:-17946}
 
@@ -37,3 +39,5 @@ node_targets() { echo "127.0.0.1:$((port + 1)),127.0.0.1:$((port + 11)),127.0.0.
 node_http_targets() { echo "127.0.0.1:$((port + 2)),127.0.0.1:$((port + 12)),127.0.0.1:$((port + 22))"; }
 
 node_seed() { echo "127.0.0.1:$port"; }
+
+field() { sed -n 's/.*"'"$1"'":\([-0-9.e+]*\).*/\1/p' | grep . || echo -1; }

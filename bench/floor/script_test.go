@@ -12,7 +12,8 @@ import (
 // bench/floor.sh runs end to end, briefly: every row of DESIGN.md §5's
 // table gets a throughput, the round ends with its ratios to the floor
 // (http rows to the HTTP floor), and the embedded row says its syscalls
-// per forwarded check and checks per frame. The figures themselves are for DESIGN.md §5, not for a test.
+// per forwarded check and checks per frame. The figures themselves are for
+// DESIGN.md §5, not for a test.
 func TestFloorScriptRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binaries and runs a cluster for about 30 s")
@@ -40,7 +41,7 @@ func TestFloorScriptRuns(t *testing.T) {
 		}
 	}
 	for _, row := range []string{"floor", "client", "client-rr", "client-batching", "embedded", "embedded-nobatch",
-		"http-floor", "http", "http-batch", "floor-1", "client-1", "embedded-1"} {
+		"solo", "http-floor", "http", "http-batch", "http-solo", "floor-1", "client-1", "embedded-1"} {
 		if !rows[row] {
 			t.Errorf("no throughput for %s in:\n%s", row, out)
 		}
@@ -53,7 +54,7 @@ func TestFloorScriptRuns(t *testing.T) {
 			t.Errorf("no %q in:\n%s", want, out)
 		}
 	}
-	for _, row := range []string{"http", "http-batch"} {
+	for _, row := range []string{"http", "http-batch", "http-solo", "solo"} {
 		if !strings.Contains(string(out), "  "+row+" ") {
 			t.Errorf("no ratio line for %s in:\n%s", row, out)
 		}
