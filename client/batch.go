@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"sync"
 	"time"
 
@@ -172,20 +171,8 @@ func (b *batcher) run() {
 			batch = nil
 			continue
 		}
-		// Wait for a call to end, or, with a slot free, for more checks.
-		// The callers a call answers wake with the batcher: yield once
-		// after an end so that their next checks join this batch rather
-		// than wait for the next.
-		if len(batch) < b.cfg.MaxBatch && b.calls.Free() {
-			select {
-			case p := <-b.queue:
-				batch = append(batch, p)
-			case <-b.calls.Ended():
-				runtime.Gosched()
-			}
-		} else {
-			<-b.calls.Ended()
-			runtime.Gosched()
+		if p, ok := inflight.Wait(b.calls, b.queue, len(batch) < b.cfg.MaxBatch); ok {
+			batch = append(batch, p)
 		}
 	}
 }

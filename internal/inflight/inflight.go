@@ -11,7 +11,10 @@
 // (package client) both pace by it.
 package inflight
 
-import "sync/atomic"
+import (
+	"runtime"
+	"sync/atomic"
+)
 
 // Window is the frames in flight to one destination. Start is for one
 // goroutine, the sender; End may be called from any.
@@ -46,7 +49,7 @@ func (w *Window) Start(n int, full bool) bool {
 }
 
 // End frees the slot of a frame of n checks, once it is answered, and
-// wakes the sender if it waits (Ended).
+// wakes the sender if it waits (Wait).
 func (w *Window) End(n int) {
 	w.checks.Add(-int64(n))
 	<-w.slots
@@ -56,9 +59,26 @@ func (w *Window) End(n int) {
 	}
 }
 
-// Ended receives after a frame ended; one wake-up is kept for a sender
-// that was not waiting, so it may find nothing changed.
-func (w *Window) Ended() <-chan struct{} { return w.ended }
+// Wait blocks the sender until it should try Start again: with a slot free
+// and room in its frame, until a check arrives on queue (returned, with
+// ok) or a frame ends; otherwise until a frame ends. After an end it
+// yields once: the answer that freed the slot has just woken its callers,
+// whose next checks are bound here too, so that they join this frame
+// rather than the next (gRPC's loopy writer yields before a small flush
+// for the same reason).
+func Wait[T any](w *Window, queue <-chan T, room bool) (c T, ok bool) {
+	if room && w.Free() {
+		select {
+		case c = <-queue:
+			return c, true
+		case <-w.ended:
+		}
+	} else {
+		<-w.ended
+	}
+	runtime.Gosched()
+	return c, false
+}
 
 // Drain waits until every frame in flight has ended, and keeps every slot:
 // for a sender that stops.

@@ -21,7 +21,7 @@ func TestStartSizesFramesByTheQueue(t *testing.T) {
 		t.Fatal("no slot free after a frame ended")
 	}
 	select {
-	case <-w.Ended():
+	case <-w.ended:
 	default:
 		t.Fatal("End woke no one")
 	}
@@ -44,5 +44,25 @@ func TestStartSizesFramesByTheQueue(t *testing.T) {
 	<-done
 	if w.Free() {
 		t.Error("Drain left a slot free")
+	}
+}
+
+// Wait hands the sender a queued check while its frame has room and a
+// slot is free, and otherwise returns only once a frame has ended.
+func TestWaitTakesChecksOrEnds(t *testing.T) {
+	w := New(1)
+	queue := make(chan int, 1)
+	queue <- 7
+	if c, ok := Wait(w, queue, true); !ok || c != 7 {
+		t.Fatalf("Wait with a slot free and a check queued: %d, %v", c, ok)
+	}
+	w.Start(1, false)
+	queue <- 8
+	go w.End(1)
+	if _, ok := Wait(w, queue, true); ok {
+		t.Fatal("Wait took a check with no slot free instead of waiting for the end")
+	}
+	if len(queue) != 1 {
+		t.Fatal("the queued check was taken")
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -14,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/drlimit/drl/api/drlv1"
+	"github.com/drlimit/drl/internal/inflight"
 	"github.com/drlimit/drl/internal/peerpb"
 	"github.com/drlimit/drl/transport"
 )
@@ -73,25 +73,13 @@ func (p *Client) dispatch(c *call) {
 	b := p.batches.Get().(*batch)
 	b.add(c)
 	for {
-		if p.frames.Free() {
-			p.fill(b)
-			if p.frames.Start(b.calls, b.full()) {
-				break
-			}
-			select { // b is not full: wait for more checks, or an answer
-			case c := <-p.queue:
-				b.add(c)
-				continue
-			case <-p.frames.Ended():
-			}
-		} else {
-			<-p.frames.Ended()
+		p.fill(b)
+		if p.frames.Start(b.calls, b.full()) {
+			break
 		}
-		// The answer that freed a slot has just woken its callers, whose
-		// next checks are bound here too: yield once so that they join
-		// this frame rather than the next (gRPC's loopy writer yields
-		// before a small flush for the same reason).
-		runtime.Gosched()
+		if c, ok := inflight.Wait(p.frames, p.queue, !b.full()); ok {
+			b.add(c)
+		}
 	}
 	p.send(b)
 }
