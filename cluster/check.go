@@ -167,8 +167,8 @@ func (n *Node) check(ctx context.Context, req bucket.Request, out *bucket.Decisi
 	// timer; the rarer waits (the first ring, a reroute) derive a context
 	// with the same deadline.
 	var (
-		// deadline is zero until the first wait, when ctx's own comes
-		// sooner, and once arm has moved it into ctx.
+		// deadline is zero until the first wait, and when ctx's own
+		// comes sooner.
 		deadline time.Time
 		started  bool
 		cancel   context.CancelFunc
@@ -190,7 +190,6 @@ func (n *Node) check(ctx context.Context, req bucket.Request, out *bucket.Decisi
 	arm := func() {
 		if d := peerDeadline(); cancel == nil && !d.IsZero() {
 			ctx, cancel = context.WithDeadline(ctx, d)
-			deadline = time.Time{} // ctx carries it now
 		}
 	}
 	if v := n.own.view.Load(); v.Ring.Len() == 0 {
