@@ -85,3 +85,22 @@ func ioSyscalls(pids []int) (int64, error) {
 	}
 	return total, nil
 }
+
+// usage is what the run reads of the processes before and after the load:
+// the nodes' CPU time (-pids), and the read and write syscalls of this
+// process (the sender, in embedded mode) and of the nodes (the owners).
+type usage struct {
+	cpu            time.Duration
+	sender, owners int64
+}
+
+func readUsage(pids []int) (u usage, err error) {
+	if u.cpu, err = cpuTime(pids); err != nil {
+		return u, err
+	}
+	if u.sender, err = ioSyscalls([]int{0}); err != nil {
+		return u, err
+	}
+	u.owners, err = ioSyscalls(pids)
+	return u, err
+}

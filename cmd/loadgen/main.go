@@ -200,17 +200,7 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	cpuBefore, err := cpuTime(pids)
-	if err != nil {
-		return nil, err
-	}
-	// The forwarding's read and write syscalls: the sender (this process,
-	// in embedded mode) and the owners (-pids) together.
-	senderBefore, err := ioSyscalls([]int{0})
-	if err != nil {
-		return nil, err
-	}
-	ownersBefore, err := ioSyscalls(pids)
+	before, err := readUsage(pids)
 	if err != nil {
 		return nil, err
 	}
@@ -266,15 +256,7 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	cpuAfter, err := cpuTime(pids)
-	if err != nil {
-		return nil, err
-	}
-	senderAfter, err := ioSyscalls([]int{0})
-	if err != nil {
-		return nil, err
-	}
-	ownersAfter, err := ioSyscalls(pids)
+	after, err := readUsage(pids)
 	if err != nil {
 		return nil, err
 	}
@@ -304,8 +286,8 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 		SyscallsPerFwd:  -1,
 	}
 	if fwd := fwdAfter - fwdBefore; fwdBefore >= 0 && len(pids) > 0 && fwd > 0 {
-		r.SenderSyscallsPerFwd = float64(senderAfter-senderBefore) / float64(fwd)
-		r.OwnerSyscallsPerFwd = float64(ownersAfter-ownersBefore) / float64(fwd)
+		r.SenderSyscallsPerFwd = float64(after.sender-before.sender) / float64(fwd)
+		r.OwnerSyscallsPerFwd = float64(after.owners-before.owners) / float64(fwd)
 		r.SyscallsPerFwd = r.SenderSyscallsPerFwd + r.OwnerSyscallsPerFwd
 	}
 	// What an exact limiter admits when no window ends during the run and
@@ -320,7 +302,7 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 	r.ExactAdmitted = exact
 	r.Admitted = admitted.Load()
 	if len(pids) > 0 && r.Checks > 0 {
-		r.NodeCPUPerCheck = us(cpuAfter-cpuBefore) / float64(r.Checks)
+		r.NodeCPUPerCheck = us(after.cpu-before.cpu) / float64(r.Checks)
 	}
 	return r, nil
 }
