@@ -47,10 +47,14 @@ func TestProxyDelaysBothWays(t *testing.T) {
 	defer c.Close()
 	msg := bytes.Repeat([]byte("0123456789"), 10_000) // several chunks
 	began := time.Now()
-	go c.Write(msg)
+	var writer sync.WaitGroup
+	var werr error
+	writer.Go(func() { _, werr = c.Write(msg) })
 	got := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, got); err != nil {
-		t.Fatal(err)
+	_, err = io.ReadFull(c, got)
+	writer.Wait()
+	if err != nil || werr != nil {
+		t.Fatalf("through the proxy: read %v, write %v", err, werr)
 	}
 	if took := time.Since(began); took < 2*delay {
 		t.Fatalf("a round trip took %v through a proxy holding %v each way", took, delay)

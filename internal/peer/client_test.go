@@ -301,3 +301,17 @@ func TestCheckLeaseDeadline(t *testing.T) {
 		}
 	}
 }
+
+// A call goes back to the pool with its timer stopped: a deadline that
+// passed while the call was being answered leaves nothing for the call's
+// next caller to read as its own expiry.
+func TestReleasedCallKeepsNoExpiry(t *testing.T) {
+	c := &call{done: make(chan callResult, 1), timer: time.NewTimer(time.Millisecond)}
+	time.Sleep(20 * time.Millisecond) // the deadline passes, unread
+	c.stopTimer()
+	select {
+	case <-c.timer.C:
+		t.Fatal("a stopped call's timer still delivered its expiry")
+	default:
+	}
+}
