@@ -46,17 +46,20 @@ func RequestFromProto(m *drlv1.CheckRequest) (bucket.Request, error) {
 
 // RequestToProto is the inverse of RequestFromProto.
 func RequestToProto(r bucket.Request) *drlv1.CheckRequest {
-	hits := r.Hits
-	return &drlv1.CheckRequest{
-		UserId:    r.UserID,
-		Action:    r.Action,
-		Limit:     r.Limit,
-		Window:    durationpb.New(r.Window),
-		Hits:      &hits,
-		Algorithm: r.Algorithm.String(),
-		Burst:     r.Burst,
-		DryRun:    r.DryRun,
-	}
+	// One allocation for the message and what it points to: a client
+	// writes one per check.
+	box := new(struct {
+		request drlv1.CheckRequest
+		window  durationpb.Duration
+		hits    int64
+	})
+	m := &box.request
+	m.UserId, m.Action, m.Limit, m.Burst, m.DryRun = r.UserID, r.Action, r.Limit, r.Burst, r.DryRun
+	m.Algorithm = r.Algorithm.String()
+	setDuration(&box.window, r.Window)
+	box.hits = r.Hits
+	m.Window, m.Hits = &box.window, &box.hits
+	return m
 }
 
 // answerOf is d as a check's answer says it, for a request with the
@@ -76,17 +79,45 @@ func answerOf(d bucket.Decision, window time.Duration) bucket.Decision {
 
 // DecisionToProto converts a decision for the public API.
 func DecisionToProto(d bucket.Decision) *drlv1.CheckResponse {
-	return &drlv1.CheckResponse{
-		Allowed:    d.Allowed,
-		Limit:      d.Limit,
-		Remaining:  d.Remaining,
-		ResetAfter: durationpb.New(d.ResetAfter),
-		RetryAfter: durationpb.New(d.RetryAfter),
-		Shadowed:   d.Shadowed,
-		// The enums number their values as bucket does.
-		DecidedBy:      drlv1.DecidedBy(d.DecidedBy),
-		FallbackReason: drlv1.FallbackReason(d.FallbackReason),
-	}
+	a := new(answerBox)
+	a.fill(d)
+	return &a.response
+}
+
+// answerBox holds an answer and the messages it points to in one
+// allocation, not one per message: a node writes one per check it
+// answers.
+type answerBox struct {
+	result           drlv1.CheckResult
+	decision         drlv1.CheckResult_Decision
+	response         drlv1.CheckResponse
+	resetAt, retryAt durationpb.Duration
+}
+
+func (a *answerBox) fill(d bucket.Decision) {
+	r := &a.response
+	r.Allowed, r.Limit, r.Remaining, r.Shadowed = d.Allowed, d.Limit, d.Remaining, d.Shadowed
+	setDuration(&a.resetAt, d.ResetAfter)
+	setDuration(&a.retryAt, d.RetryAfter)
+	r.ResetAfter, r.RetryAfter = &a.resetAt, &a.retryAt
+	// The enums number their values as bucket does.
+	r.DecidedBy = drlv1.DecidedBy(d.DecidedBy)
+	r.FallbackReason = drlv1.FallbackReason(d.FallbackReason)
+}
+
+// decisionResult is d as one result of a batch.
+func decisionResult(d bucket.Decision) *drlv1.CheckResult {
+	a := new(answerBox)
+	a.fill(d)
+	a.decision.Decision = &a.response
+	a.result.Result = &a.decision
+	return &a.result
+}
+
+// setDuration is what durationpb.New(d) returns, written into p.
+func setDuration(p *durationpb.Duration, d time.Duration) {
+	p.Seconds = int64(d / time.Second)
+	p.Nanos = int32(d % time.Second)
 }
 
 // DecisionFromProto is the inverse of DecisionToProto.

@@ -240,7 +240,7 @@ func (s *grpcServer) CheckBatch(ctx context.Context, m *drlv1.CheckBatchRequest)
 			out.Results[i] = &drlv1.CheckResult{Result: &drlv1.CheckResult_Error{Error: wireError(err)}}
 			return
 		}
-		out.Results[i] = &drlv1.CheckResult{Result: &drlv1.CheckResult_Decision{Decision: DecisionToProto(d)}}
+		out.Results[i] = decisionResult(d)
 	}
 	// The checks are independent and may go to different owners: the ones
 	// that wait on a peer run side by side, so that the batch takes as long
