@@ -80,6 +80,7 @@ func newClient(addrs []string, b *Batching, opts []grpc.DialOption) (*Client, er
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithResolvers(r),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
+		transport.CodecDialOption(),
 	}, transport.FlowDialOptions()...)
 	all = append(all, opts...)
 	conn, err := grpc.NewClient(r.Scheme()+":///cluster", all...)
@@ -91,7 +92,8 @@ func newClient(addrs []string, b *Batching, opts []grpc.DialOption) (*Client, er
 		c.batch = newBatcher(c.api, *b)
 	}
 	if routing {
-		dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, transport.FlowDialOptions()...)
+		dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), transport.CodecDialOption()},
+			transport.FlowDialOptions()...)
 		dial = append(dial, opts...)
 		c.owners = startRouter(c.api, dial, b)
 	}

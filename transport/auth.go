@@ -203,12 +203,14 @@ func allow(cfg ServerConfig, call string, need Role, presented []string) error {
 // ServerOptions returns the gRPC server options that go with cfg: bearer
 // tokens on the public API by role (when cfg.Tokens or cfg.AdminTokens is
 // set), a verified member certificate on the peer API (when
-// cfg.RequireMemberCert), on unary and streaming calls alike, and bounds
-// on message size and concurrent streams per connection.
+// cfg.RequireMemberCert), on unary and streaming calls alike, bounds on
+// message size and concurrent streams per connection, and the public
+// API's generated codec (codec.go).
 func ServerOptions(cfg ServerConfig) []grpc.ServerOption {
 	cfg = cfg.withDefaults()
 	return []grpc.ServerOption{
 		grpc.InitialWindowSize(flowWindow), grpc.InitialConnWindowSize(flowWindow), // transport/flow.go
+		grpc.ForceServerCodecV2(theCodec),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
 		grpc.MaxConcurrentStreams(uint32(cfg.MaxStreams)),
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
