@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Live heap per key held: 3 nodes on loopback, filled with 1,000,000 keys
 # (long window, so none expires) by the load generator; heap read from each
-# node's pprof endpoint after a forced GC, before and after.
+# node's pprof endpoint after a forced GC, before and after; then the
+# nodes' peak resident memory (VmHWM), which the GC's pacing sets:
+# compare with GOGC=100 bench/memory.sh, which turns cmd/node's heap floor
+# off (DESIGN.md §5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 keys=${1:-1000000}
@@ -30,3 +33,8 @@ before=$(heap)
 sleep 1
 after=$(heap)
 echo "heap before $before B, after $after B: $(( (after - before) / keys )) B per key over $keys keys"
+peak=0
+for i in 0 1 2; do
+  peak=$((peak + $(awk '/^VmHWM/ {print $2}' "/proc/$(cat "$bin/m$i.pid")/status")))
+done
+echo "peak resident memory of the 3 nodes: $((peak / 1024)) MiB"
