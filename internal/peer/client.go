@@ -122,6 +122,12 @@ type Client struct {
 	// older version): batches then go out as unary Forward calls.
 	unary atomic.Bool
 
+	// held is how many checks the sender holds in a batch while it waits
+	// for a frame to end: with those queued, all that a frame in flight
+	// keeps waiting. Tests read it; it is written only when the sender
+	// waits.
+	held atomic.Int32
+
 	// Owned by the sender goroutine.
 	cur    *stream // nil: open one for the next frame
 	nextID uint64

@@ -77,10 +77,12 @@ func (p *Client) dispatch(c *call) {
 		if p.frames.Start(b.calls, b.full()) {
 			break
 		}
+		p.held.Store(int32(b.calls))
 		if c, ok := inflight.Wait(p.frames, p.queue, !b.full()); ok {
 			b.add(c)
 		}
 	}
+	p.held.Store(0)
 	p.send(b)
 }
 
