@@ -121,6 +121,13 @@ func TestClientBadInput(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Field != "limits[1].user_id" {
 		t.Fatalf("empty user in limit 1: %v", err)
 	}
+	// Bytes that are not UTF-8 reach the node (the generated codec, unlike
+	// protobuf's reflection, does not refuse them whole) and come back as
+	// the field at fault.
+	_, err = c.Check(context.Background(), bucket.Request{UserID: "u\xff", Action: "a", Limit: 5, Window: time.Second, Hits: 1})
+	if !errors.Is(err, bucket.ErrInvalidArgument) || !errors.As(err, &ae) || ae.Field != "user_id" {
+		t.Fatalf("user not UTF-8: %v", err)
+	}
 	if _, err := New(nil); err == nil {
 		t.Fatal("New with no addresses")
 	}

@@ -56,7 +56,7 @@ func main() {
 }
 
 // heapFloor is how far the heap may always grow between collections: GOGC
-// 200 at a few thousand keys, 100 from about 250,000 (DESIGN.md §5).
+// 400 with a few thousand keys, 100 from about 150,000 (DESIGN.md §5).
 const heapFloor = 16 << 20
 
 // errUsage marks errors in the command line or the environment.

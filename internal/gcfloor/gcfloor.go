@@ -6,8 +6,10 @@
 // it serves checks (gRPC allocates per call), so it collects many times a
 // second for little memory; a node with millions of keys collects rarely,
 // and a larger GOGC would only cost it memory. With a floor, the heap goal
-// after a collection is live + max(live, floor): GOGC above 100 while the
-// live heap is under the floor, 100 once it is over (DESIGN.md §5).
+// after a collection is about live + max(live, floor): GOGC above 100 while
+// the live heap is under the floor, 100 once it is over (DESIGN.md §5).
+// GOGC is at most 400, so under a quarter of the floor the goal is five
+// times the live heap, or the runtime's smallest (4 MiB × GOGC/100).
 package gcfloor
 
 import (

@@ -124,8 +124,8 @@ type Client struct {
 
 	// held is how many checks the sender holds in a batch while it waits
 	// for a frame to end: with those queued, all that a frame in flight
-	// keeps waiting. Tests read it; it is written only when the sender
-	// waits.
+	// keeps waiting. Tests read it; the sender writes it only when it
+	// waits, and once more when the batch leaves.
 	held atomic.Int32
 
 	// Owned by the sender goroutine.

@@ -72,17 +72,21 @@ func (p *Client) run() {
 func (p *Client) dispatch(c *call) {
 	b := p.batches.Get().(*batch)
 	b.add(c)
+	waited := false
 	for {
 		p.fill(b)
 		if p.frames.Start(b.calls, b.full()) {
 			break
 		}
 		p.held.Store(int32(b.calls))
+		waited = true
 		if c, ok := inflight.Wait(p.frames, p.queue, !b.full()); ok {
 			b.add(c)
 		}
 	}
-	p.held.Store(0)
+	if waited {
+		p.held.Store(0)
+	}
 	p.send(b)
 }
 
