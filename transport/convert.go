@@ -84,14 +84,18 @@ func DecisionToProto(d bucket.Decision) *drlv1.CheckResponse {
 	return &a.response
 }
 
-// answerBox holds an answer and the messages it points to in one
-// allocation, not one per message: a node writes one per check it
-// answers.
+// answerBox holds an answer and the durations it points to in one
+// allocation, not three: a node writes one per check it answers.
 type answerBox struct {
-	result           drlv1.CheckResult
-	decision         drlv1.CheckResult_Decision
 	response         drlv1.CheckResponse
 	resetAt, retryAt durationpb.Duration
+}
+
+// resultBox is an answerBox as one result of a batch, with its wrappers.
+type resultBox struct {
+	result   drlv1.CheckResult
+	decision drlv1.CheckResult_Decision
+	answer   answerBox
 }
 
 func (a *answerBox) fill(d bucket.Decision) {
@@ -107,11 +111,11 @@ func (a *answerBox) fill(d bucket.Decision) {
 
 // decisionResult is d as one result of a batch.
 func decisionResult(d bucket.Decision) *drlv1.CheckResult {
-	a := new(answerBox)
-	a.fill(d)
-	a.decision.Decision = &a.response
-	a.result.Result = &a.decision
-	return &a.result
+	r := new(resultBox)
+	r.answer.fill(d)
+	r.decision.Decision = &r.answer.response
+	r.result.Result = &r.decision
+	return &r.result
 }
 
 // setDuration is what durationpb.New(d) returns, written into p.

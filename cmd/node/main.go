@@ -41,17 +41,16 @@ func main() {
 	// starts some milliseconds after the process), so that a SIGTERM at
 	// any time is logged and ends the node cleanly.
 	sigs := earlysignal.C
-	// GOGC is the process's, so main sets it, not run (which tests call
-	// many times in one process). An operator's GOGC wins.
-	stopGC := func() {}
+	// GOGC is the process's, so main paces it for the process's life, not
+	// run (which tests call many times in one process). An operator's GOGC
+	// wins.
 	if os.Getenv("GOGC") == "" {
-		stopGC = gcfloor.Start(heapFloor)
+		gcfloor.Start(heapFloor)
 	}
 	err := run(os.Args[1:], os.Getenv, sigs, os.Stdout, os.Stderr)
 	if msg := errorMessage(err); msg != "" {
 		fmt.Fprintln(os.Stderr, msg)
 	}
-	stopGC()
 	os.Exit(exitCode(err))
 }
 

@@ -39,7 +39,6 @@ func Start(floor uint64) (stop func()) {
 	t := &tuner{floor: floor, samples: []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/gogc:percent"}}}
 	metrics.Read(t.samples)
 	t.found = int(t.samples[1].Value.Uint64())
-	t.set = t.found
 	t.cycle()
 	return t.stop
 }
@@ -49,9 +48,8 @@ type tuner struct {
 
 	mu      sync.Mutex // serializes cycle (the runtime's cleanup goroutine) and stop
 	stopped bool
-	found   int // GOGC when Start was called
-	set     int // GOGC now
-	samples []metrics.Sample
+	found   int              // GOGC when Start was called
+	samples []metrics.Sample // the live heap, and GOGC now
 }
 
 // cycle sets GOGC from the live heap of the last collection and arms a
@@ -63,9 +61,8 @@ func (t *tuner) cycle() {
 		return
 	}
 	metrics.Read(t.samples)
-	if p := Percent(t.samples[0].Value.Uint64(), t.floor); p != t.set {
+	if p := Percent(t.samples[0].Value.Uint64(), t.floor); p != int(t.samples[1].Value.Uint64()) {
 		debug.SetGCPercent(p)
-		t.set = p
 	}
 	// A pointer makes it an object of its own, not one packed by the tiny
 	// allocator with others that may outlive it.
