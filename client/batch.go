@@ -107,9 +107,14 @@ const maxCall = 10 * time.Second
 
 // check queues one check and waits for its answer, or for ctx.
 func (b *batcher) check(ctx context.Context, req *drlv1.CheckRequest) checkResult {
+	// A caller that has already given up queues nothing: select's random
+	// choice between a ready queue and a done context would sometimes
+	// spend a hit nobody waits for.
 	select {
 	case <-b.stop:
 		return checkResult{err: drl.ErrClosed}
+	case <-ctx.Done():
+		return checkResult{err: ctx.Err()}
 	default:
 	}
 	p := pendingPool.Get().(*pending)

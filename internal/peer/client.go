@@ -236,14 +236,28 @@ func (p *Client) Check(ctx context.Context, key bucket.Key, req bucket.Request) 
 // derived context per check, which was 15 % of an embedded node's CPU
 // (DESIGN.md §5).
 func (p *Client) CheckLease(ctx context.Context, deadline time.Time, key bucket.Key, req bucket.Request, lease int) (bucket.Decision, int, error) {
+	// A check whose caller has already given up is never sent: otherwise
+	// select's random choice between a ready queue and a done context
+	// would sometimes spend a hit nobody waits for.
+	select {
+	case <-ctx.Done():
+		return bucket.Decision{}, 0, ctx.Err()
+	default:
+	}
+	var wait time.Duration
+	if !deadline.IsZero() {
+		if wait = time.Until(deadline); wait <= 0 {
+			return bucket.Decision{}, 0, ErrDeadline
+		}
+	}
 	c := callPool.Get().(*call)
 	c.key, c.req, c.lease = key, req, lease
 	var expired <-chan time.Time
 	if !deadline.IsZero() {
 		if c.timer == nil {
-			c.timer = time.NewTimer(time.Until(deadline))
+			c.timer = time.NewTimer(wait)
 		} else {
-			c.timer.Reset(time.Until(deadline))
+			c.timer.Reset(wait)
 		}
 		expired = c.timer.C
 	}

@@ -174,12 +174,21 @@ func TestPeerErrors(t *testing.T) {
 		t.Fatalf("Check against a dead address: %v, want ErrUnavailable", err)
 	}
 
-	// A caller's deadline is honoured.
 	short, cancel := context.WithTimeout(ctx, time.Nanosecond)
 	defer cancel()
 	<-short.Done()
-	if _, err := p.Check(short, bucket.Key{Hi: 1}, req); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Check with an expired context: %v", err)
+	// A caller's deadline is honoured, and a check whose caller has
+	// already given up spends nothing at the owner.
+	for i := 0; i < 50; i++ {
+		if _, err := p.Check(short, bucket.Key{Hi: 1}, req); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Check with an expired context: %v", err)
+		}
+		if _, _, err := p.CheckLease(ctx, time.Now().Add(-time.Millisecond), bucket.Key{Hi: 1}, req, 0); !errors.Is(err, ErrDeadline) {
+			t.Fatalf("CheckLease past its deadline: %v, want ErrDeadline", err)
+		}
+	}
+	if d, err := p.Check(ctx, bucket.Key{Hi: 1}, req); err != nil || d.Remaining != req.Limit-1 {
+		t.Fatalf("first live check after 100 abandoned ones: %+v, %v; want Remaining %d", d, err, req.Limit-1)
 	}
 
 	p.Close(ctx)
