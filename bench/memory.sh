@@ -4,7 +4,8 @@
 # node's pprof endpoint after a forced GC, before and after; then the
 # nodes' peak resident memory (VmHWM), which the GC's pacing sets:
 # compare with GOGC=100 bench/memory.sh, which turns cmd/node's heap floor
-# off (DESIGN.md §5).
+# off (DESIGN.md §5). Last, where node m0's heap growth went, by the
+# function that allocated it (pprof's -base difference).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 keys=${1:-1000000}
@@ -28,13 +29,17 @@ heap() {
   echo "$total"
 }
 before=$(heap)
+curl -s "localhost:26060/debug/pprof/heap?gc=1" > "$bin/before.pb.gz"
 "$bin/loadgen" -mode client -targets 127.0.0.1:27947,127.0.0.1:27957,127.0.0.1:27967 -keys "$keys" \
   -dist sequential -per-call 50 -concurrency 16 -limit 100 -window 1h -duration 20s -quiet
 sleep 1
 after=$(heap)
+curl -s "localhost:26060/debug/pprof/heap?gc=1" > "$bin/after.pb.gz"
 echo "heap before $before B, after $after B: $(( (after - before) / keys )) B per key over $keys keys"
 peak=0
 for i in 0 1 2; do
   peak=$((peak + $(awk '/^VmHWM/ {print $2}' "/proc/$(cat "$bin/m$i.pid")/status")))
 done
 echo "peak resident memory of the 3 nodes: $((peak / 1024)) MiB"
+echo "m0's heap growth by allocating function:"
+go tool pprof -top -inuse_space -base "$bin/before.pb.gz" "$bin/after.pb.gz" 2>/dev/null | awk '/flat%/ {p = 1; next} p && n++ < 4 {sub(/\[.*/, "", $6); print "  " $1, $6}'
