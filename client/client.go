@@ -76,14 +76,17 @@ func newClient(addrs []string, b *Batching, opts []grpc.DialOption) (*Client, er
 		state.Addresses = append(state.Addresses, resolver.Address{Addr: a, ServerName: host})
 	}
 	r.InitialState(state)
-	all := append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	// Every connection, to the cluster and to each owner, dials the same
+	// way; the caller's options come last and win.
+	dial := func(extra ...grpc.DialOption) []grpc.DialOption {
+		all := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), transport.CodecDialOption()},
+			transport.FlowDialOptions()...)
+		return append(append(all, extra...), opts...)
+	}
+	conn, err := grpc.NewClient(r.Scheme()+":///cluster", dial(
 		grpc.WithResolvers(r),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
-		transport.CodecDialOption(),
-	}, transport.FlowDialOptions()...)
-	all = append(all, opts...)
-	conn, err := grpc.NewClient(r.Scheme()+":///cluster", all...)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
@@ -92,10 +95,7 @@ func newClient(addrs []string, b *Batching, opts []grpc.DialOption) (*Client, er
 		c.batch = newBatcher(c.api, *b)
 	}
 	if routing {
-		dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), transport.CodecDialOption()},
-			transport.FlowDialOptions()...)
-		dial = append(dial, opts...)
-		c.owners = startRouter(c.api, dial, b)
+		c.owners = startRouter(c.api, dial(), b)
 	}
 	return c, nil
 }
