@@ -56,10 +56,23 @@ func TestWaitTakesChecksOrEnds(t *testing.T) {
 	if c, ok := Wait(w, queue, true); !ok || c != 7 {
 		t.Fatalf("Wait with a slot free and a check queued: %d, %v", c, ok)
 	}
-	// A full frame takes no more checks: Wait returns at the end of the
-	// frame in flight, however the two goroutines interleave.
+	// No slot free: Wait takes no check, even with room in the frame, and
+	// returns on a frame's end. The end's wake-up is posted here without
+	// freeing the slot, so that no interleaving frees it first; twenty
+	// times, since a select that offered the queue too would pick at random.
 	w.Start(1, false)
 	queue <- 8
+	for range 20 {
+		w.ended <- struct{}{}
+		if _, ok := Wait(w, queue, true); ok {
+			t.Fatal("Wait took a check with no slot free instead of waiting for the end")
+		}
+	}
+	if len(queue) != 1 {
+		t.Fatal("the queued check was taken with no slot free")
+	}
+	// A full frame takes no more checks: Wait returns at the end of the
+	// frame in flight, however the two goroutines interleave.
 	go w.End(1)
 	if _, ok := Wait(w, queue, false); ok {
 		t.Fatal("Wait took a check into a full frame instead of waiting for the end")
