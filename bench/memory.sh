@@ -20,21 +20,21 @@ for i in 0 1 2; do
   echo $! > "$bin/m$i.pid"
 done
 sleep 2
+# heap NAME: the three nodes' live heaps summed, after a forced GC; each
+# node's profile (pprof reads this text form too) is kept as NAME.mI.
 heap() {
   local total=0
   for i in 0 1 2; do
-    h=$(curl -s "localhost:2$((6060 + i))/debug/pprof/heap?gc=1&debug=1" | awk '/^# HeapAlloc/ {print $4}')
-    total=$((total + h))
+    curl -s "localhost:2$((6060 + i))/debug/pprof/heap?gc=1&debug=1" > "$bin/$1.m$i"
+    total=$((total + $(awk '/^# HeapAlloc/ {print $4}' "$bin/$1.m$i")))
   done
   echo "$total"
 }
-before=$(heap)
-curl -s "localhost:26060/debug/pprof/heap?gc=1" > "$bin/before.pb.gz"
+before=$(heap before)
 "$bin/loadgen" -mode client -targets 127.0.0.1:27947,127.0.0.1:27957,127.0.0.1:27967 -keys "$keys" \
   -dist sequential -per-call 50 -concurrency 16 -limit 100 -window 1h -duration 20s -quiet
 sleep 1
-after=$(heap)
-curl -s "localhost:26060/debug/pprof/heap?gc=1" > "$bin/after.pb.gz"
+after=$(heap after)
 echo "heap before $before B, after $after B: $(( (after - before) / keys )) B per key over $keys keys"
 peak=0
 for i in 0 1 2; do
@@ -42,4 +42,4 @@ for i in 0 1 2; do
 done
 echo "peak resident memory of the 3 nodes: $((peak / 1024)) MiB"
 echo "m0's heap growth by allocating function:"
-go tool pprof -top -inuse_space -base "$bin/before.pb.gz" "$bin/after.pb.gz" 2>/dev/null | awk '/flat%/ {p = 1; next} p && n++ < 4 {sub(/\[.*/, "", $6); print "  " $1, $6}'
+go tool pprof -top -inuse_space -base "$bin/before.m0" "$bin/node" "$bin/after.m0" 2>/dev/null | awk '/flat%/ {p = 1; next} p && n++ < 4 {sub(/\[.*/, "", $6); print "  " $1, $6}'
